@@ -1,0 +1,34 @@
+/** Entity codes used in every batch and prepared file. */
+export const SOURCE = 0;
+export const TARGET = 1;
+export type EntityName = "source" | "target";
+export const ENTITY_NAMES: readonly EntityName[] = ["source", "target"];
+
+/** One behaviour sequence of a batch: ids per element feature, row-major [size × maxlen]. */
+export interface SequenceBatch {
+  maxlen: number;
+  /** Number of real (non-padding) elements per row, ≤ maxlen; padding id is 0. */
+  length: Int32Array;
+  /** Element feature name → ids [size × maxlen], newest first. Keys: the item id feature and every shared item feature. */
+  ids: Record<string, Int32Array>;
+}
+
+/**
+ * A batch of samples as typed arrays, ready to become tensors. Feature ids are vocabulary
+ * indices (0 = padding/missing, 1 = out-of-vocabulary). In mixed (joint) batches the
+ * entity-specific features of the other entity are 0.
+ */
+export interface Batch {
+  size: number;
+  /** 0 = source, 1 = target. */
+  entity: Uint8Array;
+  label: Float32Array;
+  /** Dense user key over all users (not vocabulary-limited): groups samples by user for GAUC. */
+  userKey: Int32Array;
+  /** The user's clicks (positives, both entities) in the training split: for user groups. */
+  userClicks: Int32Array;
+  /** Prepared column name (e.g. "user__gender", "shared__category", "target__style") → ids. */
+  features: Record<string, Int32Array>;
+  /** "seq_source" and "seq_target". */
+  sequences: Record<string, SequenceBatch>;
+}

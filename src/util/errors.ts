@@ -1,0 +1,21 @@
+/**
+ * An error the user can fix (bad spec, bad raw data, missing file). The CLI prints its message
+ * on one line and exits with `exitCode`; it never prints a stack trace for these.
+ */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = 2,
+  ) {
+    super(message);
+    this.name = "UserError";
+  }
+}
+
+/** A command whose implementation lands in a later issue: says so plainly, exits non-zero. */
+export class NotImplementedYet extends UserError {
+  constructor(command: string, issue: string) {
+    super(`'mkt ${command}' is not available yet: its models land with ${issue}.`, 3);
+    this.name = "NotImplementedYet";
+  }
+}

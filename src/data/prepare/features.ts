@@ -1,0 +1,69 @@
+import { join } from "node:path";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import type { DatasetSpec } from "../../spec/dataset.ts";
+import { queryObjects, sqlIdent, sqlString } from "../duck.ts";
+import type { PreparedFeature } from "../schema.ts";
+import type { FieldPlan } from "./entities.ts";
+
+const ENTITY_CODE = { source: 0, target: 1 } as const;
+
+/** SQL condition selecting the rows a feature applies to. */
+function appliesTo(plan: FieldPlan): string {
+  return plan.entity === "both" ? "TRUE" : `entity = ${ENTITY_CODE[plan.entity]}`;
+}
+
+/**
+ * Fits every feature on the training split only (vocabularies by frequency with ids from 2;
+ * quantile bucket boundaries for numeric fields), writes `vocab/<column>.tsv`, and creates
+ * `encoded`: samples with every feature replaced by its id (0 missing, 1 out-of-vocabulary).
+ */
+export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, plans: FieldPlan[], outDir: string): Promise<PreparedFeature[]> {
+  for (const plan of plans.filter((p) => p.field.derive === "item_popularity")) {
+    // The item's number of training impressions in its own entity (0 for items never shown in train).
+    await con.run(`ALTER TABLE samples ADD COLUMN ${sqlIdent(plan.column)} DOUBLE`);
+    await con.run(`
+      UPDATE samples SET ${sqlIdent(plan.column)} = COALESCE(p.n, 0)
+      FROM (SELECT entity AS pe, item_raw AS pi, count(*) AS n FROM samples WHERE split = 'train' GROUP BY 1, 2) p
+      WHERE samples.entity = p.pe AND samples.item_raw = p.pi AND ${appliesTo(plan)}`);
+    await con.run(`UPDATE samples SET ${sqlIdent(plan.column)} = 0 WHERE ${sqlIdent(plan.column)} IS NULL AND ${appliesTo(plan)}`);
+  }
+
+  const features: PreparedFeature[] = [];
+  const encodedCols: string[] = [];
+  const joins: string[] = [];
+  for (const [index, plan] of plans.entries()) {
+    const col = sqlIdent(plan.column);
+    const numeric = plan.field.type === "numeric" || plan.field.derive !== undefined;
+    const base = { name: plan.field.name, column: plan.column, group: plan.group, entity: plan.entity };
+    if (numeric) {
+      const probs = Array.from({ length: plan.field.buckets - 1 }, (_, i) => (i + 1) / plan.field.buckets);
+      const [row] = await queryObjects(
+        con,
+        `SELECT quantile_cont(${col}, [${probs.join(", ")}]) AS q FROM samples WHERE split = 'train' AND ${appliesTo(plan)} AND ${col} IS NOT NULL`,
+      );
+      const boundaries = [...new Set(((row?.q as number[] | null) ?? []).map(Number))].sort((a, b) => a - b);
+      // id = 2 + number of boundaries ≤ value; missing → 0.
+      const cases = boundaries.map((b, i) => `WHEN s.${col} < ${b} THEN ${i + 2}`).join(" ");
+      encodedCols.push(`(CASE WHEN s.${col} IS NULL THEN 0 ${cases} ELSE ${boundaries.length + 2} END)::INTEGER AS ${col}`);
+      features.push({ ...base, type: "numeric", vocabSize: boundaries.length + 3, boundaries });
+    } else {
+      const vocab = sqlIdent(`vocab_${index}`);
+      await con.run(`
+        CREATE TABLE ${vocab} AS
+        SELECT value, (row_number() OVER (ORDER BY cnt DESC, value) + 1)::INTEGER AS idx, cnt
+        FROM (SELECT ${col} AS value, count(*) AS cnt FROM samples
+              WHERE split = 'train' AND ${appliesTo(plan)} AND ${col} IS NOT NULL GROUP BY 1 HAVING count(*) >= ${spec.vocab_min_count})`);
+      await con.run(`COPY (SELECT idx, value, cnt AS train_count FROM ${vocab} ORDER BY idx) TO ${sqlString(join(outDir, "vocab", `${plan.column}.tsv`))} (HEADER, DELIMITER '\t')`);
+      const [size] = await queryObjects(con, `SELECT count(*) AS n FROM ${vocab}`);
+      joins.push(`LEFT JOIN ${vocab} v${index} ON v${index}.value = s.${col}`);
+      encodedCols.push(`(CASE WHEN s.${col} IS NULL THEN 0 ELSE COALESCE(v${index}.idx, 1) END)::INTEGER AS ${col}`);
+      features.push({ ...base, type: "categorical", vocabSize: Number(size?.n ?? 0) + 2 });
+    }
+  }
+  await con.run(`
+    CREATE TABLE encoded AS
+    SELECT s.entity::INTEGER AS entity, s._row, s._neg, s.split, s.slice::INTEGER AS slice, s.t, s.label::INTEGER AS label,
+           s.user_key, s.user_clicks, ${encodedCols.join(", ")}
+    FROM samples s ${joins.join(" ")}`);
+  return features;
+}

@@ -1,0 +1,63 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { UserError } from "../util/errors.ts";
+import type { EntityName } from "./batch.ts";
+
+export type FeatureGroup = "user" | "shared" | "specific";
+
+/** One feature of a prepared dataset: a column of vocabulary ids (0 padding/missing, 1 out-of-vocabulary). */
+export interface PreparedFeature {
+  name: string;
+  /** Parquet column and batch key, e.g. "user__gender", "shared__category", "source__price". */
+  column: string;
+  group: FeatureGroup;
+  entity: "both" | EntityName;
+  type: "categorical" | "numeric";
+  /** Number of ids including 0 and 1: embedding tables need exactly this many rows. */
+  vocabSize: number;
+  /** Bucket boundaries (numeric features), fitted on train. */
+  boundaries?: number[];
+}
+
+/** A behaviour sequence: per element, the clicked item's id and its shared features. */
+export interface PreparedSequence {
+  name: "seq_source" | "seq_target";
+  entity: EntityName;
+  maxlen: number;
+  /** Element feature name → the feature column whose vocabulary (and embedding) it uses. */
+  elements: Record<string, string>;
+  /** Element feature name → Parquet column (INTEGER[maxlen], newest first, 0-padded). */
+  columns: Record<string, string>;
+  /** Parquet column holding the number of real elements. */
+  lengthColumn: string;
+}
+
+export type SplitName = "source/train" | "source/test" | "target/train" | "target/valid" | "target/test";
+
+export interface PreparedSchema {
+  version: 1;
+  dataset: string;
+  specHash: string;
+  entities: Record<EntityName, { name: string; specificColumns: string[] }>;
+  features: PreparedFeature[];
+  sequences: PreparedSequence[];
+  userGroups: number[];
+  splits: Partial<Record<SplitName, { file: string; rows: number }>>;
+  split: { by: "time" | "user_order"; detail: string };
+}
+
+export const SCHEMA_FILE = "schema.json";
+export const STATS_FILE = "stats.json";
+
+export async function readPreparedSchema(dir: string): Promise<PreparedSchema> {
+  try {
+    return JSON.parse(await readFile(join(dir, SCHEMA_FILE), "utf8")) as PreparedSchema;
+  } catch {
+    throw new UserError(`${dir}: not a prepared dataset (no readable ${SCHEMA_FILE}); run 'mkt prepare' first`);
+  }
+}
+
+/** Columns of the features an entity's samples carry (user, shared, and its own specific ones). */
+export function featureColumnsFor(schema: PreparedSchema, entity: EntityName): string[] {
+  return schema.features.filter((f) => f.entity === "both" || f.entity === entity).map((f) => f.column);
+}

@@ -1,0 +1,80 @@
+import { aucOfSortedRange, checkLengths, isPositive, scoreKeys, sortByScore, type Scores } from "./auc.ts";
+
+/**
+ * GAUC, paper eq. 17 (SPEC §4): Σ_u n_u·AUC_u / Σ_u n_u over the users that have at least one
+ * positive and one negative; n_u = that user's impressions. Same tie rule as `auc`.
+ */
+export interface GaucResult {
+  /** NaN when no user counts (or a score is NaN); serialises as null in JSON. */
+  gauc: number;
+  /** Users with both a positive and a negative. */
+  usersCounted: number;
+  /** Impressions of the counted users (the denominator Σ_u n_u). */
+  impressionsCounted: number;
+  /** Distinct users in the input. */
+  usersTotal: number;
+}
+
+/** Largest user key accepted: keys index a dense counting array and share a word with the label. */
+const MAX_USER_KEY = 2 ** 30 - 1;
+
+/**
+ * O(n) overall: radix sort by score (payload = user << 1 | label), then a stable counting sort by
+ * user key, so that each user's rows form one slice already sorted by score; then one AUC walk per
+ * slice. `userKey` holds dense non-negative ints; memory grows with the largest key.
+ */
+export function gauc(scores: Scores, labels: ArrayLike<number>, userKey: Int32Array): GaucResult {
+  checkLengths(scores, labels);
+  const n = scores.length;
+  if (userKey.length !== n) throw new Error(`metrics: ${n} scores but ${userKey.length} user keys`);
+
+  let maxUser = -1;
+  const payload = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = userKey[i]!;
+    if (u < 0 || u > MAX_USER_KEY) throw new Error(`metrics: user key ${u} at row ${i} is outside [0, ${MAX_USER_KEY}]`);
+    if (u > maxUser) maxUser = u;
+    payload[i] = (u << 1) | (isPositive(labels[i]!) ? 1 : 0);
+  }
+
+  const keys = scoreKeys(scores);
+  // With a NaN score the order is meaningless, but the user counts still are: rank everything as a
+  // tie (all-zero keys) to get them, and report gauc = NaN.
+  const byScore = keys.hasNaN ? { key: new Uint32Array(n), payload } : sortByScore(keys, payload);
+
+  // Stable counting sort by user: start[u] = first row of user u; start[maxUser + 1] = n.
+  const users = maxUser + 1;
+  const start = new Uint32Array(users + 1);
+  const k0 = byScore.key;
+  const p0 = byScore.payload;
+  for (let i = 0; i < n; i++) start[(p0[i]! >>> 1) + 1]!++;
+  for (let u = 0; u < users; u++) start[u + 1]! += start[u]!;
+  const next = start.slice(0, users);
+  const key = new Uint32Array(n);
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = p0[i]!;
+    const pos = next[p >>> 1]!++;
+    key[pos] = k0[i]!;
+    out[pos] = p;
+  }
+  const byUser = { key, payload: out };
+
+  let weighted = 0;
+  let usersCounted = 0;
+  let impressionsCounted = 0;
+  let usersTotal = 0;
+  for (let u = 0; u < users; u++) {
+    const s = start[u]!;
+    const e = start[u + 1]!;
+    if (e === s) continue;
+    usersTotal++;
+    const a = aucOfSortedRange(byUser, s, e);
+    if (Number.isNaN(a)) continue; // single-class user
+    usersCounted++;
+    impressionsCounted += e - s;
+    weighted += (e - s) * a;
+  }
+  const value = keys.hasNaN || impressionsCounted === 0 ? NaN : weighted / impressionsCounted;
+  return { gauc: value, usersCounted, impressionsCounted, usersTotal };
+}

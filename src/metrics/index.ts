@@ -1,0 +1,67 @@
+import { auc, checkLengths, isPositive, type Scores } from "./auc.ts";
+import { gauc } from "./gauc.ts";
+import { DEFAULT_THRESHOLDS, evaluateGroups, type GroupMetrics } from "./groups.ts";
+import { logloss } from "./logloss.ts";
+
+export { auc, isPositive, type Scores } from "./auc.ts";
+export { gauc, type GaucResult } from "./gauc.ts";
+export { logloss, LOGLOSS_EPS } from "./logloss.ts";
+export { DEFAULT_THRESHOLDS, evaluateGroups, groupIndex, groupLabels, groupOf, type GroupMetrics } from "./groups.ts";
+
+export interface EvaluateInput {
+  /** Predicted probabilities (sigmoid outputs; AUC/GAUC only use their order, LogLoss their values). */
+  scores: Scores;
+  /** 0/1 labels; > 0.5 counts as positive. */
+  labels: ArrayLike<number>;
+  /** Dense non-negative user key per row (Batch.userKey). */
+  userKey: Int32Array;
+  /** Per row: the training-split clicks of the row's user (Batch.userClicks). */
+  userClicks: ArrayLike<number>;
+  /** User-group thresholds; default [10, 30]. */
+  thresholds?: readonly number[];
+}
+
+/**
+ * Metrics of one evaluated split (SPEC §4), a plain JSON-serialisable object. Any metric that is
+ * undefined on the data (no positive, no negative, no counted user, empty input, NaN score) is
+ * NaN, which JSON.stringify writes as null.
+ */
+export interface EvaluationResult {
+  /** NaN → null in JSON. */
+  auc: number;
+  /** NaN → null in JSON. */
+  gauc: number;
+  /** Users with both a positive and a negative (the users GAUC averages over). */
+  usersCounted: number;
+  /** Impressions of those users. */
+  impressionsCounted: number;
+  /** Distinct users in the split. */
+  usersTotal: number;
+  /** NaN → null in JSON. */
+  logloss: number;
+  samples: number;
+  positives: number;
+  thresholds: number[];
+  groups: GroupMetrics[];
+}
+
+export function evaluate(input: EvaluateInput): EvaluationResult {
+  const { scores, labels, userKey, userClicks } = input;
+  const thresholds = [...(input.thresholds ?? DEFAULT_THRESHOLDS)];
+  checkLengths(scores, labels);
+  let positives = 0;
+  for (let i = 0; i < labels.length; i++) if (isPositive(labels[i]!)) positives++;
+  const g = gauc(scores, labels, userKey);
+  return {
+    auc: auc(scores, labels),
+    gauc: g.gauc,
+    usersCounted: g.usersCounted,
+    impressionsCounted: g.impressionsCounted,
+    usersTotal: g.usersTotal,
+    logloss: logloss(scores, labels),
+    samples: scores.length,
+    positives,
+    thresholds,
+    groups: evaluateGroups(scores, labels, userKey, userClicks, thresholds),
+  };
+}

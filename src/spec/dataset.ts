@@ -1,0 +1,145 @@
+import { z } from "zod";
+
+/** Field names become column and vocabulary file names: keep them plain. */
+const fieldName = z.string().regex(/^[a-z][a-z0-9_]*$/, "expected a lower-case name of letters, digits and _");
+
+/** A raw table: CSV, TSV or Parquet. Paths are relative to the dataset's raw_dir. */
+export const rawTableSchema = z.strictObject({
+  path: z.string().min(1),
+  /** Default: from the extension (.csv → csv, .tsv/.tab → tsv, .parquet → parquet). */
+  format: z.enum(["csv", "tsv", "parquet"]).optional(),
+  /** Whether a CSV/TSV file has a header line. */
+  header: z.boolean().default(true),
+  /** Column names, required for CSV/TSV files without a header. */
+  columns: z.array(z.string().min(1)).optional(),
+});
+
+/** A categorical field (vocabulary fitted on train) or a numeric one (quantile buckets fitted on train). */
+export const fieldSchema = z.strictObject({
+  name: fieldName,
+  /** Raw column holding the value; default: the field's name. */
+  column: z.string().optional(),
+  type: z.enum(["categorical", "numeric"]).default("categorical"),
+  /** Number of quantile buckets for a numeric field. */
+  buckets: z.number().int().min(2).max(1000).default(10),
+  /**
+   * A value computed by prepare instead of read from a column. `item_popularity`: the item's
+   * number of training impressions (numeric, bucketized); useful as a shared feature when the
+   * raw data has no item features.
+   */
+  derive: z.enum(["item_popularity"]).optional(),
+});
+
+const labelSchema = z.strictObject({
+  column: z.string().min(1),
+  /** A comparison such as ">= 4"; without it the column must hold 0/1 (or true/false). */
+  rule: z
+    .string()
+    .regex(/^\s*(>=|<=|==|!=|>|<)\s*-?\d+(\.\d+)?\s*$/, 'expected a comparison such as ">= 4"')
+    .optional(),
+});
+
+const negativesSchema = z.strictObject({
+  /** Negatives drawn per positive (the log holds positives only). */
+  per_positive: z.number().int().min(1).max(100),
+  strategy: z.enum(["uniform", "popularity"]).default("uniform"),
+});
+
+const itemTableSchema = z.strictObject({
+  table: z.string().min(1),
+  /** Item id column in the item table; default: the entity's item column. */
+  key: z.string().optional(),
+});
+
+export const entitySchema = z.strictObject({
+  /** Human name of the entity, e.g. "book" or "product". */
+  name: z.string().min(1),
+  /** Key into `tables` of the impression (or rating) log. */
+  table: z.string().min(1),
+  user_column: z.string().default("user_id"),
+  item_column: z.string().default("item_id"),
+  /** Time column: epoch seconds or a timestamp/date string. Without it, per-user file order is the time. */
+  time_column: z.string().optional(),
+  /** How to read the label; optional only when `negatives` is given (then every logged row is a positive). */
+  label: labelSchema.optional(),
+  /** Item side table joined on the item id (shared and specific fields may come from it). */
+  items: itemTableSchema.optional(),
+  /** Entity-specific item fields besides item_id (which is always specific). */
+  specific: z.array(fieldSchema).default([]),
+  /** Column of each shared field in this entity's tables, where it differs from the field's column. */
+  shared_columns: z.record(z.string(), z.string()).default({}),
+  /** Negative sampling for logs that hold only positives. */
+  negatives: negativesSchema.optional(),
+});
+
+const usersSchema = z.strictObject({
+  table: z.string().min(1),
+  /** User id column in the user table. */
+  key: z.string().default("user_id"),
+  fields: z.array(fieldSchema).default([]),
+});
+
+const timeSplitSchema = z.strictObject({
+  by: z.literal("time"),
+  /** Length of one time slice in the time column's unit (seconds): test = last slice, valid = the one before. */
+  slice_seconds: z.number().positive().default(86_400),
+});
+
+const userOrderSplitSchema = z.strictObject({
+  by: z.literal("user_order"),
+  /** Share of each user's target rows (the last ones) held out for test, and the ones before for valid. */
+  test_fraction: z.number().min(0).max(0.9).default(0.2),
+  valid_fraction: z.number().min(0).max(0.9).default(0.1),
+});
+
+export const syntheticGeneratorSchema = z.strictObject({
+  kind: z.literal("synthetic"),
+  seed: z.number().int().default(1),
+  users: z.number().int().min(10).default(2_000),
+  days: z.number().int().min(3).default(10),
+  source_items: z.number().int().min(10).default(5_000),
+  target_items: z.number().int().min(10).default(1_000),
+  /** Total impressions over all days and both entities. */
+  impressions: z.number().int().min(100).default(200_000),
+  /** Source impressions per target impression. */
+  source_per_target: z.number().positive().default(9),
+  /** Wanted click-through rate of each entity; the generator calibrates its intercepts to them. */
+  target_ctr: z.number().gt(0).lt(1).default(0.05),
+  source_ctr: z.number().gt(0).lt(1).default(0.08),
+  categories: z.number().int().min(2).default(20),
+  creators: z.number().int().min(2).default(500),
+  latent_dim: z.number().int().min(1).default(8),
+  /** Scale of user taste · item vector in the click logit: the planted signal's strength. */
+  taste_weight: z.number().min(0).default(1.5),
+});
+
+export const datasetSpecSchema = z.strictObject({
+  name: fieldName.or(z.string().regex(/^[a-z][a-z0-9_-]*$/, "expected a lower-case name")),
+  description: z.string().optional(),
+  /** Directory of the raw tables, relative to this spec file. Default for a generator: `<results>/raw/<name>`. */
+  raw_dir: z.string().optional(),
+  /** With a generator, prepare first writes the raw tables, then prepares them like real data. */
+  generator: syntheticGeneratorSchema.optional(),
+  tables: z.record(z.string(), rawTableSchema),
+  users: usersSchema.optional(),
+  entities: z.strictObject({ source: entitySchema, target: entitySchema }),
+  /** Item fields both entities have, with one vocabulary. */
+  shared: z.array(fieldSchema).default([]),
+  /** Length of each behaviour sequence (newest first, padded with 0). */
+  sequence_maxlen: z.number().int().min(1).max(200).default(20),
+  split: z.discriminatedUnion("by", [timeSplitSchema, userOrderSplitSchema]).default({ by: "time", slice_seconds: 86_400 }),
+  /** Thresholds on a user's training clicks: [10, 30] → groups <10, 10–30, ≥30. */
+  user_groups: z.array(z.number().int().min(1)).min(1).default([10, 30]),
+  /** Values seen fewer times than this in train map to out-of-vocabulary (id 1). */
+  vocab_min_count: z.number().int().min(1).default(1),
+  /** fail: stop at the first bad raw row; skip: drop bad rows and count them per reason. */
+  on_bad_rows: z.enum(["fail", "skip"]).default("fail"),
+  /** Seed of negative sampling and of the training files' row order. */
+  seed: z.number().int().default(1),
+});
+
+export type DatasetSpec = z.output<typeof datasetSpecSchema>;
+export type RawTable = z.output<typeof rawTableSchema>;
+export type FieldSpec = z.output<typeof fieldSchema>;
+export type EntitySpec = z.output<typeof entitySchema>;
+export type SyntheticGeneratorSpec = z.output<typeof syntheticGeneratorSchema>;

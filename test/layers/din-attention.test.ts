@@ -1,0 +1,55 @@
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DinAttention } from "../../src/layers/din-attention.ts";
+import { ParamInit } from "../../src/layers/params.ts";
+import { expectClose } from "./helpers.ts";
+
+const d = 4;
+let keys: tf.Tensor;
+let mask: tf.Tensor;
+
+beforeAll(async () => {
+  await tf.setBackend("cpu");
+  keys = tf.randomNormal([2, 3, d], 0, 1, "float32", 1);
+  mask = tf.tensor2d([[1, 1, 0], [1, 0, 0]]);
+});
+
+describe("DinAttention", () => {
+  const att = (): DinAttention => new DinAttention("din", new ParamInit(11), { dim: d });
+
+  it("returns [B, d] (or [B, dv] for separate values) and [B, L] weights", () => {
+    const a = att();
+    const q = tf.randomNormal([2, d], 0, 1, "float32", 2);
+    const { output, weights } = a.apply(q, keys, mask);
+    expect(output.shape).toEqual([2, d]);
+    expect(weights.shape).toEqual([2, 3]);
+    const values = tf.randomNormal([2, 3, 6], 0, 1, "float32", 3);
+    const withValues = a.apply(q, keys, mask, values);
+    expect(withValues.output.shape).toEqual([2, 6]);
+    // Unnormalised weighted sum: Σ_l w_l v_l.
+    expectClose(withValues.output, tf.sum(tf.mul(withValues.weights.expandDims(2), values), 1));
+    expect(a.variables().map((v) => v.shape)).toEqual([[4 * d, 36], [36], [36, 1], [1]]);
+  });
+
+  it("weights depend on the candidate", () => {
+    const a = att();
+    const w1 = a.apply(tf.randomNormal([2, d], 0, 1, "float32", 4), keys, mask).weights;
+    const w2 = a.apply(tf.randomNormal([2, d], 0, 1, "float32", 5), keys, mask).weights;
+    const diff = tf.max(tf.abs(tf.sub(w1, w2))).dataSync()[0]!;
+    expect(diff).toBeGreaterThan(1e-4);
+  });
+
+  it("padding positions weigh exactly 0 and contribute nothing", () => {
+    const a = att();
+    const q = tf.randomNormal([2, d], 0, 1, "float32", 6);
+    const first = a.apply(q, keys, mask);
+    // Overwrite every padded key with large junk.
+    const junk = tf.mul(tf.randomNormal([2, 3, d], 0, 1, "float32", 7), 100);
+    const junkKeys = tf.where(tf.cast(mask.expandDims(2).tile([1, 1, d]), "bool"), keys, junk);
+    const second = a.apply(q, junkKeys, mask);
+    expectClose(first.weights, tf.mul(first.weights, mask), 0);
+    expect(Array.from(first.weights.dataSync()).filter((w) => w !== 0)).toHaveLength(3);
+    expectClose(second.output, first.output, 0);
+    expectClose(second.weights, first.weights, 0);
+  });
+});

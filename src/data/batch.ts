@@ -27,6 +27,8 @@ export interface Batch {
   userKey: Int32Array;
   /** The user's clicks (positives, both entities) in the training split: for user groups. */
   userClicks: Int32Array;
+  /** Time slice index of the sample (day for time splits, 0 for per-user-order splits): for continual training. */
+  slice: Int32Array;
   /** Prepared column name (e.g. "user__gender", "shared__category", "target__style") → ids. */
   features: Record<string, Int32Array>;
   /** "seq_source" and "seq_target". */

@@ -3,6 +3,8 @@ import { DuckDBInstance, DuckDBDataChunk, DOUBLE, INTEGER, VARCHAR, type DuckDBC
 /** A DuckDB connection on a fresh in-memory database that spills to `tempDir` when it runs out of memory. */
 export interface Duck {
   con: DuckDBConnection;
+  /** Another connection to the same database (a connection runs one streaming query at a time). */
+  connect(): Promise<DuckDBConnection>;
   close(): void;
 }
 
@@ -15,6 +17,7 @@ export async function openDuck(options: { tempDir?: string; threads?: number; me
   const con = await instance.connect();
   return {
     con,
+    connect: () => instance.connect(),
     close() {
       con.closeSync();
       instance.closeSync();

@@ -1,0 +1,77 @@
+/**
+ * The one registry of kernel overrides (replacement kernelFuncs for specific backend kernels).
+ *
+ * An override re-registers a kernel config whose kernelFunc wraps the original; the original
+ * config travels on the registered config itself (under a global symbol), so the state lives in
+ * tfjs's global kernel registry: applying is idempotent and removal restores exactly what was
+ * there, even if this module were loaded twice.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
+import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
+
+export interface KernelOverride {
+  /** Stable name, reported by selectBackend / `mkt info`. */
+  name: string;
+  kernelName: string;
+  backendName: string;
+  /** Builds the replacement kernelFunc around the original one. */
+  wrap(original: tf.KernelFunc): tf.KernelFunc;
+}
+
+const OVERRIDES: readonly KernelOverride[] = [wasmBatchMatMulOverride, wasmFusedMatMulOverride];
+
+const ORIGINAL = Symbol.for("mkt.kernelOverride");
+
+interface OverriddenConfig extends tf.KernelConfig {
+  [ORIGINAL]?: { name: string; original: tf.KernelConfig };
+}
+
+function registered(o: KernelOverride): OverriddenConfig | undefined {
+  return tf.getKernel(o.kernelName, o.backendName) as OverriddenConfig | undefined;
+}
+
+/** Names of the overrides defined for a backend (whether applied or not). */
+export function kernelOverridesFor(backendName: string): string[] {
+  return OVERRIDES.filter((o) => o.backendName === backendName).map((o) => o.name);
+}
+
+/** Names of the overrides currently registered for a backend. */
+export function activeKernelOverrides(backendName: string): string[] {
+  return OVERRIDES.filter((o) => o.backendName === backendName && registered(o)?.[ORIGINAL]?.name === o.name).map(
+    (o) => o.name,
+  );
+}
+
+/**
+ * Applies every override for `backendName`; returns the names now active. Idempotent. An override
+ * whose kernel is not registered (backend package not imported yet) is skipped.
+ */
+export function applyKernelOverrides(backendName: string): string[] {
+  for (const o of OVERRIDES) {
+    if (o.backendName !== backendName) continue;
+    const current = registered(o);
+    if (current === undefined || current[ORIGINAL] !== undefined) continue;
+    const replacement: OverriddenConfig = {
+      ...current, // keeps setupFunc/disposeFunc: the engine calls them on every setBackend
+      kernelFunc: o.wrap(current.kernelFunc),
+      [ORIGINAL]: { name: o.name, original: current },
+    };
+    tf.unregisterKernel(o.kernelName, o.backendName); // registerKernel alone would warn
+    tf.registerKernel(replacement);
+  }
+  return activeKernelOverrides(backendName);
+}
+
+/** Restores the original kernels of every applied override; returns the names removed. */
+export function removeKernelOverrides(): string[] {
+  const removed: string[] = [];
+  for (const o of OVERRIDES) {
+    const info = registered(o)?.[ORIGINAL];
+    if (info === undefined) continue;
+    tf.unregisterKernel(o.kernelName, o.backendName);
+    tf.registerKernel(info.original);
+    removed.push(info.name);
+  }
+  return removed;
+}

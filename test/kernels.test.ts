@@ -1,0 +1,226 @@
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { selectBackend } from "../src/engine/backend.ts";
+import {
+  activeKernelOverrides,
+  applyKernelOverrides,
+  kernelOverridesFor,
+  removeKernelOverrides,
+} from "../src/engine/kernels/registry.ts";
+
+/** Deterministic uniform [-1, 1) data (mulberry32), so every backend sees the same numbers. */
+function randomData(size: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+const makeTensor = (data: Float32Array, shape: number[]): tf.Tensor => tf.tensor(data, shape);
+const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
+
+function maxDiff(x: Float32Array, y: Float32Array): number {
+  expect(x.length).toBe(y.length);
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
+  return m;
+}
+
+type Mode = "cpu" | "wasm-original" | "wasm-override";
+
+async function useMode(mode: Mode): Promise<void> {
+  if (mode === "cpu") {
+    await tf.setBackend("cpu");
+    return;
+  }
+  await tf.setBackend("wasm");
+  if (mode === "wasm-override") applyKernelOverrides("wasm");
+  else removeKernelOverrides();
+}
+
+/** Counts calls of the wasm Transpose kernel (the override calls it directly, bypassing the engine). */
+function countTransposes<T>(fn: () => T): { result: T; transposes: number } {
+  const original = tf.getKernel(tf.Transpose, "wasm")!;
+  let transposes = 0;
+  tf.unregisterKernel(tf.Transpose, "wasm");
+  tf.registerKernel({ ...original, kernelFunc: (args) => (transposes++, original.kernelFunc(args)) });
+  try {
+    return { result: fn(), transposes };
+  } finally {
+    tf.unregisterKernel(tf.Transpose, "wasm");
+    tf.registerKernel(original);
+  }
+}
+
+beforeAll(async () => {
+  await selectBackend("wasm");
+  await tf.ready();
+  tf.env().set("IS_TEST", true); // makes the engine throw on data ids leaked by a kernel
+});
+
+afterAll(() => {
+  removeKernelOverrides();
+});
+
+describe("kernel override registry", () => {
+  it("lists, applies idempotently and removes the wasm overrides", async () => {
+    await useMode("wasm-original");
+    const original = tf.getKernel(tf.BatchMatMul, "wasm");
+    expect(kernelOverridesFor("wasm")).toEqual([
+      "wasm:BatchMatMul/explicit-transpose",
+      "wasm:_FusedMatMul/explicit-transpose+batched-fix",
+    ]);
+    expect(kernelOverridesFor("cpu")).toEqual([]);
+    expect(applyKernelOverrides("cpu")).toEqual([]);
+    expect(applyKernelOverrides("wasm")).toEqual(kernelOverridesFor("wasm"));
+    const patched = tf.getKernel(tf.BatchMatMul, "wasm");
+    expect(applyKernelOverrides("wasm")).toEqual(kernelOverridesFor("wasm"));
+    expect(tf.getKernel(tf.BatchMatMul, "wasm")).toBe(patched); // not wrapped twice
+    expect(patched?.kernelFunc).not.toBe(original?.kernelFunc);
+    expect(removeKernelOverrides()).toEqual(kernelOverridesFor("wasm"));
+    expect(tf.getKernel(tf.BatchMatMul, "wasm")).toBe(original);
+    expect(activeKernelOverrides("wasm")).toEqual([]);
+    expect(removeKernelOverrides()).toEqual([]);
+  });
+});
+
+describe("wasm matmul overrides", () => {
+  // [a shape, b shape] before transposition; the batched cases pass through to the original kernel.
+  const cases: { label: string; a: number[]; b: number[]; out: number[]; overridden: boolean }[] = [
+    { label: "2-D", a: [37, 53], b: [53, 29], out: [37, 29], overridden: true },
+    { label: "2-D outer product", a: [6, 1], b: [1, 5], out: [6, 5], overridden: true },
+    { label: "2-D dot product", a: [1, 7], b: [7, 1], out: [1, 1], overridden: true },
+    { label: "3-D batch 1", a: [1, 19, 23], b: [1, 23, 17], out: [1, 19, 17], overridden: true },
+    { label: "3-D batched", a: [3, 19, 23], b: [3, 23, 17], out: [3, 19, 17], overridden: false },
+    { label: "3-D × 2-D broadcast", a: [3, 19, 23], b: [23, 17], out: [3, 19, 17], overridden: false },
+  ];
+  const transposed = (shape: number[], t: boolean) =>
+    t ? [...shape.slice(0, -2), shape[shape.length - 1]!, shape[shape.length - 2]!] : shape;
+
+  for (const c of cases) {
+    for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+      it(`${c.label}, transposeA=${ta}, transposeB=${tb}: override = original = cpu`, async () => {
+        const aShape = transposed(c.a, ta);
+        const bShape = transposed(c.b, tb);
+        const aData = randomData(size(aShape), 1);
+        const bData = randomData(size(bShape), 2);
+        const results: Partial<Record<Mode, Float32Array>> = {};
+        for (const mode of ["cpu", "wasm-original", "wasm-override"] as const) {
+          await useMode(mode);
+          const run = () => tf.tidy(() => tf.matMul(tf.tensor(aData, aShape), tf.tensor(bData, bShape), ta, tb));
+          const { result, transposes } = mode === "cpu" ? { result: run(), transposes: 0 } : countTransposes(run);
+          if (mode === "wasm-override") expect(transposes).toBe(c.overridden ? Number(ta) + Number(tb) : 0);
+          if (mode === "wasm-original") expect(transposes).toBe(0);
+          expect(result.shape).toEqual(c.out);
+          results[mode] = (await result.data()) as Float32Array;
+          result.dispose();
+        }
+        expect(maxDiff(results["wasm-override"]!, results["wasm-original"]!)).toBeLessThan(1e-5);
+        expect(maxDiff(results["wasm-override"]!, results.cpu!)).toBeLessThan(1e-5);
+      });
+    }
+  }
+
+  // _FusedMatMul: [a, b] before transposition. slowLoopBug: the original wasm kernel is wrong for this
+  // case whenever it takes its non-XNNPACK loop (batched operands or any transpose).
+  const fusedCases: { label: string; a: number[]; b: number[]; activation: string; bias: boolean; slowLoopBug: boolean }[] = [
+    { label: "2-D + bias, relu", a: [21, 31], b: [31, 13], activation: "relu", bias: true, slowLoopBug: true },
+    { label: "batched + bias, linear", a: [3, 5, 30], b: [3, 30, 7], activation: "linear", bias: true, slowLoopBug: true },
+    { label: "batched, relu, k > 48", a: [3, 5, 60], b: [3, 60, 7], activation: "relu", bias: false, slowLoopBug: true },
+    { label: "batched + bias, prelu", a: [3, 5, 60], b: [3, 60, 7], activation: "prelu", bias: true, slowLoopBug: true },
+    { label: "batched + bias, leakyrelu", a: [2, 5, 20], b: [2, 20, 7], activation: "leakyrelu", bias: true, slowLoopBug: true },
+    { label: "batched + bias, sigmoid", a: [2, 5, 20], b: [2, 20, 7], activation: "sigmoid", bias: true, slowLoopBug: true },
+    { label: "batched, elu", a: [2, 5, 20], b: [2, 20, 7], activation: "elu", bias: false, slowLoopBug: false },
+  ];
+  for (const c of fusedCases) {
+    for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+      it(`_FusedMatMul ${c.label}, transposeA=${ta}, transposeB=${tb}: override = cpu`, async () => {
+        const oneBatch = size(c.a.slice(0, -2)) === 1;
+        const aShape = transposed(c.a, ta);
+        const bShape = transposed(c.b, tb);
+        const n = c.b[c.b.length - 1]!;
+        const aData = randomData(size(aShape), 3);
+        const bData = randomData(size(bShape), 4);
+        const biasData = randomData(n, 5);
+        const alphaData = randomData(n, 6).map((v) => Math.abs(v));
+        const results: Partial<Record<Mode, Float32Array>> = {};
+        for (const mode of ["cpu", "wasm-original", "wasm-override"] as const) {
+          await useMode(mode);
+          const run = () =>
+            tf.tidy(() =>
+              tf.fused.matMul({
+                a: makeTensor(aData, aShape),
+                b: makeTensor(bData, bShape),
+                transposeA: ta,
+                transposeB: tb,
+                bias: c.bias ? tf.tensor1d(biasData) : undefined,
+                activation: c.activation as tf.fused.Activation,
+                preluActivationWeights: c.activation === "prelu" ? tf.tensor1d(alphaData) : undefined,
+                leakyreluAlpha: 0.1,
+              }),
+            );
+          const { result, transposes } = mode === "cpu" ? { result: run(), transposes: 0 } : countTransposes(run);
+          if (mode === "wasm-override") expect(transposes).toBe(oneBatch ? Number(ta) + Number(tb) : 0);
+          results[mode] = (await result.data()) as Float32Array;
+          result.dispose();
+        }
+        expect(maxDiff(results["wasm-override"]!, results.cpu!)).toBeLessThan(1e-5);
+        // Documents why the override exists: tfjs-backend-wasm 4.22's slow loop gets these wrong.
+        const originalWrong = maxDiff(results["wasm-original"]!, results.cpu!) > 1e-2;
+        expect(originalWrong).toBe(c.slowLoopBug && (!oneBatch || ta || tb));
+      });
+    }
+  }
+
+  it("gradients of a small matmul chain match with and without the override (and cpu)", async () => {
+    const x = randomData(16 * 24, 6);
+    const w1 = randomData(24 * 32, 7);
+    const w2t = randomData(8 * 32, 8);
+    const grads: Partial<Record<Mode, Float32Array[]>> = {};
+    for (const mode of ["cpu", "wasm-original", "wasm-override"] as const) {
+      await useMode(mode);
+      const X = tf.tensor2d(x, [16, 24]);
+      const loss = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.mean(tf.square(tf.matMul(tf.sigmoid(tf.matMul(X, a as tf.Tensor2D)), b as tf.Tensor2D, false, true)));
+      const run = () => tf.grads(loss)([tf.tensor2d(w1, [24, 32]), tf.tensor2d(w2t, [8, 32])]);
+      const { result: g, transposes } = mode === "cpu" ? { result: run(), transposes: 0 } : countTransposes(run);
+      // Backprop of X·w1 and h·w2tᵀ transposes once for each of dX = d·w1ᵀ, dW1 = Xᵀ·d, dW2t = dᵀ·h.
+      expect(transposes).toBe(mode === "wasm-override" ? 3 : 0);
+      grads[mode] = await Promise.all(g.map(async (t) => (await t.data()) as Float32Array));
+      tf.dispose([...g, X]);
+    }
+    for (let i = 0; i < 2; i++) {
+      expect(maxDiff(grads["wasm-override"]![i]!, grads["wasm-original"]![i]!)).toBeLessThan(1e-5);
+      expect(maxDiff(grads["wasm-override"]![i]!, grads.cpu![i]!)).toBeLessThan(1e-5);
+    }
+  });
+
+  it("leaks no tensors or data ids over repeated overridden calls inside tf.tidy", async () => {
+    await useMode("wasm-override");
+    const a = tf.tensor2d(randomData(64 * 48, 9), [64, 48]);
+    const b = tf.tensor2d(randomData(40 * 48, 10), [40, 48]);
+    const c = tf.tensor2d(randomData(48 * 64, 11), [48, 64]);
+    const tensorsBefore = tf.memory().numTensors;
+    const dataIdsBefore = tf.engine().backend.numDataIds();
+    for (let i = 0; i < 20; i++) {
+      tf.tidy(() => {
+        tf.matMul(a, b, false, true);
+        tf.matMul(a, a, true, false);
+        tf.matMul(c, a, true, true);
+        tf.grads((w: tf.Tensor) => tf.sum(tf.matMul(a, w as tf.Tensor2D, false, true)))([b]);
+        tf.fused.matMul({ a: c, b, transposeA: true, transposeB: true, bias: tf.ones([40]), activation: "relu" });
+        const batched = tf.reshape(c, [2, 24, 64]);
+        tf.fused.matMul({ a: batched, b: tf.reshape(a, [2, 64, 24]), bias: tf.ones([24]), activation: "relu" });
+      });
+    }
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    expect(tf.engine().backend.numDataIds()).toBe(dataIdsBefore);
+    tf.dispose([a, b, c]);
+  });
+});

@@ -6,7 +6,7 @@ import { UserError } from "../util/errors.ts";
 import { mulberry32 } from "../util/random.ts";
 import type { Batch, EntityName, SequenceBatch } from "./batch.ts";
 import { ColumnBlock } from "./columns.ts";
-import { openDuck, sqlIdent, sqlString, type Duck } from "./duck.ts";
+import { openDuck, queryObjects, sqlIdent, sqlString, type Duck } from "./duck.ts";
 import { readPreparedSchema, STATS_FILE, type PreparedSchema, type SplitName } from "./schema.ts";
 import type { DatasetStats } from "./prepare/write.ts";
 
@@ -35,12 +35,23 @@ export class PreparedDataset {
     readonly schema: PreparedSchema,
     readonly stats: DatasetStats,
     private readonly duck: Duck,
+    /** Per sequence: element ids row-major [item row × element] (row 0 = padding = 0), one cache line per item. */
+    private readonly itemTables: Record<string, { elements: string[]; ids: Int32Array }>,
   ) {}
 
   static async open(dir: string): Promise<PreparedDataset> {
     const schema = await readPreparedSchema(dir);
     const stats = JSON.parse(await readFile(join(dir, STATS_FILE), "utf8")) as DatasetStats;
-    return new PreparedDataset(dir, schema, stats, await openDuck({ threads: 1 }));
+    const duck = await openDuck({ threads: 1 });
+    const itemTables: Record<string, { elements: string[]; ids: Int32Array }> = {};
+    for (const seq of schema.sequences) {
+      const elements = Object.keys(seq.elements);
+      const rows = await queryObjects(duck.con, `SELECT item_row, ${elements.map(sqlIdent).join(", ")} FROM read_parquet(${sqlString(join(dir, seq.itemsFile))})`);
+      const ids = new Int32Array((seq.itemCount + 1) * elements.length);
+      for (const row of rows) elements.forEach((element, f) => (ids[Number(row.item_row) * elements.length + f] = Number(row[element])));
+      itemTables[seq.name] = { elements, ids };
+    }
+    return new PreparedDataset(dir, schema, stats, duck, itemTables);
   }
 
   close(): void {
@@ -69,7 +80,7 @@ export class PreparedDataset {
   async *batches(options: BatchOptions): AsyncGenerator<Batch> {
     const maxlen = this.schema.sequences[0]?.maxlen ?? 0;
     const scalarCols = [...META, ...this.featureColumns, ...this.schema.sequences.map((s) => s.lengthColumn)];
-    const arrayCols = this.schema.sequences.flatMap((s) => Object.values(s.columns));
+    const arrayCols = this.schema.sequences.map((s) => s.rowColumn);
     const select = [...scalarCols.map(sqlIdent), ...arrayCols.map((c) => `${sqlIdent(c)}::INTEGER[${maxlen}]`)].join(", ");
     const shape = { scalars: scalarCols.length, arrays: arrayCols.length, width: maxlen };
     const streams: ChunkStream[] = [];
@@ -79,16 +90,17 @@ export class PreparedDataset {
         streams.push(new ChunkStream(await this.duck.connect(), sql, f.rows, shape));
       }
       const uniform = mulberry32(options.shuffle?.seed ?? 0);
-      const mixer = new RowMixer(streams, uniform);
-      const assembler = new BatchAssembler(options.batchSize, shape, options.shuffle ? new ShuffleBuffer(options.shuffle.bufferRows, shape, uniform) : undefined);
-      // Await only to load DuckDB chunks; rows move in synchronous loops between loads.
-      while (await mixer.load()) {
-        for (let row = mixer.next(); row; row = mixer.next()) assembler.add(row[0], row[1]);
-        for (const block of assembler.takeFull()) yield this.toBatch(block, scalarCols, arrayCols);
+      const mixer = new ChunkMixer(streams, uniform);
+      const batcher = options.shuffle
+        ? new ShuffleBatcher(options.batchSize, options.shuffle.bufferRows, shape, uniform)
+        : new SequentialBatcher(options.batchSize, shape);
+      // Await only to load DuckDB chunks; rows move in synchronous, column-wise copies between loads.
+      for (let chunk = await mixer.nextChunk(); chunk; chunk = await mixer.nextChunk()) {
+        for (const block of batcher.add(chunk)) yield this.toBatch(block, scalarCols, arrayCols);
       }
-      for (const block of assembler.finish(options.keepPartial !== false)) yield this.toBatch(block, scalarCols, arrayCols);
+      for (const block of batcher.finish(options.keepPartial !== false)) yield this.toBatch(block, scalarCols, arrayCols);
     } finally {
-      for (const s of streams) s.close();
+      for (const s of streams) await s.close();
     }
   }
 
@@ -99,16 +111,23 @@ export class PreparedDataset {
     for (let k = META.length; k < META.length + this.featureColumns.length; k++) features[scalarCols[k]!] = col(k);
     const sequences: Record<string, SequenceBatch> = {};
     for (const seq of this.schema.sequences) {
-      const ids: Record<string, Int32Array> = {};
-      for (const [element, column] of Object.entries(seq.columns)) {
-        ids[element] = block.arrays[arrayCols.indexOf(column)]!.subarray(0, n * seq.maxlen);
+      // Expand item rows into the ids of each element feature through the item table.
+      const rows = block.arrays[arrayCols.indexOf(seq.rowColumn)]!;
+      const table = this.itemTables[seq.name]!;
+      const width = table.elements.length;
+      const outs = table.elements.map(() => new Int32Array(n * seq.maxlen));
+      for (let i = 0; i < n * seq.maxlen; i++) {
+        const base = rows[i]! * width;
+        for (let f = 0; f < width; f++) outs[f]![i] = table.ids[base + f]!;
       }
+      const ids: Record<string, Int32Array> = {};
+      table.elements.forEach((element, f) => (ids[element] = outs[f]!));
       sequences[seq.name] = { maxlen: seq.maxlen, length: col(scalarCols.indexOf(seq.lengthColumn)), ids };
     }
     return {
       size: n,
-      entity: Uint8Array.from(col(0)),
-      label: Float32Array.from(col(1)),
+      entity: new Uint8Array(col(0)),
+      label: new Float32Array(col(1)),
       userKey: col(2),
       userClicks: col(3),
       slice: col(4),
@@ -127,10 +146,9 @@ interface BlockShape {
 /** One DuckDB streaming query, read a chunk (up to 2,048 rows) at a time into a ColumnBlock. */
 class ChunkStream {
   remaining: number;
-  block: ColumnBlock | undefined;
-  next = 0;
-  done = false;
   private result: Promise<DuckDBResult> | undefined;
+  /** The next chunk, already requested: DuckDB decodes it while JS works on the current one. */
+  private prefetched: Promise<ColumnBlock | undefined> | undefined;
 
   constructor(
     private readonly con: DuckDBConnection,
@@ -141,17 +159,19 @@ class ChunkStream {
     this.remaining = rows;
   }
 
-  get exhausted(): boolean {
-    return !this.block || this.next >= this.block.rows;
+  /** The next chunk, or undefined at the end. */
+  async next(): Promise<ColumnBlock | undefined> {
+    const block = await (this.prefetched ?? this.fetch());
+    this.prefetched = block ? this.fetch() : undefined;
+    return block;
   }
 
-  /** Loads the next chunk; marks the stream done at the end. */
-  async load(): Promise<void> {
+  private async fetch(): Promise<ColumnBlock | undefined> {
     this.result ??= this.con.stream(this.sql);
     const chunk = await (await this.result).fetchChunk();
     if (!chunk || chunk.rowCount === 0) {
-      this.done = true;
-      return;
+      this.remaining = 0;
+      return undefined;
     }
     const n = chunk.rowCount;
     const { scalars, arrays, width } = this.shape;
@@ -167,127 +187,202 @@ class ChunkStream {
       const data = duckdb.vector_get_data(child, n * width * 4);
       block.arrays[a]!.set(new Int32Array(data.buffer, data.byteOffset, n * width));
     }
-    this.block = block;
-    this.next = 0;
+    this.remaining = Math.max(0, this.remaining - n);
+    return block;
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    await this.prefetched?.catch(() => undefined);
     this.con.closeSync();
   }
 }
 
 /**
- * Rows from several streams, interleaved at random in proportion to the rows each has left, so a
- * mixed source+target stream keeps the real ratio throughout.
+ * Chunks from several streams, each next chunk drawn from a stream with probability proportional
+ * to the rows it has left, so a mixed source+target stream keeps the real ratio throughout (the
+ * shuffle buffer then mixes rows within and across chunks).
  */
-class RowMixer {
-  private readonly row: [ColumnBlock, number] = [undefined as unknown as ColumnBlock, 0];
+class ChunkMixer {
+  private readonly live: ChunkStream[];
 
   constructor(
-    private readonly streams: ChunkStream[],
-    private readonly uniform: () => number,
-  ) {}
-
-  /** Loads a chunk for every live stream that has none left; false when all are done. */
-  async load(): Promise<boolean> {
-    for (const s of this.streams) if (!s.done && s.exhausted) await s.load();
-    return this.streams.some((s) => !s.done);
-  }
-
-  /** The next row, or undefined when the chosen stream needs a load() first (or all are done). */
-  next(): [ColumnBlock, number] | undefined {
-    let pick: ChunkStream | undefined;
-    let total = 0;
-    for (const s of this.streams) if (!s.done) total += Math.max(s.remaining, 1);
-    if (total === 0) return undefined;
-    let x = this.uniform() * total;
-    for (const s of this.streams) {
-      if (s.done) continue;
-      pick = s;
-      x -= Math.max(s.remaining, 1);
-      if (x < 0) break;
-    }
-    if (!pick || pick.exhausted) return undefined;
-    this.row[0] = pick.block!;
-    this.row[1] = pick.next++;
-    pick.remaining--;
-    return this.row;
-  }
-}
-
-/** A bounded shuffle buffer: once full, each added row evicts a random buffered row. */
-class ShuffleBuffer {
-  private readonly buffer: ColumnBlock;
-
-  constructor(
-    readonly capacity: number,
-    shape: BlockShape,
+    streams: ChunkStream[],
     private readonly uniform: () => number,
   ) {
-    this.buffer = new ColumnBlock(capacity, shape.scalars, shape.arrays, shape.width);
+    this.live = [...streams];
   }
 
-  /** Adds a row; once full, first emits a random buffered row and puts the new row in its slot. */
-  add(block: ColumnBlock, index: number, emit: (buffer: ColumnBlock, slot: number) => void): void {
-    if (this.buffer.rows < this.capacity) {
-      this.buffer.copyRow(block, index, this.buffer.rows++);
-      return;
+  async nextChunk(): Promise<ColumnBlock | undefined> {
+    while (this.live.length) {
+      const total = this.live.reduce((sum, s) => sum + Math.max(s.remaining, 1), 0);
+      let x = this.uniform() * total;
+      let pick = 0;
+      while (pick < this.live.length - 1 && x >= Math.max(this.live[pick]!.remaining, 1)) x -= Math.max(this.live[pick++]!.remaining, 1);
+      const chunk = await this.live[pick]!.next();
+      if (chunk) return chunk;
+      this.live.splice(pick, 1);
     }
-    const slot = Math.floor(this.uniform() * this.capacity);
-    emit(this.buffer, slot);
-    this.buffer.copyRow(block, index, slot);
-  }
-
-  /** Emits what is left, in random order. */
-  drain(emit: (buffer: ColumnBlock, slot: number) => void): void {
-    for (let left = this.buffer.rows; left > 0; left--) {
-      const slot = Math.floor(this.uniform() * left);
-      emit(this.buffer, slot);
-      this.buffer.copyRow(this.buffer, left - 1, slot);
-    }
-    this.buffer.rows = 0;
+    return undefined;
   }
 }
 
-/** Collects rows (through the shuffle buffer, if any) into full batches. */
-class BatchAssembler {
+interface Batcher {
+  /** Takes a chunk of rows; returns the batches that became full. */
+  add(chunk: ColumnBlock): ColumnBlock[];
+  /** The rows left, as batches (the last one partial if keepPartial). */
+  finish(keepPartial: boolean): ColumnBlock[];
+}
+
+/** Batches in stream order (evaluation). */
+class SequentialBatcher implements Batcher {
   private current: ColumnBlock;
-  private full: ColumnBlock[] = [];
-  private readonly emit = (block: ColumnBlock, index: number) => {
-    this.current.copyRow(block, index, this.current.rows++);
-    if (this.current.rows === this.batchSize) {
-      this.full.push(this.current);
-      this.current = this.newBlock();
-    }
-  };
 
   constructor(
     private readonly batchSize: number,
     private readonly shape: BlockShape,
-    private readonly shuffle: ShuffleBuffer | undefined,
   ) {
-    this.current = this.newBlock();
+    this.current = newBlock(batchSize, shape);
   }
 
-  private newBlock(): ColumnBlock {
-    return new ColumnBlock(this.batchSize, this.shape.scalars, this.shape.arrays, this.shape.width);
-  }
-
-  add(block: ColumnBlock, index: number): void {
-    if (this.shuffle) this.shuffle.add(block, index, this.emit);
-    else this.emit(block, index);
-  }
-
-  takeFull(): ColumnBlock[] {
-    const full = this.full;
-    this.full = [];
+  add(chunk: ColumnBlock): ColumnBlock[] {
+    const full: ColumnBlock[] = [];
+    for (let from = 0; from < chunk.rows; ) {
+      const count = Math.min(chunk.rows - from, this.batchSize - this.current.rows);
+      this.current.copyRange(chunk, from, this.current.rows, count);
+      this.current.rows += count;
+      from += count;
+      if (this.current.rows === this.batchSize) {
+        full.push(this.current);
+        this.current = newBlock(this.batchSize, this.shape);
+      }
+    }
     return full;
   }
 
   finish(keepPartial: boolean): ColumnBlock[] {
-    this.shuffle?.drain(this.emit);
-    const rest = this.takeFull();
-    if (keepPartial && this.current.rows > 0) rest.push(this.current);
-    return rest;
+    return keepPartial && this.current.rows > 0 ? [this.current] : [];
   }
+}
+
+/**
+ * A bounded shuffle buffer (training). Once full, each batch is a uniform draw without replacement
+ * of `batchSize` buffered rows (partial Fisher–Yates over a slot permutation); incoming rows then
+ * take the freed slots. Rows move column by column (gather out, scatter in), not row by row.
+ */
+class ShuffleBatcher implements Batcher {
+  private readonly buffer: ColumnBlock;
+  private readonly permutation: Int32Array;
+  private permutationRows = -1;
+
+  constructor(
+    private readonly batchSize: number,
+    capacity: number,
+    private readonly shape: BlockShape,
+    private readonly uniform: () => number,
+  ) {
+    const rows = Math.max(capacity, batchSize);
+    this.buffer = newBlock(rows, shape);
+    this.permutation = Int32Array.from({ length: rows }, (_, i) => i);
+  }
+
+  add(chunk: ColumnBlock): ColumnBlock[] {
+    const out: ColumnBlock[] = [];
+    let from = 0;
+    const capacity = this.buffer.capacity;
+    while (from < chunk.rows) {
+      if (this.buffer.rows < capacity) {
+        const count = Math.min(chunk.rows - from, capacity - this.buffer.rows);
+        this.buffer.copyRange(chunk, from, this.buffer.rows, count);
+        this.buffer.rows += count;
+        from += count;
+        continue;
+      }
+      const count = Math.min(chunk.rows - from, this.batchSize);
+      const slots = this.drawSlots(this.batchSize, capacity);
+      out.push(this.gather(slots));
+      // The first `count` freed slots take the incoming rows; any others are refilled by later chunks
+      // (only at the very end is count < batchSize, and then finish() drains the buffer).
+      this.scatter(chunk, from, slots.subarray(0, count));
+      if (count < this.batchSize) this.compact(slots.subarray(count));
+      from += count;
+    }
+    return out;
+  }
+
+  finish(keepPartial: boolean): ColumnBlock[] {
+    const out: ColumnBlock[] = [];
+    while (this.buffer.rows >= this.batchSize) {
+      const slots = this.drawSlots(this.batchSize, this.buffer.rows);
+      out.push(this.gather(slots));
+      this.compact(slots);
+    }
+    if (keepPartial && this.buffer.rows > 0) {
+      out.push(this.gather(this.drawSlots(this.buffer.rows, this.buffer.rows)));
+    }
+    this.buffer.rows = 0;
+    return out;
+  }
+
+  /** `k` distinct slots drawn uniformly from the first `n` rows. */
+  private drawSlots(k: number, n: number): Int32Array {
+    const p = this.permutation;
+    // Swaps keep p a permutation of 0…n−1, so it needs resetting only when n changes (at the end).
+    if (n !== this.permutationRows) {
+      for (let i = 0; i < n; i++) p[i] = i;
+      this.permutationRows = n;
+    }
+    for (let i = 0; i < k; i++) {
+      const j = i + Math.floor(this.uniform() * (n - i));
+      const t = p[i]!;
+      p[i] = p[j]!;
+      p[j] = t;
+    }
+    return p.slice(0, k);
+  }
+
+  private gather(slots: Int32Array): ColumnBlock {
+    const batch = newBlock(slots.length, this.shape);
+    batch.rows = slots.length;
+    const n = slots.length;
+    const w = this.shape.width;
+    for (let c = 0; c < batch.scalars.length; c++) {
+      const src = this.buffer.scalars[c]!;
+      const dst = batch.scalars[c]!;
+      for (let i = 0; i < n; i++) dst[i] = src[slots[i]!]!;
+    }
+    for (let a = 0; a < batch.arrays.length; a++) {
+      const src = this.buffer.arrays[a]!;
+      const dst = batch.arrays[a]!;
+      for (let i = 0; i < n; i++) for (let k = 0, from = slots[i]! * w, to = i * w; k < w; k++) dst[to + k] = src[from + k]!;
+    }
+    return batch;
+  }
+
+  private scatter(chunk: ColumnBlock, from: number, slots: Int32Array): void {
+    const n = slots.length;
+    const w = this.shape.width;
+    for (let c = 0; c < chunk.scalars.length; c++) {
+      const src = chunk.scalars[c]!;
+      const dst = this.buffer.scalars[c]!;
+      for (let i = 0; i < n; i++) dst[slots[i]!] = src[from + i]!;
+    }
+    for (let a = 0; a < chunk.arrays.length; a++) {
+      const src = chunk.arrays[a]!;
+      const dst = this.buffer.arrays[a]!;
+      for (let i = 0; i < n; i++) for (let k = 0, s = (from + i) * w, d = slots[i]! * w; k < w; k++) dst[d + k] = src[s + k]!;
+    }
+  }
+
+  /** Removes the rows at `slots` (already emitted) by moving the last rows into them. */
+  private compact(slots: Int32Array): void {
+    const sorted = Int32Array.from(slots).sort().reverse();
+    for (const slot of sorted) {
+      const last = --this.buffer.rows;
+      if (slot !== last) this.buffer.copyRow(this.buffer, last, slot);
+    }
+  }
+}
+
+function newBlock(rows: number, shape: BlockShape): ColumnBlock {
+  return new ColumnBlock(rows, shape.scalars, shape.arrays, shape.width);
 }

@@ -19,17 +19,24 @@ export interface PreparedFeature {
   boundaries?: number[];
 }
 
-/** A behaviour sequence: per element, the clicked item's id and its shared features. */
+/**
+ * A behaviour sequence: per sample, the rows (in the entity's item table) of the clicked items,
+ * newest first, 0-padded. Each item row carries the item's id and its shared features, so one
+ * sequence element is represented by those ids.
+ */
 export interface PreparedSequence {
   name: "seq_source" | "seq_target";
   entity: EntityName;
   maxlen: number;
   /** Element feature name → the feature column whose vocabulary (and embedding) it uses. */
   elements: Record<string, string>;
-  /** Element feature name → Parquet column (INTEGER[maxlen], newest first, 0-padded). */
-  columns: Record<string, string>;
+  /** Parquet column of item rows (INTEGER[maxlen]). */
+  rowColumn: string;
   /** Parquet column holding the number of real elements. */
   lengthColumn: string;
+  /** The item table: item_row (1…itemCount; 0 is padding) → one column per element feature. */
+  itemsFile: string;
+  itemCount: number;
 }
 
 export type SplitName = "source/train" | "source/test" | "target/train" | "target/valid" | "target/test";

@@ -8,8 +8,8 @@ import type { FieldPlan } from "./entities.ts";
 const ENTITY_CODE = { source: 0, target: 1 } as const;
 
 /** SQL condition selecting the rows a feature applies to. */
-function appliesTo(plan: FieldPlan): string {
-  return plan.entity === "both" ? "TRUE" : `entity = ${ENTITY_CODE[plan.entity]}`;
+function appliesTo(plan: FieldPlan, prefix: string): string {
+  return plan.entity === "both" ? "TRUE" : `${prefix}entity = ${ENTITY_CODE[plan.entity]}`;
 }
 
 /**
@@ -18,15 +18,13 @@ function appliesTo(plan: FieldPlan): string {
  * `encoded`: samples with every feature replaced by its id (0 missing, 1 out-of-vocabulary).
  */
 export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, plans: FieldPlan[], outDir: string): Promise<PreparedFeature[]> {
-  for (const plan of plans.filter((p) => p.field.derive === "item_popularity")) {
-    // The item's number of training impressions in its own entity (0 for items never shown in train).
-    await con.run(`ALTER TABLE samples ADD COLUMN ${sqlIdent(plan.column)} DOUBLE`);
-    await con.run(`
-      UPDATE samples SET ${sqlIdent(plan.column)} = COALESCE(p.n, 0)
-      FROM (SELECT entity AS pe, item_raw AS pi, count(*) AS n FROM samples WHERE split = 'train' GROUP BY 1, 2) p
-      WHERE samples.entity = p.pe AND samples.item_raw = p.pi AND ${appliesTo(plan)}`);
-    await con.run(`UPDATE samples SET ${sqlIdent(plan.column)} = 0 WHERE ${sqlIdent(plan.column)} IS NULL AND ${appliesTo(plan)}`);
-  }
+  // Derived item_popularity: the item's number of training impressions in its own entity (0 if never shown in train).
+  const derived = plans.filter((p) => p.field.derive === "item_popularity");
+  await con.run(`CREATE TABLE popularity AS SELECT entity, item_raw, count(*)::DOUBLE AS n FROM samples WHERE split = 'train' GROUP BY 1, 2`);
+  await con.run(`
+    CREATE VIEW fitted AS
+    SELECT s.*${derived.map((p) => `, CASE WHEN ${appliesTo(p, "s.")} THEN COALESCE(pop.n, 0) END AS ${sqlIdent(p.column)}`).join("")}
+    FROM samples s LEFT JOIN popularity pop ON pop.entity = s.entity AND pop.item_raw = s.item_raw`);
 
   const features: PreparedFeature[] = [];
   const encodedCols: string[] = [];
@@ -35,12 +33,10 @@ export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, pla
     const col = sqlIdent(plan.column);
     const numeric = plan.field.type === "numeric" || plan.field.derive !== undefined;
     const base = { name: plan.field.name, column: plan.column, group: plan.group, entity: plan.entity };
+    const trainRows = `FROM fitted WHERE split = 'train' AND ${appliesTo(plan, "")} AND ${col} IS NOT NULL`;
     if (numeric) {
       const probs = Array.from({ length: plan.field.buckets - 1 }, (_, i) => (i + 1) / plan.field.buckets);
-      const [row] = await queryObjects(
-        con,
-        `SELECT quantile_cont(${col}, [${probs.join(", ")}]) AS q FROM samples WHERE split = 'train' AND ${appliesTo(plan)} AND ${col} IS NOT NULL`,
-      );
+      const [row] = await queryObjects(con, `SELECT quantile_cont(${col}, [${probs.join(", ")}]) AS q ${trainRows}`);
       const boundaries = [...new Set(((row?.q as number[] | null) ?? []).map(Number))].sort((a, b) => a - b);
       // id = 2 + number of boundaries ≤ value; missing → 0.
       const cases = boundaries.map((b, i) => `WHEN s.${col} < ${b} THEN ${i + 2}`).join(" ");
@@ -51,8 +47,7 @@ export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, pla
       await con.run(`
         CREATE TABLE ${vocab} AS
         SELECT value, (row_number() OVER (ORDER BY cnt DESC, value) + 1)::INTEGER AS idx, cnt
-        FROM (SELECT ${col} AS value, count(*) AS cnt FROM samples
-              WHERE split = 'train' AND ${appliesTo(plan)} AND ${col} IS NOT NULL GROUP BY 1 HAVING count(*) >= ${spec.vocab_min_count})`);
+        FROM (SELECT ${col} AS value, count(*) AS cnt ${trainRows} GROUP BY 1 HAVING count(*) >= ${spec.vocab_min_count})`);
       await con.run(`COPY (SELECT idx, value, cnt AS train_count FROM ${vocab} ORDER BY idx) TO ${sqlString(join(outDir, "vocab", `${plan.column}.tsv`))} (HEADER, DELIMITER '\t')`);
       const [size] = await queryObjects(con, `SELECT count(*) AS n FROM ${vocab}`);
       joins.push(`LEFT JOIN ${vocab} v${index} ON v${index}.value = s.${col}`);
@@ -62,8 +57,8 @@ export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, pla
   }
   await con.run(`
     CREATE TABLE encoded AS
-    SELECT s.entity::INTEGER AS entity, s._row, s._neg, s.split, s.slice::INTEGER AS slice, s.t, s.label::INTEGER AS label,
-           s.user_key, s.user_clicks, ${encodedCols.join(", ")}
-    FROM samples s ${joins.join(" ")}`);
+    SELECT s.entity::INTEGER AS entity, s._row, s._neg, s.item_raw, s.split, s.slice::INTEGER AS slice, s.t, s.label::INTEGER AS label,
+           u.user_key, u.user_clicks, ${encodedCols.join(", ")}
+    FROM fitted s JOIN users u USING (user_raw) ${joins.join(" ")}`);
   return features;
 }

@@ -65,13 +65,16 @@ export async function prepareDataset(spec: DatasetSpec, specDir: string, options
         if (!table) throw new UserError(`dataset spec: tables.${name}: the table is referenced but not defined under tables`);
         tables.set(name, await loadRawTable(con, name, table, rawDir, spec.on_bad_rows));
       }
+      // Row order matters only while raw rows get their numbers (above); from here on DuckDB may reorder freely.
+      await con.run("SET preserve_insertion_order = false");
       const plans = planFields(spec);
       for (const entity of ["source", "target"] as const) await buildEntityTable(con, spec, entity, tables, plans, badRows);
       const rawRows = Number(await queryValue(con, "SELECT (SELECT count(*) FROM ent_source) + (SELECT count(*) FROM ent_target)"));
       await buildSamples(con, spec, plans);
       await mkdir(join(tmp, "vocab"), { recursive: true });
+      await mkdir(join(tmp, "items"), { recursive: true });
       const features = await fitAndEncode(con, spec, plans, tmp);
-      const sequences = await addSequences(con, features, spec.sequence_maxlen);
+      const sequences = await addSequences(con, features, spec.sequence_maxlen, tmp);
       const splits = await writeSplits(con, tmp, sampleColumns(features, sequences), spec.seed);
       const schema: PreparedSchema = {
         version: 1,

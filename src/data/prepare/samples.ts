@@ -2,7 +2,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import type { DatasetSpec } from "../../spec/dataset.ts";
 import { UserError } from "../../util/errors.ts";
 import type { EntityName } from "../batch.ts";
-import { queryValue, sqlIdent } from "../duck.ts";
+import { queryObjects, queryValue, sqlIdent } from "../duck.ts";
 import { labelExpr, timeExpr, type FieldPlan } from "./entities.ts";
 
 /**
@@ -20,27 +20,26 @@ export async function buildSamples(con: DuckDBConnection, spec: DatasetSpec, pla
     const own = plans.filter((p) => (p.entity === "both" || p.entity === entity) && !p.field.derive);
     const numeric = new Set(own.filter((p) => p.field.type === "numeric").map((p) => p.column));
     const fieldCols = own.map((p) => (numeric.has(p.column) ? `TRY_CAST(${sqlIdent(p.column)} AS DOUBLE)` : sqlIdent(p.column)) + ` AS ${sqlIdent(p.column)}`);
-    const time = e.time_column ? timeExpr("t_raw") : "NULL::DOUBLE";
+    // Without a time column, a user's rows in file order are their history: t = relative position in (0, 1).
+    const time = e.time_column
+      ? timeExpr("t_raw")
+      : "(row_number() OVER (PARTITION BY user_raw ORDER BY _row) - 0.5) / count(*) OVER (PARTITION BY user_raw)";
+    // A view unless negatives are to be inserted: the rows are materialized once, in samples.
+    const kind = e.negatives ? "TABLE" : "VIEW";
     await con.run(
-      `CREATE TABLE ${sqlIdent(`log_${entity}`)} AS SELECT ${code} AS entity, _row, 0 AS _neg, user_raw, item_raw, ${time} AS t, ${labelExpr(e, "label_raw")} AS label, ${fieldCols.join(", ")} FROM ${sqlIdent(`ent_${entity}`)}`,
+      `CREATE ${kind} ${sqlIdent(`log_${entity}`)} AS SELECT ${code} AS entity, _row, 0 AS _neg, user_raw, item_raw, ${time} AS t, ${labelExpr(e, "label_raw")} AS label, ${fieldCols.join(", ")} FROM ${sqlIdent(`ent_${entity}`)}`,
     );
-    if (!e.time_column) {
-      // Without a time column, a user's rows in file order are their history: t = relative position in (0, 1).
-      await con.run(`
-        UPDATE ${sqlIdent(`log_${entity}`)} SET t = r.t FROM (
-          SELECT _row, (row_number() OVER (PARTITION BY user_raw ORDER BY _row) - 0.5) / count(*) OVER (PARTITION BY user_raw) AS t
-          FROM ${sqlIdent(`log_${entity}`)}) r
-        WHERE ${sqlIdent(`log_${entity}`)}._row = r._row`);
-    }
     if (e.negatives) await addSampledNegatives(con, spec, entity, own);
     parts.push(`SELECT * FROM ${sqlIdent(`log_${entity}`)}`);
   }
-  await con.run(`CREATE TABLE samples AS ${parts.join(" UNION ALL BY NAME ")}`);
-  await assignSplit(con, spec);
+  await con.run(`CREATE VIEW logged AS ${parts.join(" UNION ALL BY NAME ")}`);
+  await con.run(`CREATE TABLE samples AS ${await splitQuery(con, spec)}`);
+  // Dense user keys (all users, for GAUC grouping) and training clicks per user (for user groups).
   await con.run(`
-    CREATE OR REPLACE TABLE samples AS
-    SELECT s.*, (dense_rank() OVER (ORDER BY s.user_raw))::INTEGER AS user_key, COALESCE(c.clicks, 0)::INTEGER AS user_clicks
-    FROM samples s LEFT JOIN (SELECT user_raw, count(*) AS clicks FROM samples WHERE split = 'train' AND label = 1 GROUP BY 1) c USING (user_raw)`);
+    CREATE TABLE users AS
+    SELECT user_raw, (row_number() OVER (ORDER BY user_raw))::INTEGER AS user_key,
+           (count(*) FILTER (WHERE split = 'train' AND label = 1))::INTEGER AS user_clicks
+    FROM samples GROUP BY user_raw`);
 }
 
 /**
@@ -81,42 +80,38 @@ async function addSampledNegatives(con: DuckDBConnection, spec: DatasetSpec, ent
   await con.run("DROP TABLE catalog; DROP TABLE drawn");
 }
 
-/** Adds `split` (train / valid / test) to samples, by time slice or by per-user order. */
-async function assignSplit(con: DuckDBConnection, spec: DatasetSpec): Promise<void> {
+/** The query giving `logged` plus `slice` and `split` (train / valid / test), by time slice or by per-user order. */
+async function splitQuery(con: DuckDBConnection, spec: DatasetSpec): Promise<string> {
   if (spec.split.by === "time") {
     const slice = spec.split.slice_seconds;
-    await con.run(`ALTER TABLE samples ADD COLUMN slice INTEGER`);
-    await con.run(`UPDATE samples SET slice = floor(t / ${slice})::INTEGER`);
-    const last = Number(await queryValue(con, "SELECT max(slice) FROM samples WHERE entity = 1"));
-    const slices = Number(await queryValue(con, "SELECT count(DISTINCT slice) FROM samples WHERE entity = 1"));
+    const [range] = await queryObjects(con, `SELECT max(floor(t / ${slice})) AS last, count(DISTINCT floor(t / ${slice})) AS slices FROM logged WHERE entity = 1`);
+    const last = Number(range!.last);
+    const slices = Number(range!.slices);
     if (slices < 3) {
       throw new UserError(`dataset spec: split.slice_seconds: the target log spans ${slices} time slice(s); a time split needs at least 3 (train, valid, test)`);
     }
     // Target: test = last slice, valid = the one before. Source rows of those slices are not trained on.
-    await con.run(`
-      ALTER TABLE samples ADD COLUMN split VARCHAR;
-      UPDATE samples SET split = CASE
+    return `
+      SELECT *, CASE
         WHEN entity = 1 AND slice = ${last} THEN 'test'
         WHEN entity = 1 AND slice = ${last - 1} THEN 'valid'
         WHEN entity = 0 AND slice >= ${last - 1} THEN 'test'
-        ELSE 'train' END`);
-    return;
+        ELSE 'train' END AS split
+      FROM (SELECT *, floor(t / ${slice})::INTEGER AS slice FROM logged)`;
   }
   const { test_fraction: testFraction, valid_fraction: validFraction } = spec.split;
-  await con.run(`
-    ALTER TABLE samples ADD COLUMN slice INTEGER DEFAULT 0;
-    ALTER TABLE samples ADD COLUMN split VARCHAR;
-    UPDATE samples SET split = r.split FROM (
-      SELECT entity, _row, _neg, CASE
+  return `
+    WITH target AS (
+      SELECT *, CASE
         WHEN pos > n - round(n * ${testFraction}) THEN 'test'
         WHEN pos > n - round(n * ${testFraction}) - round(n * ${validFraction}) THEN 'valid'
         ELSE 'train' END AS split
-      FROM (SELECT entity, _row, _neg, row_number() OVER (PARTITION BY user_raw ORDER BY t, _row, _neg) AS pos, count(*) OVER (PARTITION BY user_raw) AS n
-            FROM samples WHERE entity = 1)) r
-    WHERE samples.entity = r.entity AND samples._row = r._row AND samples._neg = r._neg;
-    UPDATE samples SET split = 'train' WHERE entity = 0;
+      FROM (SELECT *, row_number() OVER (PARTITION BY user_raw ORDER BY t, _row, _neg) AS pos, count(*) OVER (PARTITION BY user_raw) AS n
+            FROM logged WHERE entity = 1)),
     -- Source rows at or after a user's first held-out target row are that user's future: not trained on.
-    UPDATE samples SET split = 'test' FROM (
-      SELECT user_raw, min(t) AS cutoff FROM samples WHERE entity = 1 AND split <> 'train' GROUP BY 1) c
-    WHERE samples.entity = 0 AND samples.user_raw = c.user_raw AND samples.t >= c.cutoff`);
+    cutoff AS (SELECT user_raw, min(t) AS cutoff FROM target WHERE split <> 'train' GROUP BY 1)
+    SELECT * EXCLUDE (pos, n), 0 AS slice FROM target
+    UNION ALL BY NAME
+    SELECT l.*, 0 AS slice, CASE WHEN l.t >= c.cutoff THEN 'test' ELSE 'train' END AS split
+    FROM logged l LEFT JOIN cutoff c USING (user_raw) WHERE l.entity = 0`;
 }

@@ -25,7 +25,7 @@ export function sampleColumns(features: PreparedFeature[], sequences: PreparedSe
     "slice",
     "t",
     ...features.map((f) => f.column),
-    ...sequences.flatMap((s) => [s.lengthColumn, ...Object.values(s.columns)]),
+    ...sequences.flatMap((s) => [s.lengthColumn, s.rowColumn]),
   ];
 }
 
@@ -48,7 +48,7 @@ export async function writeSplits(
     const order = split === "train" ? `hash(${seed}, _row, _neg)` : "user_key, t, _row, _neg";
     await con.run(
       `COPY (SELECT ${columns.map(sqlIdent).join(", ")} FROM final WHERE entity = ${entity} AND split = '${split}' ORDER BY ${order})
-       TO ${sqlString(join(outDir, file))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+       TO ${sqlString(join(outDir, file))} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`,
     );
     splits[name] = { file, rows };
   }

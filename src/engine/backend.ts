@@ -115,6 +115,8 @@ async function activate(tfName: string): Promise<Probe> {
     console.warn = warn;
   }
   if (!ok) return fail(`tf.setBackend('${tfName}') failed${warnings[0] ? `: ${oneLine(warnings[0])}` : ""}`);
+  // The cpu backend greets Node users on its first write with a banner on stdout; mkt says which backend runs itself.
+  if (tfName === "cpu") (tf.backend() as { firstUse?: boolean }).firstUse = false;
   try {
     const product = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])));
     const values = Array.from(await product.data());

@@ -15,7 +15,7 @@ export class UserError extends Error {
 /** A command whose implementation lands in a later issue: says so plainly, exits non-zero. */
 export class NotImplementedYet extends UserError {
   constructor(command: string, issue: string) {
-    super(`'mkt ${command}' is not available yet: its models land with ${issue}.`, 3);
+    super(`'mkt ${command}' is not available yet: it lands with ${issue}.`, 3);
     this.name = "NotImplementedYet";
   }
 }

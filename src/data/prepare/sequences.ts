@@ -54,6 +54,14 @@ export async function addSequences(con: DuckDBConnection, features: PreparedFeat
     );
     sequences.push({ name, entity, maxlen, elements, rowColumn, lengthColumn, itemsFile, itemCount });
   }
-  await con.run(`CREATE TABLE final AS SELECT e.*, ${selects.join(", ")} FROM encoded e ${joins.join(" ")}`);
+  // item_row of the sample's own item (in its entity's item table): not a feature, it lets anyone
+  // check a sequence against the clicks it was built from.
+  await con.run(`
+    CREATE TABLE final AS
+    SELECT e.*, COALESCE(i0.item_row, i1.item_row) AS item_row, ${selects.join(", ")}
+    FROM encoded e
+    LEFT JOIN items_source i0 ON e.entity = 0 AND i0.item_raw = e.item_raw
+    LEFT JOIN items_target i1 ON e.entity = 1 AND i1.item_raw = e.item_raw
+    ${joins.join(" ")}`);
   return sequences;
 }

@@ -24,6 +24,7 @@ export function sampleColumns(features: PreparedFeature[], sequences: PreparedSe
     "user_clicks",
     "slice",
     "t",
+    "item_row",
     ...features.map((f) => f.column),
     ...sequences.flatMap((s) => [s.lengthColumn, s.rowColumn]),
   ];

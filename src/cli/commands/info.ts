@@ -1,0 +1,27 @@
+import type { Command } from "commander";
+import { describeBackends, selectBackend } from "../../engine/backend.ts";
+import { globalOptions } from "../options.ts";
+
+export function registerInfo(program: Command): void {
+  program
+    .command("info")
+    .description("print the tfjs backend mkt would use, versions, active kernel overrides, and why faster backends are unavailable")
+    .action(async (_options: unknown, command: Command) => {
+      const global = globalOptions(command);
+      const backends = await describeBackends();
+      const chosen = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
+      const info = { backend: chosen.name, tfjsBackend: chosen.tfjsBackend, versions: chosen.versions, kernelOverrides: chosen.kernelOverrides, backends: backends.backends };
+      if (global.json) {
+        process.stdout.write(JSON.stringify(info) + "\n");
+        return;
+      }
+      const lines = [
+        `backend: ${chosen.name} (tfjs backend '${chosen.tfjsBackend}', chosen by --backend ${global.backend})`,
+        `versions: ${Object.entries(chosen.versions).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+        `kernel overrides: ${chosen.kernelOverrides.length ? chosen.kernelOverrides.join(", ") : "none"}${global.kernelOverrides ? "" : " (--no-kernel-overrides)"}`,
+        "backends (auto tries them in this order):",
+        ...backends.backends.map((b) => `  ${b.name.padEnd(5)} ${b.available ? "available" : `unavailable: ${b.reason}`}`),
+      ];
+      process.stdout.write(lines.join("\n") + "\n");
+    });
+}

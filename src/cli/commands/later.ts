@@ -1,0 +1,37 @@
+import type { Command } from "commander";
+import { experimentSpecSchema } from "../../spec/experiment.ts";
+import { loadSpec } from "../../spec/load.ts";
+import { NotImplementedYet } from "../../util/errors.ts";
+import { globalOptions } from "../options.ts";
+
+/** Commands whose models land in later issues: they validate their spec, then say so and exit 3. */
+const LATER: { name: string; argument: string; description: string; issue: string }[] = [
+  { name: "pretrain", argument: "<experiment-spec>", description: "pre-train MKT's multi-entity model (MEM) on source + target samples", issue: "issue 3 (MKT end to end)" },
+  { name: "finetune", argument: "<experiment-spec>", description: "fine-tune MKT's target entity model (TEM) on the frozen MEM", issue: "issue 3 (MKT end to end)" },
+  { name: "eval", argument: "<experiment-spec>", description: "evaluate MKT on the target test split: metrics JSON and predictions", issue: "issue 3 (MKT end to end)" },
+  { name: "ablate", argument: "<experiment-spec>", description: "run MKT and its ablations (w/o TEM finetune, w/o PDL, w/o HFA)", issue: "issue 3 (MKT end to end)" },
+  { name: "baselines", argument: "<experiment-spec>", description: "train and evaluate the ten baselines", issue: "issue 4 (the ten baselines)" },
+  { name: "run", argument: "<experiment-spec>", description: "run a whole experiment: prepare, every model and seed, then the report", issue: "issue 5 (whole experiments)" },
+];
+
+export function registerLaterCommands(program: Command): void {
+  for (const later of LATER) {
+    program
+      .command(later.name)
+      .description(later.description)
+      .argument(later.argument, "experiment spec (experiments/*.yaml)")
+      .action(async (file: string, _options: unknown, command: Command) => {
+        globalOptions(command);
+        await loadSpec(file, experimentSpecSchema);
+        throw new NotImplementedYet(later.name, later.issue);
+      });
+  }
+  program
+    .command("report")
+    .description("write Tables 2–4 (Markdown, CSV, JSON) and an HTML report from a finished run directory")
+    .argument("<run-dir>", "run directory under results/")
+    .action(async (_dir: string, _options: unknown, command: Command) => {
+      globalOptions(command);
+      throw new NotImplementedYet("report", "issue 5 (whole experiments)");
+    });
+}

@@ -1,0 +1,49 @@
+import type { Command } from "commander";
+import { prepareDataset, type PrepareResult } from "../../data/prepare/index.ts";
+import { datasetSpecSchema } from "../../spec/dataset.ts";
+import { loadSpec } from "../../spec/load.ts";
+import { int, pct, textTable } from "../format.ts";
+import { globalOptions } from "../options.ts";
+
+export function registerPrepare(program: Command): void {
+  program
+    .command("prepare")
+    .description("turn a dataset spec's raw tables (or its generator) into a prepared dataset and print its summary")
+    .argument("<dataset-spec>", "dataset spec (datasets/*.yaml)")
+    .option("--force", "prepare again even if an up-to-date prepared dataset exists", false)
+    .action(async (file: string, options: { force: boolean }, command: Command) => {
+      const global = globalOptions(command);
+      const spec = await loadSpec(file, datasetSpecSchema);
+      const result = await prepareDataset(spec.value, spec.dir, { outRoot: global.out, force: options.force });
+      process.stdout.write(global.json ? JSON.stringify({ dir: result.dir, prepared: result.prepared, stats: result.stats }) + "\n" : summary(result) + "\n");
+    });
+}
+
+export function summary({ dir, stats, schema, prepared }: PrepareResult): string {
+  const lines = [
+    prepared
+      ? `Prepared ${stats.dataset} → ${dir}: ${int(stats.rawRows)} raw rows in ${stats.seconds.toFixed(1)} s (${int(stats.rawRows / stats.seconds)} rows/s)`
+      : `${stats.dataset} is already prepared with this spec → ${dir} (use --force to prepare again)`,
+    `split: ${schema.split.detail}`,
+    "",
+    textTable(
+      ["split", "rows", "positives", "CTR", "users"],
+      Object.entries(stats.splits).map(([name, s]) => [name, int(s.rows), int(s.positives), pct(s.ctr), int(s.users)]),
+    ),
+    "",
+    `users: ${int(stats.users.total)} (source ${int(stats.users.source)}, target ${int(stats.users.target)}, in both ${int(stats.users.inBoth)})`,
+    "",
+    textTable(
+      ["sequence length", "p50", "p90", "p99", "mean", "empty"],
+      Object.entries(stats.sequenceLength).map(([name, s]) => [name, s.p50, s.p90, s.p99, s.mean.toFixed(1), pct(s.emptyShare, 1)]),
+    ),
+    "",
+    textTable(
+      ["user group (training clicks)", "users", "users in target test"],
+      Object.keys(stats.userGroups.all).map((g) => [g, int(stats.userGroups.all[g] ?? 0), int(stats.userGroups.targetTest[g] ?? 0)]),
+    ),
+  ];
+  const bad = Object.entries(stats.badRows);
+  if (bad.length) lines.push("", "bad rows skipped:", ...bad.map(([reason, n]) => `  ${reason}: ${int(n)}`));
+  return lines.join("\n");
+}

@@ -1,0 +1,41 @@
+import { Command, CommanderError, Option } from "commander";
+import { UserError } from "../util/errors.ts";
+import { registerInfo } from "./commands/info.ts";
+import { registerLaterCommands } from "./commands/later.ts";
+import { registerPrepare } from "./commands/prepare.ts";
+
+export function buildProgram(): Command {
+  const program = new Command("mkt")
+    .description("Multi-entity cross-domain CTR prediction: MKT and ten baselines on TensorFlow.js")
+    .version("0.1.0")
+    .option("--json", "log JSON lines and print machine-readable output", false)
+    .addOption(new Option("--backend <backend>", "tfjs backend").choices(["auto", "gpu", "node", "wasm", "cpu"]).default("auto"))
+    .option("--no-kernel-overrides", "run tfjs kernels as shipped (no mkt kernel overrides)")
+    .option("--out <dir>", "root directory of prepared data and run outputs", "results")
+    .option("--log-level <level>", "pino log level (trace, debug, info, warn, error, silent)")
+    .showHelpAfterError("(mkt --help lists the commands)")
+    .exitOverride();
+  registerPrepare(program);
+  registerInfo(program);
+  registerLaterCommands(program);
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. User errors are one line on stderr, never a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof UserError) {
+      process.stderr.write(`mkt: ${error.message}\n`);
+      return error.exitCode;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`mkt: internal error: ${message.split("\n")[0]}\n`);
+    if (process.env.MKT_DEBUG) process.stderr.write(`${error instanceof Error ? error.stack : ""}\n`);
+    else process.stderr.write("mkt: (set MKT_DEBUG=1 to print the stack trace)\n");
+    return 1;
+  }
+}

@@ -1,0 +1,67 @@
+import { z } from "zod";
+
+/** Every model mkt knows: MKT and the ten baselines of the paper's Table 2. */
+export const MODEL_NAMES = ["mkt", "mlp", "din", "fibinet", "mmoe", "ple", "star", "conet", "minet", "finetune", "ctnet"] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
+
+/** The paper's Table 4 ablations of MKT. */
+export const ABLATION_NAMES = ["wo_tem_finetune", "wo_pdl", "wo_hfa"] as const;
+export type AblationName = (typeof ABLATION_NAMES)[number];
+
+const layerSizes = z.array(z.number().int().min(1)).min(1);
+
+export const trainingSchema = z.strictObject({
+  batch_size: z.number().int().min(1).default(1024),
+  learning_rate: z.number().positive().default(0.001),
+  /** Upper bound on epochs of each training stage. */
+  max_epochs: z.number().int().min(1).default(10),
+  /** Stop after this many epochs without a better target valid AUC; the best epoch's weights are kept. */
+  patience: z.number().int().min(1).default(2),
+  /** Rows held by the bounded shuffle buffer of the training reader. */
+  shuffle_buffer: z.number().int().min(1).default(65_536),
+  eval_batch_size: z.number().int().min(1).default(8_192),
+});
+
+export const sizesSchema = z.strictObject({
+  /** E: embedding size of every feature. */
+  embedding_dim: z.number().int().min(1).default(8),
+  /** Hidden MLPs (SKE/TKE, TEM's cross part, single-domain and joint baselines). */
+  mlp: layerSizes.default([1024, 512]),
+  /** Tower hidden sizes before the logit. */
+  tower: layerSizes.default([64]),
+  /** DIN activation unit's hidden sizes. */
+  attention: layerSizes.default([36]),
+  /** d_HFA: size of the aligned entity-specific vector. */
+  hfa_dim: z.number().int().min(1).default(64),
+  hfa_cross_layers: z.number().int().min(1).default(2),
+  /** CKE/PLE extraction levels' output sizes. */
+  cke_levels: layerSizes.default([1024, 512]),
+  cke_shared_experts: z.number().int().min(1).default(1),
+  cke_entity_experts: z.number().int().min(0).default(1),
+  mmoe_experts: z.number().int().min(1).default(3),
+  senet_reduction: z.number().int().min(1).default(3),
+});
+
+export const experimentSpecSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "expected a lower-case name of letters, digits, - and _"),
+  description: z.string().optional(),
+  /** Dataset spec file, relative to this experiment spec. */
+  dataset: z.string().min(1),
+  /** Models to train and evaluate (default: all eleven). */
+  models: z.array(z.enum(MODEL_NAMES)).min(1).default([...MODEL_NAMES]),
+  /** MKT ablations of Table 4 (default: all three; [] for none). */
+  ablations: z.array(z.enum(ABLATION_NAMES)).default([...ABLATION_NAMES]),
+  seeds: z.array(z.number().int()).min(1).default([1]),
+  /** Model the improvements of Table 3 are relative to. */
+  reference_model: z.enum(MODEL_NAMES).default("fibinet"),
+  training: trainingSchema.default(trainingSchema.parse({})),
+  sizes: sizesSchema.default(sizesSchema.parse({})),
+  /** γ: weight of MKT's pairwise discrepancy loss (PDL). */
+  gamma: z.number().min(0).default(0.1),
+  /** CTNet: train source and target models slice by slice in time order. */
+  continual: z.boolean().default(false),
+  /** Why the sizes differ from the paper's, if they do: shown in every report header. */
+  size_note: z.string().optional(),
+});
+
+export type ExperimentSpec = z.output<typeof experimentSpecSchema>;

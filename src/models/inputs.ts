@@ -11,53 +11,64 @@ export interface SequenceTensors {
 
 /**
  * A batch as tensors (created outside tf.tidy by the training loop and disposed after the step).
- * Feature ids are int32 vocabulary indices; labels and masks are float32.
+ * Rows are reordered so that all source rows come first, then all target rows: a model that treats
+ * the entities differently takes each entity's rows with tf.slice (whose gradient works on every
+ * backend, unlike gather's on wasm) and concatenates the results. `order[i]` is the batch row of
+ * tensor row i. Feature ids are int32 vocabulary indices; labels and masks are float32.
  */
 export interface BatchTensors {
   size: number;
-  /** 1 for target rows, 0 for source rows [B] float32 (multiply per-row losses by it). */
+  /** Rows per entity: tensor rows [0, source) are source rows, [source, size) target rows. */
+  counts: { source: number; target: number };
+  /** Batch row of each tensor row. */
+  order: Int32Array;
+  /** 1 for target rows, 0 for source rows [B] float32. */
   isTarget: tf.Tensor1D;
   label: tf.Tensor1D;
   /** Prepared column name (user__…, shared__…, source__…, target__…) → ids [B] int32. */
   features: Record<string, tf.Tensor1D>;
   /** "seq_source", "seq_target". */
   sequences: Record<string, SequenceTensors>;
-  /** Row indices of source / target rows [n_e] int32 (for models that route rows per entity). */
-  rows: { source: tf.Tensor1D; target: tf.Tensor1D };
 }
 
 export function batchToTensors(batch: Batch): BatchTensors {
   const n = batch.size;
-  const isTarget = new Float32Array(n);
-  const sourceRows: number[] = [];
-  const targetRows: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const target = batch.entity[i] === TARGET;
-    isTarget[i] = target ? 1 : 0;
-    (target ? targetRows : sourceRows).push(i);
-  }
+  const order = new Int32Array(n);
+  let sources = 0;
+  for (let i = 0; i < n; i++) if (batch.entity[i] !== TARGET) order[sources++] = i;
+  for (let i = 0, k = sources; i < n; i++) if (batch.entity[i] === TARGET) order[k++] = i;
+  const pick = (values: ArrayLike<number>, into: Float32Array | Int32Array) => {
+    for (let i = 0; i < n; i++) into[i] = values[order[i]!]!;
+    return into;
+  };
+  const isTarget = new Float32Array(n).fill(1, sources);
   const features: Record<string, tf.Tensor1D> = {};
-  for (const [column, ids] of Object.entries(batch.features)) features[column] = tf.tensor1d(ids, "int32");
+  for (const [column, ids] of Object.entries(batch.features)) features[column] = tf.tensor1d(pick(ids, new Int32Array(n)), "int32");
   const sequences: Record<string, SequenceTensors> = {};
   for (const [name, seq] of Object.entries(batch.sequences)) {
     const L = seq.maxlen;
     const mask = new Float32Array(n * L);
-    for (let i = 0; i < n; i++) mask.fill(1, i * L, i * L + Math.min(seq.length[i]!, L));
+    for (let i = 0; i < n; i++) mask.fill(1, i * L, i * L + Math.min(seq.length[order[i]!]!, L));
     const ids: Record<string, tf.Tensor2D> = {};
-    for (const [element, values] of Object.entries(seq.ids)) ids[element] = tf.tensor2d(values, [n, L], "int32");
+    for (const [element, values] of Object.entries(seq.ids)) {
+      const reordered = new Int32Array(n * L);
+      for (let i = 0; i < n; i++) reordered.set(values.subarray(order[i]! * L, order[i]! * L + L), i * L);
+      ids[element] = tf.tensor2d(reordered, [n, L], "int32");
+    }
     sequences[name] = { ids, mask: tf.tensor2d(mask, [n, L]) };
   }
   return {
     size: n,
+    counts: { source: sources, target: n - sources },
+    order,
     isTarget: tf.tensor1d(isTarget),
-    label: tf.tensor1d(batch.label),
+    label: tf.tensor1d(pick(batch.label, new Float32Array(n))),
     features,
     sequences,
-    rows: { source: tf.tensor1d(sourceRows, "int32"), target: tf.tensor1d(targetRows, "int32") },
   };
 }
 
 export function disposeBatchTensors(t: BatchTensors): void {
-  tf.dispose([t.isTarget, t.label, t.rows.source, t.rows.target, ...Object.values(t.features)]);
+  tf.dispose([t.isTarget, t.label, ...Object.values(t.features)]);
   for (const seq of Object.values(t.sequences)) tf.dispose([seq.mask, ...Object.values(seq.ids)]);
 }

@@ -13,7 +13,7 @@ import type { DatasetStats } from "./prepare/write.ts";
 export interface BatchOptions {
   split: "train" | "valid" | "test";
   /** Entities whose rows to read: ["target"] for single-entity models, ["source", "target"] for joint ones. */
-  entities: EntityName[];
+  entities: readonly EntityName[];
   batchSize: number;
   /** Bounded shuffle buffer (training). Without it rows come in file order, one pass (evaluation). */
   shuffle?: { bufferRows: number; seed: number };
@@ -90,13 +90,13 @@ export class PreparedDataset {
         streams.push(new ChunkStream(await this.duck.connect(), sql, f.rows, shape));
       }
       const uniform = mulberry32(options.shuffle?.seed ?? 0);
-      const mixer = new ChunkMixer(streams, uniform);
+      const mixer = new PieceMixer(streams);
       const batcher = options.shuffle
         ? new ShuffleBatcher(options.batchSize, options.shuffle.bufferRows, shape, uniform)
         : new SequentialBatcher(options.batchSize, shape);
       // Await only to load DuckDB chunks; rows move in synchronous, column-wise copies between loads.
-      for (let chunk = await mixer.nextChunk(); chunk; chunk = await mixer.nextChunk()) {
-        for (const block of batcher.add(chunk)) yield this.toBatch(block, scalarCols, arrayCols);
+      for (let piece = await mixer.nextPiece(); piece; piece = await mixer.nextPiece()) {
+        for (const block of batcher.add(piece)) yield this.toBatch(block, scalarCols, arrayCols);
       }
       for (const block of batcher.finish(options.keepPartial !== false)) yield this.toBatch(block, scalarCols, arrayCols);
     } finally {
@@ -197,38 +197,53 @@ class ChunkStream {
   }
 }
 
-/**
- * Chunks from several streams, each next chunk drawn from a stream with probability proportional
- * to the rows it has left, so a mixed source+target stream keeps the real ratio throughout (the
- * shuffle buffer then mixes rows within and across chunks).
- */
-class ChunkMixer {
-  private readonly live: ChunkStream[];
+/** A run of consecutive rows of a block. */
+interface Piece {
+  block: ColumnBlock;
+  from: number;
+  count: number;
+}
 
-  constructor(
-    streams: ChunkStream[],
-    private readonly uniform: () => number,
-  ) {
-    this.live = [...streams];
+/** Rows handed out per piece: small enough that the mix is right even in a small shuffle buffer. */
+const PIECE_ROWS = 256;
+
+/**
+ * Rows from several streams in pieces of up to PIECE_ROWS, always from the stream furthest behind
+ * its share of all rows (a deficit scheduler), so a mixed source+target stream keeps the real
+ * ratio throughout; the shuffle buffer then mixes rows within and across pieces.
+ */
+class PieceMixer {
+  private readonly states: { stream: ChunkStream; total: number; delivered: number; block?: ColumnBlock; next: number; done: boolean }[];
+
+  constructor(streams: ChunkStream[]) {
+    this.states = streams.map((stream) => ({ stream, total: Math.max(stream.remaining, 1), delivered: 0, next: 0, done: false }));
   }
 
-  async nextChunk(): Promise<ColumnBlock | undefined> {
-    while (this.live.length) {
-      const total = this.live.reduce((sum, s) => sum + Math.max(s.remaining, 1), 0);
-      let x = this.uniform() * total;
-      let pick = 0;
-      while (pick < this.live.length - 1 && x >= Math.max(this.live[pick]!.remaining, 1)) x -= Math.max(this.live[pick++]!.remaining, 1);
-      const chunk = await this.live[pick]!.next();
-      if (chunk) return chunk;
-      this.live.splice(pick, 1);
+  async nextPiece(): Promise<Piece | undefined> {
+    for (;;) {
+      let pick: (typeof this.states)[number] | undefined;
+      for (const s of this.states) if (!s.done && (!pick || s.delivered / s.total < pick.delivered / pick.total)) pick = s;
+      if (!pick) return undefined;
+      if (!pick.block || pick.next >= pick.block.rows) {
+        pick.block = await pick.stream.next();
+        pick.next = 0;
+        if (!pick.block) {
+          pick.done = true;
+          continue;
+        }
+      }
+      const count = Math.min(PIECE_ROWS, pick.block.rows - pick.next);
+      const piece = { block: pick.block, from: pick.next, count };
+      pick.next += count;
+      pick.delivered += count;
+      return piece;
     }
-    return undefined;
   }
 }
 
 interface Batcher {
-  /** Takes a chunk of rows; returns the batches that became full. */
-  add(chunk: ColumnBlock): ColumnBlock[];
+  /** Takes a piece of rows; returns the batches that became full. */
+  add(piece: Piece): ColumnBlock[];
   /** The rows left, as batches (the last one partial if keepPartial). */
   finish(keepPartial: boolean): ColumnBlock[];
 }
@@ -244,10 +259,10 @@ class SequentialBatcher implements Batcher {
     this.current = newBlock(batchSize, shape);
   }
 
-  add(chunk: ColumnBlock): ColumnBlock[] {
+  add({ block: chunk, from: start, count: rows }: Piece): ColumnBlock[] {
     const full: ColumnBlock[] = [];
-    for (let from = 0; from < chunk.rows; ) {
-      const count = Math.min(chunk.rows - from, this.batchSize - this.current.rows);
+    for (let from = start; from < start + rows; ) {
+      const count = Math.min(start + rows - from, this.batchSize - this.current.rows);
       this.current.copyRange(chunk, from, this.current.rows, count);
       this.current.rows += count;
       from += count;
@@ -285,19 +300,20 @@ class ShuffleBatcher implements Batcher {
     this.permutation = Int32Array.from({ length: rows }, (_, i) => i);
   }
 
-  add(chunk: ColumnBlock): ColumnBlock[] {
+  add({ block: chunk, from: start, count: rows }: Piece): ColumnBlock[] {
     const out: ColumnBlock[] = [];
-    let from = 0;
+    let from = start;
+    const end = start + rows;
     const capacity = this.buffer.capacity;
-    while (from < chunk.rows) {
+    while (from < end) {
       if (this.buffer.rows < capacity) {
-        const count = Math.min(chunk.rows - from, capacity - this.buffer.rows);
+        const count = Math.min(end - from, capacity - this.buffer.rows);
         this.buffer.copyRange(chunk, from, this.buffer.rows, count);
         this.buffer.rows += count;
         from += count;
         continue;
       }
-      const count = Math.min(chunk.rows - from, this.batchSize);
+      const count = Math.min(end - from, this.batchSize);
       const slots = this.drawSlots(this.batchSize, capacity);
       out.push(this.gather(slots));
       // The first `count` freed slots take the incoming rows; any others are refilled by later chunks

@@ -57,10 +57,8 @@ async function addSampledNegatives(con: DuckDBConnection, spec: DatasetSpec, ent
   const weight = negatives.strategy === "uniform" ? "1" : "count(*)";
   await con.run(`
     CREATE TEMP TABLE catalog AS
-    SELECT item_raw, ${itemCols.map((c) => `any_value(${c}) AS ${c}`).join(", ")},
-           sum(w) OVER (ORDER BY item_raw) - w AS lo, sum(w) OVER (ORDER BY item_raw) AS hi
-    FROM (SELECT item_raw, ${itemCols.map((c) => `any_value(${c}) AS ${c}`).join(", ")}, ${weight} AS w FROM ${log} GROUP BY item_raw)
-    GROUP BY item_raw, lo, hi`);
+    SELECT *, sum(w) OVER (ORDER BY item_raw) - w AS lo, sum(w) OVER (ORDER BY item_raw) AS hi
+    FROM (SELECT item_raw, ${itemCols.map((c) => `any_value(${c}) AS ${c}`).join(", ")}, ${weight} AS w FROM ${log} GROUP BY item_raw)`);
   const total = Number(await queryValue(con, "SELECT max(hi) FROM catalog"));
   await con.run(`
     CREATE TEMP TABLE drawn AS

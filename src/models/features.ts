@@ -1,0 +1,188 @@
+import * as tf from "@tensorflow/tfjs";
+import { ENTITY_NAMES, type EntityName } from "../data/batch.ts";
+import type { PreparedSchema, PreparedSequence } from "../data/schema.ts";
+import { DinAttention } from "../layers/din-attention.ts";
+import { EmbeddingGroup } from "../layers/embedding.ts";
+import { Module, type ParamInit } from "../layers/params.ts";
+import { maskedMeanPool } from "../layers/pooling.ts";
+import type { BatchTensors } from "./inputs.ts";
+import { rowCount, sliceRows, type RowSet } from "./rows.ts";
+
+export interface FeatureFrontEndOptions {
+  /** E: width of every embedding. */
+  dim: number;
+  /**
+   * Entities whose specific columns get embedding tables (default both). A single-entity model asks
+   * for ["target"] only; the item-id columns used by the sequences get tables in any case.
+   */
+  specificEntities?: readonly EntityName[];
+  /** Sequence pooling: DIN attention (default) or the masked mean of the element values. */
+  pooling?: "attention" | "mean";
+  /** Hidden sizes of the DIN activation unit (sizes.attention); default [36]. */
+  attentionHidden?: readonly number[];
+}
+
+/** A behaviour sequence's elements as embeddings. */
+export interface SequenceElements {
+  /** Shared-feature embeddings of each element, in the order of `sharedColumns`: [n, L, n_shared·E]. */
+  keys: tf.Tensor3D;
+  /** What pooling sums: the keys followed by the element's other (item-id) embeddings [n, L, valueSize]. */
+  values: tf.Tensor3D;
+  /** 1 real element, 0 padding [n, L]. */
+  mask: tf.Tensor2D;
+}
+
+interface SequenceLayout {
+  name: string;
+  /** Element names (keys of SequenceTensors.ids) → embedding column, keys first, in pooling order. */
+  keyElements: Array<[string, string]>;
+  valueElements: Array<[string, string]>;
+}
+
+/**
+ * The feature-embedding front end shared by MKT's MEM and TEM (each its own instance, hence its own
+ * embeddings) and the baselines: one embedding table per feature column, and the helpers that turn
+ * a batch into v_u, v_shared, v_spec^e and the pooled sequences v_seq.
+ *
+ * Sequences. An element is embedded with the same tables as the candidate: its shared features
+ * (the attention key, matching the query v_shared field by field) and its item id, looked up in the
+ * item-id table of the sequence's entity (`elements` in the schema). The pooled value is
+ * concat(shared-feature embeddings, item-id embedding): the key alone would lose which item was
+ * clicked. Each sequence has its own DIN activation unit, used for the rows of both entities
+ * (SPEC: "encoder shared by both entities"); the two sequences hold different item kinds, so their
+ * relevance to a candidate is learned separately. v_seq = concat(pooled seq_source, pooled seq_target)
+ * in schema order.
+ */
+export class FeatureFrontEnd extends Module {
+  readonly dim: number;
+  readonly userColumns: readonly string[];
+  readonly sharedColumns: readonly string[];
+  /** Specific columns per entity (schema order); only entities in `specificEntities` are usable. */
+  readonly specificColumns: Readonly<Record<EntityName, readonly string[]>>;
+  /** n_user·E. */
+  readonly userSize: number;
+  /** n_shared·E. */
+  readonly sharedSize: number;
+  /** Width of one pooled sequence. */
+  readonly sequenceValueSize: number;
+  /** Width of v_seq (every sequence pooled, concatenated). */
+  readonly seqSize: number;
+  private readonly embeddings: EmbeddingGroup;
+  private readonly sequences: SequenceLayout[];
+  private readonly encoders: Map<string, DinAttention> | undefined;
+  private readonly specificEntities: ReadonlySet<EntityName>;
+
+  constructor(name: string, init: ParamInit, schema: PreparedSchema, options: FeatureFrontEndOptions) {
+    super(name);
+    this.dim = options.dim;
+    const columnsOf = (group: string): string[] => schema.features.filter((f) => f.group === group).map((f) => f.column);
+    this.userColumns = columnsOf("user");
+    this.sharedColumns = columnsOf("shared");
+    if (this.userColumns.length === 0 || this.sharedColumns.length === 0) {
+      throw new Error(`${name}: the schema needs at least one user and one shared feature`);
+    }
+    this.specificColumns = { source: schema.entities.source.specificColumns, target: schema.entities.target.specificColumns };
+    this.specificEntities = new Set(options.specificEntities ?? ENTITY_NAMES);
+    this.sequences = schema.sequences.map((seq) => this.layout(seq));
+
+    const wanted = new Set([...this.userColumns, ...this.sharedColumns]);
+    for (const entity of this.specificEntities) for (const column of this.specificColumns[entity]) wanted.add(column);
+    for (const seq of this.sequences) for (const [, column] of seq.valueElements) wanted.add(column);
+    const vocab: Record<string, number> = {};
+    for (const feature of schema.features) if (wanted.has(feature.column)) vocab[feature.column] = feature.vocabSize;
+    for (const column of wanted) if (vocab[column] === undefined) throw new Error(`${name}: column '${column}' is not a schema feature`);
+    this.embeddings = this.child(new EmbeddingGroup(this.scoped("emb"), init, { dim: this.dim, vocab }));
+
+    this.userSize = this.userColumns.length * this.dim;
+    this.sharedSize = this.sharedColumns.length * this.dim;
+    this.sequenceValueSize = this.sharedSize + (this.sequences[0]?.valueElements.length ?? 0) * this.dim;
+    if (this.sequences.some((s) => this.sharedSize + s.valueElements.length * this.dim !== this.sequenceValueSize)) {
+      throw new Error(`${name}: every sequence needs the same number of non-shared element features`);
+    }
+    this.seqSize = this.sequences.length * this.sequenceValueSize;
+    if ((options.pooling ?? "attention") === "attention") {
+      this.encoders = new Map(
+        this.sequences.map((seq) => [
+          seq.name,
+          this.child(new DinAttention(this.scoped(`${seq.name}_attention`), init, { dim: this.sharedSize, hidden: options.attentionHidden })),
+        ]),
+      );
+    }
+  }
+
+  /** Keys are the shared features in `sharedColumns` order, so that they line up with the query v_shared. */
+  private layout(seq: PreparedSequence): SequenceLayout {
+    const byColumn = new Map(Object.entries(seq.elements).map(([element, column]) => [column, element]));
+    const keyElements = this.sharedColumns.map((column): [string, string] => {
+      const element = byColumn.get(column);
+      if (element === undefined) throw new Error(`${this.name}: sequence ${seq.name} lacks the shared feature '${column}'`);
+      return [element, column];
+    });
+    const valueElements = Object.entries(seq.elements).filter(([, column]) => !this.sharedColumns.includes(column));
+    return { name: seq.name, keyElements, valueElements };
+  }
+
+  specificCount(entity: EntityName): number {
+    return this.specificColumns[entity].length;
+  }
+
+  /** v_u: user-field embeddings concatenated [n, n_user·E]. */
+  user(batch: BatchTensors, rows: RowSet = "all"): tf.Tensor2D {
+    return this.flatFields(batch, this.userColumns, rows);
+  }
+
+  /** v_shared: the candidate's shared-feature embeddings concatenated [n, n_shared·E]. */
+  shared(batch: BatchTensors, rows: RowSet = "all"): tf.Tensor2D {
+    return this.flatFields(batch, this.sharedColumns, rows);
+  }
+
+  /** v_spec^e: entity e's specific-feature embeddings [n, n_spec^e, E], read on `rows` (default e's own). */
+  specific(batch: BatchTensors, entity: EntityName, rows: RowSet = entity): tf.Tensor3D {
+    if (!this.specificEntities.has(entity)) throw new Error(`${this.name}: no embeddings for ${entity}-specific features`);
+    return this.fields(batch, this.specificColumns[entity], rows) as tf.Tensor3D;
+  }
+
+  /** One sequence's element embeddings on `rows`. */
+  sequence(batch: BatchTensors, name: string, rows: RowSet = "all"): SequenceElements {
+    const layout = this.sequences.find((s) => s.name === name);
+    const tensors = batch.sequences[name];
+    if (layout === undefined || tensors === undefined) throw new Error(`${this.name}: no sequence '${name}' in the schema and batch`);
+    const lookup = (elements: Array<[string, string]>): tf.Tensor3D => {
+      const ids: Record<string, tf.Tensor> = {};
+      for (const [element, column] of elements) {
+        const elementIds = tensors.ids[element];
+        if (elementIds === undefined) throw new Error(`${this.name}: batch sequence ${name} lacks element '${element}'`);
+        ids[column] = sliceRows(elementIds, batch, rows);
+      }
+      const stacked = this.embeddings.lookupFields(ids, elements.map(([, column]) => column)); // [n, L, F, E]
+      return stacked.reshape([rowCount(batch, rows), tensors.mask.shape[1], elements.length * this.dim]) as tf.Tensor3D;
+    };
+    const keys = lookup(layout.keyElements);
+    const values = layout.valueElements.length === 0 ? keys : (tf.concat([keys, lookup(layout.valueElements)], 2) as tf.Tensor3D);
+    return { keys, values, mask: sliceRows(tensors.mask, batch, rows) };
+  }
+
+  /** v_seq [n, seqSize]: every sequence pooled (attention with `query` = v_shared of the same rows, or mean). */
+  pooledSequences(batch: BatchTensors, query: tf.Tensor2D, rows: RowSet = "all"): tf.Tensor2D {
+    const pooled = this.sequences.map(({ name }) => {
+      const { keys, values, mask } = this.sequence(batch, name, rows);
+      const encoder = this.encoders?.get(name);
+      return encoder === undefined ? maskedMeanPool(values, mask) : encoder.apply(query, keys, mask, values).output;
+    });
+    return tf.concat(pooled, 1) as tf.Tensor2D;
+  }
+
+  private fields(batch: BatchTensors, columns: readonly string[], rows: RowSet): tf.Tensor {
+    const ids: Record<string, tf.Tensor> = {};
+    for (const column of columns) {
+      const columnIds = batch.features[column];
+      if (columnIds === undefined) throw new Error(`${this.name}: batch lacks feature column '${column}'`);
+      ids[column] = sliceRows(columnIds, batch, rows);
+    }
+    return this.embeddings.lookupFields(ids, columns); // [n, F, E]
+  }
+
+  private flatFields(batch: BatchTensors, columns: readonly string[], rows: RowSet): tf.Tensor2D {
+    return this.fields(batch, columns, rows).reshape([rowCount(batch, rows), columns.length * this.dim]) as tf.Tensor2D;
+  }
+}

@@ -1,0 +1,81 @@
+import { beforeAll, afterAll, describe, expect, it } from "vitest";
+import type { Batch } from "../src/data/batch.ts";
+import { PreparedDataset, type BatchOptions } from "../src/data/reader.ts";
+import { prepareSpecFile } from "./helpers/prepared.ts";
+
+async function readAll(ds: PreparedDataset, options: BatchOptions): Promise<Batch[]> {
+  const batches: Batch[] = [];
+  for await (const b of ds.batches(options)) batches.push(b);
+  return batches;
+}
+
+/** One string per row identifying it (user, entity, label, features, sequences). */
+function rowKeys(batches: Batch[]): string[] {
+  const keys: string[] = [];
+  for (const b of batches) {
+    for (let i = 0; i < b.size; i++) {
+      const parts = [b.userKey[i], b.entity[i], b.label[i], b.slice[i], ...Object.values(b.features).map((f) => f[i])];
+      for (const seq of Object.values(b.sequences)) parts.push(seq.length[i]!, ...seq.ids.item_id!.subarray(i * seq.maxlen, (i + 1) * seq.maxlen));
+      keys.push(parts.join(","));
+    }
+  }
+  return keys;
+}
+
+describe("batch reader", () => {
+  let ds: PreparedDataset;
+  beforeAll(async () => {
+    const prepared = await prepareSpecFile("datasets/synthetic-tiny.yaml");
+    ds = await PreparedDataset.open(prepared.dir);
+  });
+  afterAll(() => ds.close());
+
+  it("reads an evaluation split once, in order, in full batches but the last", async () => {
+    const batches = await readAll(ds, { split: "test", entities: ["target"], batchSize: 300 });
+    const split = ds.stats.splits["target/test"]!;
+    expect(batches.reduce((s, b) => s + b.size, 0)).toBe(split.rows);
+    expect(batches.slice(0, -1).every((b) => b.size === 300)).toBe(true);
+    expect(batches.reduce((s, b) => s + b.label.reduce((x, y) => x + y, 0), 0)).toBe(split.positives);
+    expect(batches.every((b) => b.entity.every((e) => e === 1))).toBe(true);
+    // Evaluation files are ordered by user.
+    const users = batches.flatMap((b) => Array.from(b.userKey));
+    expect(users).toEqual([...users].sort((a, b) => a - b));
+  });
+
+  it("shuffles a mixed train split through a bounded buffer: every row exactly once, seeded", async () => {
+    const options = { split: "train", entities: ["source", "target"], batchSize: 256 } as const;
+    const plain = rowKeys(await readAll(ds, options));
+    const shuffled = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows: 1000, seed: 3 } }));
+    const again = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows: 1000, seed: 3 } }));
+    const other = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows: 1000, seed: 4 } }));
+    expect(shuffled.length).toBe(ds.stats.splits["source/train"]!.rows + ds.stats.splits["target/train"]!.rows);
+    expect([...shuffled].sort()).toEqual([...plain].sort());
+    expect(shuffled).not.toEqual(plain);
+    expect(again).toEqual(shuffled);
+    expect(other).not.toEqual(shuffled);
+  });
+
+  it("keeps the real source:target ratio from the first batches on", async () => {
+    const batches = await readAll(ds, { split: "train", entities: ["source", "target"], batchSize: 512, shuffle: { bufferRows: 4096, seed: 1 } });
+    const share = ds.stats.splits["target/train"]!.rows / (ds.stats.splits["target/train"]!.rows + ds.stats.splits["source/train"]!.rows);
+    const firstFive = batches.slice(0, 5);
+    const targets = firstFive.reduce((s, b) => s + b.entity.reduce((x, y) => x + y, 0), 0);
+    expect(targets / (5 * 512)).toBeGreaterThan(share - 0.08);
+    expect(targets / (5 * 512)).toBeLessThan(share + 0.08);
+  });
+
+  it("expands sequence elements: ids are 0 exactly on padding", async () => {
+    const [batch] = await readAll(ds, { split: "test", entities: ["target"], batchSize: 500 });
+    for (const seq of Object.values(batch!.sequences)) {
+      expect(Object.keys(seq.ids).sort()).toEqual(["category", "creator_id", "item_id"]);
+      for (let i = 0; i < batch!.size; i++) {
+        for (let j = 0; j < seq.maxlen; j++) {
+          const id = seq.ids.item_id![i * seq.maxlen + j]!;
+          const category = seq.ids.category![i * seq.maxlen + j]!;
+          expect(id > 0).toBe(j < seq.length[i]!);
+          expect(category > 0).toBe(j < seq.length[i]!);
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,195 @@
+import * as tf from "@tensorflow/tfjs";
+import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
+import type { PreparedSchema } from "../../data/schema.ts";
+import { cosineSimilarity } from "../../layers/cosine.ts";
+import { Mlp } from "../../layers/mlp.ts";
+import { Module, type ParamInit } from "../../layers/params.ts";
+import { Ple } from "../../layers/ple.ts";
+import { Tower } from "../../layers/tower.ts";
+import type { ExperimentSpec } from "../../spec/experiment.ts";
+import { UserError } from "../../util/errors.ts";
+import { FeatureFrontEnd } from "../features.ts";
+import type { BatchTensors } from "../inputs.ts";
+import type { CtrModel, LossResult } from "../model.ts";
+import { rowCount, sliceRows, type RowSet } from "../rows.ts";
+import { Hfa } from "./hfa.ts";
+
+export type ModelSizes = ExperimentSpec["sizes"];
+
+export interface MemOptions {
+  schema: PreparedSchema;
+  sizes: ModelSizes;
+  /** γ, the weight of the PDL term; 0 for the w/o PDL ablation. */
+  gamma: number;
+  /** false for the w/o HFA ablation; default true. */
+  hfa?: boolean;
+}
+
+/** What MEM hands to TEM for the rows it is asked about (all read through the target path). */
+export interface TargetKnowledge {
+  /** v_u [n, userSize]. */
+  user: tf.Tensor2D;
+  /** v_seq [n, seqSize]. */
+  seq: tf.Tensor2D;
+  /** v_shared [n, sharedSize]. */
+  shared: tf.Tensor2D;
+  /** g_com^t [n, d_CKE]. */
+  common: tf.Tensor2D;
+}
+
+/** Widths of the TargetKnowledge tensors (TEM sizes its GLU gates from them). */
+export type KnowledgeSizes = Record<keyof TargetKnowledge, number>;
+
+/** One entity's path through MEM. */
+export interface MemEntityOutput {
+  /** g_com^e from CKE [n_e, d_CKE]. */
+  common: tf.Tensor2D;
+  /** g_ind^e from SKE/TKE [n_e, d_CKE]. */
+  independent: tf.Tensor2D;
+  logits: tf.Tensor1D;
+  /** HFA's p^e [n_e, n_spec^e] (absent without HFA). */
+  importance?: tf.Tensor2D;
+}
+
+interface CommonPath extends TargetKnowledge {
+  vSpec: tf.Tensor3D;
+  importance?: tf.Tensor2D;
+}
+
+function only<E extends EntityName, T>(entity: E, value: T): Record<E, T> {
+  return { [entity]: value } as Record<E, T>;
+}
+
+/**
+ * MKT's Multi-Entity Model (SPEC §2, stage 1), trained on source and target rows mixed. Each
+ * entity's rows take their own path: HFA^e aligns the specific features, CKE (PLE over the two
+ * entities) reads q^e = [v_u ‖ v_seq ‖ v_shared ‖ aligned^e], SKE/TKE read
+ * v^e = [v_u ‖ v_seq ‖ v_shared ‖ flatten(v_spec^e)], and tower_e reads [g_com^e ‖ g_ind^e].
+ * The module is the model: its name scopes every parameter ("mem/…").
+ */
+export class MultiEntityModel extends Module implements CtrModel {
+  readonly trainEntities: EntityName[] = ["source", "target"];
+  readonly gamma: number;
+  readonly frontEnd: FeatureFrontEnd;
+  readonly knowledgeSizes: KnowledgeSizes;
+  private readonly hfa: Record<EntityName, Hfa>;
+  private readonly cke: Ple;
+  private readonly independent: Record<EntityName, Mlp>;
+  private readonly towers: Record<EntityName, Tower>;
+
+  constructor(name: string, init: ParamInit, options: MemOptions) {
+    super(name);
+    const { schema, sizes } = options;
+    const dCke = sizes.cke_levels.at(-1);
+    if (sizes.mlp.at(-1) !== dCke) {
+      // PDL compares g_com and g_ind row by row, so they must have the same width (SPEC: both 512).
+      throw new UserError(`sizes: the last of sizes.mlp (${sizes.mlp.at(-1)}) must equal the last of sizes.cke_levels (${dCke}) for MKT`);
+    }
+    this.gamma = options.gamma;
+    const E = sizes.embedding_dim;
+    this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, attentionHidden: sizes.attention }));
+    const fe = this.frontEnd;
+    const hfa = (entity: EntityName): Hfa =>
+      this.child(
+        new Hfa(this.scoped(`hfa_${entity}`), init, {
+          fields: fe.specificCount(entity),
+          dim: E,
+          outputSize: sizes.hfa_dim,
+          crossLayers: sizes.hfa_cross_layers,
+          enabled: options.hfa,
+        }),
+      );
+    this.hfa = { source: hfa("source"), target: hfa("target") };
+    const context = fe.userSize + fe.seqSize + fe.sharedSize;
+    this.cke = this.child(
+      new Ple(this.scoped("cke"), init, {
+        inputSize: context + sizes.hfa_dim,
+        levelSizes: sizes.cke_levels,
+        sharedExperts: sizes.cke_shared_experts,
+        entityExperts: sizes.cke_entity_experts,
+      }),
+    );
+    const extractor = (entity: EntityName, local: string): Mlp =>
+      this.child(new Mlp(this.scoped(local), init, { inputSize: context + fe.specificCount(entity) * E, sizes: sizes.mlp }));
+    this.independent = { source: extractor("source", "ske"), target: extractor("target", "tke") };
+    const tower = (entity: EntityName): Tower =>
+      this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: 2 * this.cke.outputSize, hidden: sizes.tower }));
+    this.towers = { source: tower("source"), target: tower("target") };
+    this.knowledgeSizes = { user: fe.userSize, seq: fe.seqSize, shared: fe.sharedSize, common: this.cke.outputSize };
+  }
+
+  get module(): Module {
+    return this;
+  }
+
+  /** Per entity with rows in the batch: its path's outputs on its own rows. */
+  entityOutputs(batch: BatchTensors): Partial<Record<EntityName, MemEntityOutput>> {
+    const out: Partial<Record<EntityName, MemEntityOutput>> = {};
+    for (const entity of ENTITY_NAMES) if (rowCount(batch, entity) > 0) out[entity] = this.entityPath(batch, entity, entity);
+    return out;
+  }
+
+  /**
+   * BCE_source + BCE_target + γ·(mean cos(g_com^s, g_ind^s) + mean cos(g_com^t, g_ind^t)); every mean is
+   * over that entity's rows, and an entity without rows in the batch contributes 0. Parts: bce_source,
+   * bce_target and pdl (the unweighted cosine sum, logged even when γ = 0).
+   */
+  loss(batch: BatchTensors): LossResult {
+    const outputs = this.entityOutputs(batch);
+    const bce: Record<EntityName, tf.Scalar> = { source: tf.scalar(0), target: tf.scalar(0) };
+    const similarity: tf.Scalar[] = [];
+    for (const entity of ENTITY_NAMES) {
+      const out = outputs[entity];
+      if (out === undefined) continue;
+      bce[entity] = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, entity), out.logits) as tf.Scalar;
+      similarity.push(tf.mean(cosineSimilarity(out.common, out.independent)));
+    }
+    const pdl = similarity.length === 0 ? tf.scalar(0) : (tf.addN(similarity) as tf.Scalar);
+    let total = tf.add(bce.source, bce.target) as tf.Scalar;
+    if (this.gamma !== 0) total = tf.add(total, tf.mul(pdl, this.gamma));
+    return { total, parts: { bce_source: bce.source, bce_target: bce.target, pdl } };
+  }
+
+  /** sigmoid(tower_t) with every row read as a target row (w/o TEM finetune; valid AUC while pre-training). */
+  predictTarget(batch: BatchTensors): tf.Tensor1D {
+    return tf.sigmoid(this.entityPath(batch, "target", "all").logits);
+  }
+
+  /** v_u, v_seq, v_shared and g_com^t of `rows`, read as target rows (TEM's inputs from MEM). */
+  targetKnowledge(batch: BatchTensors, rows: RowSet = "all"): TargetKnowledge {
+    const { user, seq, shared, common } = this.commonPath(batch, "target", rows);
+    return { user, seq, shared, common };
+  }
+
+  /** HFA's p^e per entity with rows in the batch, on its own rows; empty without HFA. */
+  importance(batch: BatchTensors): Partial<Record<EntityName, tf.Tensor2D>> {
+    const out: Partial<Record<EntityName, tf.Tensor2D>> = {};
+    for (const entity of ENTITY_NAMES) {
+      if (rowCount(batch, entity) === 0) continue;
+      const p = this.hfa[entity].apply(this.frontEnd.specific(batch, entity)).importance;
+      if (p !== undefined) out[entity] = p;
+    }
+    return out;
+  }
+
+  /** Everything up to CKE for `rows` read through entity e's path. */
+  private commonPath(batch: BatchTensors, entity: EntityName, rows: RowSet): CommonPath {
+    const fe = this.frontEnd;
+    const user = fe.user(batch, rows);
+    const shared = fe.shared(batch, rows);
+    const seq = fe.pooledSequences(batch, shared, rows);
+    const vSpec = fe.specific(batch, entity, rows);
+    const { aligned, importance } = this.hfa[entity].apply(vSpec);
+    const q = tf.concat([user, seq, shared, aligned], 1);
+    const common = this.cke.apply(only(entity, q))[entity].output;
+    return { user, seq, shared, common, vSpec, importance };
+  }
+
+  private entityPath(batch: BatchTensors, entity: EntityName, rows: RowSet): MemEntityOutput {
+    const path = this.commonPath(batch, entity, rows);
+    const flatSpec = path.vSpec.reshape([rowCount(batch, rows), -1]);
+    const independent = this.independent[entity].apply(tf.concat([path.user, path.seq, path.shared, flatSpec], 1)) as tf.Tensor2D;
+    const logits = this.towers[entity].apply(tf.concat([path.common, independent], 1));
+    return { common: path.common, independent, logits, importance: path.importance };
+  }
+}

@@ -1,0 +1,103 @@
+import * as tf from "@tensorflow/tfjs";
+import type { EntityName } from "../../data/batch.ts";
+import type { PreparedSchema } from "../../data/schema.ts";
+import { Glu } from "../../layers/glu.ts";
+import { Mlp } from "../../layers/mlp.ts";
+import { Module, type ParamInit } from "../../layers/params.ts";
+import { stopGradient } from "../../layers/stop-gradient.ts";
+import { Tower } from "../../layers/tower.ts";
+import { FeatureFrontEnd } from "../features.ts";
+import type { BatchTensors } from "../inputs.ts";
+import type { CtrModel, LossResult } from "../model.ts";
+import { rowCount, sliceRows, type RowSet } from "../rows.ts";
+import type { ModelSizes, MultiEntityModel, TargetKnowledge } from "./mem.ts";
+
+export interface TemOptions {
+  schema: PreparedSchema;
+  sizes: ModelSizes;
+  /** The pre-trained MEM: frozen by the constructor (setTrainable(false)) and owned as a child module. */
+  mem: MultiEntityModel;
+}
+
+/**
+ * MKT's Target Entity Model (SPEC §2, stage 2), trained on target rows only. It has its own
+ * embeddings and sequence encoders; for X ∈ {u, seq, shared}, X_final = X^TEM + GLU(X^MEM), and
+ * g_cross_final = g_cross + GLU(g_com^t), where g_cross = MLP([v_u_final ‖ v_seq_final ‖
+ * v_shared_final ‖ flatten(v_spec^TEM)]); the head tower gives the logit. TEM's own attention query
+ * is its own v_shared^TEM (not the fused one), so v_seq^TEM is TEM's encoding, as for MEM.
+ *
+ * MEM is frozen and its outputs pass through stopGradient, so no gradient reaches it. The module
+ * holds MEM as a child: namedVariables() (what checkpoints save) is the whole stage-2 model, able
+ * to predict alone, while trainableVariables() is TEM's own parameters only.
+ */
+export class TargetEntityModel extends Module implements CtrModel {
+  readonly trainEntities: EntityName[] = ["target"];
+  readonly mem: MultiEntityModel;
+  private readonly frontEnd: FeatureFrontEnd;
+  private readonly gates: Record<keyof TargetKnowledge, Glu>;
+  private readonly cross: Mlp;
+  private readonly head: Tower;
+  private readonly own: Module[];
+
+  constructor(name: string, init: ParamInit, options: TemOptions) {
+    super(name);
+    const { schema, sizes, mem } = options;
+    const E = sizes.embedding_dim;
+    this.frontEnd = this.child(
+      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: ["target"], attentionHidden: sizes.attention }),
+    );
+    const fe = this.frontEnd;
+    const from = mem.knowledgeSizes;
+    this.cross = new Mlp(this.scoped("cross"), init, {
+      inputSize: fe.userSize + fe.seqSize + fe.sharedSize + fe.specificCount("target") * E,
+      sizes: sizes.mlp,
+    });
+    const gate = (key: keyof TargetKnowledge, outputSize: number): Glu =>
+      this.child(new Glu(this.scoped(`glu_${key}`), init, { inputSize: from[key], outputSize }));
+    this.gates = {
+      user: gate("user", fe.userSize),
+      seq: gate("seq", fe.seqSize),
+      shared: gate("shared", fe.sharedSize),
+      common: gate("common", this.cross.outputSize),
+    };
+    this.child(this.cross);
+    this.head = this.child(new Tower(this.scoped("head"), init, { inputSize: this.cross.outputSize, hidden: sizes.tower }));
+    this.own = [fe, ...Object.values(this.gates), this.cross, this.head];
+    mem.setTrainable(false);
+    this.mem = this.child(mem);
+  }
+
+  get module(): Module {
+    return this;
+  }
+
+  /** TEM's own parameters (never MEM's, even if someone made MEM trainable again). */
+  override trainableVariables(): tf.Variable[] {
+    return this.own.flatMap((m) => m.trainableVariables());
+  }
+
+  /** BCE on the batch's target rows (part bce_target). */
+  loss(batch: BatchTensors): LossResult {
+    if (rowCount(batch, "target") === 0) throw new Error(`${this.name}: a TEM training batch needs target rows`);
+    const bce = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, "target"), this.logits(batch, "target")) as tf.Scalar;
+    return { total: bce, parts: { bce_target: bce } };
+  }
+
+  /** Every row read as a target row. */
+  predictTarget(batch: BatchTensors): tf.Tensor1D {
+    return tf.sigmoid(this.logits(batch, "all"));
+  }
+
+  private logits(batch: BatchTensors, rows: RowSet): tf.Tensor1D {
+    const fe = this.frontEnd;
+    const mem = this.mem.targetKnowledge(batch, rows);
+    const fused = (key: keyof TargetKnowledge, own: tf.Tensor): tf.Tensor => tf.add(own, this.gates[key].apply(stopGradient(mem[key])));
+    const shared = fe.shared(batch, rows);
+    const vSpec = fe.specific(batch, "target", rows).reshape([rowCount(batch, rows), -1]);
+    const input = tf.concat(
+      [fused("user", fe.user(batch, rows)), fused("seq", fe.pooledSequences(batch, shared, rows)), fused("shared", shared), vSpec],
+      1,
+    );
+    return this.head.apply(fused("common", this.cross.apply(input)));
+  }
+}

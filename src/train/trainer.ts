@@ -1,0 +1,182 @@
+import * as tf from "@tensorflow/tfjs";
+import type { Batch } from "../data/batch.ts";
+import type { PreparedDataset } from "../data/reader.ts";
+import { batchToTensors, disposeBatchTensors } from "../models/inputs.ts";
+import type { CtrModel } from "../models/model.ts";
+import type { ExperimentSpec } from "../spec/experiment.ts";
+import { log } from "../util/log.ts";
+import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";
+import { evaluateSplit } from "./evaluate.ts";
+import { epochProgress } from "./progress.ts";
+
+export type TrainingSettings = ExperimentSpec["training"];
+
+/** One epoch of training, as logged and returned. */
+export interface EpochLog {
+  /** 1-based. */
+  epoch: number;
+  seconds: number;
+  samples: number;
+  samplesPerSecond: number;
+  /** Sample-weighted means over the epoch: `total` and each named part of the model's loss. */
+  loss: Record<string, number>;
+  /** Target valid AUC after the epoch (NaN, i.e. null in JSON, when undefined on the split). */
+  validAuc: number;
+  /** Whether this epoch is the best so far (its weights are the ones kept). */
+  best: boolean;
+}
+
+export interface StepInfo {
+  epoch: number;
+  /** 1-based within the epoch. */
+  step: number;
+  samples: number;
+  loss: Record<string, number>;
+}
+
+export interface TrainOptions {
+  training: TrainingSettings;
+  /** The shuffle seed of epoch e is seed + e. */
+  seed: number;
+  /** Name in logs and the progress bar (default: the model's name), e.g. "mkt/mem". */
+  stage?: string;
+  /** Draw a progress bar per epoch (pass false in JSON mode; never drawn unless stderr is a TTY). */
+  progress?: boolean;
+  /** Called after each epoch's validation, e.g. to write the epoch logs atomically. */
+  onEpoch?: (entry: EpochLog) => void | Promise<void>;
+  /** Called after each optimizer step (tests use it to watch memory). */
+  onStep?: (info: StepInfo) => void;
+  /** Stop each epoch after this many batches (tests, smoke runs). */
+  maxBatchesPerEpoch?: number;
+}
+
+export interface TrainResult {
+  epochs: EpochLog[];
+  /** 1-based epoch whose weights the model holds on return. */
+  bestEpoch: number;
+  bestValidAuc: number;
+  epochsRun: number;
+  /** True when patience ran out before max_epochs. */
+  stoppedEarly: boolean;
+  seconds: number;
+}
+
+/** Sample-weighted running means of named values. */
+class RunningMeans {
+  private readonly sums = new Map<string, { sum: number; samples: number }>();
+
+  add(values: Record<string, number>, samples: number): void {
+    for (const [name, value] of Object.entries(values)) {
+      const s = this.sums.get(name) ?? { sum: 0, samples: 0 };
+      s.sum += value * samples;
+      s.samples += samples;
+      this.sums.set(name, s);
+    }
+  }
+
+  means(): Record<string, number> {
+    return Object.fromEntries([...this.sums].map(([name, s]) => [name, s.sum / s.samples]));
+  }
+}
+
+/**
+ * One Adam step on a batch; returns the loss and its parts. The batch tensors live only for the
+ * step, and everything the step creates is released by tf.tidy except the stacked loss values,
+ * kept on purpose to be read back after the update.
+ */
+async function trainStep(model: CtrModel, optimizer: tf.Optimizer, variables: tf.Variable[], batch: Batch): Promise<Record<string, number>> {
+  const t = batchToTensors(batch);
+  const kept: tf.Tensor[] = [];
+  let names: string[] = [];
+  try {
+    tf.tidy(() => {
+      optimizer.minimize(
+        () => {
+          const { total, parts } = model.loss(t);
+          names = ["total", ...Object.keys(parts)];
+          kept.push(tf.keep(tf.stack([total, ...Object.values(parts)])));
+          return total;
+        },
+        false,
+        variables,
+      );
+    });
+    const values = await kept[0]!.data();
+    return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
+  } finally {
+    tf.dispose(kept);
+    disposeBatchTensors(t);
+  }
+}
+
+/**
+ * Trains `model` with Adam on its train entities, one shuffled pass per epoch, validating on the
+ * target valid split after each epoch. Stops when the valid AUC has not improved for `patience`
+ * epochs and returns with the best epoch's weights in the model. The optimizer's state is
+ * released on return, so only the model's variables remain.
+ */
+export async function trainModel(model: CtrModel, dataset: PreparedDataset, options: TrainOptions): Promise<TrainResult> {
+  const { training } = options;
+  const stage = options.stage ?? model.name;
+  const started = performance.now();
+  const optimizer = tf.train.adam(training.learning_rate);
+  const variables = model.trainableVariables();
+  const epochRows = dataset.rowCount({ split: "train", entities: model.trainEntities });
+  const epochs: EpochLog[] = [];
+  let best: WeightSnapshot | undefined;
+  let bestEpoch = 0;
+  let bestValidAuc = NaN;
+  let stoppedEarly = false;
+  try {
+    for (let epoch = 1; epoch <= training.max_epochs; epoch++) {
+      const epochStarted = performance.now();
+      const means = new RunningMeans();
+      const total = Math.min(epochRows, (options.maxBatchesPerEpoch ?? Infinity) * training.batch_size);
+      const progress = epochProgress(`${stage} epoch ${epoch}`, total, options.progress ?? false);
+      let samples = 0;
+      let step = 0;
+      try {
+        const batches = dataset.batches({
+          split: "train",
+          entities: model.trainEntities,
+          batchSize: training.batch_size,
+          shuffle: { bufferRows: training.shuffle_buffer, seed: options.seed + epoch },
+        });
+        for await (const batch of batches) {
+          const loss = await trainStep(model, optimizer, variables, batch);
+          means.add(loss, batch.size);
+          samples += batch.size;
+          step++;
+          progress.update(samples, means.means().total!);
+          options.onStep?.({ epoch, step, samples, loss });
+          if (step === options.maxBatchesPerEpoch) break;
+        }
+      } finally {
+        progress.stop();
+      }
+      const seconds = (performance.now() - epochStarted) / 1000;
+      const validAuc = (await evaluateSplit(model, dataset, { split: "valid", batchSize: training.eval_batch_size })).metrics.auc;
+      // The first epoch is the best so far even when its AUC is NaN (e.g. a valid split without positives).
+      const isBest = bestEpoch === 0 || validAuc > bestValidAuc;
+      if (isBest) {
+        if (best) disposeSnapshot(best);
+        best = snapshot(model.module);
+        bestEpoch = epoch;
+        bestValidAuc = validAuc;
+      }
+      const entry: EpochLog = { epoch, seconds, samples, samplesPerSecond: samples / seconds, loss: means.means(), validAuc, best: isBest };
+      epochs.push(entry);
+      log().info({ stage, ...entry }, `${stage}: epoch ${epoch} valid AUC ${validAuc.toFixed(4)}${isBest ? " (best)" : ""}`);
+      await options.onEpoch?.(entry);
+      if (epoch - bestEpoch >= training.patience && epoch < training.max_epochs) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+    if (best && bestEpoch !== epochs.length) restore(model.module, best);
+  } finally {
+    if (best) disposeSnapshot(best);
+    optimizer.dispose();
+  }
+  return { epochs, bestEpoch, bestValidAuc, epochsRun: epochs.length, stoppedEarly, seconds: (performance.now() - started) / 1000 };
+}

@@ -63,8 +63,6 @@ export class FeatureFrontEnd extends Module {
   readonly userSize: number;
   /** n_shared·E. */
   readonly sharedSize: number;
-  /** Width of one pooled sequence. */
-  readonly sequenceValueSize: number;
   /** Width of v_seq (every sequence pooled, concatenated). */
   readonly seqSize: number;
   private readonly embeddings: EmbeddingGroup;
@@ -95,11 +93,7 @@ export class FeatureFrontEnd extends Module {
 
     this.userSize = this.userColumns.length * this.dim;
     this.sharedSize = this.sharedColumns.length * this.dim;
-    this.sequenceValueSize = this.sharedSize + (this.sequences[0]?.valueElements.length ?? 0) * this.dim;
-    if (this.sequences.some((s) => this.sharedSize + s.valueElements.length * this.dim !== this.sequenceValueSize)) {
-      throw new Error(`${name}: every sequence needs the same number of non-shared element features`);
-    }
-    this.seqSize = this.sequences.length * this.sequenceValueSize;
+    this.seqSize = this.sequences.reduce((sum, seq) => sum + this.sharedSize + seq.valueElements.length * this.dim, 0);
     if ((options.pooling ?? "attention") === "attention") {
       this.encoders = new Map(
         this.sequences.map((seq) => [

@@ -15,6 +15,7 @@ export type TrainingSettings = ExperimentSpec["training"];
 export interface EpochLog {
   /** 1-based. */
   epoch: number;
+  /** Training time of the epoch (the validation pass excluded); samplesPerSecond is over it. */
   seconds: number;
   samples: number;
   samplesPerSecond: number;

@@ -6,7 +6,6 @@ import { prepareDataset } from "../../src/data/prepare/index.ts";
 import { PreparedDataset } from "../../src/data/reader.ts";
 import type { EntityName } from "../../src/data/batch.ts";
 import type { PreparedSchema } from "../../src/data/schema.ts";
-import { Dense } from "../../src/layers/dense.ts";
 import { EmbeddingGroup } from "../../src/layers/embedding.ts";
 import { Module, ParamInit } from "../../src/layers/params.ts";
 import type { BatchTensors } from "../../src/models/inputs.ts";
@@ -32,18 +31,16 @@ export async function openTinyDataset(): Promise<{ dataset: PreparedDataset; out
 }
 
 /** Columns the tiny model reads: user, shared and target-specific ids. */
-const COLUMNS = ["user__user_id", "user__age_bucket", "user__gender", "shared__category", "shared__creator_id", "target__item_id", "target__style", "target__media_type"];
+const COLUMNS = ["user__user_id", "user__age_bucket", "user__gender", "shared__category", "shared__creator_id", "target__style", "target__media_type"];
 
 class TinyNet extends Module {
   readonly embeddings: EmbeddingGroup;
-  readonly hidden: Dense;
-  readonly out: Dense;
+  readonly bias: tf.Variable;
 
   constructor(init: ParamInit, vocab: Record<string, number>, dim: number) {
     super("tiny");
-    this.embeddings = this.child(new EmbeddingGroup(this.scoped("emb"), init, { dim, vocab }));
-    this.hidden = this.child(new Dense(this.scoped("hidden"), init, { inputSize: COLUMNS.length * dim, units: 8, activation: "relu" }));
-    this.out = this.child(new Dense(this.scoped("out"), init, { inputSize: 8, units: 1 }));
+    this.embeddings = this.child(new EmbeddingGroup(this.scoped("emb"), init, { dim, vocab, initLimit: 0.1 }));
+    this.bias = this.param("bias", init.zeros([1]));
   }
 }
 
@@ -55,8 +52,9 @@ export interface TinyModelOptions {
 }
 
 /**
- * A small MLP over a few feature embeddings, standing in for any CtrModel. Its loss has two
- * parts (BCE and a tiny L2 term) so that part logging is exercised.
+ * A factorization machine (bias + pairwise dot products of field embeddings), standing in for any
+ * CtrModel: small, yet it learns the planted user × item interactions of synthetic-tiny. Its loss
+ * has two parts (BCE and a tiny L2 term on the batch's embeddings) so part logging is exercised.
  */
 export class TinyModel implements CtrModel {
   readonly name = "tiny";
@@ -67,7 +65,7 @@ export class TinyModel implements CtrModel {
 
   constructor(schema: PreparedSchema, options: TinyModelOptions) {
     const vocab = Object.fromEntries(COLUMNS.map((c) => [c, schema.features.find((f) => f.column === c)!.vocabSize]));
-    this.module = new TinyNet(new ParamInit(options.seed), vocab, options.dim ?? 4);
+    this.module = new TinyNet(new ParamInit(options.seed), vocab, options.dim ?? 8);
     this.trainEntities = options.trainEntities ?? ["target"];
   }
 
@@ -75,20 +73,26 @@ export class TinyModel implements CtrModel {
     return this.module.trainableVariables();
   }
 
-  private logits(batch: BatchTensors): tf.Tensor1D {
-    const fields = this.module.embeddings.lookupFields(batch.features, COLUMNS);
-    const flat = fields.reshape([batch.size, -1]);
-    return this.module.out.apply(this.module.hidden.apply(flat)).reshape([batch.size]) as tf.Tensor1D;
+  /** [B, F, E] field embeddings. */
+  private fields(batch: BatchTensors): tf.Tensor3D {
+    return this.module.embeddings.lookupFields(batch.features, COLUMNS) as tf.Tensor3D;
+  }
+
+  /** b + Σ_{i<j} <v_i, v_j>, via ½((Σ v)² − Σ v²). */
+  private logits(fields: tf.Tensor3D): tf.Tensor1D {
+    const pairwise = tf.mul(0.5, tf.sum(tf.sub(tf.square(tf.sum(fields, 1)), tf.sum(tf.square(fields), 1)), 1));
+    return tf.add(pairwise, this.module.bias) as tf.Tensor1D;
   }
 
   loss(batch: BatchTensors): LossResult {
-    const bce = tf.losses.sigmoidCrossEntropy(batch.label, this.logits(batch)) as tf.Scalar;
-    const l2 = tf.mul(1e-6, tf.sum(tf.square(this.module.hidden.kernel))) as tf.Scalar;
+    const fields = this.fields(batch);
+    const bce = tf.losses.sigmoidCrossEntropy(batch.label, this.logits(fields)) as tf.Scalar;
+    const l2 = tf.mul(1e-6, tf.sum(tf.square(fields))) as tf.Scalar;
     return { total: tf.add(bce, l2) as tf.Scalar, parts: { bce, l2 } };
   }
 
   predictTarget(batch: BatchTensors): tf.Tensor1D {
-    const p = tf.sigmoid(this.logits(batch));
+    const p = tf.sigmoid(this.logits(this.fields(batch)));
     return this.invert ? tf.sub(1, p) : p;
   }
 }

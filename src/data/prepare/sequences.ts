@@ -58,10 +58,10 @@ export async function addSequences(con: DuckDBConnection, features: PreparedFeat
   // check a sequence against the clicks it was built from.
   await con.run(`
     CREATE TABLE final AS
-    SELECT e.*, COALESCE(i0.item_row, i1.item_row) AS item_row, ${selects.join(", ")}
+    SELECT e.*, i.item_row, ${selects.join(", ")}
     FROM encoded e
-    LEFT JOIN items_source i0 ON e.entity = 0 AND i0.item_raw = e.item_raw
-    LEFT JOIN items_target i1 ON e.entity = 1 AND i1.item_raw = e.item_raw
+    JOIN (SELECT 0 AS entity, item_raw, item_row FROM items_source UNION ALL SELECT 1, item_raw, item_row FROM items_target) i
+      ON i.entity = e.entity AND i.item_raw = e.item_raw
     ${joins.join(" ")}`);
   return sequences;
 }

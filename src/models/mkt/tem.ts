@@ -37,7 +37,7 @@ export class TargetEntityModel extends Module implements CtrModel {
   private readonly gates: Record<keyof TargetKnowledge, Glu>;
   private readonly cross: Mlp;
   private readonly head: Tower;
-  private readonly own: Module[];
+  private readonly ownBlocks: Module[];
 
   constructor(name: string, init: ParamInit, options: TemOptions) {
     super(name);
@@ -48,10 +48,12 @@ export class TargetEntityModel extends Module implements CtrModel {
     );
     const fe = this.frontEnd;
     const from = mem.knowledgeSizes;
-    this.cross = new Mlp(this.scoped("cross"), init, {
-      inputSize: fe.userSize + fe.seqSize + fe.sharedSize + fe.specificCount("target") * E,
-      sizes: sizes.mlp,
-    });
+    this.cross = this.child(
+      new Mlp(this.scoped("cross"), init, {
+        inputSize: fe.userSize + fe.seqSize + fe.sharedSize + fe.specificCount("target") * E,
+        sizes: sizes.mlp,
+      }),
+    );
     const gate = (key: keyof TargetKnowledge, outputSize: number): Glu =>
       this.child(new Glu(this.scoped(`glu_${key}`), init, { inputSize: from[key], outputSize }));
     this.gates = {
@@ -60,9 +62,8 @@ export class TargetEntityModel extends Module implements CtrModel {
       shared: gate("shared", fe.sharedSize),
       common: gate("common", this.cross.outputSize),
     };
-    this.child(this.cross);
     this.head = this.child(new Tower(this.scoped("head"), init, { inputSize: this.cross.outputSize, hidden: sizes.tower }));
-    this.own = [fe, ...Object.values(this.gates), this.cross, this.head];
+    this.ownBlocks = [fe, this.cross, ...Object.values(this.gates), this.head];
     mem.setTrainable(false);
     this.mem = this.child(mem);
   }
@@ -73,7 +74,7 @@ export class TargetEntityModel extends Module implements CtrModel {
 
   /** TEM's own parameters (never MEM's, even if someone made MEM trainable again). */
   override trainableVariables(): tf.Variable[] {
-    return this.own.flatMap((m) => m.trainableVariables());
+    return this.ownBlocks.flatMap((m) => m.trainableVariables());
   }
 
   /** BCE on the batch's target rows (part bce_target). */

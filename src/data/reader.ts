@@ -19,6 +19,8 @@ export interface BatchOptions {
   shuffle?: { bufferRows: number; seed: number };
   /** Keep a last batch smaller than batchSize (default true). */
   keepPartial?: boolean;
+  /** Only rows of these time slices (e.g. continual training slice by slice). */
+  slices?: readonly number[];
 }
 
 /** Columns read as scalars, in this order, before the feature columns. */
@@ -63,7 +65,14 @@ export class PreparedDataset {
     return this.schema.features.map((f) => f.column);
   }
 
-  /** Number of rows the options would read. */
+  /** Time slices of a split, ascending (continual training walks them in order). */
+  async slices(split: BatchOptions["split"], entities: readonly EntityName[]): Promise<number[]> {
+    const files = this.files({ split, entities }).map((f) => sqlString(join(this.dir, f.file)));
+    const rows = await queryObjects(this.duck.con, `SELECT DISTINCT slice FROM read_parquet([${files.join(", ")}]) ORDER BY slice`);
+    return rows.map((r) => Number(r.slice));
+  }
+
+  /** Number of rows the options would read (ignoring a slices filter). */
   rowCount(options: Pick<BatchOptions, "split" | "entities">): number {
     return this.files(options).reduce((sum, f) => sum + f.rows, 0);
   }
@@ -86,7 +95,8 @@ export class PreparedDataset {
     const streams: ChunkStream[] = [];
     try {
       for (const f of this.files(options)) {
-        const sql = `SELECT ${select} FROM read_parquet(${sqlString(join(this.dir, f.file))})`;
+        const where = options.slices ? ` WHERE slice IN (${options.slices.map(Number).join(", ") || "NULL"})` : "";
+        const sql = `SELECT ${select} FROM read_parquet(${sqlString(join(this.dir, f.file))})${where}`;
         streams.push(new ChunkStream(await this.duck.connect(), sql, f.rows, shape));
       }
       const uniform = mulberry32(options.shuffle?.seed ?? 0);

@@ -1,0 +1,60 @@
+import type { EntityName } from "../data/batch.ts";
+import type { PreparedDataset } from "../data/reader.ts";
+import type { ExperimentSpec } from "../spec/experiment.ts";
+import type { TrainResult } from "../train/trainer.ts";
+import type { CtrModel } from "./model.ts";
+
+/** Table 2's categories. */
+export type ModelCategory = "single-domain" | "joint training" | "pre-training & fine-tuning";
+
+/** What one training stage did (or, when resumed, what it had done). */
+export interface StageRecord {
+  stage: string;
+  /** Wall time of the stage in seconds (0 if it was loaded from its checkpoint). */
+  seconds: number;
+  epochsRun: number;
+  bestEpoch: number;
+  bestValidAuc: number;
+  /** Training samples per second over the stage's epochs. */
+  samplesPerSecond: number;
+  /** True when the checkpoint existed and was loaded instead of training. */
+  resumed: boolean;
+}
+
+export interface StageOptions {
+  /** Rows to train on (default: the model's trainEntities). */
+  entities?: readonly EntityName[];
+  /** Early stopping on target valid AUC (default) or a fixed number of epochs (spec max_epochs). */
+  validation?: "target" | "none";
+  /** Only rows of these time slices (continual training, e.g. CTNet). */
+  slices?: readonly number[];
+}
+
+/** What a recipe gets to train with. */
+export interface RecipeContext {
+  dataset: PreparedDataset;
+  spec: ExperimentSpec;
+  seed: number;
+  /**
+   * Trains `model` as the named stage, or loads it if that stage already finished (its checkpoint
+   * exists): a stage's weights are saved when it ends, so an interrupted run resumes from there.
+   */
+  stage(name: string, model: CtrModel, options?: StageOptions): Promise<StageRecord>;
+  /** Loads a finished stage of this run into `model`, or throws a UserError naming the command to run first. */
+  requireStage(name: string, model: CtrModel, hint: string): Promise<void>;
+}
+
+/**
+ * How a model of Table 2 (or an MKT ablation of Table 4) is trained: one or more stages, ending in
+ * the CtrModel whose target predictions are evaluated.
+ */
+export interface ModelRecipe {
+  /** Directory and report name, e.g. "mkt", "mkt-wo_pdl", "fibinet". */
+  name: string;
+  category: ModelCategory;
+  /** Stage names in order, e.g. ["pretrain", "finetune"]. */
+  stages: string[];
+  train(context: RecipeContext): Promise<CtrModel>;
+}
+
+export type { TrainResult };

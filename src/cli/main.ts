@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { UserError } from "../util/errors.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerLaterCommands } from "./commands/later.ts";
+import { registerMktCommands } from "./commands/mkt.ts";
 import { registerPrepare } from "./commands/prepare.ts";
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerPrepare(program);
   registerInfo(program);
+  registerMktCommands(program);
   registerLaterCommands(program);
   return program;
 }

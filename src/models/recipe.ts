@@ -5,7 +5,7 @@ import type { TrainResult } from "../train/trainer.ts";
 import type { CtrModel } from "./model.ts";
 
 /** Table 2's categories. */
-export type ModelCategory = "single-domain" | "joint training" | "pre-training & fine-tuning";
+export type ModelCategory = "single-domain" | "joint training" | "pre-training & fine-tuning" | "ours";
 
 /** What one training stage did (or, when resumed, what it had done). */
 export interface StageRecord {
@@ -54,6 +54,8 @@ export interface ModelRecipe {
   category: ModelCategory;
   /** Stage names in order, e.g. ["pretrain", "finetune"]. */
   stages: string[];
+  /** Stages that are, by definition, another recipe's stage (stage → that recipe's name): run once, shared. */
+  sharedStages?: Record<string, string>;
   train(context: RecipeContext): Promise<CtrModel>;
 }
 

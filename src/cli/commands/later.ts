@@ -6,10 +6,6 @@ import { globalOptions } from "../options.ts";
 
 /** Commands whose models land in later issues: they validate their spec, then say so and exit 3. */
 const LATER: { name: string; argument: string; description: string; issue: string }[] = [
-  { name: "pretrain", argument: "<experiment-spec>", description: "pre-train MKT's multi-entity model (MEM) on source + target samples", issue: "issue 3 (MKT end to end)" },
-  { name: "finetune", argument: "<experiment-spec>", description: "fine-tune MKT's target entity model (TEM) on the frozen MEM", issue: "issue 3 (MKT end to end)" },
-  { name: "eval", argument: "<experiment-spec>", description: "evaluate MKT on the target test split: metrics JSON and predictions", issue: "issue 3 (MKT end to end)" },
-  { name: "ablate", argument: "<experiment-spec>", description: "run MKT and its ablations (w/o TEM finetune, w/o PDL, w/o HFA)", issue: "issue 3 (MKT end to end)" },
   { name: "baselines", argument: "<experiment-spec>", description: "train and evaluate the ten baselines", issue: "issue 4 (the ten baselines)" },
   { name: "run", argument: "<experiment-spec>", description: "run a whole experiment: prepare, every model and seed, then the report", issue: "issue 5 (whole experiments)" },
 ];

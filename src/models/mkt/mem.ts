@@ -137,17 +137,18 @@ export class MultiEntityModel extends Module implements CtrModel {
   loss(batch: BatchTensors): LossResult {
     const outputs = this.entityOutputs(batch);
     const bce: Record<EntityName, tf.Scalar> = { source: tf.scalar(0), target: tf.scalar(0) };
-    const similarity: tf.Scalar[] = [];
+    // Mean cos(g_com^e, g_ind^e) over the batch's rows of entity e (0 when it has none).
+    const cosine: Record<EntityName, tf.Scalar> = { source: tf.scalar(0), target: tf.scalar(0) };
     for (const entity of ENTITY_NAMES) {
       const out = outputs[entity];
       if (out === undefined) continue;
       bce[entity] = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, entity), out.logits) as tf.Scalar;
-      similarity.push(tf.mean(cosineSimilarity(out.common, out.independent)));
+      cosine[entity] = tf.mean(cosineSimilarity(out.common, out.independent));
     }
-    const pdl = similarity.length === 0 ? tf.scalar(0) : (tf.addN(similarity) as tf.Scalar);
+    const pdl = tf.add(cosine.source, cosine.target) as tf.Scalar;
     let total = tf.add(bce.source, bce.target) as tf.Scalar;
     if (this.gamma !== 0) total = tf.add(total, tf.mul(pdl, this.gamma));
-    return { total, parts: { bce_source: bce.source, bce_target: bce.target, pdl } };
+    return { total, parts: { bce_source: bce.source, bce_target: bce.target, pdl, cos_source: cosine.source, cos_target: cosine.target } };
   }
 
   /** sigmoid(tower_t) with every row read as a target row (w/o TEM finetune; valid AUC while pre-training). */

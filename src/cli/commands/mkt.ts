@@ -1,0 +1,100 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Command } from "commander";
+import type { StageRecord } from "../../models/recipe.ts";
+import { mktRecipe } from "../../models/mkt/recipe.ts";
+import { modelDir, runModel, type ModelResult } from "../../run/model-run.ts";
+import { ABLATION_NAMES } from "../../spec/experiment.ts";
+import { textTable } from "../format.ts";
+import { groupsTable, importanceTable, print, resultsTable, withExperiment } from "../experiment-command.ts";
+
+const SPEC_ARG = "experiment spec (experiments/*.yaml)";
+
+export function registerMktCommands(program: Command): void {
+  program
+    .command("pretrain")
+    .description("stage 1: pre-train MKT's multi-entity model (MEM) on source + target samples (per seed)")
+    .argument("<experiment-spec>", SPEC_ARG)
+    .action((file: string, _o: unknown, command: Command) =>
+      withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
+        const rows: (string | number)[][] = [];
+        for (const seed of experiment.spec.seeds) {
+          await runModel(mktRecipe(), experiment, dataset, seed, backend, { progress, stopAfter: "pretrain" });
+          rows.push(await stageRow(experiment.runDir, seed, "pretrain"));
+        }
+        print(global, `MEM pre-trained → ${experiment.runDir}\n\n${textTable(STAGE_HEADER, rows)}`, { runDir: experiment.runDir });
+      }),
+    );
+  program
+    .command("finetune")
+    .description("stage 2: fine-tune MKT's target entity model (TEM) on the frozen pre-trained MEM (per seed)")
+    .argument("<experiment-spec>", SPEC_ARG)
+    .action((file: string, _o: unknown, command: Command) =>
+      withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
+        const rows: (string | number)[][] = [];
+        for (const seed of experiment.spec.seeds) {
+          await runModel(mktRecipe(), experiment, dataset, seed, backend, {
+            progress,
+            stopAfter: "finetune",
+            requireFinished: { stages: ["pretrain"], hint: `run 'mkt pretrain ${file}' first` },
+          });
+          rows.push(await stageRow(experiment.runDir, seed, "finetune"));
+        }
+        print(global, `TEM fine-tuned → ${experiment.runDir}\n\n${textTable(STAGE_HEADER, rows)}`, { runDir: experiment.runDir });
+      }),
+    );
+  program
+    .command("eval")
+    .description("evaluate the fine-tuned MKT on the target test split: metrics JSON, predictions CSV, HFA importance")
+    .argument("<experiment-spec>", SPEC_ARG)
+    .action((file: string, _o: unknown, command: Command) =>
+      withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
+        const results: ModelResult[] = [];
+        for (const seed of experiment.spec.seeds) {
+          const result = await runModel(mktRecipe(), experiment, dataset, seed, backend, {
+            progress,
+            reevaluate: true,
+            requireFinished: { hint: `run 'mkt pretrain ${file}' and 'mkt finetune ${file}' first` },
+          });
+          if (result) results.push(result);
+        }
+        const first = results[0]!;
+        const text = [
+          `MKT on ${experiment.prepared.stats.dataset}, target test split → ${experiment.runDir}/mkt`,
+          "",
+          resultsTable(results),
+          "",
+          `user groups (seed ${first.seed}):`,
+          groupsTable(first),
+          "",
+          `HFA importance (seed ${first.seed}):`,
+          importanceTable(first),
+        ].join("\n");
+        print(global, text, results);
+      }),
+    );
+  program
+    .command("ablate")
+    .description("train and evaluate full MKT and its ablations (w/o TEM finetune, w/o PDL, w/o HFA)")
+    .argument("<experiment-spec>", SPEC_ARG)
+    .action((file: string, _o: unknown, command: Command) =>
+      withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
+        const ablations = experiment.spec.ablations.length ? experiment.spec.ablations : [...ABLATION_NAMES];
+        const results: ModelResult[] = [];
+        for (const seed of experiment.spec.seeds) {
+          for (const recipe of [mktRecipe(), ...ablations.map((a) => mktRecipe(a))]) {
+            const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
+            if (result) results.push(result);
+          }
+        }
+        print(global, `MKT ablations on ${experiment.prepared.stats.dataset} → ${experiment.runDir}\n\n${resultsTable(results)}`, results);
+      }),
+    );
+}
+
+const STAGE_HEADER = ["seed", "stage", "epochs", "best epoch", "best valid AUC", "seconds", "samples/s"];
+
+async function stageRow(runDir: string, seed: number, stage: string): Promise<(string | number)[]> {
+  const record = JSON.parse(await readFile(join(modelDir(runDir, "mkt", seed), `stage-${stage}`, "record.json"), "utf8")) as StageRecord;
+  return [seed, stage, record.epochsRun, record.bestEpoch, record.bestValidAuc.toFixed(4), record.seconds.toFixed(1), Math.round(record.samplesPerSecond)];
+}

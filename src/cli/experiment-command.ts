@@ -1,0 +1,78 @@
+import type { Command } from "commander";
+import { PreparedDataset } from "../data/reader.ts";
+import { selectBackend, type BackendInfo } from "../engine/backend.ts";
+import { loadExperiment, type LoadedExperiment } from "../run/experiment.ts";
+import type { ModelResult } from "../run/model-run.ts";
+import { log } from "../util/log.ts";
+import { int, textTable } from "./format.ts";
+import { globalOptions, type GlobalOptions } from "./options.ts";
+
+export interface ExperimentContext {
+  experiment: LoadedExperiment;
+  dataset: PreparedDataset;
+  backend: BackendInfo;
+  global: GlobalOptions;
+  /** Progress bars: only on a terminal and not in JSON mode. */
+  progress: boolean;
+}
+
+/** Loads an experiment spec (preparing its dataset if needed), selects the backend, opens the data. */
+export async function withExperiment<T>(file: string, command: Command, fn: (context: ExperimentContext) => Promise<T>): Promise<T> {
+  const global = globalOptions(command);
+  const experiment = await loadExperiment(file, global.out);
+  const backend = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
+  log().info({ backend: backend.name, unavailable: backend.unavailable, kernelOverrides: backend.kernelOverrides }, "tfjs backend");
+  log().info({ runDir: experiment.runDir, dataset: experiment.prepared.dir }, "experiment");
+  const dataset = await PreparedDataset.open(experiment.prepared.dir);
+  try {
+    return await fn({ experiment, dataset, backend, global, progress: !global.json && process.stderr.isTTY === true });
+  } finally {
+    dataset.close();
+  }
+}
+
+const fixed = (x: number | null | undefined, digits = 4) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits));
+
+/** Target test metrics of finished runs, one row per (model, seed). */
+export function resultsTable(results: ModelResult[]): string {
+  return textTable(
+    ["model", "seed", "AUC", "GAUC", "LogLoss", "test samples", "GAUC users", "train s", "samples/s"],
+    results.map((r) => {
+      // Training rate of the stages (a stage loaded from its checkpoint keeps its original record).
+      const trained = r.stages.filter((s) => s.samplesPerSecond > 0);
+      const rate = trained.length ? trained.reduce((s, x) => s + x.samplesPerSecond, 0) / trained.length : Number.NaN;
+      return [
+        r.model,
+        r.seed,
+        fixed(r.metrics.auc),
+        fixed(r.metrics.gauc),
+        fixed(r.metrics.logloss),
+        int(r.metrics.samples),
+        int(r.metrics.usersCounted),
+        r.stages.reduce((s, x) => s + x.seconds, 0).toFixed(0),
+        Number.isFinite(rate) ? int(rate) : "–",
+      ];
+    }),
+  );
+}
+
+/** Per user group AUC/GAUC of one result. */
+export function groupsTable(result: ModelResult): string {
+  return textTable(
+    ["user group", "samples", "users", "AUC", "GAUC"],
+    result.metrics.groups.map((g) => [g.group, int(g.samples), int(g.users), fixed(g.auc), fixed(g.gauc)]),
+  );
+}
+
+/** HFA's mean importance p per entity-specific feature. */
+export function importanceTable(result: ModelResult): string {
+  if (!result.importance) return "";
+  const rows = Object.entries(result.importance).flatMap(([entity, report]) =>
+    Object.entries(report.features).map(([feature, p]) => [entity, feature, fixed(p, 3), report.split]),
+  );
+  return textTable(["entity", "specific feature", "mean p (0–2)", "over"], rows);
+}
+
+export function print(global: GlobalOptions, text: string, json: unknown): void {
+  process.stdout.write(global.json ? JSON.stringify(json) + "\n" : text + "\n");
+}

@@ -1,0 +1,125 @@
+import * as tf from "@tensorflow/tfjs";
+import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
+import type { PreparedSchema } from "../../data/schema.ts";
+import { Module, ParamInit } from "../../layers/params.ts";
+import type { ExperimentSpec } from "../../spec/experiment.ts";
+import type { FeatureFrontEnd } from "../features.ts";
+import type { BatchTensors } from "../inputs.ts";
+import type { CtrModel, LossResult } from "../model.ts";
+import type { ModelCategory, ModelRecipe } from "../recipe.ts";
+import { rowCount, sliceRows, type RowSet } from "../rows.ts";
+
+/** What every baseline of this folder is built from. */
+export interface BaselineOptions {
+  schema: PreparedSchema;
+  sizes: ExperimentSpec["sizes"];
+}
+
+/** A recipe with one stage, "train": build the model from the run's schema, sizes and seed, train it, return it. */
+export function singleStageRecipe(
+  name: string,
+  category: ModelCategory,
+  build: (init: ParamInit, options: BaselineOptions) => CtrModel,
+): ModelRecipe {
+  return {
+    name,
+    category,
+    stages: ["train"],
+    async train(context) {
+      const model = build(new ParamInit(context.seed), { schema: context.dataset.schema, sizes: context.spec.sizes });
+      await context.stage("train", model);
+      return model;
+    },
+  };
+}
+
+/** A record holding `value` for one entity only (the per-entity inputs of CgcLevel and Ple). */
+export function forEntity<T>(entity: EntityName, value: T): Record<EntityName, T> {
+  return { [entity]: value } as Record<EntityName, T>;
+}
+
+/** Width of denseInput's output. */
+export function denseInputSize(fe: FeatureFrontEnd, specific: readonly EntityName[]): number {
+  return fe.userSize + fe.seqSize + fe.sharedSize + specific.reduce((sum, e) => sum + fe.specificCount(e) * fe.dim, 0);
+}
+
+/**
+ * [v_u ‖ v_seq ‖ v_shared ‖ flatten(v_spec^e) for e in `specific`] of `rows` [n, denseInputSize].
+ * Every part is a whole number of E-wide fields. v_seq is the front end's pooling queried by
+ * v_shared, unless `pool` (given v_shared) provides it. Joint models pass both entities: the naive
+ * union schema, where a row's other-entity columns are id 0 as in the data.
+ */
+export function denseInput(
+  fe: FeatureFrontEnd,
+  batch: BatchTensors,
+  rows: RowSet,
+  specific: readonly EntityName[],
+  pool: (shared: tf.Tensor2D) => tf.Tensor2D = (shared) => fe.pooledSequences(batch, shared, rows),
+): tf.Tensor2D {
+  const n = rowCount(batch, rows);
+  const shared = fe.shared(batch, rows);
+  const spec = specific.map((e) => fe.specific(batch, e, rows).reshape([n, fe.specificCount(e) * fe.dim]));
+  return tf.concat([fe.user(batch, rows), pool(shared), shared, ...spec], 1) as tf.Tensor2D;
+}
+
+/** A single-domain baseline: trained on target rows, every row read as a target row. */
+export abstract class SingleDomainModel extends Module implements CtrModel {
+  readonly trainEntities: EntityName[] = ["target"];
+
+  get module(): Module {
+    return this;
+  }
+
+  /** Logits of `rows` [n]. */
+  abstract logits(batch: BatchTensors, rows: RowSet): tf.Tensor1D;
+
+  /** BCE on the batch's target rows (part bce_target). */
+  loss(batch: BatchTensors): LossResult {
+    if (rowCount(batch, "target") === 0) throw new Error(`${this.name}: a training batch needs target rows`);
+    const bce = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, "target"), this.logits(batch, "target")) as tf.Scalar;
+    return { total: bce, parts: { bce_target: bce } };
+  }
+
+  predictTarget(batch: BatchTensors): tf.Tensor1D {
+    return tf.sigmoid(this.logits(batch, "all"));
+  }
+}
+
+/**
+ * "train": the forward pass of the loss; "predict": inference. Only models with batch-dependent
+ * layers (STAR's partitioned normalization) tell them apart.
+ */
+export type ForwardMode = "train" | "predict";
+
+/**
+ * A joint-training baseline: one model on source and target rows mixed, each row through its own
+ * entity's path; predictions are read through the target path.
+ */
+export abstract class JointModel extends Module implements CtrModel {
+  readonly trainEntities: EntityName[] = ["source", "target"];
+
+  get module(): Module {
+    return this;
+  }
+
+  /** Logits of `rows` read through `entity`'s path [n]. */
+  abstract logits(batch: BatchTensors, entity: EntityName, rows: RowSet, mode: ForwardMode): tf.Tensor1D;
+
+  /** Training logit of every row through its own entity's path, in tensor row order (source rows first) [B]. */
+  rowLogits(batch: BatchTensors): tf.Tensor1D {
+    const parts = ENTITY_NAMES.filter((e) => rowCount(batch, e) > 0).map((e) => this.logits(batch, e, e, "train"));
+    return (parts.length === 1 ? parts[0]! : tf.concat(parts)) as tf.Tensor1D;
+  }
+
+  /** Mean BCE over all rows; parts bce_source and bce_target are the means over each entity's rows (0 without rows). */
+  loss(batch: BatchTensors): LossResult {
+    if (batch.size === 0) throw new Error(`${this.name}: empty training batch`);
+    const perRow = tf.losses.sigmoidCrossEntropy(batch.label, this.rowLogits(batch), undefined, undefined, tf.Reduction.NONE);
+    const entityMean = (e: EntityName): tf.Scalar => (rowCount(batch, e) === 0 ? tf.scalar(0) : tf.mean(sliceRows(perRow, batch, e)));
+    return { total: tf.mean(perRow), parts: { bce_source: entityMean("source"), bce_target: entityMean("target") } };
+  }
+
+  predictTarget(batch: BatchTensors): tf.Tensor1D {
+    return tf.sigmoid(this.logits(batch, "target", "all", "predict"));
+  }
+}

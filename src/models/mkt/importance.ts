@@ -1,0 +1,50 @@
+import * as tf from "@tensorflow/tfjs";
+import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
+import type { PreparedDataset } from "../../data/reader.ts";
+import { batchToTensors, disposeBatchTensors } from "../inputs.ts";
+import type { CtrModel } from "../model.ts";
+import { MultiEntityModel } from "./mem.ts";
+import { TargetEntityModel } from "./tem.ts";
+
+/** Mean HFA importance p of each entity-specific feature, per entity, and the rows it averages over. */
+export type ImportanceReport = Record<EntityName, { split: string; rows: number; features: Record<string, number> }>;
+
+/** The MEM inside an MKT model (MEM itself, or the frozen MEM of a TEM); undefined for other models. */
+export function memOf(model: CtrModel): MultiEntityModel | undefined {
+  if (model instanceof MultiEntityModel) return model;
+  if (model instanceof TargetEntityModel) return model.mem;
+  return undefined;
+}
+
+/**
+ * "HFA prescreens feature importance": the mean p ∈ (0, 2) of every specific feature over an
+ * entity's rows — target test rows, and source test rows (source train where there is no source
+ * test split), up to `maxRows` each. Undefined without HFA.
+ */
+export async function meanImportance(mem: MultiEntityModel, dataset: PreparedDataset, batchSize: number, maxRows = 100_000): Promise<ImportanceReport | undefined> {
+  const report: Partial<ImportanceReport> = {};
+  for (const entity of ENTITY_NAMES) {
+    const split = entity === "target" || dataset.schema.splits["source/test"] ? "test" : "train";
+    const columns = dataset.schema.entities[entity].specificColumns;
+    const sums = new Float64Array(columns.length);
+    let rows = 0;
+    for await (const batch of dataset.batches({ split, entities: [entity], batchSize })) {
+      const tensors = batchToTensors(batch);
+      const p = tf.tidy(() => {
+        const importance = mem.importance(tensors)[entity];
+        return importance ? (tf.sum(importance, 0) as tf.Tensor1D) : undefined;
+      });
+      disposeBatchTensors(tensors);
+      if (!p) return undefined;
+      const values = await p.data();
+      p.dispose();
+      values.forEach((v, k) => (sums[k]! += v));
+      rows += batch.size;
+      if (rows >= maxRows) break;
+    }
+    const features: Record<string, number> = {};
+    columns.forEach((column, k) => (features[column] = rows ? sums[k]! / rows : Number.NaN));
+    report[entity] = { split: `${entity}/${split}`, rows, features };
+  }
+  return report as ImportanceReport;
+}

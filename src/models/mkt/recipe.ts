@@ -1,0 +1,38 @@
+import type { AblationName } from "../../spec/experiment.ts";
+import type { ModelRecipe } from "../recipe.ts";
+import { buildMem, buildTem, mktVariant } from "./index.ts";
+
+/** Report names of Table 4's rows. */
+export const ABLATION_LABELS: Record<AblationName, string> = {
+  wo_tem_finetune: "w/o TEM finetune",
+  wo_pdl: "w/o PDL",
+  wo_hfa: "w/o HFA",
+};
+
+export function mktRecipeName(ablation?: AblationName): string {
+  return ablation ? `mkt-${ablation}` : "mkt";
+}
+
+/**
+ * MKT (or one of its ablations): stage "pretrain" trains MEM on source + target rows; stage
+ * "finetune" trains TEM on target rows with MEM frozen. w/o TEM finetune is full MKT's MEM
+ * evaluated through its target tower, so it shares full MKT's pretrain stage.
+ */
+export function mktRecipe(ablation?: AblationName): ModelRecipe {
+  const finetune = mktVariant({ gamma: 0 }, ablation).finetune;
+  return {
+    name: mktRecipeName(ablation),
+    category: "ours",
+    stages: finetune ? ["pretrain", "finetune"] : ["pretrain"],
+    ...(finetune ? {} : { sharedStages: { pretrain: mktRecipeName() } }),
+    async train(context) {
+      const options = { schema: context.dataset.schema, spec: context.spec, seed: context.seed, ...(ablation ? { ablation } : {}) };
+      const mem = buildMem(options);
+      await context.stage("pretrain", mem);
+      if (!finetune) return mem;
+      const tem = buildTem(options, mem);
+      await context.stage("finetune", tem);
+      return tem;
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { createHash } from "node:crypto";
+import { resolve } from "node:path";
+import { prepareDataset, type PrepareResult } from "../data/prepare/index.ts";
+import { datasetSpecSchema } from "../spec/dataset.ts";
+import { experimentSpecSchema, type ExperimentSpec } from "../spec/experiment.ts";
+import { loadSpec } from "../spec/load.ts";
+import { writeJsonAtomic } from "../util/atomic.ts";
+
+/** An experiment spec with its prepared dataset and its run directory. */
+export interface LoadedExperiment {
+  file: string;
+  spec: ExperimentSpec;
+  specHash: string;
+  prepared: PrepareResult;
+  /** `<outRoot>/runs/<name>-<key>`: the key hashes the spec and the dataset fingerprint. */
+  runDir: string;
+}
+
+/**
+ * Loads an experiment spec and its dataset spec, prepares the dataset if it is missing or its spec
+ * changed, and names the run directory after a hash of the experiment spec and the dataset's
+ * fingerprint: a changed spec or dataset gets a new directory, never a mix of results.
+ */
+export async function loadExperiment(file: string, outRoot: string): Promise<LoadedExperiment> {
+  const loaded = await loadSpec(file, experimentSpecSchema);
+  const datasetSpec = await loadSpec(resolve(loaded.dir, loaded.value.dataset), datasetSpecSchema);
+  const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot });
+  const specHash = createHash("sha256").update(JSON.stringify(loaded.value)).digest("hex");
+  const key = createHash("sha256").update(`${specHash}\n${prepared.stats.fingerprint}`).digest("hex").slice(0, 12);
+  const runDir = resolve(outRoot, "runs", `${loaded.value.name}-${key}`);
+  await writeJsonAtomic(resolve(runDir, "experiment.json"), {
+    specFile: file,
+    specHash,
+    dataset: prepared.stats.dataset,
+    datasetFingerprint: prepared.stats.fingerprint,
+    spec: loaded.value,
+  });
+  return { file, spec: loaded.value, specHash, prepared, runDir };
+}

@@ -1,0 +1,121 @@
+import { access, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { PreparedDataset } from "../data/reader.ts";
+import type { BackendInfo } from "../engine/backend.ts";
+import type { EvaluationResult } from "../metrics/index.ts";
+import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/importance.ts";
+import type { ModelCategory, ModelRecipe, StageRecord } from "../models/recipe.ts";
+import { evaluateSplit, writePredictions } from "../train/evaluate.ts";
+import { writeJsonAtomic } from "../util/atomic.ts";
+import { log } from "../util/log.ts";
+import type { LoadedExperiment } from "./experiment.ts";
+import { provenance, type Provenance } from "./provenance.ts";
+import { StageRunner, StopAfterStage } from "./stages.ts";
+
+/** Everything one (model, seed) run produced: `<run>/<model>/seed-<seed>/result.json`. */
+export interface ModelResult {
+  model: string;
+  category: ModelCategory;
+  seed: number;
+  /** Target test metrics (AUC, GAUC, LogLoss, counts, user groups). */
+  metrics: EvaluationResult;
+  stages: StageRecord[];
+  evaluation: { seconds: number; samplesPerSecond: number };
+  importance?: ImportanceReport;
+  /** Wall time of this run, all stages and the evaluation (resumed stages count 0). */
+  seconds: number;
+  provenance: Provenance;
+}
+
+export const RESULT_FILE = "result.json";
+
+export function modelDir(runDir: string, model: string, seed: number): string {
+  return join(runDir, model, `seed-${seed}`);
+}
+
+export interface ModelRunOptions {
+  progress: boolean;
+  /** Train only up to this stage (no evaluation). */
+  stopAfter?: string;
+  /** These stages (default: all) must have finished: loaded, never trained. */
+  requireFinished?: { stages?: readonly string[]; hint: string };
+  /** Evaluate again even if result.json exists. */
+  reevaluate?: boolean;
+}
+
+/**
+ * Trains (or resumes) one recipe for one seed, evaluates it on the target test split and writes
+ * result.json, metrics.json, predictions.csv (and importance.json for MKT), each atomically.
+ * A (model, seed) whose result.json exists is skipped. Returns undefined when stopped after a stage.
+ */
+export async function runModel(
+  recipe: ModelRecipe,
+  experiment: LoadedExperiment,
+  dataset: PreparedDataset,
+  seed: number,
+  backend: BackendInfo,
+  options: ModelRunOptions,
+): Promise<ModelResult | undefined> {
+  const dir = modelDir(experiment.runDir, recipe.name, seed);
+  const resultFile = join(dir, RESULT_FILE);
+  if (!options.stopAfter && !options.reevaluate && (await exists(resultFile))) {
+    log().info({ model: recipe.name, seed }, "already finished: skipped");
+    return JSON.parse(await readFile(resultFile, "utf8")) as ModelResult;
+  }
+  const started = performance.now();
+  const stageDirs: Record<string, string> = {};
+  for (const [stage, owner] of Object.entries(recipe.sharedStages ?? {})) stageDirs[stage] = join(modelDir(experiment.runDir, owner, seed), `stage-${stage}`);
+  const runner = new StageRunner(dataset, experiment.spec, seed, dir, {
+    progress: options.progress,
+    stageDirs,
+    ...(options.stopAfter ? { stopAfter: options.stopAfter } : {}),
+    ...(options.requireFinished ? { requireFinished: options.requireFinished } : {}),
+  });
+  let model;
+  try {
+    model = await recipe.train(runner);
+  } catch (error) {
+    if (error instanceof StopAfterStage) return undefined;
+    throw error;
+  }
+  try {
+    const evaluation = await evaluateSplit(model, dataset, { split: "test", batchSize: experiment.spec.training.eval_batch_size });
+    await writePredictions(join(dir, "predictions.csv"), evaluation.rows, dataset.schema.userGroups);
+    const mem = memOf(model);
+    const importance = mem ? await meanImportance(mem, dataset, experiment.spec.training.eval_batch_size) : undefined;
+    if (importance) await writeJsonAtomic(join(dir, "importance.json"), importance);
+    await writeJsonAtomic(join(dir, "metrics.json"), evaluation.metrics);
+    const result: ModelResult = {
+      model: recipe.name,
+      category: recipe.category,
+      seed,
+      metrics: evaluation.metrics,
+      stages: runner.records,
+      evaluation: { seconds: evaluation.seconds, samplesPerSecond: evaluation.samplesPerSecond },
+      ...(importance ? { importance } : {}),
+      seconds: (performance.now() - started) / 1000,
+      provenance: provenance(
+        {
+          experiment: experiment.spec.name,
+          specFile: experiment.file,
+          specHash: experiment.specHash,
+          dataset: experiment.prepared.stats.dataset,
+          datasetFingerprint: experiment.prepared.stats.fingerprint,
+        },
+        backend,
+      ),
+    };
+    await writeJsonAtomic(resultFile, result);
+    log().info({ model: recipe.name, seed, auc: evaluation.metrics.auc, gauc: evaluation.metrics.gauc }, "evaluated");
+    return result;
+  } finally {
+    model.module.dispose();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}

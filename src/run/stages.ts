@@ -1,0 +1,117 @@
+import { access, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { PreparedDataset } from "../data/reader.ts";
+import type { CtrModel } from "../models/model.ts";
+import type { RecipeContext, StageOptions, StageRecord } from "../models/recipe.ts";
+import type { ExperimentSpec } from "../spec/experiment.ts";
+import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
+import { trainModel, type EpochLog } from "../train/trainer.ts";
+import { writeJsonAtomic } from "../util/atomic.ts";
+import { UserError } from "../util/errors.ts";
+
+/** Thrown after the stage a command stops at (e.g. `mkt pretrain` stops after "pretrain"). */
+export class StopAfterStage extends Error {
+  constructor(readonly stage: string) {
+    super(`stopped after stage ${stage}`);
+  }
+}
+
+export interface StageRunOptions {
+  progress: boolean;
+  /** Stop (throw StopAfterStage) once this stage has finished or been loaded. */
+  stopAfter?: string;
+  /** These stages (default: every stage) must already have finished: load, never train. */
+  requireFinished?: { stages?: readonly string[]; hint: string };
+  /** Directories of stages shared with another model (stage → directory). */
+  stageDirs?: Record<string, string>;
+}
+
+/**
+ * Runs a recipe's stages for one model and seed under `modelDir/stage-<name>/`: `epochs.json` is
+ * rewritten after every epoch, then `checkpoint/` and last `record.json`, each atomically. A stage
+ * whose record exists finished: its checkpoint is loaded instead of training again.
+ */
+export class StageRunner implements RecipeContext {
+  readonly records: StageRecord[] = [];
+
+  constructor(
+    readonly dataset: PreparedDataset,
+    readonly spec: ExperimentSpec,
+    readonly seed: number,
+    readonly modelDir: string,
+    private readonly options: StageRunOptions,
+  ) {}
+
+  async stage(name: string, model: CtrModel, stageOptions: StageOptions = {}): Promise<StageRecord> {
+    const dir = this.stageDir(name);
+    let record = await this.finished(dir, model);
+    if (!record) {
+      const required = this.options.requireFinished;
+      if (required && (!required.stages || required.stages.includes(name))) throw new UserError(`stage '${name}' of ${this.modelDir} has not run yet: ${required.hint}`);
+      record = await this.train(name, dir, model, stageOptions);
+    }
+    this.records.push(record);
+    if (this.options.stopAfter === name) {
+      // The recipe ends here: free the model it handed over (it owns any earlier stage's model).
+      model.module.dispose();
+      throw new StopAfterStage(name);
+    }
+    return record;
+  }
+
+  async requireStage(name: string, model: CtrModel, hint: string): Promise<void> {
+    const record = await this.finished(this.stageDir(name), model);
+    if (!record) throw new UserError(`stage '${name}' of ${this.modelDir} has not run yet: ${hint}`);
+    this.records.push(record);
+  }
+
+  private stageDir(name: string): string {
+    return this.options.stageDirs?.[name] ?? join(this.modelDir, `stage-${name}`);
+  }
+
+  private async finished(dir: string, model: CtrModel): Promise<StageRecord | undefined> {
+    const recordFile = join(dir, "record.json");
+    if (!(await exists(recordFile))) return undefined;
+    await loadCheckpoint(join(dir, "checkpoint"), model.module);
+    const record = JSON.parse(await readFile(recordFile, "utf8")) as StageRecord;
+    return { ...record, resumed: true };
+  }
+
+  private async train(name: string, dir: string, model: CtrModel, stageOptions: StageOptions): Promise<StageRecord> {
+    const epochs: EpochLog[] = [];
+    const result = await trainModel(model, this.dataset, {
+      training: this.spec.training,
+      seed: this.seed,
+      stage: `${model.name}:${name}`,
+      progress: this.options.progress,
+      ...(stageOptions.entities ? { entities: stageOptions.entities } : {}),
+      ...(stageOptions.validation ? { validation: stageOptions.validation } : {}),
+      ...(stageOptions.slices ? { slices: stageOptions.slices } : {}),
+      onEpoch: async (entry) => {
+        epochs.push(entry);
+        await writeJsonAtomic(join(dir, "epochs.json"), epochs);
+      },
+    });
+    const samples = result.epochs.reduce((s, e) => s + e.samples, 0);
+    const trainSeconds = result.epochs.reduce((s, e) => s + e.seconds, 0);
+    const record: StageRecord = {
+      stage: name,
+      seconds: result.seconds,
+      epochsRun: result.epochsRun,
+      bestEpoch: result.bestEpoch,
+      bestValidAuc: result.bestValidAuc,
+      samplesPerSecond: trainSeconds > 0 ? samples / trainSeconds : 0,
+      resumed: false,
+    };
+    await saveCheckpoint(join(dir, "checkpoint"), model.module);
+    await writeJsonAtomic(join(dir, "record.json"), record);
+    return record;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}

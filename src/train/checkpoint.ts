@@ -78,19 +78,28 @@ async function readManifest(dir: string): Promise<CheckpointManifest> {
   return manifest;
 }
 
+interface StoredInfo {
+  shape: readonly number[];
+  dtype: string;
+}
+
+/** Why a stored value cannot fill `variable`, or undefined if it can. */
+function mismatch(name: string, entry: StoredInfo, variable: tf.Variable): string | undefined {
+  if (entry.dtype === variable.dtype && sameShape(entry.shape, variable.shape)) return undefined;
+  return `'${name}' is ${entry.dtype}[${entry.shape.join(", ")}] but the model has ${variable.dtype}[${variable.shape.join(", ")}]`;
+}
+
 /**
  * Checks that `stored` holds exactly the module's variables with the same shapes and dtypes;
  * throws one error listing every difference (so a wrong checkpoint is diagnosed in one go).
  */
-function checkMatches(module: Module, stored: ReadonlyMap<string, { shape: readonly number[]; dtype: string }>, what: string): void {
+function checkMatches(module: Module, stored: ReadonlyMap<string, StoredInfo>, what: string): void {
   const problems: string[] = [];
   const variables = module.namedVariables();
   for (const [name, variable] of variables) {
     const entry = stored.get(name);
-    if (!entry) problems.push(`'${name}' is missing`);
-    else if (entry.dtype !== variable.dtype || !sameShape(entry.shape, variable.shape)) {
-      problems.push(`'${name}' is ${entry.dtype}[${entry.shape.join(", ")}] but the model has ${variable.dtype}[${variable.shape.join(", ")}]`);
-    }
+    const problem = entry ? mismatch(name, entry, variable) : `'${name}' is missing`;
+    if (problem) problems.push(problem);
   }
   for (const name of stored.keys()) if (!variables.has(name)) problems.push(`'${name}' is not a variable of the model`);
   if (problems.length) throw new UserError(`${what} does not match model '${module.name}': ${problems.join("; ")}`);
@@ -100,18 +109,14 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/**
- * Restores a checkpoint into an existing model's variables, by name. Every variable is checked and
- * read before any is assigned, so a mismatching or truncated checkpoint leaves the model untouched.
- */
-export async function loadCheckpoint(dir: string, module: Module): Promise<void> {
-  const manifest = await readManifest(dir);
-  const entries = new Map(manifest.variables.map((e) => [e.name, e]));
-  checkMatches(module, entries, `checkpoint ${dir}`);
+type ReadValues = ReadonlyMap<string, Float32Array | Int32Array>;
+
+/** Reads the values of `entries` from weights.bin, all of them before returning (nothing is assigned here). */
+async function readValues(dir: string, entries: Iterable<CheckpointEntry>): Promise<ReadValues> {
   const values = new Map<string, Float32Array | Int32Array>();
   const weights = await open(join(dir, WEIGHTS_FILE), "r");
   try {
-    for (const entry of entries.values()) {
+    for (const entry of entries) {
       if (entry.byteLength !== 4 * entry.shape.reduce((n, d) => n * d, 1)) {
         throw new UserError(`${dir}: variable '${entry.name}' has ${entry.byteLength} bytes for shape [${entry.shape.join(", ")}]`);
       }
@@ -123,10 +128,100 @@ export async function loadCheckpoint(dir: string, module: Module): Promise<void>
   } finally {
     await weights.close();
   }
-  for (const [name, variable] of module.namedVariables()) {
-    const entry = entries.get(name)!;
-    tf.tidy(() => variable.assign(tf.tensor(values.get(name)!, entry.shape, entry.dtype)));
+  return values;
+}
+
+/** Assigns values read by readValues; `pairs` are (module variable name, stored name). */
+function assignRead(module: Module, pairs: ReadonlyArray<[string, string]>, entries: ReadonlyMap<string, CheckpointEntry>, values: ReadValues): void {
+  const variables = module.namedVariables();
+  for (const [name, storedName] of pairs) {
+    const entry = entries.get(storedName)!;
+    tf.tidy(() => variables.get(name)!.assign(tf.tensor(values.get(storedName)!, entry.shape, entry.dtype)));
   }
+}
+
+/**
+ * Restores a checkpoint into an existing model's variables, by name. Every variable is checked and
+ * read before any is assigned, so a mismatching or truncated checkpoint leaves the model untouched.
+ */
+export async function loadCheckpoint(dir: string, module: Module): Promise<void> {
+  const manifest = await readManifest(dir);
+  const entries = new Map(manifest.variables.map((e) => [e.name, e]));
+  checkMatches(module, entries, `checkpoint ${dir}`);
+  const values = await readValues(dir, entries.values());
+  assignRead(module, [...entries.keys()].map((name) => [name, name]), entries, values);
+}
+
+/** Which stored value, if any, fills each variable of a module in a partial load. */
+export interface PartialLoadOptions {
+  /**
+   * The stored name for a module variable's name, or undefined to leave that variable as it is
+   * (default: the same name). A prefix filter, e.g. `(n) => (n.startsWith("m/dnn/") ? n : undefined)`,
+   * or a renaming between modules named differently.
+   */
+  storedName?: (name: string) => string | undefined;
+}
+
+export interface PartialLoadResult {
+  /** Module variables that received stored values, in the module's order. */
+  loaded: string[];
+  /** Module variables left as they were: excluded by `storedName` or absent from the store. */
+  kept: string[];
+}
+
+/**
+ * Pairs each module variable with its stored value's name. A variable whose stored counterpart has
+ * another shape or dtype is an error (one message listing all), not a silent skip: the two models
+ * were meant to share it.
+ */
+function selectPartial(
+  module: Module,
+  stored: ReadonlyMap<string, StoredInfo>,
+  options: PartialLoadOptions,
+  what: string,
+): { pairs: Array<[string, string]>; result: PartialLoadResult } {
+  const pairs: Array<[string, string]> = [];
+  const result: PartialLoadResult = { loaded: [], kept: [] };
+  const problems: string[] = [];
+  for (const [name, variable] of module.namedVariables()) {
+    const storedName = options.storedName ? options.storedName(name) : name;
+    const entry = storedName === undefined ? undefined : stored.get(storedName);
+    if (storedName === undefined || entry === undefined) {
+      result.kept.push(name);
+      continue;
+    }
+    const problem = mismatch(name, entry, variable);
+    if (problem) problems.push(storedName === name ? problem : `${problem} (stored as '${storedName}')`);
+    pairs.push([name, storedName]);
+    result.loaded.push(name);
+  }
+  if (problems.length) throw new UserError(`${what} does not match model '${module.name}': ${problems.join("; ")}`);
+  return { pairs, result };
+}
+
+/**
+ * Restores only the module variables that have a stored counterpart (see PartialLoadOptions), e.g. a
+ * fine-tuned model starting from a pre-trained one; the others keep their values. Like
+ * loadCheckpoint, everything is checked and read before anything is assigned.
+ */
+export async function loadCheckpointPartial(dir: string, module: Module, options: PartialLoadOptions = {}): Promise<PartialLoadResult> {
+  const manifest = await readManifest(dir);
+  const entries = new Map(manifest.variables.map((e) => [e.name, e]));
+  const { pairs, result } = selectPartial(module, entries, options, `checkpoint ${dir}`);
+  const values = await readValues(dir, pairs.map(([, storedName]) => entries.get(storedName)!));
+  assignRead(module, pairs, entries, values);
+  return result;
+}
+
+/**
+ * The in-memory form of loadCheckpointPartial: `stored` is another module's namedVariables() or a
+ * snapshot. Values are shared, not copied (as in restore), and stay valid when `stored` is disposed.
+ */
+export function restorePartial(module: Module, stored: ReadonlyMap<string, tf.Tensor>, options: PartialLoadOptions = {}): PartialLoadResult {
+  const { pairs, result } = selectPartial(module, stored, options, "stored weights");
+  const variables = module.namedVariables();
+  for (const [name, storedName] of pairs) variables.get(name)!.assign(stored.get(storedName)!);
+  return result;
 }
 
 /** In-memory copy of a module's weights by name (e.g. the best epoch's). Dispose with disposeSnapshot. */

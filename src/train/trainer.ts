@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import type { Batch } from "../data/batch.ts";
+import type { Batch, EntityName } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
 import { batchToTensors, disposeBatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
@@ -21,7 +21,7 @@ export interface EpochLog {
   samplesPerSecond: number;
   /** Sample-weighted means over the epoch: `total` and each named part of the model's loss. */
   loss: Record<string, number>;
-  /** Target valid AUC after the epoch (NaN, i.e. null in JSON, when undefined on the split). */
+  /** Target valid AUC after the epoch (NaN, i.e. null in JSON, when undefined on the split or not validated). */
   validAuc: number;
   /** Whether this epoch is the best so far (its weights are the ones kept). */
   best: boolean;
@@ -49,12 +49,25 @@ export interface TrainOptions {
   onStep?: (info: StepInfo) => void;
   /** Stop each epoch after this many batches (tests, smoke runs). */
   maxBatchesPerEpoch?: number;
+  /** Rows to train on (default: the model's trainEntities), e.g. ["source"] to pre-train a model. */
+  entities?: readonly EntityName[];
+  /**
+   * "target" (default): validate on the target valid split after each epoch, stop early after
+   * `patience` epochs without improvement and keep the best epoch. "none": no validation, run every
+   * epoch and keep the last (e.g. a continual slice, or a model whose target AUC means nothing).
+   */
+  validation?: "target" | "none";
+  /** Only training rows of these time slices (continual training). */
+  slices?: readonly number[];
+  /** Overrides training.max_epochs (with validation "none", the exact number of epochs). */
+  maxEpochs?: number;
 }
 
 export interface TrainResult {
   epochs: EpochLog[];
   /** 1-based epoch whose weights the model holds on return. */
   bestEpoch: number;
+  /** NaN without validation. */
   bestValidAuc: number;
   epochsRun: number;
   /** True when patience ran out before max_epochs. */
@@ -111,10 +124,12 @@ async function trainStep(model: CtrModel, optimizer: tf.Optimizer, variables: tf
 }
 
 /**
- * Trains `model` with Adam on its train entities, one shuffled pass per epoch, validating on the
- * target valid split after each epoch. Stops when the valid AUC has not improved for `patience`
- * epochs and returns with the best epoch's weights in the model. The optimizer's state is
- * released on return, so only the model's variables remain.
+ * Trains `model` with Adam on its train entities (or `options.entities`), one shuffled pass per
+ * epoch, validating on the target valid split after each epoch. Stops when the valid AUC has not
+ * improved for `patience` epochs and returns with the best epoch's weights in the model. Without
+ * validation every epoch supersedes the previous one: all epochs run, each is logged as the best
+ * so far, and the last one's weights stay (bestValidAuc is NaN). The optimizer's state is released
+ * on return, so only the model's variables remain.
  */
 export async function trainModel(model: CtrModel, dataset: PreparedDataset, options: TrainOptions): Promise<TrainResult> {
   const { training } = options;
@@ -122,14 +137,18 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
   const started = performance.now();
   const optimizer = tf.train.adam(training.learning_rate);
   const variables = model.trainableVariables();
-  const epochRows = dataset.rowCount({ split: "train", entities: model.trainEntities });
+  const entities = options.entities ?? model.trainEntities;
+  const validate = (options.validation ?? "target") === "target";
+  const maxEpochs = options.maxEpochs ?? training.max_epochs;
+  // An upper bound for the progress bar when only some slices are read.
+  const epochRows = dataset.rowCount({ split: "train", entities });
   const epochs: EpochLog[] = [];
   let best: WeightSnapshot | undefined;
   let bestEpoch = 0;
   let bestValidAuc = NaN;
   let stoppedEarly = false;
   try {
-    for (let epoch = 1; epoch <= training.max_epochs; epoch++) {
+    for (let epoch = 1; epoch <= maxEpochs; epoch++) {
       const epochStarted = performance.now();
       const means = new RunningMeans();
       const total = Math.min(epochRows, (options.maxBatchesPerEpoch ?? Infinity) * training.batch_size);
@@ -139,9 +158,10 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
       try {
         const batches = dataset.batches({
           split: "train",
-          entities: model.trainEntities,
+          entities,
           batchSize: training.batch_size,
           shuffle: { bufferRows: training.shuffle_buffer, seed: options.seed + epoch },
+          ...(options.slices ? { slices: options.slices } : {}),
         });
         for await (const batch of batches) {
           const loss = await trainStep(model, optimizer, variables, batch);
@@ -156,20 +176,24 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
         progress.stop();
       }
       const seconds = (performance.now() - epochStarted) / 1000;
-      const validAuc = (await evaluateSplit(model, dataset, { split: "valid", batchSize: training.eval_batch_size })).metrics.auc;
+      const validAuc = validate ? (await evaluateSplit(model, dataset, { split: "valid", batchSize: training.eval_batch_size })).metrics.auc : NaN;
       // The first epoch is the best so far even when its AUC is NaN (e.g. a valid split without positives).
-      const isBest = bestEpoch === 0 || validAuc > bestValidAuc;
+      const isBest = !validate || bestEpoch === 0 || validAuc > bestValidAuc;
       if (isBest) {
-        if (best) disposeSnapshot(best);
-        best = snapshot(model.module);
         bestEpoch = epoch;
         bestValidAuc = validAuc;
+        // Without validation the last epoch is kept: there is never anything to restore.
+        if (validate) {
+          if (best) disposeSnapshot(best);
+          best = snapshot(model.module);
+        }
       }
       const entry: EpochLog = { epoch, seconds, samples, samplesPerSecond: samples / seconds, loss: means.means(), validAuc, best: isBest };
       epochs.push(entry);
-      log().info({ stage, ...entry }, `${stage}: epoch ${epoch} valid AUC ${validAuc.toFixed(4)}${isBest ? " (best)" : ""}`);
+      const outcome = validate ? `valid AUC ${validAuc.toFixed(4)}${isBest ? " (best)" : ""}` : "done (no validation)";
+      log().info({ stage, ...entry }, `${stage}: epoch ${epoch} ${outcome}`);
       await options.onEpoch?.(entry);
-      if (epoch - bestEpoch >= training.patience && epoch < training.max_epochs) {
+      if (validate && epoch - bestEpoch >= training.patience && epoch < maxEpochs) {
         stoppedEarly = true;
         break;
       }

@@ -4,7 +4,6 @@ import type { Command } from "commander";
 import type { StageRecord } from "../../models/recipe.ts";
 import { mktRecipe } from "../../models/mkt/recipe.ts";
 import { modelDir, runModel, type ModelResult } from "../../run/model-run.ts";
-import { ABLATION_NAMES } from "../../spec/experiment.ts";
 import { textTable } from "../format.ts";
 import { groupsTable, importanceTable, print, resultsTable, withExperiment } from "../experiment-command.ts";
 
@@ -75,11 +74,11 @@ export function registerMktCommands(program: Command): void {
     );
   program
     .command("ablate")
-    .description("train and evaluate full MKT and its ablations (w/o TEM finetune, w/o PDL, w/o HFA)")
+    .description("train and evaluate full MKT and the spec's ablations (default all three: w/o TEM finetune, w/o PDL, w/o HFA)")
     .argument("<experiment-spec>", SPEC_ARG)
     .action((file: string, _o: unknown, command: Command) =>
       withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
-        const ablations = experiment.spec.ablations.length ? experiment.spec.ablations : [...ABLATION_NAMES];
+        const ablations = experiment.spec.ablations;
         const results: ModelResult[] = [];
         for (const seed of experiment.spec.seeds) {
           for (const recipe of [mktRecipe(), ...ablations.map((a) => mktRecipe(a))]) {

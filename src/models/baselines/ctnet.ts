@@ -1,0 +1,169 @@
+import * as tf from "@tensorflow/tfjs";
+import type { EntityName } from "../../data/batch.ts";
+import type { PreparedDataset } from "../../data/reader.ts";
+import { Glu } from "../../layers/glu.ts";
+import { Mlp } from "../../layers/mlp.ts";
+import type { Module, ParamInit } from "../../layers/params.ts";
+import { stopGradient } from "../../layers/stop-gradient.ts";
+import { Tower } from "../../layers/tower.ts";
+import type { TrainOptions } from "../../train/trainer.ts";
+import { FeatureFrontEnd } from "../features.ts";
+import type { BatchTensors } from "../inputs.ts";
+import type { ModelRecipe, StageOptions } from "../recipe.ts";
+import type { RowSet } from "../rows.ts";
+import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
+import { EntityModel, stageInit } from "./two-stage.ts";
+
+/**
+ * CTNet's source model (SPEC §3): MLP sizes.mlp and a tower on [v_u ‖ v_seq ‖ v_shared] only (the
+ * paper drops the specific features, CTNet being single-schema), sequences attention-pooled as in
+ * MKT. Trained on source rows; every row can be read through it (no specific columns).
+ */
+export class CtnetSource extends EntityModel {
+  readonly frontEnd: FeatureFrontEnd;
+  private readonly dnn: Mlp;
+  private readonly tower: Tower;
+
+  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
+    super(name, "source");
+    this.frontEnd = this.child(
+      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, specificEntities: [], attentionHidden: sizes.attention }),
+    );
+    this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, []), sizes: sizes.mlp }));
+    this.tower = this.child(new Tower(this.scoped("tower"), init, { inputSize: this.dnn.outputSize, hidden: sizes.tower }));
+  }
+
+  /** The output of every hidden layer of the DNN on `rows`, in order. */
+  hidden(batch: BatchTensors, rows: RowSet): tf.Tensor2D[] {
+    const out: tf.Tensor2D[] = [];
+    let h: tf.Tensor = denseInput(this.frontEnd, batch, rows, []);
+    for (const layer of this.dnn.layers) out.push((h = layer.apply(h)) as tf.Tensor2D);
+    return out;
+  }
+
+  logits(batch: BatchTensors, rows: RowSet): tf.Tensor1D {
+    return this.tower.apply(this.hidden(batch, rows).at(-1)!);
+  }
+}
+
+export interface CtnetTargetOptions extends BaselineOptions {
+  /** Frozen by the constructor (setTrainable(false)) and owned as a child module. */
+  source: CtnetSource;
+}
+
+/**
+ * CTNet's target model: its own embeddings and a DNN (MLP sizes.mlp, tower) on [v_u ‖ v_seq ‖
+ * v_shared ‖ flatten(v_spec^t)]; hidden layer l's output is h_l = ReLU(W_l h_{l−1} + b_l) +
+ * GLU_l(s_l), s_l being the source model's hidden layer l on the same row (layer-wise adapters, as
+ * CTNet's). The source model is frozen and read through stopGradient, so no gradient reaches it;
+ * namedVariables() holds it (checkpoints save the whole model), trainableVariables() does not.
+ */
+export class CtnetTarget extends EntityModel {
+  readonly source: CtnetSource;
+  private readonly frontEnd: FeatureFrontEnd;
+  private readonly dnn: Mlp;
+  private readonly adapters: readonly Glu[];
+  private readonly head: Tower;
+  private readonly ownBlocks: Module[];
+
+  constructor(name: string, init: ParamInit, { schema, sizes, source }: CtnetTargetOptions) {
+    super(name, "target");
+    const E = sizes.embedding_dim;
+    this.frontEnd = this.child(
+      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: ["target"], attentionHidden: sizes.attention }),
+    );
+    this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, ["target"]), sizes: sizes.mlp }));
+    // Source and target DNNs both have sizes.mlp layers: layer l's adapter maps s_l to h_l's width.
+    this.adapters = sizes.mlp.map((units, l) => this.child(new Glu(this.scoped(`adapter${l}`), init, { inputSize: units, outputSize: units })));
+    this.head = this.child(new Tower(this.scoped("head"), init, { inputSize: this.dnn.outputSize, hidden: sizes.tower }));
+    this.ownBlocks = [this.frontEnd, this.dnn, ...this.adapters, this.head];
+    source.setTrainable(false);
+    this.source = this.child(source);
+  }
+
+  /** The target model's own parameters (never the source model's, even if made trainable again). */
+  override trainableVariables(): tf.Variable[] {
+    return this.ownBlocks.flatMap((m) => m.trainableVariables());
+  }
+
+  logits(batch: BatchTensors, rows: RowSet): tf.Tensor1D {
+    const source = this.source.hidden(batch, rows);
+    let h: tf.Tensor = denseInput(this.frontEnd, batch, rows, ["target"]);
+    this.dnn.layers.forEach((layer, l) => (h = tf.add(layer.apply(h), this.adapters[l]!.apply(stopGradient(source[l]!)))));
+    return this.head.apply(h);
+  }
+}
+
+/** StageOptions plus an epoch count; the runner passes it on to trainModel (TrainOptions.maxEpochs). */
+export type CtnetStageOptions = StageOptions & Pick<TrainOptions, "maxEpochs">;
+
+export interface CtnetStage {
+  name: string;
+  /** Which model trains: the source model on source rows or the target model on target rows. */
+  entity: EntityName;
+  options: CtnetStageOptions;
+}
+
+/**
+ * The stages in order. Default: "source" (early-stopped on the target valid AUC of its zero-shot
+ * predictions, see finetuneRecipe), then "target". Continual (spec.continual): for each time slice
+ * of the training split in ascending order, "slice-<k>-source" trains the source model on the
+ * slice's source rows, then "slice-<k>-target" the target model on its target rows, one epoch
+ * each without validation (a slice is seen once, as the stream of continual learning; the valid
+ * split lies after every training slice). A slice without rows of an entity has no stage for it.
+ */
+export async function ctnetStages(dataset: PreparedDataset, continual: boolean): Promise<CtnetStage[]> {
+  if (!continual) {
+    return [
+      { name: "source", entity: "source", options: { entities: ["source"] } },
+      { name: "target", entity: "target", options: { entities: ["target"] } },
+    ];
+  }
+  const has = {
+    source: new Set(await dataset.slices("train", ["source"])),
+    target: new Set(await dataset.slices("train", ["target"])),
+  };
+  const slices = [...new Set([...has.source, ...has.target])].sort((a, b) => a - b);
+  return slices.flatMap((slice) =>
+    (["source", "target"] as const)
+      .filter((entity) => has[entity].has(slice))
+      .map((entity) => ({
+        name: `slice-${slice}-${entity}`,
+        entity,
+        options: { entities: [entity], slices: [slice], validation: "none", maxEpochs: 1 },
+      })),
+  );
+}
+
+/**
+ * CTNet (SPEC §3): the source model trains on source rows, then the target model, reading the
+ * frozen source model through its adapters, on target rows; in continual mode the two alternate
+ * over the time slices (see ctnetStages, whose stage names replace `stages` then). The source model
+ * is trainable only during its own stages. The target model, which owns the source model, is built
+ * at its first stage: a run stopped after a source stage frees all it built with the source model.
+ */
+export const ctnetRecipe: ModelRecipe = {
+  name: "ctnet",
+  category: "pre-training & fine-tuning",
+  stages: ["source", "target"],
+  async train(context) {
+    const options = { schema: context.dataset.schema, sizes: context.spec.sizes };
+    const source = new CtnetSource("ctnet_source", stageInit(context.seed, 0), options);
+    let model: CtnetTarget | undefined;
+    for (const stage of await ctnetStages(context.dataset, context.spec.continual)) {
+      if (stage.entity === "target") {
+        model ??= new CtnetTarget("ctnet", stageInit(context.seed, 1), { ...options, source });
+        await context.stage(stage.name, model, stage.options);
+        continue;
+      }
+      source.setTrainable(true);
+      try {
+        await context.stage(stage.name, source, stage.options);
+      } finally {
+        source.setTrainable(false);
+      }
+    }
+    if (!model) throw new Error("ctnet: the training split has no target rows");
+    return model;
+  },
+};

@@ -1,0 +1,127 @@
+import * as tf from "@tensorflow/tfjs";
+import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
+import type { PreparedSequence } from "../../data/schema.ts";
+import { Dense } from "../../layers/dense.ts";
+import { Mlp } from "../../layers/mlp.ts";
+import { Module, type ParamInit } from "../../layers/params.ts";
+import { Tower } from "../../layers/tower.ts";
+import { FeatureFrontEnd, type SequenceElements } from "../features.ts";
+import type { BatchTensors } from "../inputs.ts";
+import type { ModelRecipe } from "../recipe.ts";
+import { rowCount, type RowSet } from "../rows.ts";
+import { JointModel, singleStageRecipe, type BaselineOptions } from "./common.ts";
+
+/** A small scoring network: MLP (hidden ReLU layers) then a linear Dense(1). */
+class Scorer extends Module {
+  private readonly mlp: Mlp;
+  private readonly score: Dense;
+
+  constructor(name: string, init: ParamInit, inputSize: number, hidden: readonly number[]) {
+    super(name);
+    this.mlp = this.child(new Mlp(this.scoped("mlp"), init, { inputSize, sizes: hidden }));
+    this.score = this.child(new Dense(this.scoped("score"), init, { inputSize: this.mlp.outputSize, units: 1 }));
+  }
+
+  /** x [..., in] → scores [..., 1]. */
+  apply(x: tf.Tensor): tf.Tensor {
+    return this.score.apply(this.mlp.apply(x));
+  }
+}
+
+/** Softmax over the real positions of each row [n, L]; rows without any give all zeros. */
+function maskedSoftmax(scores: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(tf.softmax(tf.add(scores, tf.mul(tf.sub(mask, 1), 1e9))), mask) as tf.Tensor2D;
+}
+
+/** What MiNet's interest extraction gives for some rows. */
+export interface MinetInterests {
+  /** The interests weighted by their interest-level weights, concatenated [n, Σ widths]. */
+  weighted: tf.Tensor2D;
+  /** Interest-level weights [n, 1 + sequences]: long-term first, then each sequence; rows sum to 1. */
+  weights: tf.Tensor2D;
+  /** Candidate representation [v_shared ‖ flatten(v_spec^s) ‖ flatten(v_spec^t)] [n, candidateSize]. */
+  candidate: tf.Tensor2D;
+}
+
+/**
+ * Joint-training MiNet (SPEC §3). Three interests: the long-term interest is the user embedding
+ * v_u, shared by both entities; each behaviour sequence (seq_source, seq_target) gives a short-term
+ * interest by item-level attention, a softmax over the real elements of scores
+ * MLP([r_i ‖ q ‖ k_i ⊙ q ‖ v_u]) conditioned on the candidate q (its shared features, which line up
+ * with the elements' keys k_i) and the user (r_i: the element's shared-feature and item-id
+ * embeddings). Interest-level attention scores each interest with its own MLP on
+ * [interest ‖ v_u ‖ candidate], and a softmax over the three gives weights summing to 1. MLP
+ * sizes.mlp reads [weighted interests ‖ candidate] (the naive union schema's specific columns),
+ * then each entity's tower. Attention MLPs have sizes.attention hidden units.
+ */
+export class MinetModel extends JointModel {
+  readonly frontEnd: FeatureFrontEnd;
+  private readonly sequences: readonly string[];
+  private readonly itemAttention: ReadonlyMap<string, Scorer>;
+  private readonly interestAttention: readonly Scorer[];
+  private readonly mlp: Mlp;
+  private readonly towers: Record<EntityName, Tower>;
+
+  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
+    super(name);
+    const E = sizes.embedding_dim;
+    // Mean pooling: the front end creates no DIN encoders, MiNet's own attention replaces them.
+    this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, pooling: "mean" }));
+    const fe = this.frontEnd;
+    const elementSize = (seq: PreparedSequence): number =>
+      fe.sharedSize + Object.values(seq.elements).filter((column) => !fe.sharedColumns.includes(column)).length * E;
+    this.sequences = schema.sequences.map((seq) => seq.name);
+    this.itemAttention = new Map(
+      schema.sequences.map((seq) => [
+        seq.name,
+        this.child(new Scorer(this.scoped(`${seq.name}_item_attention`), init, elementSize(seq) + 2 * fe.sharedSize + fe.userSize, sizes.attention)),
+      ]),
+    );
+    const candidateSize = fe.sharedSize + ENTITY_NAMES.reduce((sum, e) => sum + fe.specificCount(e) * E, 0);
+    const interestSizes = [fe.userSize, ...schema.sequences.map(elementSize)];
+    this.interestAttention = interestSizes.map((size, i) =>
+      this.child(new Scorer(this.scoped(`interest_attention${i}`), init, size + fe.userSize + candidateSize, sizes.attention)),
+    );
+    const weightedSize = interestSizes.reduce((a, b) => a + b, 0);
+    this.mlp = this.child(new Mlp(this.scoped("mlp"), init, { inputSize: weightedSize + candidateSize, sizes: sizes.mlp }));
+    const tower = (entity: EntityName): Tower =>
+      this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: this.mlp.outputSize, hidden: sizes.tower }));
+    this.towers = { source: tower("source"), target: tower("target") };
+  }
+
+  /** Short-term interest of one sequence: Σ_i α_i r_i with α the item-level attention [n, elementSize]. */
+  private shortTerm(elements: SequenceElements, scorer: Scorer, query: tf.Tensor2D, user: tf.Tensor2D): tf.Tensor2D {
+    const { keys, values, mask } = elements;
+    const [n, L] = mask.shape;
+    const q = tf.broadcastTo(query.expandDims(1), keys.shape);
+    const u = tf.broadcastTo(user.expandDims(1), [n, L, user.shape[1]]);
+    const scores = scorer.apply(tf.concat([values, q, tf.mul(keys, q), u], 2)).reshape([n, L]) as tf.Tensor2D;
+    const alpha = maskedSoftmax(scores, mask);
+    return tf.matMul(alpha.expandDims(1) as tf.Tensor3D, values).reshape([n, -1]) as tf.Tensor2D;
+  }
+
+  interests(batch: BatchTensors, rows: RowSet): MinetInterests {
+    const fe = this.frontEnd;
+    const n = rowCount(batch, rows);
+    const user = fe.user(batch, rows);
+    const shared = fe.shared(batch, rows);
+    const specific = ENTITY_NAMES.map((e) => fe.specific(batch, e, rows).reshape([n, -1]));
+    const candidate = tf.concat([shared, ...specific], 1) as tf.Tensor2D;
+    const interests = [
+      user,
+      ...this.sequences.map((name) => this.shortTerm(fe.sequence(batch, name, rows), this.itemAttention.get(name)!, shared, user)),
+    ];
+    const scores = interests.map((interest, i) => this.interestAttention[i]!.apply(tf.concat([interest, user, candidate], 1)));
+    const weights = tf.softmax(tf.concat(scores, 1)) as tf.Tensor2D;
+    const columns = tf.split(weights, interests.length, 1);
+    const weighted = tf.concat(interests.map((interest, i) => tf.mul(interest, columns[i]!)), 1) as tf.Tensor2D;
+    return { weighted, weights, candidate };
+  }
+
+  logits(batch: BatchTensors, entity: EntityName, rows: RowSet): tf.Tensor1D {
+    const { weighted, candidate } = this.interests(batch, rows);
+    return this.towers[entity].apply(this.mlp.apply(tf.concat([weighted, candidate], 1)));
+  }
+}
+
+export const minetRecipe: ModelRecipe = singleStageRecipe("minet", "joint training", (init, options) => new MinetModel("minet", init, options));

@@ -3,6 +3,7 @@ import { UserError } from "../util/errors.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerLaterCommands } from "./commands/later.ts";
 import { registerMktCommands } from "./commands/mkt.ts";
+import { registerRun } from "./commands/run.ts";
 import { registerPrepare } from "./commands/prepare.ts";
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerPrepare(program);
   registerInfo(program);
   registerMktCommands(program);
+  registerRun(program);
   registerLaterCommands(program);
   return program;
 }

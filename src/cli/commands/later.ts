@@ -7,7 +7,6 @@ import { globalOptions } from "../options.ts";
 /** Commands whose models land in later issues: they validate their spec, then say so and exit 3. */
 const LATER: { name: string; argument: string; description: string; issue: string }[] = [
   { name: "baselines", argument: "<experiment-spec>", description: "train and evaluate the ten baselines", issue: "issue 4 (the ten baselines)" },
-  { name: "run", argument: "<experiment-spec>", description: "run a whole experiment: prepare, every model and seed, then the report", issue: "issue 5 (whole experiments)" },
 ];
 
 export function registerLaterCommands(program: Command): void {

@@ -1,0 +1,26 @@
+import type { Command } from "commander";
+import { ablationRecipe, recipeFor } from "../../models/registry.ts";
+import { runModel, type ModelResult } from "../../run/model-run.ts";
+import { print, resultsTable, withExperiment } from "../experiment-command.ts";
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("run a whole experiment: prepare (if needed), every model and ablation for every seed, then the report; re-running skips what finished")
+    .argument("<experiment-spec>", "experiment spec (experiments/*.yaml)")
+    .action((file: string, _o: unknown, command: Command) =>
+      withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
+        const { spec } = experiment;
+        // Resolve every recipe first, so a model that cannot run fails before hours of training.
+        const recipes = [...spec.models.map(recipeFor), ...spec.ablations.map(ablationRecipe)];
+        const results: ModelResult[] = [];
+        for (const seed of spec.seeds) {
+          for (const recipe of recipes) {
+            const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
+            if (result) results.push(result);
+          }
+        }
+        print(global, `${spec.name} on ${experiment.prepared.stats.dataset} → ${experiment.runDir}\n\n${resultsTable(results)}`, { runDir: experiment.runDir, results });
+      }),
+    );
+}

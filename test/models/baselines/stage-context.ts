@@ -1,0 +1,90 @@
+import { rm } from "node:fs/promises";
+import * as tf from "@tensorflow/tfjs";
+import { PreparedDataset } from "../../../src/data/reader.ts";
+import type { CtrModel } from "../../../src/models/model.ts";
+import type { RecipeContext, StageOptions, StageRecord } from "../../../src/models/recipe.ts";
+import { experimentSpecSchema, type ExperimentSpec } from "../../../src/spec/experiment.ts";
+import { evaluateSplit } from "../../../src/train/evaluate.ts";
+import { trainModel, type TrainOptions, type TrainResult } from "../../../src/train/trainer.ts";
+import { prepareSpecFile, tempDir } from "../../helpers/prepared.ts";
+import { SMALL_SIZES } from "../helpers.ts";
+
+/** synthetic-tiny, prepared into a fresh temporary directory; `close` deletes it. */
+export async function openSyntheticTiny(): Promise<{ dataset: PreparedDataset; close: () => Promise<void> }> {
+  const outRoot = await tempDir("mkt-baselines-");
+  const { dir } = await prepareSpecFile("datasets/synthetic-tiny.yaml", outRoot);
+  const dataset = await PreparedDataset.open(dir);
+  return {
+    dataset,
+    close: async () => {
+      dataset.close();
+      await rm(outRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Small sizes (E = 4, mlp [16, 8], tower [8]) and quick training: batch 256, lr 5e-3, 2 epochs. */
+export function testSpec(overrides: Partial<ExperimentSpec> = {}, training: Partial<ExperimentSpec["training"]> = {}): ExperimentSpec {
+  return experimentSpecSchema.parse({
+    name: "baselines",
+    dataset: "datasets/synthetic-tiny.yaml",
+    sizes: SMALL_SIZES,
+    training: { batch_size: 256, learning_rate: 5e-3, max_epochs: 2, patience: 1, shuffle_buffer: 65_536, eval_batch_size: 4096, ...training },
+    ...overrides,
+  });
+}
+
+/** Stage options as recipes pass them (StageOptions, plus the epoch count some of them set). */
+export type PassedStageOptions = StageOptions & Pick<TrainOptions, "maxEpochs">;
+
+export interface StageCall {
+  name: string;
+  model: CtrModel;
+  options: PassedStageOptions;
+  result: TrainResult;
+}
+
+export interface StageHooks {
+  /** Called before a stage trains (its model as the recipe built it). */
+  before?: (name: string, model: CtrModel) => void;
+  after?: (name: string, model: CtrModel) => void;
+}
+
+/** A RecipeContext that trains every stage with trainModel, in memory, and records the calls. */
+export class TrainingContext implements RecipeContext {
+  readonly calls: StageCall[] = [];
+
+  constructor(
+    readonly dataset: PreparedDataset,
+    readonly spec: ExperimentSpec,
+    readonly seed: number,
+    private readonly hooks: StageHooks = {},
+  ) {}
+
+  async stage(name: string, model: CtrModel, options: PassedStageOptions = {}): Promise<StageRecord> {
+    this.hooks.before?.(name, model);
+    const result = await trainModel(model, this.dataset, { training: this.spec.training, seed: this.seed, stage: name, ...options });
+    this.calls.push({ name, model, options, result });
+    this.hooks.after?.(name, model);
+    const samples = result.epochs.reduce((sum, e) => sum + e.samples, 0);
+    return { stage: name, seconds: result.seconds, epochsRun: result.epochsRun, bestEpoch: result.bestEpoch, bestValidAuc: result.bestValidAuc, samplesPerSecond: samples / result.seconds, resumed: false };
+  }
+
+  requireStage(): Promise<void> {
+    return Promise.reject(new Error("TrainingContext trains every stage"));
+  }
+}
+
+export async function testAuc(model: CtrModel, dataset: PreparedDataset): Promise<number> {
+  return (await evaluateSplit(model, dataset, { split: "test", batchSize: 4096 })).metrics.auc;
+}
+
+/** Every variable's values by logical name (copies). */
+export function values(named: Map<string, tf.Variable>): Map<string, Float32Array> {
+  return new Map([...named].map(([name, v]) => [name, Float32Array.from(v.dataSync() as Float32Array)]));
+}
+
+/** [min, max] of a tensor's values. */
+export function range(x: tf.Tensor): [number, number] {
+  return [tf.min(x).dataSync()[0]!, tf.max(x).dataSync()[0]!];
+}

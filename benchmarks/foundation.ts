@@ -20,10 +20,8 @@ const datasetFile = args[args.indexOf("--dataset") + 1] && args.includes("--data
 const outRoot = join("results", "bench");
 
 const spec = await loadSpec(datasetFile, datasetSpecSchema);
-// The first prepare generates the raw tables (not timed as prepare); the second is the measurement.
-const genStart = performance.now();
+// The first call generates the raw tables if they are missing (not timed); the second is the measurement.
 await prepareDataset(spec.value, spec.dir, { outRoot });
-const generateSeconds = (performance.now() - genStart) / 1000;
 const prepared = await prepareDataset(spec.value, spec.dir, { outRoot, force: true });
 const prepareRowsPerSecond = prepared.stats.rawRows / prepared.stats.seconds;
 
@@ -56,7 +54,7 @@ const lines = [
   "",
   "| what | figure | goal |",
   "|---|---|---|",
-  `| prepare ${spec.value.name} (${fmt(prepared.stats.rawRows)} raw rows) | ${fmt(prepareRowsPerSecond)} rows/s (${prepared.stats.seconds.toFixed(1)} s; generating the raw tables took ${generateSeconds.toFixed(1)} s) | ≥ 300,000 rows/s |`,
+  `| prepare ${spec.value.name} (${fmt(prepared.stats.rawRows)} raw rows) | ${fmt(prepareRowsPerSecond)} rows/s (${prepared.stats.seconds.toFixed(1)} s) | ≥ 300,000 rows/s |`,
   `| reader, shuffled (buffer 65,536), mixed source+target train (${fmt(shuffled.rows)} rows) | ${fmt(shuffled.rowsPerSecond)} rows/s, RSS +${shuffled.rssGrowthMiB.toFixed(0)} MiB | ≥ 1,000,000 rows/s |`,
   `| reader, file order, same rows | ${fmt(ordered.rowsPerSecond)} rows/s, RSS +${ordered.rssGrowthMiB.toFixed(0)} MiB | |`,
   `| AUC + GAUC on ${fmt(metrics.n)} predictions (${fmt(metrics.users)} users) | ${metrics.totalSeconds.toFixed(2)} s (AUC ${metrics.aucSeconds.toFixed(2)} s, GAUC ${metrics.gaucSeconds.toFixed(2)} s) | < 3 s |`,

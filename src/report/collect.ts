@@ -1,0 +1,171 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { mktRecipeName } from "../models/mkt/recipe.ts";
+import { RESULT_FILE, modelDir } from "../run/model-run.ts";
+import { experimentSpecSchema, type AblationName, type ExperimentSpec } from "../spec/experiment.ts";
+import { UserError } from "../util/errors.ts";
+
+/** `<runDir>/experiment.json`, written by loadExperiment. */
+export interface ExperimentRecord {
+  specFile: string;
+  specHash: string;
+  dataset: string;
+  datasetFingerprint: string;
+  spec: ExperimentSpec;
+}
+
+/** A (model or ablation, seed) the spec asks for that has no usable result.json. */
+export interface MissingResult {
+  /** Directory name: a model name or `mkt-<ablation>`. */
+  model: string;
+  seed: number;
+  reason: string;
+}
+
+export interface CollectedRun {
+  runDir: string;
+  experiment: ExperimentRecord;
+  /** Complete results, in spec order (models, then ablations; seeds ascending within each). */
+  results: ReportedResult[];
+  missing: MissingResult[];
+}
+
+// NaN metrics are written as null (JSON.stringify); read them back as NaN.
+const metric = z
+  .number()
+  .nullable()
+  .transform((v) => v ?? NaN);
+
+const categorySchema = z.enum(["single-domain", "joint training", "pre-training & fine-tuning", "ours"]);
+
+/** The parts of ModelResult (src/run/model-run.ts) the report reads, validated at the file boundary. */
+const resultSchema = z.object({
+  model: z.string(),
+  category: categorySchema,
+  seed: z.number().int(),
+  metrics: z.object({
+    auc: metric,
+    gauc: metric,
+    logloss: metric,
+    samples: z.number(),
+    positives: z.number(),
+    usersCounted: z.number(),
+    impressionsCounted: z.number(),
+    groups: z.array(
+      z.object({
+        group: z.string(),
+        samples: z.number(),
+        positives: z.number(),
+        users: z.number(),
+        auc: metric,
+        gauc: metric,
+      }),
+    ),
+  }),
+  stages: z.array(z.object({ stage: z.string(), seconds: z.number(), epochsRun: z.number(), bestEpoch: z.number(), resumed: z.boolean() })),
+  evaluation: z.object({ seconds: z.number() }),
+  seconds: z.number(),
+  provenance: z.object({
+    experiment: z.string(),
+    specHash: z.string(),
+    datasetFingerprint: z.string(),
+    backend: z.string(),
+    tfjsBackend: z.string(),
+    kernelOverrides: z.array(z.string()),
+    versions: z.record(z.string(), z.string()),
+    gitCommit: z.string(),
+    machine: z.object({ platform: z.string(), cpus: z.number(), cpuModel: z.string() }),
+  }),
+});
+
+export type ReportedResult = z.output<typeof resultSchema>;
+
+const experimentSchema = z.object({
+  specFile: z.string(),
+  specHash: z.string(),
+  dataset: z.string(),
+  datasetFingerprint: z.string(),
+  spec: experimentSpecSchema,
+});
+
+/** Directory names the spec asks for: its models, then `mkt-<ablation>` for each ablation. */
+export function expectedVariants(spec: ExperimentSpec): string[] {
+  return [...spec.models, ...spec.ablations.map((a: AblationName) => mktRecipeName(a))];
+}
+
+/**
+ * Reads a run directory: experiment.json and every result.json of spec.models × seeds and
+ * spec.ablations × seeds. Results that are absent, unreadable or for another (model, seed) are
+ * listed as missing, with why, instead of failing the report.
+ */
+export async function collectRun(runDir: string): Promise<CollectedRun> {
+  const experiment = await readExperiment(runDir);
+  const seeds = [...experiment.spec.seeds].sort((a, b) => a - b);
+  const results: ReportedResult[] = [];
+  const missing: MissingResult[] = [];
+  for (const model of expectedVariants(experiment.spec)) {
+    for (const seed of seeds) {
+      const read = await readResult(runDir, model, seed);
+      if ("reason" in read) missing.push({ model, seed, reason: read.reason });
+      else results.push(read.result);
+    }
+  }
+  return { runDir, experiment, results, missing };
+}
+
+/** Results per model (directory name), in the order given. */
+export function resultsByModel(results: readonly ReportedResult[]): Map<string, ReportedResult[]> {
+  const byModel = new Map<string, ReportedResult[]>();
+  for (const r of results) byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
+  return byModel;
+}
+
+async function readExperiment(runDir: string): Promise<ExperimentRecord> {
+  const file = join(runDir, "experiment.json");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    throw new UserError(`${file}: cannot read it: is ${runDir} a run directory (results/runs/<name>-<key>)?`);
+  }
+  const parsed = parseWith(experimentSchema, text);
+  if ("error" in parsed) throw new UserError(`${file}: not a valid experiment record: ${parsed.error}`);
+  return parsed.data;
+}
+
+async function readResult(runDir: string, model: string, seed: number): Promise<{ result: ReportedResult } | { reason: string }> {
+  const dir = modelDir(runDir, model, seed);
+  let text: string;
+  try {
+    text = await readFile(join(dir, RESULT_FILE), "utf8");
+  } catch {
+    return { reason: await whyNoResult(dir) };
+  }
+  const parsed = parseWith(resultSchema, text);
+  if ("error" in parsed) return { reason: `${RESULT_FILE} is not a valid result: ${parsed.error}` };
+  const result = parsed.data;
+  if (result.model !== model || result.seed !== seed) return { reason: `${RESULT_FILE} is for ${result.model} seed ${result.seed}` };
+  return { result };
+}
+
+/** Distinguishes "never started" from "interrupted or still running" by the stage directories present. */
+async function whyNoResult(dir: string): Promise<string> {
+  const entries = await readdir(dir).catch(() => undefined);
+  if (!entries) return "not run";
+  const stages = entries.filter((e) => e.startsWith("stage-")).sort();
+  return stages.length > 0 ? `no ${RESULT_FILE} yet (present: ${stages.join(", ")})` : `no ${RESULT_FILE} yet`;
+}
+
+function parseWith<S extends z.ZodType>(schema: S, text: string): { data: z.output<S> } | { error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { error: "not valid JSON" };
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { data: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { error: issue ? `${issue.path.join(".") || "(root)"}: ${issue.message}` : "invalid" };
+}

@@ -1,0 +1,187 @@
+/**
+ * The data of the paper's Tables 2–4, computed from a collected run: per-seed values, mean ± std
+ * over seeds, and comparisons (relative improvement, paired over seeds) against the reference
+ * model (Tables 2, 3) or full MKT (Table 4). Rendering lives in markdown.ts, csv.ts and html.ts.
+ */
+import { ABLATION_LABELS, mktRecipeName } from "../models/mkt/recipe.ts";
+import type { ModelCategory } from "../models/recipe.ts";
+import { ABLATION_NAMES, type ModelName } from "../spec/experiment.ts";
+import { resultsByModel, type CollectedRun, type ReportedResult } from "./collect.ts";
+import { compare, summarize, type Comparison, type SeedValue } from "./stats.ts";
+
+/** Table 2's rows in the paper's order: single-domain, joint training, pre-training & fine-tuning, MKT. */
+export const TABLE2_ORDER: readonly ModelName[] = ["mlp", "din", "fibinet", "mmoe", "ple", "star", "conet", "minet", "finetune", "ctnet", "mkt"];
+
+export const MODEL_LABELS: Record<ModelName, string> = {
+  mlp: "MLP",
+  din: "DIN",
+  fibinet: "FiBiNet",
+  mmoe: "MMoE",
+  ple: "PLE",
+  star: "STAR",
+  conet: "CoNet",
+  minet: "MiNet",
+  finetune: "Finetune",
+  ctnet: "CTNet",
+  mkt: "MKT",
+};
+
+export const FULL_MKT_LABEL = "Full MKT";
+
+export interface MetricCell {
+  perSeed: SeedValue[];
+  mean: number;
+  std: number;
+  /** Against the table's baseline (reference model or full MKT); null for the baseline itself or when it is missing. */
+  comparison: Comparison | null;
+}
+
+export interface ModelRow {
+  /** Model name or, in Table 4, the ablation's directory name (`mkt-wo_pdl`). */
+  model: string;
+  label: string;
+  category: ModelCategory;
+  seeds: number[];
+  auc: MetricCell;
+  gauc: MetricCell;
+}
+
+export interface Table2 {
+  reference: string;
+  referencePresent: boolean;
+  rows: ModelRow[];
+  /** Models of the spec without a single result. */
+  absent: string[];
+}
+
+export interface GroupInfo {
+  group: string;
+  /** Test impressions, positives and distinct users of the group (the same for every model). */
+  samples: number;
+  positives: number;
+  users: number;
+}
+
+export interface Table3 {
+  reference: string;
+  referencePresent: boolean;
+  groups: GroupInfo[];
+  /** Per group: the reference first, then the other models in Table 2 order. */
+  rows: (ModelRow & { group: string })[];
+}
+
+export interface Table4 {
+  full: string;
+  fullPresent: boolean;
+  /** Ablations in the spec; 0 means the run has no Table 4. */
+  ablationsInSpec: number;
+  /** The ablations in the paper's order, then full MKT. */
+  rows: ModelRow[];
+  absent: string[];
+}
+
+export interface Tables {
+  table2: Table2;
+  table3: Table3;
+  table4: Table4;
+}
+
+/** Reads one metric off a result. */
+type Metric = (r: ReportedResult) => number;
+
+export function buildTables(run: CollectedRun): Tables {
+  const byModel = resultsByModel(run.results);
+  return { table2: buildTable2(run, byModel), table3: buildTable3(run, byModel), table4: buildTable4(run, byModel) };
+}
+
+function buildTable2(run: CollectedRun, byModel: Map<string, ReportedResult[]>): Table2 {
+  const { spec } = run.experiment;
+  const reference = byModel.get(spec.reference_model);
+  const models = TABLE2_ORDER.filter((m) => spec.models.includes(m));
+  return {
+    reference: spec.reference_model,
+    referencePresent: reference !== undefined,
+    rows: models.flatMap((m) => {
+      const runs = byModel.get(m);
+      return runs ? [row(m, MODEL_LABELS[m], runs, reference, m === spec.reference_model, (r) => r.metrics.auc, (r) => r.metrics.gauc)] : [];
+    }),
+    absent: models.filter((m) => !byModel.has(m)),
+  };
+}
+
+function buildTable3(run: CollectedRun, byModel: Map<string, ReportedResult[]>): Table3 {
+  const { spec } = run.experiment;
+  const referenceName = spec.reference_model;
+  const reference = byModel.get(referenceName);
+  const ordered = TABLE2_ORDER.filter((m) => spec.models.includes(m) && byModel.has(m));
+  const models = [...ordered.filter((m) => m === referenceName), ...ordered.filter((m) => m !== referenceName)];
+  const groups = groupInfos(models.flatMap((m) => byModel.get(m) ?? []));
+  const groupMetric = (group: string, key: "auc" | "gauc"): Metric => (r) => r.metrics.groups.find((g) => g.group === group)?.[key] ?? NaN;
+  return {
+    reference: referenceName,
+    referencePresent: reference !== undefined,
+    groups,
+    rows: groups.flatMap(({ group }) =>
+      models.map((m) => ({
+        group,
+        ...row(m, MODEL_LABELS[m], byModel.get(m)!, reference, m === referenceName, groupMetric(group, "auc"), groupMetric(group, "gauc")),
+      })),
+    ),
+  };
+}
+
+function buildTable4(run: CollectedRun, byModel: Map<string, ReportedResult[]>): Table4 {
+  const { spec } = run.experiment;
+  const fullName = mktRecipeName();
+  const full = byModel.get(fullName);
+  const variants = ABLATION_NAMES.filter((a) => spec.ablations.includes(a)).map((a) => ({ name: mktRecipeName(a), label: ABLATION_LABELS[a] }));
+  // Full MKT is the baseline of Table 4 only when there are ablations to compare with it.
+  if (variants.length > 0) variants.push({ name: fullName, label: FULL_MKT_LABEL });
+  return {
+    full: fullName,
+    fullPresent: full !== undefined,
+    ablationsInSpec: spec.ablations.length,
+    rows: variants.flatMap((v) => {
+      const runs = byModel.get(v.name);
+      return runs ? [row(v.name, v.label, runs, full, v.name === fullName, (r) => r.metrics.auc, (r) => r.metrics.gauc)] : [];
+    }),
+    absent: variants.filter((v) => !byModel.has(v.name)).map((v) => v.name),
+  };
+}
+
+function row(
+  model: string,
+  label: string,
+  runs: readonly ReportedResult[],
+  baseline: readonly ReportedResult[] | undefined,
+  isBaseline: boolean,
+  auc: Metric,
+  gauc: Metric,
+): ModelRow {
+  const against = isBaseline ? undefined : baseline;
+  return {
+    model,
+    label,
+    category: runs[0]!.category,
+    seeds: runs.map((r) => r.seed),
+    auc: cell(runs, against, auc),
+    gauc: cell(runs, against, gauc),
+  };
+}
+
+function cell(runs: readonly ReportedResult[], baseline: readonly ReportedResult[] | undefined, pick: Metric): MetricCell {
+  const summary = summarize(runs.map((r) => ({ seed: r.seed, value: pick(r) })));
+  const comparison = baseline ? compare(summary, summarize(baseline.map((r) => ({ seed: r.seed, value: pick(r) })))) : null;
+  return { ...summary, comparison };
+}
+
+/** The user groups in the order the results list them, with their sizes from the first result that has them. */
+function groupInfos(results: readonly ReportedResult[]): GroupInfo[] {
+  const groups = new Map<string, GroupInfo>();
+  for (const r of results) {
+    for (const g of r.metrics.groups) {
+      if (!groups.has(g.group)) groups.set(g.group, { group: g.group, samples: g.samples, positives: g.positives, users: g.users });
+    }
+  }
+  return [...groups.values()];
+}

@@ -1,0 +1,79 @@
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PreparedDataset } from "../src/data/reader.ts";
+import { selectBackend, type BackendInfo } from "../src/engine/backend.ts";
+import { mktRecipe } from "../src/models/mkt/recipe.ts";
+import { loadExperiment, type LoadedExperiment } from "../src/run/experiment.ts";
+import { modelDir, runModel } from "../src/run/model-run.ts";
+import { UserError } from "../src/util/errors.ts";
+import { tempDir } from "./helpers/prepared.ts";
+
+/** MKT's stages through the run layer on synthetic-tiny: chaining, resume, sharing, skipping. */
+describe("run layer: stages, checkpoints and results", () => {
+  let out: string;
+  let experiment: LoadedExperiment;
+  let dataset: PreparedDataset;
+  let backend: BackendInfo;
+  beforeAll(async () => {
+    out = await tempDir();
+    const spec = join(out, "exp.yaml");
+    await writeFile(
+      spec,
+      `name: runtest\ndataset: ${resolve("datasets/synthetic-tiny.yaml")}\nmodels: [mkt]\nseeds: [1]\n` +
+        "training: { batch_size: 256, learning_rate: 0.005, max_epochs: 1, shuffle_buffer: 4096 }\n" +
+        "sizes: { embedding_dim: 4, mlp: [16, 8], tower: [8], attention: [8], hfa_dim: 8, cke_levels: [16, 8] }\n",
+    );
+    experiment = await loadExperiment(spec, out);
+    dataset = await PreparedDataset.open(experiment.prepared.dir);
+    backend = await selectBackend("wasm");
+  });
+  afterAll(() => dataset?.close());
+
+  it("finetune before pretrain fails with a hint", async () => {
+    const error = await runModel(mktRecipe(), experiment, dataset, 1, backend, {
+      progress: false,
+      stopAfter: "finetune",
+      requireFinished: { stages: ["pretrain"], hint: "run 'mkt pretrain' first" },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toMatch(/stage 'pretrain' .* has not run yet: run 'mkt pretrain' first/);
+  });
+
+  it("pretrain → finetune → eval chain through checkpoints, then a finished run is skipped", async () => {
+    const tensorsBefore = tf.memory().numTensors;
+    const dir = modelDir(experiment.runDir, "mkt", 1);
+    expect(await runModel(mktRecipe(), experiment, dataset, 1, backend, { progress: false, stopAfter: "pretrain" })).toBeUndefined();
+    expect(existsSync(join(dir, "stage-pretrain", "record.json"))).toBe(true);
+    expect(existsSync(join(dir, "stage-finetune"))).toBe(false);
+    await runModel(mktRecipe(), experiment, dataset, 1, backend, { progress: false, stopAfter: "finetune", requireFinished: { stages: ["pretrain"], hint: "" } });
+    const result = await runModel(mktRecipe(), experiment, dataset, 1, backend, { progress: false, requireFinished: { hint: "" } });
+    expect(result!.stages.map((s) => [s.stage, s.resumed])).toEqual([
+      ["pretrain", true],
+      ["finetune", true],
+    ]);
+    expect(result!.metrics.samples).toBe(dataset.stats.splits["target/test"]!.rows);
+    expect(result!.metrics.auc).toBeGreaterThan(0.55);
+    expect(result!.provenance.backend).toBe("wasm");
+    expect(result!.provenance.datasetFingerprint).toBe(dataset.stats.fingerprint);
+    const predictions = (await readFile(join(dir, "predictions.csv"), "utf8")).trim().split("\n");
+    expect(predictions.length).toBe(result!.metrics.samples + 1);
+    const importance = JSON.parse(await readFile(join(dir, "importance.json"), "utf8"));
+    expect(Object.keys(importance.target.features)).toEqual(dataset.schema.entities.target.specificColumns);
+    // Every model was disposed: no tensors left behind by the three commands.
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    // A finished (model, seed) is skipped: the stored result comes back unchanged.
+    const again = await runModel(mktRecipe(), experiment, dataset, 1, backend, { progress: false });
+    expect(again).toEqual(result);
+  });
+
+  it("w/o TEM finetune reuses full MKT's pretrain stage", async () => {
+    const result = await runModel(mktRecipe("wo_tem_finetune"), experiment, dataset, 1, backend, { progress: false });
+    expect(result!.stages).toHaveLength(1);
+    expect(result!.stages[0]!.resumed).toBe(true);
+    expect(existsSync(join(modelDir(experiment.runDir, "mkt-wo_tem_finetune", 1), "stage-pretrain"))).toBe(false);
+    expect(result!.metrics.auc).toBeGreaterThan(0.5);
+  });
+});

@@ -3,6 +3,7 @@ import { PreparedDataset } from "../data/reader.ts";
 import { selectBackend, type BackendInfo } from "../engine/backend.ts";
 import { loadExperiment, type LoadedExperiment } from "../run/experiment.ts";
 import type { ModelResult } from "../run/model-run.ts";
+import { UserError } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { int, textTable } from "./format.ts";
 import { globalOptions, type GlobalOptions } from "./options.ts";
@@ -16,10 +17,18 @@ export interface ExperimentContext {
   progress: boolean;
 }
 
-/** Loads an experiment spec (preparing its dataset if needed), selects the backend, opens the data. */
+/**
+ * Loads an experiment spec (preparing its dataset if needed), selects the backend, opens the data.
+ * `--seed` restricts the command to some of the spec's seeds: the same run, done in parts.
+ */
 export async function withExperiment<T>(file: string, command: Command, fn: (context: ExperimentContext) => Promise<T>): Promise<T> {
   const global = globalOptions(command);
   const experiment = await loadExperiment(file, global.out);
+  const only = (command.opts<{ seed?: string[] }>().seed ?? []).map(Number);
+  for (const seed of only) {
+    if (!experiment.spec.seeds.includes(seed)) throw new UserError(`--seed ${seed}: not one of the spec's seeds (${experiment.spec.seeds.join(", ")})`);
+  }
+  if (only.length) experiment.spec = { ...experiment.spec, seeds: experiment.spec.seeds.filter((s) => only.includes(s)) };
   const backend = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
   log().info({ backend: backend.name, unavailable: backend.unavailable, kernelOverrides: backend.kernelOverrides }, "tfjs backend");
   log().info({ runDir: experiment.runDir, dataset: experiment.prepared.dir }, "experiment");
@@ -75,4 +84,9 @@ export function importanceTable(result: ModelResult): string {
 
 export function print(global: GlobalOptions, text: string, json: unknown): void {
   process.stdout.write(global.json ? JSON.stringify(json) + "\n" : text + "\n");
+}
+
+/** The `--seed` option of experiment commands. */
+export function seedOption(command: Command): Command {
+  return command.option("--seed <seed...>", "only these of the spec's seeds (the rest can run later into the same run directory)");
 }

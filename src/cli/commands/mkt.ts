@@ -5,13 +5,13 @@ import type { StageRecord } from "../../models/recipe.ts";
 import { mktRecipe } from "../../models/mkt/recipe.ts";
 import { modelDir, runModel, type ModelResult } from "../../run/model-run.ts";
 import { textTable } from "../format.ts";
-import { groupsTable, importanceTable, print, resultsTable, withExperiment } from "../experiment-command.ts";
+import { groupsTable, importanceTable, print, resultsTable, seedOption, withExperiment } from "../experiment-command.ts";
 
 const SPEC_ARG = "experiment spec (experiments/*.yaml)";
 
 export function registerMktCommands(program: Command): void {
-  program
-    .command("pretrain")
+  seedOption(program
+    .command("pretrain"))
     .description("stage 1: pre-train MKT's multi-entity model (MEM) on source + target samples (per seed)")
     .argument("<experiment-spec>", SPEC_ARG)
     .action((file: string, _o: unknown, command: Command) =>
@@ -24,8 +24,8 @@ export function registerMktCommands(program: Command): void {
         print(global, `MEM pre-trained → ${experiment.runDir}\n\n${textTable(STAGE_HEADER, rows)}`, { runDir: experiment.runDir });
       }),
     );
-  program
-    .command("finetune")
+  seedOption(program
+    .command("finetune"))
     .description("stage 2: fine-tune MKT's target entity model (TEM) on the frozen pre-trained MEM (per seed)")
     .argument("<experiment-spec>", SPEC_ARG)
     .action((file: string, _o: unknown, command: Command) =>
@@ -42,8 +42,8 @@ export function registerMktCommands(program: Command): void {
         print(global, `TEM fine-tuned → ${experiment.runDir}\n\n${textTable(STAGE_HEADER, rows)}`, { runDir: experiment.runDir });
       }),
     );
-  program
-    .command("eval")
+  seedOption(program
+    .command("eval"))
     .description("evaluate the fine-tuned MKT on the target test split: metrics JSON, predictions CSV, HFA importance")
     .argument("<experiment-spec>", SPEC_ARG)
     .action((file: string, _o: unknown, command: Command) =>
@@ -72,8 +72,8 @@ export function registerMktCommands(program: Command): void {
         print(global, text, results);
       }),
     );
-  program
-    .command("ablate")
+  seedOption(program
+    .command("ablate"))
     .description("train and evaluate full MKT and the spec's ablations (default all three: w/o TEM finetune, w/o PDL, w/o HFA)")
     .argument("<experiment-spec>", SPEC_ARG)
     .action((file: string, _o: unknown, command: Command) =>

@@ -1,11 +1,11 @@
 import type { Command } from "commander";
 import { ablationRecipe, recipeFor } from "../../models/registry.ts";
 import { runModel, type ModelResult } from "../../run/model-run.ts";
-import { print, resultsTable, withExperiment } from "../experiment-command.ts";
+import { print, resultsTable, seedOption, withExperiment } from "../experiment-command.ts";
 
 export function registerRun(program: Command): void {
-  program
-    .command("run")
+  seedOption(program
+    .command("run"))
     .description("run a whole experiment: prepare (if needed), every model and ablation for every seed, then the report; re-running skips what finished")
     .argument("<experiment-spec>", "experiment spec (experiments/*.yaml)")
     .action((file: string, _o: unknown, command: Command) =>

@@ -53,7 +53,7 @@ describe("mkt command line", () => {
     expect(existsSync(join(dir, "out", "prepared", "d"))).toBe(false);
   });
 
-  it("prepare prints the summary; commands of later issues say so and exit 3", async () => {
+  it("prepare prints the summary; report on a directory that is not a run says so", async () => {
     const out = await tempDir();
     const prepared = mkt("--out", out, "prepare", "datasets/synthetic-tiny.yaml");
     expect(prepared.code).toBe(0);
@@ -61,7 +61,7 @@ describe("mkt command line", () => {
     expect(prepared.stdout).toMatch(/^target\/test +[\d,]+ +[\d,]+ +[\d.]+% +[\d,]+$/m);
     expect(prepared.stdout).toContain("users in target test");
     const report = mkt("report", out);
-    expect(report.code).toBe(3);
-    expect(report.stderr.trim()).toBe("mkt: 'mkt report' is not available yet: it lands with issue 5 (whole experiments).");
+    expect(report.code).toBe(2);
+    expect(report.stderr.trim()).toBe(`mkt: ${out}/experiment.json: cannot read it: is ${out} a run directory (results/runs/<name>-<key>)?`);
   });
 });

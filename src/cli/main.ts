@@ -3,6 +3,7 @@ import { UserError } from "../util/errors.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerLaterCommands } from "./commands/later.ts";
 import { registerMktCommands } from "./commands/mkt.ts";
+import { registerReport } from "./commands/report.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerPrepare } from "./commands/prepare.ts";
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerMktCommands(program);
   registerRun(program);
+  registerReport(program);
   registerLaterCommands(program);
   return program;
 }

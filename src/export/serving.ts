@@ -638,7 +638,25 @@ export async function exportServingModel(
     });
     return { dir, files: [MODEL_FILE, WEIGHTS_FILE, INPUTS_FILE, README_FILE], description, weightBytes: weights.byteLength };
   } finally {
-    model.dispose();
+    disposeServingModel(model);
+  }
+}
+
+/**
+ * Disposes a serving model (built or loaded) with all its weights. tfjs' model.dispose() leaves the
+ * weights of a layer applied more than once (each embedding table shared by a candidate feature and
+ * sequence elements) alive: their reference count grows with every use, so they are released here.
+ */
+export function disposeServingModel(model: tf.LayersModel): void {
+  model.dispose();
+  for (const layer of model.layers) {
+    for (let left = 1; left > 0; ) {
+      try {
+        left = layer.dispose().refCountAfterDispose;
+      } catch {
+        break; // already disposed (or an input layer, which holds nothing)
+      }
+    }
   }
 }
 

@@ -21,7 +21,7 @@ export interface Series {
 }
 
 const HEIGHT = 300;
-const MARGIN = { top: 24, right: 16, bottom: 84, left: 64 };
+const MARGIN = { top: 36, right: 16, bottom: 84, left: 64 };
 const PLOT_HEIGHT = HEIGHT - MARGIN.top - MARGIN.bottom;
 
 /**
@@ -61,19 +61,22 @@ export function groupedBarChart(title: string, categories: readonly string[], se
   if (values.length === 0 || categories.length === 0) return emptyChart(title);
   const axis = niceAxis(Math.min(0, ...values), Math.max(0, ...values), true);
   const barWidth = 18;
-  const groupWidth = (series.length + 1) * barWidth;
   const legendColumns = Math.min(series.length, 6);
-  const width = MARGIN.left + MARGIN.right + Math.max(categories.length * groupWidth, legendColumns * 110);
+  // Groups share the plot width evenly (at least room for their bars and a gap); bars centred in their group.
+  const plotWidth = Math.max(categories.length * (series.length + 1) * barWidth, legendColumns * 110);
+  const groupWidth = plotWidth / categories.length;
+  const width = MARGIN.left + MARGIN.right + plotWidth;
   const y = scale(axis);
   const bars = categories.map((category, c) => {
-    const x0 = MARGIN.left + c * groupWidth + barWidth / 2;
+    const center = MARGIN.left + (c + 0.5) * groupWidth;
+    const x0 = center - (series.length * barWidth) / 2;
     const drawn = series.map((s, i) => {
       const v = s.values[c] ?? NaN;
       if (!Number.isFinite(v)) return "";
       const [top, bottom] = v >= 0 ? [y(v), y(0)] : [y(0), y(v)];
-      return `<rect x="${x0 + i * barWidth}" y="${top}" width="${barWidth - 2}" height="${bottom - top}" fill="${s.color}"><title>${escapeXml(`${s.name}, ${category}: ${format(v)}`)}</title></rect>`;
+      return `<rect x="${round(x0 + i * barWidth)}" y="${top}" width="${barWidth - 2}" height="${bottom - top}" fill="${s.color}"><title>${escapeXml(`${s.name}, ${category}: ${format(v)}`)}</title></rect>`;
     });
-    return drawn.join("") + text(x0 + (series.length * barWidth) / 2, HEIGHT - MARGIN.bottom + 18, category, "middle", "label");
+    return drawn.join("") + text(center, HEIGHT - MARGIN.bottom + 18, category, "middle", "label");
   });
   const zero = `<line class="zero" x1="${MARGIN.left}" x2="${width - MARGIN.right}" y1="${y(0)}" y2="${y(0)}"/>`;
   const legend = series.map((s, i) => {
@@ -91,7 +94,7 @@ interface Axis {
 }
 
 /** Round tick values (1, 2, 5 × 10^k) spanning [lo, hi] with some headroom. */
-export function niceAxis(lo: number, hi: number, keepZero: boolean): Axis {
+function niceAxis(lo: number, hi: number, keepZero: boolean): Axis {
   const span = hi - lo || Math.abs(hi) * 0.1 || 1;
   const padLo = keepZero && lo === 0 ? lo : lo - span * 0.15;
   const padHi = keepZero && hi === 0 ? hi : hi + span * 0.15;

@@ -1,9 +1,8 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { mktRecipeName } from "../models/mkt/recipe.ts";
 import { RESULT_FILE, modelDir } from "../run/model-run.ts";
-import { experimentSpecSchema, type AblationName, type ExperimentSpec } from "../spec/experiment.ts";
+import { experimentSpecSchema, mktRecipeName, type ExperimentSpec } from "../spec/experiment.ts";
 import { UserError } from "../util/errors.ts";
 
 /** `<runDir>/experiment.json`, written by loadExperiment. */
@@ -90,8 +89,8 @@ const experimentSchema = z.object({
 });
 
 /** Directory names the spec asks for: its models, then `mkt-<ablation>` for each ablation. */
-export function expectedVariants(spec: ExperimentSpec): string[] {
-  return [...spec.models, ...spec.ablations.map((a: AblationName) => mktRecipeName(a))];
+function expectedVariants(spec: ExperimentSpec): string[] {
+  return [...spec.models, ...spec.ablations.map((a) => mktRecipeName(a))];
 }
 
 /**

@@ -28,7 +28,7 @@ function metricCells(r: ModelRow): Cell[] {
   return [r.seeds.join(" "), ...cells(r.auc), ...cells(r.gauc)];
 }
 
-export function toCsv(columns: readonly string[], rows: readonly Cell[][]): string {
+function toCsv(columns: readonly string[], rows: readonly Cell[][]): string {
   return [columns, ...rows].map((row) => row.map(csvCell).join(",")).join("\n") + "\n";
 }
 

@@ -5,8 +5,8 @@
 import type { ModelCategory } from "../models/recipe.ts";
 import { barChart, escapeXml, groupedBarChart, type Bar, type Series } from "./charts.ts";
 import type { ReportHeader } from "./header.ts";
-import { signedPercent, headerFacts, metricText, problemLines, timingView, type TextTable } from "./view.ts";
-import type { ModelRow, Tables } from "./tables.ts";
+import { headerFacts, metricText, problemLines, signedPercent, timingView, type TextTable } from "./view.ts";
+import type { ModelRow, Table3, Tables } from "./tables.ts";
 
 const CATEGORY_COLORS: Record<ModelCategory, string> = {
   "single-domain": "#8da0cb",
@@ -43,9 +43,9 @@ export function htmlReport({ header, tables, views }: HtmlInput): string {
   const { table2, table3, table4 } = tables;
   const sections = [
     section("Provenance", provenanceHtml(header)),
-    section("Table 2", tableHtml(views.table2) + metricCharts("Table 2", table2.rows)),
-    section("Table 3", tableHtml(views.table3) + (table3.referencePresent ? improvementCharts(tables) : "")),
-    section("Table 4", tableHtml(views.table4) + metricCharts("Table 4", table4.rows)),
+    section("Table 2", tableHtml(views.table2) + metricCharts("Table 2, per model", table2.rows)),
+    section("Table 3", tableHtml(views.table3) + (table3.referencePresent ? improvementCharts(table3) : "")),
+    section("Table 4", tableHtml(views.table4) + metricCharts("Table 4, per ablation", table4.rows)),
   ];
   return `<!doctype html>
 <html lang="en">
@@ -95,7 +95,7 @@ function tableHtml(t: TextTable): string {
 }
 
 /** AUC and GAUC per row, ± std over seeds; every row of the table gets a bar. */
-function metricCharts(table: string, rows: readonly ModelRow[]): string {
+function metricCharts(title: string, rows: readonly ModelRow[]): string {
   if (rows.length === 0) return "";
   const bars = (key: "auc" | "gauc"): Bar[] =>
     rows.map((r) => ({
@@ -105,11 +105,11 @@ function metricCharts(table: string, rows: readonly ModelRow[]): string {
       color: CATEGORY_COLORS[r.category],
       tooltip: `${r.label}: ${metricText(r[key].mean)} ± ${metricText(r[key].std)} over ${r.seeds.length} seed(s)`,
     }));
-  return barChart(`${table}: AUC per model`, bars("auc"), (x) => x.toFixed(4)) + barChart(`${table}: GAUC per model`, bars("gauc"), (x) => x.toFixed(4));
+  return barChart(`${title}: AUC`, bars("auc"), (x) => x.toFixed(4)) + barChart(`${title}: GAUC`, bars("gauc"), (x) => x.toFixed(4));
 }
 
 /** Improvement vs the reference per user group, one bar per non-reference model. */
-function improvementCharts({ table3 }: Tables): string {
+function improvementCharts(table3: Table3): string {
   const models = [...new Map(table3.rows.filter((r) => r.model !== table3.reference).map((r) => [r.model, r.label]))];
   const series = (key: "auc" | "gauc"): Series[] =>
     models.map(([model, label], i) => ({
@@ -118,6 +118,6 @@ function improvementCharts({ table3 }: Tables): string {
       values: table3.groups.map(({ group }) => table3.rows.find((r) => r.group === group && r.model === model)?.[key].comparison?.improvement ?? NaN),
     }));
   const groups = table3.groups.map((g) => g.group);
-  const title = (metric: string) => `Table 3: ${metric} improvement vs ${table3.reference} per user group (%)`;
+  const title = (metric: string) => `Table 3: ${metric} improvement vs ${table3.referenceLabel} per user group (%)`;
   return groupedBarChart(title("AUC"), groups, series("auc"), signedPercent) + groupedBarChart(title("GAUC"), groups, series("gauc"), signedPercent);
 }

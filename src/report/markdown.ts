@@ -2,15 +2,15 @@ import type { ReportHeader } from "./header.ts";
 import { headerFacts, problemLines, timingView, type TextTable } from "./view.ts";
 
 /** A table with its title and notes; best cells in bold. */
-export function markdownTable(t: TextTable, level = "###"): string {
-  const line = (cells: string[]) => `| ${cells.map(escapeCell).join(" | ")} |`;
-  const body = t.rows.map((row, r) => line(row.map((cell, c) => (t.bold[r]?.[c] && cell ? `**${cell}**` : cell))));
-  const table = t.rows.length > 0 ? [line(t.columns), line(t.columns.map(() => "---")), ...body].join("\n") : "_No results._";
+function markdownTable(t: TextTable, level = "###"): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const body = t.rows.map((row, r) => line(row.map((cell, c) => (t.bold[r]?.[c] && cell ? `**${escapeCell(cell)}**` : escapeCell(cell)))));
+  const table = t.rows.length > 0 ? [line(t.columns.map(escapeCell)), line(t.columns.map(() => "---")), ...body].join("\n") : "_No results._";
   return [`${level} ${t.title}`, table, ...t.notes].join("\n\n") + "\n";
 }
 
 /** The provenance header: what ran, where, with what, and how long. */
-export function markdownHeader(h: ReportHeader): string {
+function markdownHeader(h: ReportHeader): string {
   const facts = headerFacts(h).map(([label, value]) => `- **${label}**: ${escapeInline(value)}`);
   const problems = problemLines(h).map((p) => `- ${escapeInline(p)}`);
   return [

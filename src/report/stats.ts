@@ -38,7 +38,7 @@ export interface Comparison extends PairedComparison {
 }
 
 /** Below 3 seeds a t-test has df ≤ 1 and says next to nothing; report the sign agreement only. */
-export const MIN_SEEDS_FOR_TEST = 3;
+const MIN_SEEDS_FOR_TEST = 3;
 
 export function mean(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;

@@ -3,16 +3,15 @@
  * over seeds, and comparisons (relative improvement, paired over seeds) against the reference
  * model (Tables 2, 3) or full MKT (Table 4). Rendering lives in markdown.ts, csv.ts and html.ts.
  */
-import { ABLATION_LABELS, mktRecipeName } from "../models/mkt/recipe.ts";
 import type { ModelCategory } from "../models/recipe.ts";
-import { ABLATION_NAMES, type ModelName } from "../spec/experiment.ts";
+import { ABLATION_LABELS, ABLATION_NAMES, mktRecipeName, type ModelName } from "../spec/experiment.ts";
 import { resultsByModel, type CollectedRun, type ReportedResult } from "./collect.ts";
 import { compare, summarize, type Comparison, type SeedValue } from "./stats.ts";
 
 /** Table 2's rows in the paper's order: single-domain, joint training, pre-training & fine-tuning, MKT. */
-export const TABLE2_ORDER: readonly ModelName[] = ["mlp", "din", "fibinet", "mmoe", "ple", "star", "conet", "minet", "finetune", "ctnet", "mkt"];
+const TABLE2_ORDER: readonly ModelName[] = ["mlp", "din", "fibinet", "mmoe", "ple", "star", "conet", "minet", "finetune", "ctnet", "mkt"];
 
-export const MODEL_LABELS: Record<ModelName, string> = {
+const MODEL_LABELS: Record<ModelName, string> = {
   mlp: "MLP",
   din: "DIN",
   fibinet: "FiBiNet",
@@ -26,7 +25,7 @@ export const MODEL_LABELS: Record<ModelName, string> = {
   mkt: "MKT",
 };
 
-export const FULL_MKT_LABEL = "Full MKT";
+const FULL_MKT_LABEL = "Full MKT";
 
 export interface MetricCell {
   perSeed: SeedValue[];
@@ -64,6 +63,7 @@ export interface GroupInfo {
 
 export interface Table3 {
   reference: string;
+  referenceLabel: string;
   referencePresent: boolean;
   groups: GroupInfo[];
   /** Per group: the reference first, then the other models in Table 2 order. */
@@ -119,6 +119,7 @@ function buildTable3(run: CollectedRun, byModel: Map<string, ReportedResult[]>):
   const groupMetric = (group: string, key: "auc" | "gauc"): Metric => (r) => r.metrics.groups.find((g) => g.group === group)?.[key] ?? NaN;
   return {
     reference: referenceName,
+    referenceLabel: MODEL_LABELS[referenceName],
     referencePresent: reference !== undefined,
     groups,
     rows: groups.flatMap(({ group }) =>

@@ -16,28 +16,28 @@ export interface TextTable {
   notes: string[];
 }
 
-export const COMPARISON_LEGEND =
+const COMPARISON_LEGEND =
   "✓ / ✗: the per-seed difference has / has not the same sign in every seed (shown from 2 paired seeds); p: two-sided paired t-test over seeds (from 3 seeds).";
 
 export const metricText = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : "n/a");
 
-export const meanStdText = (c: Pick<MetricCell, "mean" | "std">): string => (Number.isFinite(c.mean) ? `${c.mean.toFixed(4)} ± ${c.std.toFixed(4)}` : "n/a");
+const meanStdText = (c: Pick<MetricCell, "mean" | "std">): string => (Number.isFinite(c.mean) ? `${c.mean.toFixed(4)} ± ${c.std.toFixed(4)}` : "n/a");
 
 export const signedPercent = (x: number): string => (Number.isFinite(x) ? `${x > 0 ? "+" : ""}${x.toFixed(2)}%` : "n/a");
 
-export function pValueText(p: number): string {
+function pValueText(p: number): string {
   return p < 0.001 ? "p<0.001" : `p=${p.toFixed(3)}`;
 }
 
 /** "+0.87% ✓ p=0.041"; "–" for the baseline row itself or when there is no baseline. */
-export function comparisonText(c: Comparison | null): string {
+function comparisonText(c: Comparison | null): string {
   if (!c) return "–";
   const sign = c.seeds.length >= 2 ? (c.sameSign ? " ✓" : " ✗") : "";
   const p = c.pValue === null ? "" : ` ${pValueText(c.pValue)}`;
   return `${signedPercent(c.improvement)}${sign}${p}`;
 }
 
-export function durationText(seconds: number): string {
+function durationText(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
   return `${(seconds / 3600).toFixed(2)} h`;
@@ -51,7 +51,7 @@ export function table2View(t: Table2): TextTable {
     rows: t.rows.map((r, i) => [i === 0 || t.rows[i - 1]!.category !== r.category ? r.category : "", r.label, String(r.seeds.length), meanStdText(r.auc), meanStdText(r.gauc)]),
     bold: t.rows.map((r) => [false, false, false, best[0]!.has(r), best[1]!.has(r)]),
     notes: [
-      "AUC, GAUC: mean ± sample std over seeds (std 0 for one seed); best mean per column in bold.",
+      ...(t.rows.length > 0 ? ["AUC, GAUC: mean ± sample std over seeds (std 0 for one seed); best mean per column in bold."] : []),
       ...absentNote(t.absent),
     ],
   };
@@ -62,7 +62,7 @@ export function table3View(t: Table3): TextTable {
   const bestIn = (key: "auc" | "gauc") => new Set(t.groups.flatMap(({ group }) => [...bestOf(rows.filter((r) => r.group === group), key)]));
   const best = [bestIn("auc"), bestIn("gauc")];
   return {
-    title: `Table 3: AUC and GAUC per user group, improvement vs ${t.reference}`,
+    title: `Table 3: AUC and GAUC per user group, improvement vs ${t.referenceLabel}`,
     columns: ["User group", "Model", "Seeds", "AUC", "Improv.", "GAUC", "Improv."],
     rows: rows.map((r, i) => [
       i === 0 || rows[i - 1]!.group !== r.group ? r.group : "",
@@ -76,10 +76,14 @@ export function table3View(t: Table3): TextTable {
     bold: rows.map((r) => [false, false, false, best[0]!.has(r), false, best[1]!.has(r), false]),
     notes: [
       t.referencePresent
-        ? `Improv.: (m − m_ref) / m_ref of the means, m_ref = ${t.reference}. ${COMPARISON_LEGEND}`
-        : `The reference model ${t.reference} has no results in this run: no improvements shown.`,
-      `User groups by training-split clicks; test split sizes: ${t.groups.map((g) => `${g.group}: ${g.users} users, ${g.samples} impressions, ${g.positives} clicks`).join("; ")}.`,
-      "Best mean per group and column in bold.",
+        ? `Improv.: (m − m_ref) / m_ref of the means, m_ref = ${t.referenceLabel}. ${COMPARISON_LEGEND}`
+        : `The reference model ${t.referenceLabel} (${t.reference}) has no results in this run: no improvements shown.`,
+      ...(rows.length > 0
+        ? [
+            `User groups by training-split clicks; test split sizes: ${t.groups.map((g) => `${g.group}: ${g.users} users, ${g.samples} impressions, ${g.positives} clicks`).join("; ")}.`,
+            "Best mean per group and column in bold.",
+          ]
+        : []),
     ],
   };
 }
@@ -134,7 +138,7 @@ export function timingView(h: ReportHeader): TextTable {
     columns: ["Model", "Stage", "Wall time (Σ seeds)", "Epochs run (per seed)", "Resumed (seeds)"],
     rows,
     bold: rows.map((r) => r.map(() => false)),
-    notes: ["A resumed stage was loaded from its checkpoint and counts 0 s here."],
+    notes: rows.length > 0 ? ["A resumed stage was loaded from its checkpoint and counts 0 s here."] : [],
   };
 }
 

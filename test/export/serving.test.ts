@@ -1,10 +1,15 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { registerExport, servingDir } from "../../src/cli/commands/export.ts";
+import { buildProgram } from "../../src/cli/main.ts";
 import type { Batch } from "../../src/data/batch.ts";
+import { PreparedDataset } from "../../src/data/reader.ts";
 import type { PreparedSchema } from "../../src/data/schema.ts";
 import {
+  buildServingModel,
+  disposeServingModel,
   exportServingModel,
   INPUTS_FILE,
   MODEL_FILE,
@@ -15,10 +20,16 @@ import {
 } from "../../src/export/serving.ts";
 import { ParamInit } from "../../src/layers/params.ts";
 import { batchToTensors, disposeBatchTensors, type BatchTensors } from "../../src/models/inputs.ts";
+import { buildMem, buildTem } from "../../src/models/mkt/index.ts";
 import { MultiEntityModel } from "../../src/models/mkt/mem.ts";
 import { TargetEntityModel } from "../../src/models/mkt/tem.ts";
 import type { CtrModel } from "../../src/models/model.ts";
+import { loadExperiment } from "../../src/run/experiment.ts";
+import { modelDir } from "../../src/run/model-run.ts";
 import { sizesSchema } from "../../src/spec/experiment.ts";
+import { saveCheckpoint } from "../../src/train/checkpoint.ts";
+import { writeJsonAtomic } from "../../src/util/atomic.ts";
+import { UserError } from "../../src/util/errors.ts";
 import { tempDir } from "../helpers/prepared.ts";
 import { MAXLEN, randomBatch, testSchema } from "../models/helpers.ts";
 
@@ -79,8 +90,8 @@ function trainSteps(model: CtrModel, batch: BatchTensors, steps: number): void {
 
 async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   expect(a.shape).toEqual(b.shape);
-  const x = await a.data();
-  const y = await b.data();
+  const x = Array.from(await a.data());
+  const y = Array.from(await b.data());
   return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
 }
 
@@ -107,7 +118,7 @@ describe("serving export (hand-built schema)", () => {
   });
 
   afterAll(async () => {
-    loaded?.dispose();
+    if (loaded) disposeServingModel(loaded);
     tem?.dispose();
     if (dir) await rm(join(dir, ".."), { recursive: true, force: true });
   });
@@ -122,8 +133,7 @@ describe("serving export (hand-built schema)", () => {
       const expected = tem.predictTarget(tensors);
       // Tensor order (source rows first, as predictTarget returns them).
       const served = predictServing(loaded, tensors);
-      const d0 = await maxDiff(served, expected); console.log("DIFF", d0, Array.from(await expected.data()).slice(0, 6));
-      expect(d0).toBeLessThan(1e-5);
+      expect(await maxDiff(served, expected)).toBeLessThan(1e-5);
       // The reader Batch keeps its own row order.
       const inBatchOrder = predictServing(loaded, batch);
       const reordered = new Float32Array(batch.size);
@@ -172,6 +182,14 @@ describe("serving export (hand-built schema)", () => {
     expect([...classes].filter((c) => !builtIn.includes(c))).toEqual([]);
   });
 
+  it("holds its own copies of the weights and releases them all", () => {
+    const before = tf.memory().numTensors;
+    const model = buildServingModel(tem, schema);
+    expect(model.weights.length).toBeGreaterThan(0);
+    disposeServingModel(model);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("servingInputs gives one tensor per model input, rows in the batch's order", () => {
     const batch = edgeBatch(schema, { source: 2, target: 3 }, 30);
     const inputs = servingInputs(batch, loaded.inputNames);
@@ -179,5 +197,97 @@ describe("serving export (hand-built schema)", () => {
     expect(inputs["seq_source__mask"]!.arraySync()).toEqual([0, 1, 0, 1, 2].map((_, row) => Array.from({ length: MAXLEN }, (__, l) => (l < batch.sequences["seq_source"]!.length[row]! ? 1 : 0))));
     expect(Array.from(inputs["user__gender"]!.dataSync())).toEqual(Array.from(batch.features["user__gender"]!));
     tf.dispose(Object.values(inputs));
+  });
+});
+
+/** `mkt <args>` in this process (export registered unless main.ts already does), stdout captured. */
+async function runMkt(outRoot: string, ...args: string[]): Promise<string> {
+  const program = buildProgram();
+  if (!program.commands.some((c) => c.name() === "export")) registerExport(program);
+  let stdout = "";
+  const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  try {
+    await program.parseAsync(["--json", "--log-level", "silent", "--backend", "cpu", "--out", outRoot, ...args], { from: "user" });
+  } finally {
+    spy.mockRestore();
+  }
+  return stdout;
+}
+
+describe("mkt export (synthetic-tiny, real batches)", () => {
+  const SPEC = "experiments/tiny.yaml";
+  let outRoot: string;
+
+  beforeAll(async () => {
+    outRoot = await tempDir("mkt-export-cli-");
+  });
+
+  afterAll(async () => {
+    if (outRoot) await rm(outRoot, { recursive: true, force: true });
+  });
+
+  it("asks for 'mkt finetune' when the seed has no fine-tuned TEM, then exports one that plain tfjs reproduces", async () => {
+    await expect(runMkt(outRoot, "export", SPEC)).rejects.toThrow(UserError);
+    await expect(runMkt(outRoot, "export", SPEC)).rejects.toThrow(/stage 'finetune' .* has not run yet: run 'mkt pretrain .*' and 'mkt finetune .*' first/);
+
+    // Stand in for `mkt pretrain` + `mkt finetune`: a few steps on real batches, saved where StageRunner saves.
+    const experiment = await loadExperiment(SPEC, outRoot);
+    const seed = experiment.spec.seeds[0]!;
+    const dataset = await PreparedDataset.open(experiment.prepared.dir);
+    const options = { schema: dataset.schema, spec: experiment.spec, seed };
+    const mem = buildMem(options);
+    const train = async (model: CtrModel, entities: Array<"source" | "target">): Promise<void> => {
+      let step = 0;
+      for await (const batch of dataset.batches({ split: "train", entities, batchSize: 128 })) {
+        const tensors = batchToTensors(batch);
+        trainSteps(model, tensors, 1);
+        disposeBatchTensors(tensors);
+        if (++step === 2) break;
+      }
+    };
+    await train(mem, ["source", "target"]);
+    const tem = buildTem(options, mem);
+    try {
+      await train(tem, ["target"]);
+      const stage = join(modelDir(experiment.runDir, "mkt", seed), "stage-finetune");
+      await saveCheckpoint(join(stage, "checkpoint"), tem);
+      await writeJsonAtomic(join(stage, "record.json"), { stage: "finetune", seconds: 0, epochsRun: 1, bestEpoch: 1, bestValidAuc: 0.5, samplesPerSecond: 0, resumed: false });
+
+      const [printed, ...others] = JSON.parse(await runMkt(outRoot, "export", SPEC, "--seed", String(seed))) as Array<{ dir: string; seed: number; inputs: ServingDescription["inputs"] }>;
+      expect(others).toEqual([]);
+      const dir = servingDir(experiment.runDir, seed);
+      expect(printed!.dir).toBe(dir);
+      expect(printed!.seed).toBe(seed);
+      const description = JSON.parse(await readFile(join(dir, INPUTS_FILE), "utf8")) as ServingDescription;
+      expect(printed!.inputs).toEqual(description.inputs);
+      expect(description.preparedDir).toBe(dataset.dir);
+      // Every categorical vocabulary named in inputs.json exists in the prepared dataset.
+      for (const input of description.inputs) if (input.vocabulary?.file) await readFile(join(dataset.dir, input.vocabulary.file), "utf8");
+
+      const loaded = await loadPlain(dir);
+      expect(loaded.inputNames).toEqual(description.inputs.map((i) => i.name));
+      let rows = 0;
+      let empty = 0;
+      for await (const batch of dataset.batches({ split: "test", entities: ["target"], batchSize: 512 })) {
+        const tensors = batchToTensors(batch);
+        const expected = tem.predictTarget(tensors);
+        const served = predictServing(loaded, batch);
+        expect(await maxDiff(served, expected)).toBeLessThan(1e-5);
+        tf.dispose([expected, served]);
+        disposeBatchTensors(tensors);
+        rows += batch.size;
+        empty += Array.from(batch.sequences["seq_target"]!.length).filter((n) => n === 0).length;
+        if (rows >= 1024) break;
+      }
+      expect(rows).toBeGreaterThan(0);
+      expect(empty).toBeGreaterThan(0);
+      disposeServingModel(loaded);
+    } finally {
+      tem.dispose();
+      dataset.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ModelCategory } from "../../src/models/recipe.ts";
@@ -66,9 +66,17 @@ export function makeResult(model: string, seed: number, auc: number, gauc: numbe
   };
 }
 
+const runDirs: string[] = [];
+
+/** Removes every run directory made so far. */
+export async function removeRunDirs(): Promise<void> {
+  await Promise.all(runDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+}
+
 /** Writes experiment.json and the given results into a fresh temporary run directory. */
 export async function makeRunDir(spec: Partial<ExperimentSpec>, results: readonly ModelResult[]): Promise<string> {
   const runDir = await mkdtemp(join(tmpdir(), "mkt-report-"));
+  runDirs.push(runDir);
   const full = experimentSpecSchema.parse({ name: "fixture", dataset: "../datasets/fixture.yaml", ...spec });
   await writeFile(
     join(runDir, "experiment.json"),

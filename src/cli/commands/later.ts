@@ -21,12 +21,5 @@ export function registerLaterCommands(program: Command): void {
         throw new NotImplementedYet(later.name, later.issue);
       });
   }
-  program
-    .command("report")
-    .description("write Tables 2–4 (Markdown, CSV, JSON) and an HTML report from a finished run directory")
-    .argument("<run-dir>", "run directory under results/")
-    .action(async (_dir: string, _options: unknown, command: Command) => {
-      globalOptions(command);
-      throw new NotImplementedYet("report", "issue 5 (whole experiments)");
-    });
+
 }

@@ -1,7 +1,9 @@
+import { join } from "node:path";
 import type { Command } from "commander";
+import { writeReport } from "../../report/index.ts";
 import { ablationRecipe, recipeFor } from "../../models/registry.ts";
 import { runModel, type ModelResult } from "../../run/model-run.ts";
-import { print, resultsTable, seedOption, withExperiment } from "../experiment-command.ts";
+import { print, seedOption, withExperiment } from "../experiment-command.ts";
 
 export function registerRun(program: Command): void {
   seedOption(program
@@ -20,7 +22,8 @@ export function registerRun(program: Command): void {
             if (result) results.push(result);
           }
         }
-        print(global, `${spec.name} on ${experiment.prepared.stats.dataset} → ${experiment.runDir}\n\n${resultsTable(results)}`, { runDir: experiment.runDir, results });
+        const report = await writeReport(experiment.runDir);
+        print(global, `${report.markdown}\n\nreport: ${join(experiment.runDir, "report", "report.html")}`, { runDir: experiment.runDir, results, files: report.files });
       }),
     );
 }

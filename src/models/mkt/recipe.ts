@@ -1,17 +1,6 @@
-import type { AblationName } from "../../spec/experiment.ts";
+import { mktRecipeName, type AblationName } from "../../spec/experiment.ts";
 import type { ModelRecipe } from "../recipe.ts";
 import { buildMem, buildTem, mktVariant } from "./index.ts";
-
-/** Report names of Table 4's rows. */
-export const ABLATION_LABELS: Record<AblationName, string> = {
-  wo_tem_finetune: "w/o TEM finetune",
-  wo_pdl: "w/o PDL",
-  wo_hfa: "w/o HFA",
-};
-
-export function mktRecipeName(ablation?: AblationName): string {
-  return ablation ? `mkt-${ablation}` : "mkt";
-}
 
 /**
  * MKT (or one of its ablations): stage "pretrain" trains MEM on source + target rows; stage

@@ -41,8 +41,11 @@ export interface PreparedSequence {
 
 export type SplitName = "source/train" | "source/test" | "target/train" | "target/valid" | "target/test";
 
+/** Layout version of prepared datasets: a dataset prepared with another version is prepared again. */
+export const PREPARED_FORMAT_VERSION = 2;
+
 export interface PreparedSchema {
-  version: 1;
+  version: typeof PREPARED_FORMAT_VERSION;
   dataset: string;
   specHash: string;
   entities: Record<EntityName, { name: string; specificColumns: string[] }>;
@@ -57,11 +60,16 @@ export const SCHEMA_FILE = "schema.json";
 export const STATS_FILE = "stats.json";
 
 export async function readPreparedSchema(dir: string): Promise<PreparedSchema> {
+  let schema: PreparedSchema;
   try {
-    return JSON.parse(await readFile(join(dir, SCHEMA_FILE), "utf8")) as PreparedSchema;
+    schema = JSON.parse(await readFile(join(dir, SCHEMA_FILE), "utf8")) as PreparedSchema;
   } catch {
     throw new UserError(`${dir}: not a prepared dataset (no readable ${SCHEMA_FILE}); run 'mkt prepare' first`);
   }
+  if (schema.version !== PREPARED_FORMAT_VERSION) {
+    throw new UserError(`${dir}: prepared with format version ${schema.version}, this mkt reads version ${PREPARED_FORMAT_VERSION}; run 'mkt prepare --force' on its spec`);
+  }
+  return schema;
 }
 
 /** Columns of the features an entity's samples carry (user, shared, and its own specific ones). */

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { SOURCE, TARGET, type Batch, type SequenceBatch } from "../../src/data/batch.ts";
-import type { PreparedFeature, PreparedSchema, PreparedSequence } from "../../src/data/schema.ts";
+import { PREPARED_FORMAT_VERSION, type PreparedFeature, type PreparedSchema, type PreparedSequence } from "../../src/data/schema.ts";
 import { batchToTensors, type BatchTensors } from "../../src/models/inputs.ts";
 import { sizesSchema } from "../../src/spec/experiment.ts";
 import type { ModelSizes } from "../../src/models/mkt/mem.ts";
@@ -42,7 +42,7 @@ const sequence = (entity: "source" | "target"): PreparedSequence => ({
 /** A hand-built schema: 2 user, 2 shared, 4 source-specific and 1 target-specific features. */
 export function testSchema(): PreparedSchema {
   return {
-    version: 1,
+    version: PREPARED_FORMAT_VERSION,
     dataset: "hand-built",
     specHash: "test",
     entities: {

@@ -7,7 +7,7 @@ import { UserError } from "../../util/errors.ts";
 import { log } from "../../util/log.ts";
 import { openDuck, queryValue } from "../duck.ts";
 import { generateSynthetic } from "../generator.ts";
-import { SCHEMA_FILE, STATS_FILE, type PreparedSchema } from "../schema.ts";
+import { PREPARED_FORMAT_VERSION, SCHEMA_FILE, STATS_FILE, type PreparedSchema } from "../schema.ts";
 import { buildEntityTable, planFields, type BadRowCounts } from "./entities.ts";
 import { fitAndEncode } from "./features.ts";
 import { loadRawTable, type LoadedTable } from "./raw.ts";
@@ -47,7 +47,8 @@ export async function prepareDataset(spec: DatasetSpec, specDir: string, options
   const hash = specHash(spec);
   if (!options.force) {
     const existing = await readExisting(dir);
-    if (existing?.schema.specHash === hash) return { dir, ...existing, prepared: false };
+    // Reuse only a dataset prepared from this very spec by this layout version.
+    if (existing?.schema.specHash === hash && existing.schema.version === PREPARED_FORMAT_VERSION) return { dir, ...existing, prepared: false };
   }
   const rawDir = await resolveRawDir(spec, specDir, options.outRoot);
   const started = performance.now();
@@ -77,7 +78,7 @@ export async function prepareDataset(spec: DatasetSpec, specDir: string, options
       const sequences = await addSequences(con, features, spec.sequence_maxlen, tmp);
       const splits = await writeSplits(con, tmp, sampleColumns(features, sequences), spec.seed);
       const schema: PreparedSchema = {
-        version: 1,
+        version: PREPARED_FORMAT_VERSION,
         dataset: spec.name,
         specHash: hash,
         entities: {

@@ -3,6 +3,7 @@
  * Run directly: `npx tsx benchmarks/metrics.ts [n] [users]`.
  */
 import { pathToFileURL } from "node:url";
+import { mulberry32 } from "../src/util/random.ts";
 import { auc } from "../src/metrics/auc.ts";
 import { gauc } from "../src/metrics/gauc.ts";
 
@@ -16,17 +17,6 @@ export interface MetricsBenchResult {
   gauc: number;
 }
 
-/** Seeded PRNG (mulberry32): the same data every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function benchMetrics(n = 10_000_000, users = 100_000): Promise<MetricsBenchResult> {
   const rand = mulberry32(42);

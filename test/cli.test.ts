@@ -14,7 +14,7 @@ describe("mkt command line", () => {
   it("--help lists every command", () => {
     const { code, stdout } = mkt("--help");
     expect(code).toBe(0);
-    for (const command of ["prepare", "pretrain", "finetune", "eval", "ablate", "baselines", "report", "run", "info"]) {
+    for (const command of ["prepare", "pretrain", "finetune", "eval", "ablate", "baselines", "report", "run", "info", "export"]) {
       expect(stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     }
   });

@@ -4,18 +4,8 @@ import { gauc } from "../src/metrics/gauc.ts";
 import { DEFAULT_THRESHOLDS, evaluateGroups, groupIndex, groupLabels, groupOf } from "../src/metrics/groups.ts";
 import { evaluate } from "../src/metrics/index.ts";
 import { LOGLOSS_EPS, logloss } from "../src/metrics/logloss.ts";
+import { mulberry32 } from "../src/util/random.ts";
 
-/** Seeded PRNG: every test sees the same data on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Pairwise definition, O(P·N): a positive beating a negative scores 1, a tie 1/2. */
 function bruteAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { UserError } from "../util/errors.ts";
+import { registerExport } from "./commands/export.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerLaterCommands } from "./commands/later.ts";
 import { registerMktCommands } from "./commands/mkt.ts";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerPrepare(program);
   registerInfo(program);
   registerMktCommands(program);
+  registerExport(program);
   registerRun(program);
   registerReport(program);
   registerLaterCommands(program);

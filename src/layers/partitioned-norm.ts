@@ -42,7 +42,7 @@ export class PartitionedNorm extends Module {
     super(name);
     const { size } = options;
     this.momentum = options.momentum ?? 0.9;
-    this.epsilon = options.epsilon ?? 1e-5;
+    this.epsilon = options.epsilon ?? 1e-3;
     this.scale = this.param("scale", tf.ones([size]));
     this.shift = this.param("shift", init.zeros([size]));
     const partition = (entity: EntityName): Partition => {

@@ -2,7 +2,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { registerExport, servingDir } from "../../src/cli/commands/export.ts";
+import { servingDir } from "../../src/cli/commands/export.ts";
 import { buildProgram } from "../../src/cli/main.ts";
 import type { Batch } from "../../src/data/batch.ts";
 import { PreparedDataset } from "../../src/data/reader.ts";
@@ -12,6 +12,7 @@ import {
   disposeServingModel,
   exportServingModel,
   INPUTS_FILE,
+  loadServingModel,
   MODEL_FILE,
   predictServing,
   servingInputs,
@@ -200,10 +201,9 @@ describe("serving export (hand-built schema)", () => {
   });
 });
 
-/** `mkt <args>` in this process (export registered unless main.ts already does), stdout captured. */
+/** `mkt <args>` in this process, stdout captured. */
 async function runMkt(outRoot: string, ...args: string[]): Promise<string> {
   const program = buildProgram();
-  if (!program.commands.some((c) => c.name() === "export")) registerExport(program);
   let stdout = "";
   const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
     stdout += String(chunk);
@@ -267,7 +267,8 @@ describe("mkt export (synthetic-tiny, real batches)", () => {
       // Every categorical vocabulary named in inputs.json exists in the prepared dataset.
       for (const input of description.inputs) if (input.vocabulary?.file) await readFile(join(dataset.dir, input.vocabulary.file), "utf8");
 
-      const loaded = await loadPlain(dir);
+      // The tf.io.fromMemory route of README.md / inputs.json usage.
+      const loaded = await loadServingModel(await readFile(join(dir, MODEL_FILE), "utf8"), await readFile(join(dir, WEIGHTS_FILE)));
       expect(loaded.inputNames).toEqual(description.inputs.map((i) => i.name));
       let rows = 0;
       let empty = 0;

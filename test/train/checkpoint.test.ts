@@ -3,7 +3,17 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PreparedDataset } from "../../src/data/reader.ts";
-import { disposeSnapshot, loadCheckpoint, restore, saveCheckpoint, snapshot, type CheckpointManifest } from "../../src/train/checkpoint.ts";
+import { Module, ParamInit } from "../../src/layers/params.ts";
+import {
+  disposeSnapshot,
+  loadCheckpoint,
+  loadCheckpointPartial,
+  restore,
+  restorePartial,
+  saveCheckpoint,
+  snapshot,
+  type CheckpointManifest,
+} from "../../src/train/checkpoint.ts";
 import { evaluateSplit } from "../../src/train/evaluate.ts";
 import { openTinyDataset, TinyModel, weightValues } from "./helpers.ts";
 
@@ -86,5 +96,68 @@ describe("checkpoints", () => {
     disposeSnapshot(saved);
     expect(weightValues(model.module)).toEqual(expected);
     expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+});
+
+/** A module with parameters of the given local names and shapes, random values. */
+class Params extends Module {
+  constructor(name: string, seed: number, shapes: Record<string, number[]>) {
+    super(name);
+    const init = new ParamInit(seed);
+    for (const [local, shape] of Object.entries(shapes)) this.param(local, init.uniform(shape, 1));
+  }
+}
+
+describe("partial loads (pre-trained → fine-tuned)", () => {
+  const PRE = { "dnn/kernel": [3, 2], "dnn/bias": [2], "fc_source/kernel": [4, 3] };
+  const FT = { "dnn/kernel": [3, 2], "dnn/bias": [2], "fc_target/kernel": [5, 3] };
+  /** "ft/…" reads "pre/…". */
+  const fromPre = (name: string): string => name.replace(/^ft\//, "pre/");
+
+  it("restores the variables present in both, by a name mapping, and keeps the others", () => {
+    const pre = new Params("pre", 1, PRE);
+    const ft = new Params("ft", 2, FT);
+    const expected = weightValues(pre);
+    const kept = weightValues(ft).get("ft/fc_target/kernel");
+    const result = restorePartial(ft, pre.namedVariables(), { storedName: fromPre });
+    expect(result).toEqual({ loaded: ["ft/dnn/kernel", "ft/dnn/bias"], kept: ["ft/fc_target/kernel"] });
+    // The values stay when the pre-trained module is gone.
+    pre.dispose();
+    const after = weightValues(ft);
+    expect(after.get("ft/dnn/kernel")).toEqual(expected.get("pre/dnn/kernel"));
+    expect(after.get("ft/dnn/bias")).toEqual(expected.get("pre/dnn/bias"));
+    expect(after.get("ft/fc_target/kernel")).toEqual(kept);
+    ft.dispose();
+  });
+
+  it("loads from a checkpoint through a prefix filter, reading only what it restores", async () => {
+    const dir = join(outRoot, "ckpt", "partial");
+    const pre = new Params("pre", 3, PRE);
+    await saveCheckpoint(dir, pre);
+    const ft = new Params("ft", 4, FT);
+    const before = weightValues(ft);
+    const onlyKernels = (name: string) => (name.endsWith("/kernel") ? fromPre(name) : undefined);
+    const result = await loadCheckpointPartial(dir, ft, { storedName: onlyKernels });
+    expect(result).toEqual({ loaded: ["ft/dnn/kernel"], kept: ["ft/dnn/bias", "ft/fc_target/kernel"] });
+    const after = weightValues(ft);
+    expect(after.get("ft/dnn/kernel")).toEqual(weightValues(pre).get("pre/dnn/kernel"));
+    expect(after.get("ft/dnn/bias")).toEqual(before.get("ft/dnn/bias"));
+    expect(after.get("ft/fc_target/kernel")).toEqual(before.get("ft/fc_target/kernel"));
+    pre.dispose();
+    ft.dispose();
+  });
+
+  it("refuses a shared name with another shape, naming it, and leaves the model untouched", async () => {
+    const dir = join(outRoot, "ckpt", "partial-mismatch");
+    const pre = new Params("pre", 5, PRE);
+    await saveCheckpoint(dir, pre);
+    const ft = new Params("ft", 6, { ...FT, "dnn/bias": [3] });
+    const before = weightValues(ft);
+    const message = /does not match model 'ft': 'ft\/dnn\/bias' is float32\[2\] but the model has float32\[3\] \(stored as 'pre\/dnn\/bias'\)/;
+    await expect(loadCheckpointPartial(dir, ft, { storedName: fromPre })).rejects.toThrow(message);
+    expect(() => restorePartial(ft, pre.namedVariables(), { storedName: fromPre })).toThrow(message);
+    expect(weightValues(ft)).toEqual(before);
+    pre.dispose();
+    ft.dispose();
   });
 });

@@ -106,4 +106,44 @@ describe("trainModel", () => {
     expect(weightsAfter[1]).not.toEqual(weightsAfter[0]);
     expect(weightValues(model.module)).toEqual(weightsAfter[0]);
   });
+
+  it("trains on `entities` instead of the model's trainEntities, reading only the `slices` given", async () => {
+    const model = new TinyModel(dataset.schema, { seed: 6 });
+    const entities = ["source", "target"] as const;
+    const [first] = await dataset.slices("train", entities);
+    let expected = 0;
+    for await (const batch of dataset.batches({ split: "train", entities, batchSize: 4096, slices: [first!] })) expected += batch.size;
+    expect(expected).toBeGreaterThan(0);
+    expect(expected).toBeLessThan(dataset.rowCount({ split: "train", entities }));
+    const result = await trainModel(model, dataset, { training: training({ max_epochs: 1 }), seed: 6, entities, slices: [first!] });
+    expect(result.epochs[0]!.samples).toBe(expected);
+  });
+
+  it("without validation runs every epoch (maxEpochs overriding max_epochs) and keeps the last", async () => {
+    const model = new TinyModel(dataset.schema, { seed: 7 });
+    const weightsAfter: Map<string, Float32Array>[] = [];
+    const result = await trainModel(model, dataset, {
+      training: training({ patience: 1, max_epochs: 10 }),
+      seed: 7,
+      validation: "none",
+      maxEpochs: 3,
+      maxBatchesPerEpoch: 2,
+      onEpoch: (e) => {
+        weightsAfter.push(weightValues(model.module));
+        // Validated, the inverted scores would stop the run after epoch 2 and restore epoch 1.
+        if (e.epoch === 1) model.invert = true;
+      },
+    });
+    expect(result.epochsRun).toBe(3);
+    expect(result.stoppedEarly).toBe(false);
+    expect(result.bestEpoch).toBe(3);
+    expect(result.bestValidAuc).toBeNaN();
+    expect(result.epochs.map((e) => [e.validAuc, e.best])).toEqual([
+      [NaN, true],
+      [NaN, true],
+      [NaN, true],
+    ]);
+    expect(weightsAfter[2]).not.toEqual(weightsAfter[0]);
+    expect(weightValues(model.module)).toEqual(weightsAfter[2]);
+  });
 });

@@ -13,7 +13,7 @@ import { SMALL_SIZES } from "../helpers.ts";
 
 const backend = process.argv[2] ?? "cpu";
 setWasmPaths(`${dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm"))}/`);
-await tf.setBackend(backend);
+if (backend === "wasm") await (await import("../../../src/engine/backend.ts")).selectBackend("wasm"); else await tf.setBackend(backend);
 const { dataset, close } = await openSyntheticTiny();
 const opts = { schema: dataset.schema, sizes: SMALL_SIZES };
 const models = {

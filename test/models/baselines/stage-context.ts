@@ -59,11 +59,13 @@ export class TrainingContext implements RecipeContext {
     readonly spec: ExperimentSpec,
     readonly seed: number,
     private readonly hooks: StageHooks = {},
+    /** Passed to every trainModel call, e.g. maxBatchesPerEpoch to keep a test short. */
+    private readonly extra: Partial<TrainOptions> = {},
   ) {}
 
   async stage(name: string, model: CtrModel, options: PassedStageOptions = {}): Promise<StageRecord> {
     this.hooks.before?.(name, model);
-    const result = await trainModel(model, this.dataset, { training: this.spec.training, seed: this.seed, stage: name, ...options });
+    const result = await trainModel(model, this.dataset, { training: this.spec.training, seed: this.seed, stage: name, ...this.extra, ...options });
     this.calls.push({ name, model, options, result });
     this.hooks.after?.(name, model);
     const samples = result.epochs.reduce((sum, e) => sum + e.samples, 0);

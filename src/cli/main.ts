@@ -1,8 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { UserError } from "../util/errors.ts";
+import { registerBaselines } from "./commands/baselines.ts";
 import { registerExport } from "./commands/export.ts";
 import { registerInfo } from "./commands/info.ts";
-import { registerLaterCommands } from "./commands/later.ts";
 import { registerMktCommands } from "./commands/mkt.ts";
 import { registerReport } from "./commands/report.ts";
 import { registerRun } from "./commands/run.ts";
@@ -23,9 +23,9 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerMktCommands(program);
   registerExport(program);
+  registerBaselines(program);
   registerRun(program);
   registerReport(program);
-  registerLaterCommands(program);
   return program;
 }
 

@@ -5,9 +5,12 @@ import { Module, type ParamInit } from "./params.ts";
 export interface PartitionedNormOptions {
   /** Width of the normalized vectors. */
   size: number;
-  /** Weight of the old value in each moving-statistics update; default 0.9. */
+  /** Weight of the old value in each moving-statistics update; default 0.9 (PyTorch's 0.1 for the new one). */
   momentum?: number;
-  /** Default 1e-5. */
+  /**
+   * Default 1e-3 (Keras' and TF's batch normalization, STAR's framework): near-constant inputs,
+   * such as barely varying embedding dimensions, are not blown up to unit variance.
+   */
   epsilon?: number;
 }
 
@@ -50,7 +53,8 @@ export class PartitionedNorm extends Module {
       const movingVariance = this.param(`${entity}_moving_variance`, tf.ones([size]));
       movingMean.trainable = false;
       movingVariance.trainable = false;
-      return { scale: this.param(`${entity}_scale`, tf.ones([size])), shift: this.param(`${entity}_shift`, init.zeros([size])), movingMean, movingVariance };
+      const scale = this.param(`${entity}_scale`, tf.ones([size]));
+      return { scale, shift: this.param(`${entity}_shift`, init.zeros([size])), movingMean, movingVariance };
     };
     this.partitions = { source: partition("source"), target: partition("target") };
   }

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { ENTITY_NAMES, type EntityName } from "../data/batch.ts";
+import type { EntityName } from "../data/batch.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export interface StarFcnOptions {
@@ -35,10 +35,13 @@ export class StarFcn extends Module {
     let inputSize = options.inputSize;
     this.layers = options.sizes.map((units, l) => {
       const shape: [number, number] = [inputSize, units];
-      const shared = { kernel: this.param(`layer${l}/shared_kernel`, init.glorotUniform(shape)), bias: this.param(`layer${l}/shared_bias`, init.zeros([units])) };
-      const own = (e: EntityName) => ({ kernel: this.param(`layer${l}/${e}_kernel`, tf.ones(shape)), bias: this.param(`layer${l}/${e}_bias`, init.zeros([units])) });
+      const linear = (part: string, kernel: tf.Tensor) => ({
+        kernel: this.param(`layer${l}/${part}_kernel`, kernel),
+        bias: this.param(`layer${l}/${part}_bias`, init.zeros([units])),
+      });
       inputSize = units;
-      return { shared, entity: Object.fromEntries(ENTITY_NAMES.map((e) => [e, own(e)])) as StarLayer["entity"] };
+      const shared = linear("shared", init.glorotUniform(shape));
+      return { shared, entity: { source: linear("source", tf.ones(shape)), target: linear("target", tf.ones(shape)) } };
     });
     this.outputSize = inputSize;
   }

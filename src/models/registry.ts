@@ -1,17 +1,34 @@
 import type { AblationName, ModelName } from "../spec/experiment.ts";
-import { NotImplementedYet } from "../util/errors.ts";
+import { conetRecipe } from "./baselines/conet.ts";
+import { ctnetRecipe } from "./baselines/ctnet.ts";
+import { dinRecipe } from "./baselines/din.ts";
+import { fibinetRecipe } from "./baselines/fibinet.ts";
+import { finetuneRecipe } from "./baselines/finetune.ts";
+import { minetRecipe } from "./baselines/minet.ts";
+import { mlpRecipe } from "./baselines/mlp.ts";
+import { mmoeRecipe } from "./baselines/mmoe.ts";
+import { pleRecipe } from "./baselines/ple.ts";
+import { starRecipe } from "./baselines/star.ts";
 import { mktRecipe } from "./mkt/recipe.ts";
 import type { ModelRecipe } from "./recipe.ts";
 
 /** Every model of Table 2 by name. */
-const RECIPES: Partial<Record<ModelName, ModelRecipe>> = {
+const RECIPES: Record<ModelName, ModelRecipe> = {
   mkt: mktRecipe(),
+  mlp: mlpRecipe,
+  din: dinRecipe,
+  fibinet: fibinetRecipe,
+  mmoe: mmoeRecipe,
+  ple: pleRecipe,
+  star: starRecipe,
+  conet: conetRecipe,
+  minet: minetRecipe,
+  finetune: finetuneRecipe,
+  ctnet: ctnetRecipe,
 };
 
 export function recipeFor(model: ModelName): ModelRecipe {
-  const recipe = RECIPES[model];
-  if (!recipe) throw new NotImplementedYet(`baselines (model ${model})`, "issue 4 (the ten baselines)");
-  return recipe;
+  return RECIPES[model];
 }
 
 export function ablationRecipe(ablation: AblationName): ModelRecipe {

@@ -11,11 +11,3 @@ export class UserError extends Error {
     this.name = "UserError";
   }
 }
-
-/** A command whose implementation lands in a later issue: says so plainly, exits non-zero. */
-export class NotImplementedYet extends UserError {
-  constructor(command: string, issue: string) {
-    super(`'mkt ${command}' is not available yet: it lands with ${issue}.`, 3);
-    this.name = "NotImplementedYet";
-  }
-}

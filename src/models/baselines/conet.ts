@@ -24,7 +24,7 @@ import { denseInput, denseInputSize, JointModel, singleStageRecipe, type Baselin
  */
 export class ConetModel extends JointModel {
   readonly frontEnd: FeatureFrontEnd;
-  /** H_l feeding hidden layer l + 1, for l = 0 … |sizes.mlp| − 2: each used in both directions. */
+  /** crossUnits[i] (no bias) joins hidden layer i to hidden layer i + 1 (0-based) in both directions. */
   readonly crossUnits: readonly Dense[];
   private readonly firstLayers: Record<EntityName, Dense>;
   /** W_l^e of the hidden layers after the first. */

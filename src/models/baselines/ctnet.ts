@@ -94,7 +94,7 @@ export class CtnetTarget extends EntityModel {
   }
 }
 
-/** StageOptions plus an epoch count; the runner passes it on to trainModel (TrainOptions.maxEpochs). */
+/** StageOptions plus an epoch count, which the stage runner hands to trainModel like the other options. */
 export type CtnetStageOptions = StageOptions & Pick<TrainOptions, "maxEpochs">;
 
 export interface CtnetStage {

@@ -33,6 +33,41 @@ function maskedSoftmax(scores: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
   return tf.mul(tf.softmax(tf.add(scores, tf.mul(tf.sub(mask, 1), 1e9))), mask) as tf.Tensor2D;
 }
 
+/**
+ * MiNet's item-level attention over one sequence: α = softmax over the real elements of
+ * score_i = MLP([r_i ‖ k_i ⊙ q ‖ q ‖ u]), r_i the element's embeddings, k_i its shared-feature
+ * embeddings (aligned with the candidate's q), u the user. The first layer is applied block by
+ * block, W_r r_i + W_k (k_i ⊙ q) + W_c [q ‖ u], so the per-row context is added by broadcasting
+ * instead of being tiled over the L elements (the gradient of a tile is a loop of slices).
+ */
+class ItemAttention extends Module {
+  private readonly element: Dense;
+  private readonly product: Dense;
+  private readonly context: Dense;
+  private readonly rest: Scorer;
+
+  constructor(name: string, init: ParamInit, sizes: { element: number; key: number; user: number }, hidden: readonly number[]) {
+    super(name);
+    const [first, ...more] = hidden as [number, ...number[]];
+    const block = (local: string, inputSize: number, bias: boolean): Dense =>
+      this.child(new Dense(this.scoped(local), init, { inputSize, units: first, bias }));
+    this.element = block("element", sizes.element, true);
+    this.product = block("product", sizes.key, false);
+    this.context = block("context", sizes.key + sizes.user, false);
+    this.rest = this.child(new Scorer(this.scoped("rest"), init, first, more));
+  }
+
+  /** Σ_i α_i r_i [n, element] for a candidate `query` [n, key] and `user` [n, user]. */
+  apply({ keys, values, mask }: SequenceElements, query: tf.Tensor2D, user: tf.Tensor2D): tf.Tensor2D {
+    const [n, L] = mask.shape;
+    const q = query.expandDims(1);
+    const context = this.context.apply(tf.concat([query, user], 1)).expandDims(1);
+    const hidden = tf.relu(tf.add(tf.add(this.element.apply(values), this.product.apply(tf.mul(keys, q))), context));
+    const alpha = maskedSoftmax(this.rest.apply(hidden).reshape([n, L]) as tf.Tensor2D, mask);
+    return tf.matMul(alpha.expandDims(1) as tf.Tensor3D, values).reshape([n, -1]) as tf.Tensor2D;
+  }
+}
+
 /** What MiNet's interest extraction gives for some rows. */
 export interface MinetInterests {
   /** The interests weighted by their interest-level weights, concatenated [n, Σ widths]. */
@@ -46,18 +81,17 @@ export interface MinetInterests {
 /**
  * Joint-training MiNet (SPEC §3). Three interests: the long-term interest is the user embedding
  * v_u, shared by both entities; each behaviour sequence (seq_source, seq_target) gives a short-term
- * interest by item-level attention, a softmax over the real elements of scores
- * MLP([r_i ‖ q ‖ k_i ⊙ q ‖ v_u]) conditioned on the candidate q (its shared features, which line up
- * with the elements' keys k_i) and the user (r_i: the element's shared-feature and item-id
- * embeddings). Interest-level attention scores each interest with its own MLP on
- * [interest ‖ v_u ‖ candidate], and a softmax over the three gives weights summing to 1. MLP
- * sizes.mlp reads [weighted interests ‖ candidate] (the naive union schema's specific columns),
- * then each entity's tower. Attention MLPs have sizes.attention hidden units.
+ * interest by its own item-level attention (see ItemAttention) conditioned on the candidate's
+ * shared features q = v_shared and the user. Interest-level attention scores each interest with
+ * its own MLP on [interest ‖ v_u ‖ candidate], and a softmax over the three (SPEC) gives weights
+ * summing to 1. MLP sizes.mlp reads [weighted interests ‖ candidate], the candidate being
+ * [v_shared ‖ flatten(v_spec^s) ‖ flatten(v_spec^t)] (the naive union schema), then each entity's
+ * tower. Attention MLPs have sizes.attention hidden units.
  */
 export class MinetModel extends JointModel {
   readonly frontEnd: FeatureFrontEnd;
   private readonly sequences: readonly string[];
-  private readonly itemAttention: ReadonlyMap<string, Scorer>;
+  private readonly itemAttention: ReadonlyMap<string, ItemAttention>;
   private readonly interestAttention: readonly Scorer[];
   private readonly mlp: Mlp;
   private readonly towers: Record<EntityName, Tower>;
@@ -74,7 +108,9 @@ export class MinetModel extends JointModel {
     this.itemAttention = new Map(
       schema.sequences.map((seq) => [
         seq.name,
-        this.child(new Scorer(this.scoped(`${seq.name}_item_attention`), init, elementSize(seq) + 2 * fe.sharedSize + fe.userSize, sizes.attention)),
+        this.child(
+          new ItemAttention(this.scoped(`${seq.name}_item_attention`), init, { element: elementSize(seq), key: fe.sharedSize, user: fe.userSize }, sizes.attention),
+        ),
       ]),
     );
     const candidateSize = fe.sharedSize + ENTITY_NAMES.reduce((sum, e) => sum + fe.specificCount(e) * E, 0);
@@ -89,17 +125,6 @@ export class MinetModel extends JointModel {
     this.towers = { source: tower("source"), target: tower("target") };
   }
 
-  /** Short-term interest of one sequence: Σ_i α_i r_i with α the item-level attention [n, elementSize]. */
-  private shortTerm(elements: SequenceElements, scorer: Scorer, query: tf.Tensor2D, user: tf.Tensor2D): tf.Tensor2D {
-    const { keys, values, mask } = elements;
-    const [n, L] = mask.shape;
-    const q = tf.broadcastTo(query.expandDims(1), keys.shape);
-    const u = tf.broadcastTo(user.expandDims(1), [n, L, user.shape[1]]);
-    const scores = scorer.apply(tf.concat([values, q, tf.mul(keys, q), u], 2)).reshape([n, L]) as tf.Tensor2D;
-    const alpha = maskedSoftmax(scores, mask);
-    return tf.matMul(alpha.expandDims(1) as tf.Tensor3D, values).reshape([n, -1]) as tf.Tensor2D;
-  }
-
   interests(batch: BatchTensors, rows: RowSet): MinetInterests {
     const fe = this.frontEnd;
     const n = rowCount(batch, rows);
@@ -109,7 +134,7 @@ export class MinetModel extends JointModel {
     const candidate = tf.concat([shared, ...specific], 1) as tf.Tensor2D;
     const interests = [
       user,
-      ...this.sequences.map((name) => this.shortTerm(fe.sequence(batch, name, rows), this.itemAttention.get(name)!, shared, user)),
+      ...this.sequences.map((name) => this.itemAttention.get(name)!.apply(fe.sequence(batch, name, rows), shared, user)),
     ];
     const scores = interests.map((interest, i) => this.interestAttention[i]!.apply(tf.concat([interest, user, candidate], 1)));
     const weights = tf.softmax(tf.concat(scores, 1)) as tf.Tensor2D;

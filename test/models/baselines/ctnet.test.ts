@@ -70,10 +70,11 @@ describe("CTNet on synthetic-tiny", () => {
     };
   }
 
-  // Logistic regression reaches a target test AUC of 0.60–0.62 here; CTNet gives AUC_RANGE over seeds 1–3.
+  // Logistic regression reaches a target test AUC of 0.60–0.62 here; CTNet, one epoch per stage, gives 0.57–0.59 over seeds 1–3.
   it("trains the source model, then the target model with the source model bit-identical; learns", async () => {
     const changed = new Map<string, boolean>();
-    const context = new TrainingContext(dataset, testSpec(), 1, watchSource(changed));
+    // One epoch per stage: the two stages together train as long as the single-stage tests.
+    const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 1 }), 1, watchSource(changed));
     const model = await ctnetRecipe.train(context);
     expect(context.calls.map((c) => [c.name, c.options.entities])).toEqual([
       ["source", ["source"]],
@@ -85,13 +86,14 @@ describe("CTNet on synthetic-tiny", () => {
     ]);
     const auc = await testAuc(model, dataset);
     console.log(`CTNet target test AUC ${auc.toFixed(4)}`);
-    expect(auc).toBeGreaterThan(0.58);
+    expect(auc).toBeGreaterThan(0.56);
     model.module.dispose();
   });
 
   it("continual: walks the training slices in time order, source then target per slice, one epoch each", async () => {
     const changed = new Map<string, boolean>();
     const context = new TrainingContext(dataset, testSpec({ continual: true }), 1, watchSource(changed), { maxBatchesPerEpoch: 2 });
+    const tensorsBefore = tf.memory().numTensors;
     const model = await ctnetRecipe.train(context);
     const slices = await dataset.slices("train", ["source", "target"]);
     expect(slices.length).toBeGreaterThan(1);
@@ -103,6 +105,8 @@ describe("CTNet on synthetic-tiny", () => {
       expect(result.epochsRun).toBe(1);
     }
     expect([...changed]).toEqual(expected.map((name) => [name, name.endsWith("-source")]));
+    // The target model owns the source model: disposing it frees both.
     model.module.dispose();
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 });

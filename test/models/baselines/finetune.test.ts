@@ -39,6 +39,7 @@ describe("Finetune on synthetic-tiny", () => {
   let close: (() => Promise<void>) | undefined;
   let context: TrainingContext;
   let model: CtrModel;
+  let tensorsBefore: number;
   const weights: Record<"pretrainStart" | "pretrained" | "finetuneStart", Map<string, Float32Array>> = {
     pretrainStart: new Map(),
     pretrained: new Map(),
@@ -48,16 +49,15 @@ describe("Finetune on synthetic-tiny", () => {
   beforeAll(async () => {
     await selectBackend("wasm");
     ({ dataset, close } = await openSyntheticTiny());
-    context = new TrainingContext(dataset, testSpec(), 1, {
+    // One epoch per stage: the two stages together train as long as the single-stage tests.
+    context = new TrainingContext(dataset, testSpec({}, { max_epochs: 1 }), 1, {
       before: (name, m) => (weights[name === "pretrain" ? "pretrainStart" : "finetuneStart"] = values(m.module.namedVariables())),
       after: (name, m) => void (name === "pretrain" && (weights.pretrained = values(m.module.namedVariables()))),
     });
+    tensorsBefore = tf.memory().numTensors;
     model = await finetuneRecipe.train(context);
   });
-  afterAll(async () => {
-    model?.module.dispose();
-    await close?.();
-  });
+  afterAll(async () => close?.());
 
   it("pre-trains on source rows, then fine-tunes on target rows", () => {
     expect(context.calls.map((c) => [c.name, c.options.entities])).toEqual([
@@ -86,10 +86,15 @@ describe("Finetune on synthetic-tiny", () => {
     }
   });
 
-  // Logistic regression reaches a target test AUC of 0.60–0.62 here; Finetune gives AUC_RANGE over seeds 1–3.
+  // Logistic regression reaches a target test AUC of 0.60–0.62 here; Finetune, one epoch per stage, gives 0.59–0.60 over seeds 1–3.
   it("learns: target test AUC well above chance", async () => {
     const auc = await testAuc(model, dataset);
     console.log(`Finetune target test AUC ${auc.toFixed(4)}`);
-    expect(auc).toBeGreaterThan(0.58);
+    expect(auc).toBeGreaterThan(0.56);
+  });
+
+  it("leaves nothing behind once the returned model is disposed (the pre-trained network was freed)", () => {
+    model.module.dispose();
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 });

@@ -1,0 +1,25 @@
+import type { Command } from "commander";
+import { recipeFor } from "../../models/registry.ts";
+import { runModel, type ModelResult } from "../../run/model-run.ts";
+import { print, resultsTable, seedOption, withExperiment } from "../experiment-command.ts";
+
+export function registerBaselines(program: Command): void {
+  seedOption(
+    program
+      .command("baselines")
+      .description("train and evaluate the spec's baselines (its models other than mkt; default all ten), each like `mkt eval`")
+      .argument("<experiment-spec>", "experiment spec (experiments/*.yaml)"),
+  ).action((file: string, _o: unknown, command: Command) =>
+    withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
+      const recipes = experiment.spec.models.filter((m) => m !== "mkt").map(recipeFor);
+      const results: ModelResult[] = [];
+      for (const seed of experiment.spec.seeds) {
+        for (const recipe of recipes) {
+          const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
+          if (result) results.push(result);
+        }
+      }
+      print(global, `Baselines on ${experiment.prepared.stats.dataset} → ${experiment.runDir}\n\n${resultsTable(results)}`, results);
+    }),
+  );
+}

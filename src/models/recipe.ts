@@ -28,6 +28,8 @@ export interface StageOptions {
   validation?: "target" | "none";
   /** Only rows of these time slices (continual training, e.g. CTNet). */
   slices?: readonly number[];
+  /** Epochs of this stage instead of the spec's max_epochs (e.g. one pass per slice). */
+  maxEpochs?: number;
 }
 
 /** What a recipe gets to train with. */
@@ -52,8 +54,6 @@ export interface ModelRecipe {
   /** Directory and report name, e.g. "mkt", "mkt-wo_pdl", "fibinet". */
   name: string;
   category: ModelCategory;
-  /** Stage names in order, e.g. ["pretrain", "finetune"]. */
-  stages: string[];
   /** Stages that are, by definition, another recipe's stage (stage → that recipe's name): run once, shared. */
   sharedStages?: Record<string, string>;
   train(context: RecipeContext): Promise<CtrModel>;

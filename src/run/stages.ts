@@ -87,6 +87,7 @@ export class StageRunner implements RecipeContext {
       ...(stageOptions.entities ? { entities: stageOptions.entities } : {}),
       ...(stageOptions.validation ? { validation: stageOptions.validation } : {}),
       ...(stageOptions.slices ? { slices: stageOptions.slices } : {}),
+      ...(stageOptions.maxEpochs ? { maxEpochs: stageOptions.maxEpochs } : {}),
       onEpoch: async (entry) => {
         epochs.push(entry);
         await writeJsonAtomic(join(dir, "epochs.json"), epochs);

@@ -24,7 +24,6 @@ export function singleStageRecipe(
   return {
     name,
     category,
-    stages: ["train"],
     async train(context) {
       const model = build(new ParamInit(context.seed), { schema: context.dataset.schema, sizes: context.spec.sizes });
       await context.stage("train", model);

@@ -6,7 +6,6 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { Module, ParamInit } from "../../layers/params.ts";
 import { stopGradient } from "../../layers/stop-gradient.ts";
 import { Tower } from "../../layers/tower.ts";
-import type { TrainOptions } from "../../train/trainer.ts";
 import { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { ModelRecipe, StageOptions } from "../recipe.ts";
@@ -95,13 +94,12 @@ export class CtnetTarget extends EntityModel {
 }
 
 /** StageOptions plus an epoch count, which the stage runner hands to trainModel like the other options. */
-export type CtnetStageOptions = StageOptions & Pick<TrainOptions, "maxEpochs">;
 
 export interface CtnetStage {
   name: string;
   /** Which model trains: the source model on source rows or the target model on target rows. */
   entity: EntityName;
-  options: CtnetStageOptions;
+  options: StageOptions;
 }
 
 /**
@@ -145,7 +143,6 @@ export async function ctnetStages(dataset: PreparedDataset, continual: boolean):
 export const ctnetRecipe: ModelRecipe = {
   name: "ctnet",
   category: "pre-training & fine-tuning",
-  stages: ["source", "target"],
   async train(context) {
     const options = { schema: context.dataset.schema, sizes: context.spec.sizes };
     const source = new CtnetSource("ctnet_source", stageInit(context.seed, 0), options);

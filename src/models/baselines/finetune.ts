@@ -65,7 +65,6 @@ export function buildFinetuneNet(context: Pick<RecipeContext, "dataset" | "spec"
 export const finetuneRecipe: ModelRecipe = {
   name: "finetune",
   category: "pre-training & fine-tuning",
-  stages: ["pretrain", "finetune"],
   async train(context) {
     const pretrained = buildFinetuneNet(context, "source");
     await context.stage("pretrain", pretrained, { entities: ["source"] });

@@ -12,7 +12,6 @@ export function mktRecipe(ablation?: AblationName): ModelRecipe {
   return {
     name: mktRecipeName(ablation),
     category: "ours",
-    stages: finetune ? ["pretrain", "finetune"] : ["pretrain"],
     ...(finetune ? {} : { sharedStages: { pretrain: mktRecipeName() } }),
     async train(context) {
       const options = { schema: context.dataset.schema, spec: context.spec, seed: context.seed, ...(ablation ? { ablation } : {}) };

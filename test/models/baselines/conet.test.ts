@@ -65,7 +65,7 @@ describe("CoNet on synthetic-tiny", () => {
   it("learns: target test AUC well above chance", async () => {
     const context = new TrainingContext(dataset, testSpec(), 1);
     const model = await conetRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(conetRecipe.stages);
+    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
     const auc = await testAuc(model, dataset);
     console.log(`CoNet target test AUC ${auc.toFixed(4)}`);
     expect(auc).toBeGreaterThan(0.56);

@@ -75,7 +75,7 @@ describe("DIN on synthetic-tiny", () => {
   it("trains its one stage on target rows and learns: target test AUC well above chance", async () => {
     const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 2, patience: 2 }), 1);
     const model = await dinRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(dinRecipe.stages);
+    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
     const auc = await testAuc(model, dataset);
     console.log(`DIN target test AUC ${auc.toFixed(4)}`);
     expect(auc).toBeGreaterThan(0.56);

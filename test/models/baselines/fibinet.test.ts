@@ -69,7 +69,7 @@ describe("FiBiNet on synthetic-tiny", () => {
   it("trains its one stage on target rows and learns: target test AUC well above chance", async () => {
     const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 2, patience: 2 }), 1);
     const model = await fibinetRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(fibinetRecipe.stages);
+    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
     const auc = await testAuc(model, dataset);
     console.log(`FiBiNet target test AUC ${auc.toFixed(4)}`);
     expect(auc).toBeGreaterThan(0.56);

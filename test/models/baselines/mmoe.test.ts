@@ -75,7 +75,7 @@ describe("MMoE on synthetic-tiny", () => {
   it("trains its one stage on source and target rows and learns: target test AUC well above chance", async () => {
     const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 1 }), 1);
     const model = await mmoeRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(mmoeRecipe.stages);
+    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
     expect(context.calls[0]!.result.epochs[0]!.samples).toBe(dataset.rowCount({ split: "train", entities: ["source", "target"] }));
     const auc = await testAuc(model, dataset);
     console.log(`MMoE target test AUC ${auc.toFixed(4)}`);

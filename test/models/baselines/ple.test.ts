@@ -83,7 +83,7 @@ describe("PLE on synthetic-tiny", () => {
   it("trains its one stage on source and target rows and learns: target test AUC well above chance", async () => {
     const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 1 }), 1);
     const model = await pleRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(pleRecipe.stages);
+    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
     const auc = await testAuc(model, dataset);
     console.log(`PLE target test AUC ${auc.toFixed(4)}`);
     expect(auc).toBeGreaterThan(0.57);

@@ -133,7 +133,7 @@ describe("STAR on synthetic-tiny", () => {
     const spec = testSpec({ sizes: { ...SMALL_SIZES, mlp: [32, 16], tower: [16] } }, { max_epochs: 1 });
     const context = new TrainingContext(dataset, spec, 1);
     const model = await starRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(starRecipe.stages);
+    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
     const auc = await testAuc(model, dataset);
     console.log(`STAR target test AUC ${auc.toFixed(4)}`);
     expect(auc).toBeGreaterThan(0.57);

@@ -1,13 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { EntityName } from "../../../src/data/batch.ts";
-import type { PreparedDataset } from "../../../src/data/reader.ts";
-import { selectBackend } from "../../../src/engine/backend.ts";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { ConetModel, conetRecipe } from "../../../src/models/baselines/conet.ts";
 import { disposeBatchTensors } from "../../../src/models/inputs.ts";
 import { gradientMagnitudes, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
-import { openSyntheticTiny, range, testAuc, testSpec, TrainingContext } from "./stage-context.ts";
+import { describeLearning, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): ConetModel => new ConetModel("conet", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -52,23 +50,4 @@ describe("ConetModel", () => {
   });
 });
 
-describe("CoNet on synthetic-tiny", () => {
-  let dataset: PreparedDataset;
-  let close: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    await selectBackend("wasm");
-    ({ dataset, close } = await openSyntheticTiny());
-  });
-  afterAll(async () => close?.());
-
-  // Logistic regression reaches a target test AUC of 0.60–0.62 here; CoNet gives 0.61–0.64 over seeds 1–3.
-  it("learns: target test AUC well above chance", async () => {
-    const context = new TrainingContext(dataset, testSpec(), 1);
-    const model = await conetRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
-    const auc = await testAuc(model, dataset);
-    console.log(`CoNet target test AUC ${auc.toFixed(4)}`);
-    expect(auc).toBeGreaterThan(0.56);
-    model.module.dispose();
-  });
-});
+describeLearning("CoNet", conetRecipe, testSpec(), 0.56, "logistic regression 0.60–0.62; CoNet 0.61–0.64 over seeds 1–3");

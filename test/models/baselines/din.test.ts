@@ -1,13 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PreparedDataset } from "../../../src/data/reader.ts";
-import { selectBackend } from "../../../src/engine/backend.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { DinModel, dinRecipe } from "../../../src/models/baselines/din.ts";
 import { batchToTensors, disposeBatchTensors, type BatchTensors } from "../../../src/models/inputs.ts";
 import { MAXLEN, randomBatch, SMALL_SIZES, testSchema } from "../helpers.ts";
 import { withOtherIds } from "./batches.ts";
-import { openSyntheticTiny, range, testAuc, testSpec, TrainingContext } from "./stage-context.ts";
+import { describeLearning, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): DinModel => new DinModel("din", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -62,23 +60,4 @@ describe("DinModel", () => {
   });
 });
 
-describe("DIN on synthetic-tiny", () => {
-  let dataset: PreparedDataset;
-  let close: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    await selectBackend("wasm");
-    ({ dataset, close } = await openSyntheticTiny());
-  });
-  afterAll(async () => close?.());
-
-  // Logistic regression reaches a target test AUC of 0.60–0.62 here; 2 epochs of DIN give 0.580–0.591 over seeds 1–3.
-  it("trains its one stage on target rows and learns: target test AUC well above chance", async () => {
-    const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 2, patience: 2 }), 1);
-    const model = await dinRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
-    const auc = await testAuc(model, dataset);
-    console.log(`DIN target test AUC ${auc.toFixed(4)}`);
-    expect(auc).toBeGreaterThan(0.56);
-    model.module.dispose();
-  });
-});
+describeLearning("DIN", dinRecipe, testSpec({}, { max_epochs: 2, patience: 2 }), 0.56, "logistic regression 0.60–0.62; 2 epochs of DIN 0.580–0.591 over seeds 1–3");

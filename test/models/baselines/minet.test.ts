@@ -1,13 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PreparedDataset } from "../../../src/data/reader.ts";
-import { selectBackend } from "../../../src/engine/backend.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { MinetModel, minetRecipe } from "../../../src/models/baselines/minet.ts";
 import { batchToTensors, disposeBatchTensors } from "../../../src/models/inputs.ts";
 import { expectClose } from "../../layers/helpers.ts";
 import { randomBatch, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
-import { openSyntheticTiny, range, testAuc, testSpec, TrainingContext } from "./stage-context.ts";
+import { describeLearning, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): MinetModel => new MinetModel("minet", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -65,22 +63,4 @@ describe("MinetModel", () => {
   });
 });
 
-describe("MiNet on synthetic-tiny", () => {
-  let dataset: PreparedDataset;
-  let close: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    await selectBackend("wasm");
-    ({ dataset, close } = await openSyntheticTiny());
-  });
-  afterAll(async () => close?.());
-
-  // Logistic regression reaches a target test AUC of 0.60–0.62 here; MiNet gives 0.59–0.62 over seeds 1–3.
-  it("learns: target test AUC well above chance", async () => {
-    const context = new TrainingContext(dataset, testSpec(), 1);
-    const model = await minetRecipe.train(context);
-    const auc = await testAuc(model, dataset);
-    console.log(`MiNet target test AUC ${auc.toFixed(4)}`);
-    expect(auc).toBeGreaterThan(0.56);
-    model.module.dispose();
-  });
-});
+describeLearning("MiNet", minetRecipe, testSpec(), 0.56, "logistic regression 0.60–0.62; MiNet 0.59–0.62 over seeds 1–3");

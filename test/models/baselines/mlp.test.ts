@@ -1,14 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { TARGET } from "../../../src/data/batch.ts";
-import type { PreparedDataset } from "../../../src/data/reader.ts";
-import { selectBackend } from "../../../src/engine/backend.ts";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { MlpModel, mlpRecipe } from "../../../src/models/baselines/mlp.ts";
 import { batchToTensors, disposeBatchTensors } from "../../../src/models/inputs.ts";
 import { randomBatch, SMALL_SIZES, testSchema } from "../helpers.ts";
 import { withOtherIds } from "./batches.ts";
-import { openSyntheticTiny, range, testAuc, testSpec, TrainingContext } from "./stage-context.ts";
+import { describeLearning, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): MlpModel => new MlpModel("mlp", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -54,24 +52,4 @@ describe("MlpModel", () => {
   });
 });
 
-describe("MLP on synthetic-tiny", () => {
-  let dataset: PreparedDataset;
-  let close: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    await selectBackend("wasm");
-    ({ dataset, close } = await openSyntheticTiny());
-  });
-  afterAll(async () => close?.());
-
-  // Logistic regression reaches a target test AUC of 0.60–0.62 here; 3 epochs of MLP give 0.603–0.614 over seeds 1–3.
-  it("trains its one stage on target rows and learns: target test AUC well above chance", async () => {
-    const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 3, patience: 3 }), 1);
-    const model = await mlpRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
-    expect(model.trainEntities).toEqual(["target"]);
-    const auc = await testAuc(model, dataset);
-    console.log(`MLP target test AUC ${auc.toFixed(4)}`);
-    expect(auc).toBeGreaterThan(0.57);
-    model.module.dispose();
-  });
-});
+describeLearning("MLP", mlpRecipe, testSpec({}, { max_epochs: 3, patience: 3 }), 0.57, "logistic regression 0.60–0.62; 3 epochs of MLP 0.603–0.614 over seeds 1–3");

@@ -1,13 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PreparedDataset } from "../../../src/data/reader.ts";
-import { selectBackend } from "../../../src/engine/backend.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { PleModel, pleRecipe } from "../../../src/models/baselines/ple.ts";
 import { disposeBatchTensors } from "../../../src/models/inputs.ts";
 import { expectClose } from "../../layers/helpers.ts";
 import { gradientMagnitudes, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
-import { openSyntheticTiny, range, testAuc, testSpec, TrainingContext } from "./stage-context.ts";
+import { describeLearning, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): PleModel => new PleModel("ple", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -70,23 +68,4 @@ describe("PleModel", () => {
   });
 });
 
-describe("PLE on synthetic-tiny", () => {
-  let dataset: PreparedDataset;
-  let close: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    await selectBackend("wasm");
-    ({ dataset, close } = await openSyntheticTiny());
-  });
-  afterAll(async () => close?.());
-
-  // Logistic regression reaches a target test AUC of 0.60–0.62 here; one epoch of PLE gives 0.605–0.622 over seeds 1–3.
-  it("trains its one stage on source and target rows and learns: target test AUC well above chance", async () => {
-    const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 1 }), 1);
-    const model = await pleRecipe.train(context);
-    expect(context.calls.map((c) => c.name)).toEqual(["train"]);
-    const auc = await testAuc(model, dataset);
-    console.log(`PLE target test AUC ${auc.toFixed(4)}`);
-    expect(auc).toBeGreaterThan(0.57);
-    model.module.dispose();
-  });
-});
+describeLearning("PLE", pleRecipe, testSpec({}, { max_epochs: 1 }), 0.57, "logistic regression 0.60–0.62; one epoch of PLE 0.605–0.622 over seeds 1–3");

@@ -1,8 +1,10 @@
 import { rm } from "node:fs/promises";
 import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PreparedDataset } from "../../../src/data/reader.ts";
+import { selectBackend } from "../../../src/engine/backend.ts";
 import type { CtrModel } from "../../../src/models/model.ts";
-import type { RecipeContext, StageOptions, StageRecord } from "../../../src/models/recipe.ts";
+import type { ModelRecipe, RecipeContext, StageOptions, StageRecord } from "../../../src/models/recipe.ts";
 import { experimentSpecSchema, type ExperimentSpec } from "../../../src/spec/experiment.ts";
 import { evaluateSplit } from "../../../src/train/evaluate.ts";
 import { trainModel, type TrainOptions, type TrainResult } from "../../../src/train/trainer.ts";
@@ -89,4 +91,28 @@ export function values(named: Map<string, tf.Variable>): Map<string, Float32Arra
 /** [min, max] of a tensor's values. */
 export function range(x: tf.Tensor): [number, number] {
   return [tf.min(x).dataSync()[0]!, tf.max(x).dataSync()[0]!];
+}
+
+/**
+ * The learning test of a single-stage baseline: its recipe trains its one stage on synthetic-tiny
+ * (wasm) and the target test AUC must clear `minAuc`. `note` records what the model reaches there.
+ */
+export function describeLearning(label: string, recipe: ModelRecipe, spec: ExperimentSpec, minAuc: number, note: string): void {
+  describe(`${label} on synthetic-tiny`, () => {
+    let dataset: PreparedDataset;
+    let close: (() => Promise<void>) | undefined;
+    beforeAll(async () => {
+      await selectBackend("wasm");
+      ({ dataset, close } = await openSyntheticTiny());
+    });
+    afterAll(async () => close?.());
+
+    it(`trains its one stage and learns: target test AUC > ${minAuc} (${note})`, async () => {
+      const context = new TrainingContext(dataset, spec, 1);
+      const model = await recipe.train(context);
+      expect(context.calls.map((c) => c.name)).toEqual(["train"]);
+      expect(await testAuc(model, dataset)).toBeGreaterThan(minAuc);
+      model.module.dispose();
+    });
+  });
 }

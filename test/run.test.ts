@@ -5,7 +5,10 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PreparedDataset } from "../src/data/reader.ts";
 import { selectBackend, type BackendInfo } from "../src/engine/backend.ts";
+import { buildMem, buildTem } from "../src/models/mkt/index.ts";
 import { mktRecipe } from "../src/models/mkt/recipe.ts";
+import { loadCheckpoint } from "../src/train/checkpoint.ts";
+import { evaluateSplit } from "../src/train/evaluate.ts";
 import { loadExperiment, type LoadedExperiment } from "../src/run/experiment.ts";
 import { modelDir, runModel } from "../src/run/model-run.ts";
 import { UserError } from "../src/util/errors.ts";
@@ -67,6 +70,17 @@ describe("run layer: stages, checkpoints and results", () => {
     // A finished (model, seed) is skipped: the stored result comes back unchanged.
     const again = await runModel(mktRecipe(), experiment, dataset, 1, backend, { progress: false });
     expect(again).toEqual(result);
+  });
+
+  it("a fresh MKT loaded from the finetune checkpoint predicts exactly what was evaluated", async () => {
+    const options = { schema: dataset.schema, spec: experiment.spec, seed: 99 };
+    const tem = buildTem(options, buildMem(options));
+    await loadCheckpoint(join(modelDir(experiment.runDir, "mkt", 1), "stage-finetune", "checkpoint"), tem);
+    const { rows } = await evaluateSplit(tem, dataset, { split: "test", batchSize: 512 });
+    tem.dispose();
+    const stored = (await readFile(join(modelDir(experiment.runDir, "mkt", 1), "predictions.csv"), "utf8")).trim().split("\n").slice(1);
+    expect(stored.length).toBe(rows.scores.length);
+    stored.forEach((line, i) => expect(Number(line.split(",")[2])).toBe(rows.scores[i]));
   });
 
   it("w/o TEM finetune reuses full MKT's pretrain stage", async () => {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { maskedMeanPool } from "../../src/layers/pooling.ts";
 import { expectClose } from "./helpers.ts";
 
@@ -18,5 +18,6 @@ describe("maskedMeanPool", () => {
     expectClose(maskedMeanPool(x, mask), [2, 3, 0, 0, 5, -5], 0);
     const grad = tf.grad((input: tf.Tensor) => tf.sum(maskedMeanPool(input, mask)))(x);
     expectClose(grad, [0.5, 0.5, 0.5, 0.5, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0], 0);
+    expect(Array.from(grad.dataSync()).every(Number.isFinite)).toBe(true);
   });
 });

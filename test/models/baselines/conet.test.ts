@@ -5,7 +5,7 @@ import { ParamInit } from "../../../src/layers/params.ts";
 import { ConetModel, conetRecipe } from "../../../src/models/baselines/conet.ts";
 import { disposeBatchTensors } from "../../../src/models/inputs.ts";
 import { gradientMagnitudes, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
-import { describeLearning, range, testSpec } from "./stage-context.ts";
+import { describeLearning, expectProbabilities, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): ConetModel => new ConetModel("conet", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -16,20 +16,7 @@ describe("ConetModel", () => {
   });
 
   it("predicts a probability per row of a mixed batch; the loss has a part per entity", () => {
-    const model = build();
-    const batch = randomTensors(schema, { source: 5, target: 4 });
-    tf.tidy(() => {
-      const p = model.predictTarget(batch);
-      expect(p.shape).toEqual([9]);
-      const [low, high] = range(p);
-      expect(low).toBeGreaterThan(0);
-      expect(high).toBeLessThan(1);
-      const { total, parts } = model.loss(batch);
-      expect(Object.keys(parts).sort()).toEqual(["bce_source", "bce_target"]);
-      expect(Number.isFinite(total.dataSync()[0]!)).toBe(true);
-    });
-    disposeBatchTensors(batch);
-    model.dispose();
+    expectProbabilities(build(), randomTensors(schema, { source: 5, target: 4 }), ["source", "target"], ["bce_source", "bce_target"]);
   });
 
   it("has one cross matrix per cross-connected layer, shared by both directions: either entity's loss reaches it", () => {

@@ -3,9 +3,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { DinModel, dinRecipe } from "../../../src/models/baselines/din.ts";
 import { batchToTensors, disposeBatchTensors, type BatchTensors } from "../../../src/models/inputs.ts";
-import { MAXLEN, randomBatch, SMALL_SIZES, testSchema } from "../helpers.ts";
+import { MAXLEN, randomBatch, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
 import { withOtherIds } from "./batches.ts";
-import { describeLearning, range, testSpec } from "./stage-context.ts";
+import { describeLearning, expectProbabilities, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): DinModel => new DinModel("din", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -16,19 +16,7 @@ describe("DinModel", () => {
   });
 
   it("predicts a probability per row, every row read as a target row; trains on target rows", () => {
-    const model = build();
-    expect(model.trainEntities).toEqual(["target"]);
-    const batch = batchToTensors(randomBatch(schema, { source: 3, target: 6 }));
-    tf.tidy(() => {
-      const p = model.predictTarget(batch);
-      expect(p.shape).toEqual([9]);
-      const [low, high] = range(p);
-      expect(low).toBeGreaterThan(0);
-      expect(high).toBeLessThan(1);
-      expect(Object.keys(model.loss(batch).parts)).toEqual(["bce_target"]);
-    });
-    disposeBatchTensors(batch);
-    model.dispose();
+    expectProbabilities(build(), randomTensors(schema, { source: 3, target: 6 }), ["target"], ["bce_target"]);
   });
 
   it("weights each sequence element by its relevance to the candidate: other candidates, other weights", () => {

@@ -5,7 +5,7 @@ import { FibinetModel, fibinetRecipe } from "../../../src/models/baselines/fibin
 import { disposeBatchTensors } from "../../../src/models/inputs.ts";
 import { expectClose } from "../../layers/helpers.ts";
 import { randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
-import { describeLearning, range, testSpec } from "./stage-context.ts";
+import { describeLearning, expectProbabilities, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): FibinetModel => new FibinetModel("fibinet", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -16,19 +16,7 @@ describe("FibinetModel", () => {
   });
 
   it("predicts a probability per row, every row read as a target row; trains on target rows", () => {
-    const model = build();
-    expect(model.trainEntities).toEqual(["target"]);
-    const batch = randomTensors(schema, { source: 3, target: 6 });
-    tf.tidy(() => {
-      const p = model.predictTarget(batch);
-      expect(p.shape).toEqual([9]);
-      const [low, high] = range(p);
-      expect(low).toBeGreaterThan(0);
-      expect(high).toBeLessThan(1);
-      expect(Object.keys(model.loss(batch).parts)).toEqual(["bce_target"]);
-    });
-    disposeBatchTensors(batch);
-    model.dispose();
+    expectProbabilities(build(), randomTensors(schema, { source: 3, target: 6 }), ["target"], ["bce_target"]);
   });
 
   it("has one E-wide field per feature and pooled sequence element; SENET weighs the fields differently", () => {

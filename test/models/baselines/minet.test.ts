@@ -5,7 +5,7 @@ import { MinetModel, minetRecipe } from "../../../src/models/baselines/minet.ts"
 import { batchToTensors, disposeBatchTensors } from "../../../src/models/inputs.ts";
 import { expectClose } from "../../layers/helpers.ts";
 import { randomBatch, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
-import { describeLearning, range, testSpec } from "./stage-context.ts";
+import { describeLearning, expectProbabilities, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): MinetModel => new MinetModel("minet", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -16,18 +16,7 @@ describe("MinetModel", () => {
   });
 
   it("predicts a probability per row of a mixed batch; the loss has a part per entity", () => {
-    const model = build();
-    const batch = randomTensors(schema, { source: 5, target: 4 });
-    tf.tidy(() => {
-      const p = model.predictTarget(batch);
-      expect(p.shape).toEqual([9]);
-      const [low, high] = range(p);
-      expect(low).toBeGreaterThan(0);
-      expect(high).toBeLessThan(1);
-      expect(Object.keys(model.loss(batch).parts).sort()).toEqual(["bce_source", "bce_target"]);
-    });
-    disposeBatchTensors(batch);
-    model.dispose();
+    expectProbabilities(build(), randomTensors(schema, { source: 5, target: 4 }), ["source", "target"], ["bce_source", "bce_target"]);
   });
 
   it("weights the long-term and the two short-term interests by softmax weights summing to 1", () => {

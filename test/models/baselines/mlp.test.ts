@@ -4,9 +4,9 @@ import { TARGET } from "../../../src/data/batch.ts";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { MlpModel, mlpRecipe } from "../../../src/models/baselines/mlp.ts";
 import { batchToTensors, disposeBatchTensors } from "../../../src/models/inputs.ts";
-import { randomBatch, SMALL_SIZES, testSchema } from "../helpers.ts";
+import { randomBatch, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
 import { withOtherIds } from "./batches.ts";
-import { describeLearning, range, testSpec } from "./stage-context.ts";
+import { describeLearning, expectProbabilities, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): MlpModel => new MlpModel("mlp", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -17,21 +17,7 @@ describe("MlpModel", () => {
   });
 
   it("predicts a probability per row, every row read as a target row; trains on target rows", () => {
-    const model = build();
-    expect(model.trainEntities).toEqual(["target"]);
-    const batch = batchToTensors(randomBatch(schema, { source: 3, target: 6 }));
-    tf.tidy(() => {
-      const p = model.predictTarget(batch);
-      expect(p.shape).toEqual([9]);
-      const [low, high] = range(p);
-      expect(low).toBeGreaterThan(0);
-      expect(high).toBeLessThan(1);
-      const { total, parts } = model.loss(batch);
-      expect(Object.keys(parts)).toEqual(["bce_target"]);
-      expect(Number.isFinite(total.dataSync()[0]!)).toBe(true);
-    });
-    disposeBatchTensors(batch);
-    model.dispose();
+    expectProbabilities(build(), randomTensors(schema, { source: 3, target: 6 }), ["target"], ["bce_target"]);
   });
 
   it("reads the target-specific features and both mean-pooled sequences, not the source-specific features", () => {

@@ -5,7 +5,7 @@ import { PleModel, pleRecipe } from "../../../src/models/baselines/ple.ts";
 import { disposeBatchTensors } from "../../../src/models/inputs.ts";
 import { expectClose } from "../../layers/helpers.ts";
 import { gradientMagnitudes, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
-import { describeLearning, range, testSpec } from "./stage-context.ts";
+import { describeLearning, expectProbabilities, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): PleModel => new PleModel("ple", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -16,19 +16,7 @@ describe("PleModel", () => {
   });
 
   it("predicts a probability per row through the target path; the loss covers both entities' rows", () => {
-    const model = build();
-    expect(model.trainEntities).toEqual(["source", "target"]);
-    const batch = randomTensors(schema, { source: 5, target: 4 });
-    tf.tidy(() => {
-      const p = model.predictTarget(batch);
-      expect(p.shape).toEqual([9]);
-      const [low, high] = range(p);
-      expect(low).toBeGreaterThan(0);
-      expect(high).toBeLessThan(1);
-      expect(Object.keys(model.loss(batch).parts).sort()).toEqual(["bce_source", "bce_target"]);
-    });
-    disposeBatchTensors(batch);
-    model.dispose();
+    expectProbabilities(build(), randomTensors(schema, { source: 5, target: 4 }), ["source", "target"], ["bce_source", "bce_target"]);
   });
 
   it("has shared and per-entity experts and a gate per entity on every level; an entity's rows never reach the other's", () => {

@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PreparedDataset } from "../../../src/data/reader.ts";
 import { selectBackend } from "../../../src/engine/backend.ts";
+import { disposeBatchTensors, type BatchTensors } from "../../../src/models/inputs.ts";
 import type { CtrModel } from "../../../src/models/model.ts";
 import type { ModelRecipe, RecipeContext, StageOptions, StageRecord } from "../../../src/models/recipe.ts";
 import { experimentSpecSchema, type ExperimentSpec } from "../../../src/spec/experiment.ts";
@@ -115,4 +116,24 @@ export function describeLearning(label: string, recipe: ModelRecipe, spec: Exper
       model.module.dispose();
     });
   });
+}
+
+/**
+ * What every model must do on a batch: one probability in (0, 1) per row, read through the target
+ * path; train on `entities`; a finite loss with exactly `parts`. Disposes the batch and the model.
+ */
+export function expectProbabilities(model: CtrModel, batch: BatchTensors, entities: readonly string[], parts: readonly string[]): void {
+  expect(model.trainEntities).toEqual(entities);
+  tf.tidy(() => {
+    const p = model.predictTarget(batch);
+    expect(p.shape).toEqual([batch.size]);
+    const [low, high] = range(p);
+    expect(low).toBeGreaterThan(0);
+    expect(high).toBeLessThan(1);
+    const loss = model.loss(batch);
+    expect(Object.keys(loss.parts).sort()).toEqual([...parts].sort());
+    expect(Number.isFinite(loss.total.dataSync()[0]!)).toBe(true);
+  });
+  disposeBatchTensors(batch);
+  model.module.dispose();
 }

@@ -8,7 +8,7 @@ import { sliceRows } from "../../../src/models/rows.ts";
 import { expectClose } from "../../layers/helpers.ts";
 import { randomBatch, randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
 import { withOtherIds } from "./batches.ts";
-import { describeLearning, range, testSpec } from "./stage-context.ts";
+import { describeLearning, expectProbabilities, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
 const build = (): StarModel => new StarModel("star", new ParamInit(1), { schema, sizes: SMALL_SIZES });
@@ -33,19 +33,7 @@ describe("StarModel", () => {
   });
 
   it("predicts a probability per row through the target path; the loss covers both entities' rows", () => {
-    const model = build();
-    expect(model.trainEntities).toEqual(["source", "target"]);
-    const batch = randomTensors(schema, { source: 5, target: 4 });
-    tf.tidy(() => {
-      const p = model.predictTarget(batch);
-      expect(p.shape).toEqual([9]);
-      const [low, high] = range(p);
-      expect(low).toBeGreaterThan(0);
-      expect(high).toBeLessThan(1);
-      expect(Object.keys(model.loss(batch).parts).sort()).toEqual(["bce_source", "bce_target"]);
-    });
-    disposeBatchTensors(batch);
-    model.dispose();
+    expectProbabilities(build(), randomTensors(schema, { source: 5, target: 4 }), ["source", "target"], ["bce_source", "bce_target"]);
   });
 
   it("uses W_shared ⊙ W_e and b_shared + b_e in every FCN layer of entity e", () => {

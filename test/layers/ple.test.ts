@@ -4,6 +4,7 @@ import { CgcLevel } from "../../src/layers/cgc.ts";
 import { ParamInit } from "../../src/layers/params.ts";
 import { Ple } from "../../src/layers/ple.ts";
 import { expectClose } from "./helpers.ts";
+import { gradientMagnitudes } from "../models/helpers.ts";
 
 let xs: tf.Tensor2D;
 let xt: tf.Tensor2D;
@@ -18,18 +19,6 @@ beforeAll(async () => {
 const small = (name: string): Ple =>
   new Ple(name, new ParamInit(3), { inputSize: 6, levelSizes: [8, 4], sharedExperts: 2, entityExperts: 1 });
 
-/** Largest |gradient| of `loss` w.r.t. each parameter of `ple`, by logical name. */
-function gradientMagnitudes(ple: Ple, loss: () => tf.Scalar): Map<string, number> {
-  const named = ple.namedVariables();
-  const { value, grads } = tf.variableGrads(loss, [...named.values()]);
-  const out = new Map<string, number>();
-  for (const [name, variable] of named) {
-    const grad = grads[variable.name];
-    out.set(name, grad === undefined ? 0 : tf.max(tf.abs(grad)).dataSync()[0]!);
-  }
-  tf.dispose([value, grads]);
-  return out;
-}
 
 describe("Ple", () => {
   it("gives per-entity outputs of the last level size, gates summing to 1 per row", () => {
@@ -72,8 +61,8 @@ describe("Ple", () => {
     const ple = small("ple");
     const sourceLoss = (): tf.Scalar => tf.sum(ple.apply({ source: xs, target: xt }).source.output) as tf.Scalar;
     const targetLoss = (): tf.Scalar => tf.sum(ple.apply({ source: xs, target: xt }).target.output) as tf.Scalar;
-    const fromSource = gradientMagnitudes(ple, sourceLoss);
-    const fromTarget = gradientMagnitudes(ple, targetLoss);
+    const fromSource = gradientMagnitudes(ple.namedVariables(), sourceLoss);
+    const fromTarget = gradientMagnitudes(ple.namedVariables(), targetLoss);
     for (const level of ["level0", "level1"]) {
       for (const param of ["shared_expert0/dense0/kernel", "shared_expert1/dense0/kernel"]) {
         expect(fromSource.get(`ple/${level}/${param}`)).toBeGreaterThan(0);

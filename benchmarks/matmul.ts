@@ -1,13 +1,14 @@
 /**
  * Training throughput of an MLP on the wasm backend with and without the matmul kernel overrides
- * (src/engine/kernels): hidden [1024, 512, 64] → 1 logit, 1024-wide random input, batch 1024, Adam.
+ * (src/engine/kernels): hidden [1024, 512, 64] → 1 logit, 1024-wide random input, batch 1024, Adam
+ * (the training step is benchmarks/dense-mlp.ts, shared with benchmarks/mlp-vs-torch.ts).
  * The two variants alternate within one run (order flipped every round) so drift hits both alike.
  * Run directly: `npx tsx benchmarks/matmul.ts [rounds] [stepsPerRound]`.
  */
-import * as tf from "@tensorflow/tfjs";
 import { pathToFileURL } from "node:url";
 import { selectBackend } from "../src/engine/backend.ts";
 import { applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
+import { createDenseMlpTrainer, makeBatches, median } from "./dense-mlp.ts";
 
 export interface MatmulBenchResult {
   backend: string;
@@ -21,37 +22,17 @@ export interface MatmulBenchResult {
   ratio: number;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 export async function benchMatmul(rounds = 3, stepsPerRound = 4): Promise<MatmulBenchResult> {
   const info = await selectBackend("wasm");
   const batch = 1024;
   const inputWidth = 1024;
   const layers = [1024, 512, 64, 1];
-  const x = tf.randomUniform([batch, inputWidth], -1, 1, "float32", 1);
-  const y = tf.cast(tf.greater(tf.randomUniform([batch, 1], 0, 1, "float32", 2), 0.5), "float32");
-  const params: { w: tf.Variable; b: tf.Variable }[] = [];
-  let fanIn = inputWidth;
-  layers.forEach((units, i) => {
-    const w = tf.variable(tf.randomNormal([fanIn, units], 0, Math.sqrt(2 / fanIn), "float32", 10 + i));
-    params.push({ w, b: tf.variable(tf.zeros([units])) });
-    fanIn = units;
-  });
-  const optimizer = tf.train.adam(1e-3);
-  const loss = () => {
-    let h: tf.Tensor = x;
-    params.forEach(({ w, b }, i) => {
-      h = tf.add(tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D), b);
-      if (i < params.length - 1) h = tf.relu(h);
-    });
-    return tf.losses.sigmoidCrossEntropy(y, h) as tf.Scalar;
-  };
-  // wasm runs synchronously: when minimize returns, the step is done.
-  const step = () => tf.tidy(() => void optimizer.minimize(loss));
+  // One batch is enough here: both variants train on the same data, and data does not change the speed.
+  const trainer = createDenseMlpTrainer(
+    { batch, inputWidth, layers, seed: 10 },
+    makeBatches({ batch, inputWidth, count: 1, seed: 1 }),
+  );
+  const step = () => trainer.step(0);
 
   const times: Record<"override" | "original", number[]> = { override: [], original: [] };
   const use = (variant: "override" | "original") =>
@@ -75,8 +56,7 @@ export async function benchMatmul(rounds = 3, stepsPerRound = 4): Promise<Matmul
     }
   }
   applyKernelOverrides("wasm");
-  tf.dispose([x, y, ...params.flatMap((p) => [p.w, p.b])]);
-  optimizer.dispose();
+  trainer.dispose();
 
   const override = (batch / median(times.override)) * 1000;
   const original = (batch / median(times.original)) * 1000;

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { PreparedDataset } from "../data/reader.ts";
 import { selectBackend, type BackendInfo } from "../engine/backend.ts";
+import { replicaCount } from "../train/parallel/count.ts";
 import { loadExperiment, type LoadedExperiment } from "../run/experiment.ts";
 import type { ModelResult } from "../run/model-run.ts";
 import { UserError } from "../util/errors.ts";
@@ -29,8 +30,9 @@ export async function withExperiment<T>(file: string, command: Command, fn: (con
     if (!experiment.spec.seeds.includes(seed)) throw new UserError(`--seed ${seed}: not one of the spec's seeds (${experiment.spec.seeds.join(", ")})`);
   }
   if (only.length) experiment.spec = { ...experiment.spec, seeds: experiment.spec.seeds.filter((s) => only.includes(s)) };
-  const backend = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
-  log().info({ backend: backend.name, unavailable: backend.unavailable, kernelOverrides: backend.kernelOverrides }, "tfjs backend");
+  const selected = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
+  const backend: BackendInfo = { ...selected, replicas: replicaCount(global.workers, selected.name) };
+  log().info({ backend: backend.name, unavailable: backend.unavailable, kernelOverrides: backend.kernelOverrides, replicas: backend.replicas }, "tfjs backend");
   log().info({ runDir: experiment.runDir, dataset: experiment.prepared.dir }, "experiment");
   const dataset = await PreparedDataset.open(experiment.prepared.dir);
   try {

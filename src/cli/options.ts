@@ -7,6 +7,8 @@ export interface GlobalOptions {
   json: boolean;
   backend: BackendChoice;
   kernelOverrides: boolean;
+  /** "auto" or a positive integer (see replicaCount). */
+  workers: string;
   out: string;
   logLevel?: string;
 }

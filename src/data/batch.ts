@@ -34,3 +34,44 @@ export interface Batch {
   /** "seq_source" and "seq_target". */
   sequences: Record<string, SequenceBatch>;
 }
+
+/**
+ * Rows [start, end) of a batch. `copy` gives arrays of their own (needed to transfer them to a
+ * worker without detaching the original's); otherwise the arrays are views into the batch's.
+ */
+export function sliceBatch(batch: Batch, start: number, end: number, copy: boolean): Batch {
+  const rows = <T extends Uint8Array | Int32Array | Float32Array>(a: T, width = 1): T =>
+    (copy ? a.slice(start * width, end * width) : a.subarray(start * width, end * width)) as T;
+  const sequences: Record<string, SequenceBatch> = {};
+  for (const [name, s] of Object.entries(batch.sequences)) {
+    sequences[name] = {
+      maxlen: s.maxlen,
+      length: rows(s.length),
+      ids: Object.fromEntries(Object.entries(s.ids).map(([feature, ids]) => [feature, rows(ids, s.maxlen)])),
+    };
+  }
+  return {
+    size: end - start,
+    entity: rows(batch.entity),
+    label: rows(batch.label),
+    userKey: rows(batch.userKey),
+    userClicks: rows(batch.userClicks),
+    slice: rows(batch.slice),
+    features: Object.fromEntries(Object.entries(batch.features).map(([name, ids]) => [name, rows(ids)])),
+    sequences,
+  };
+}
+
+/** Every typed array of a batch (e.g. the transfer list when posting it to a worker). */
+export function batchBuffers(batch: Batch): ArrayBuffer[] {
+  const arrays = [
+    batch.entity,
+    batch.label,
+    batch.userKey,
+    batch.userClicks,
+    batch.slice,
+    ...Object.values(batch.features),
+    ...Object.values(batch.sequences).flatMap((s) => [s.length, ...Object.values(s.ids)]),
+  ];
+  return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
+}

@@ -25,6 +25,8 @@ export interface BackendInfo {
   unavailable: { backend: string; reason: string }[];
   /** Names of the active kernel overrides. */
   kernelOverrides: string[];
+  /** Training replicas (worker threads in data-parallel steps), set by the CLI from --workers; 1 when absent. */
+  replicas?: number;
 }
 
 export interface BackendAvailability {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { Dense } from "./dense.ts";
+import { activate, Dense } from "./dense.ts";
 import { Mlp } from "./mlp.ts";
 import { Module, type ParamInit } from "./params.ts";
 
@@ -39,11 +39,29 @@ export class DinAttention extends Module {
    * (default: the keys).
    */
   apply(query: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, values: tf.Tensor = keys): DinAttentionResult {
-    const q = tf.broadcastTo(query.expandDims(1), keys.shape);
-    const features = tf.concat([q, keys, tf.sub(q, keys), tf.mul(q, keys)], -1);
-    const scores = this.score.apply(this.mlp.apply(features)).squeeze([2]);
+    const scores = this.score.apply(this.hidden(query, keys)).squeeze([2]);
     const weights = tf.mul(scores, mask) as tf.Tensor2D;
     const output = tf.matMul(weights.expandDims(1) as tf.Tensor3D, values as tf.Tensor3D).squeeze([1]) as tf.Tensor2D;
     return { output, weights };
+  }
+
+  /**
+   * The activation unit's hidden output [B, L, h] for the input [q, k, q−k, q⊙k]. The first layer is
+   * computed without materialising that input: with its kernel split by rows into Wq, Wk, Wd, Wp,
+   * [q, k, q−k, q⊙k]·W = q·(Wq + Wd) + k·(Wk − Wd) + (q⊙k)·Wp, where the query's term is computed
+   * once per row and broadcast over L. Same parameters and values as the concatenated form (the
+   * test checks it); it avoids tiling the query L times, whose gradient is L slices and adds.
+   */
+  hidden(query: tf.Tensor, keys: tf.Tensor): tf.Tensor {
+    const [first, ...rest] = this.mlp.layers;
+    if (first === undefined) throw new Error(`${this.name}: the activation unit needs a hidden layer`);
+    const [batch, length, dim] = keys.shape as [number, number, number];
+    const [wq, wk, wd, wp] = tf.split(first.kernel, 4, 0) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+    const flatKeys = keys.reshape([-1, dim]) as tf.Tensor2D;
+    const products = tf.mul(query.expandDims(1), keys).reshape([-1, dim]) as tf.Tensor2D;
+    const perKey = tf.add(tf.matMul(flatKeys, tf.sub(wk, wd)), tf.matMul(products, wp)).reshape([batch, length, first.units]);
+    let pre: tf.Tensor = tf.add(perKey, tf.matMul(query as tf.Tensor2D, tf.add(wq, wd)).expandDims(1));
+    if (first.bias !== undefined) pre = tf.add(pre, first.bias);
+    return rest.reduce((h, layer) => layer.apply(h), activate(pre, first.activation));
   }
 }

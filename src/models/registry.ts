@@ -1,4 +1,4 @@
-import type { AblationName, ModelName } from "../spec/experiment.ts";
+import { ABLATION_NAMES, mktRecipeName, type AblationName, type ModelName } from "../spec/experiment.ts";
 import { conetRecipe } from "./baselines/conet.ts";
 import { ctnetRecipe } from "./baselines/ctnet.ts";
 import { dinRecipe } from "./baselines/din.ts";
@@ -33,4 +33,12 @@ export function recipeFor(model: ModelName): ModelRecipe {
 
 export function ablationRecipe(ablation: AblationName): ModelRecipe {
   return mktRecipe(ablation);
+}
+
+/** A recipe by its directory name: a model of Table 2 or "mkt-<ablation>". */
+export function recipeByName(name: string): ModelRecipe {
+  if (name in RECIPES) return RECIPES[name as ModelName];
+  const ablation = ABLATION_NAMES.find((a) => mktRecipeName(a) === name);
+  if (ablation === undefined) throw new Error(`no model or ablation named '${name}'`);
+  return ablationRecipe(ablation);
 }

@@ -72,6 +72,7 @@ const resultSchema = z.object({
     backend: z.string(),
     tfjsBackend: z.string(),
     kernelOverrides: z.array(z.string()),
+    replicas: z.number().int().min(1).optional(),
     versions: z.record(z.string(), z.string()),
     gitCommit: z.string(),
     machine: z.object({ platform: z.string(), cpus: z.number(), cpuModel: z.string() }),

@@ -76,7 +76,8 @@ export function buildHeader(run: CollectedRun): ReportHeader {
 
 function backendText(p: ReportedResult["provenance"]): string {
   const overrides = p.kernelOverrides.length > 0 ? `, kernel overrides: ${p.kernelOverrides.join(", ")}` : "";
-  return `${p.backend} (tfjs backend ${p.tfjsBackend}${overrides})`;
+  const replicas = (p.replicas ?? 1) > 1 ? `, ${p.replicas} training replicas` : "";
+  return `${p.backend} (tfjs backend ${p.tfjsBackend}${overrides}${replicas})`;
 }
 
 /** Distinct values in order of first appearance, with their counts. */

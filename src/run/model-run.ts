@@ -68,6 +68,7 @@ export async function runModel(
   const runner = new StageRunner(dataset, experiment.spec, seed, dir, {
     progress: options.progress,
     stageDirs,
+    parallel: { replicas: backend.replicas ?? 1, backend: backend.name, kernelOverrides: backend.kernelOverrides.length > 0, recipe: recipe.name },
     ...(options.stopAfter ? { stopAfter: options.stopAfter } : {}),
     ...(options.requireFinished ? { requireFinished: options.requireFinished } : {}),
   });

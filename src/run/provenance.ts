@@ -23,6 +23,8 @@ export interface Provenance {
   backend: string;
   tfjsBackend: string;
   kernelOverrides: string[];
+  /** Training replicas (data-parallel worker threads); 1 = the main thread alone (absent in results written before replicas existed). */
+  replicas?: number;
   versions: Record<string, string>;
   gitCommit: string;
   machine: { platform: string; cpus: number; cpuModel: string };
@@ -35,6 +37,7 @@ export function provenance(fields: Pick<Provenance, "experiment" | "specFile" | 
     backend: backend.name,
     tfjsBackend: backend.tfjsBackend,
     kernelOverrides: backend.kernelOverrides,
+    replicas: backend.replicas ?? 1,
     versions: backend.versions,
     gitCommit: gitCommit(),
     machine: { platform: `${platform()}/${process.arch}`, cpus: cpu.length, cpuModel: cpu[0]?.model ?? "unknown" },

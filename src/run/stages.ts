@@ -5,7 +5,9 @@ import type { CtrModel } from "../models/model.ts";
 import type { RecipeContext, StageOptions, StageRecord } from "../models/recipe.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
 import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
-import { trainModel, type EpochLog } from "../train/trainer.ts";
+import type { BackendName } from "../engine/backend.ts";
+import { trainModel, type EpochLog, type ParallelTraining } from "../train/trainer.ts";
+import type { StageReplicaArgs } from "./stage-replica.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -24,6 +26,17 @@ export interface StageRunOptions {
   requireFinished?: { stages?: readonly string[]; hint: string };
   /** Directories of stages shared with another model (stage → directory). */
   stageDirs?: Record<string, string>;
+  /** Train each stage across this many replicas (worker threads that rebuild it, see stage-replica.ts). */
+  parallel?: StageParallelism;
+}
+
+export interface StageParallelism {
+  /** Replicas including the main thread (1: no workers). */
+  replicas: number;
+  backend: BackendName;
+  kernelOverrides: boolean;
+  /** The recipe's name, e.g. "mkt-wo_pdl": workers run it again up to the stage. */
+  recipe: string;
 }
 
 /**
@@ -65,6 +78,24 @@ export class StageRunner implements RecipeContext {
     this.records.push(record);
   }
 
+  private parallelTraining(stage: string, parallel: StageParallelism): ParallelTraining {
+    const args: StageReplicaArgs = {
+      datasetDir: this.dataset.dir,
+      spec: this.spec,
+      seed: this.seed,
+      recipe: parallel.recipe,
+      stage,
+      modelDir: this.modelDir,
+      stageDirs: this.options.stageDirs ?? {},
+    };
+    return {
+      replicas: parallel.replicas,
+      backend: parallel.backend,
+      kernelOverrides: parallel.kernelOverrides,
+      factory: { module: new URL("./stage-replica.ts", import.meta.url).href, exportName: "buildStageReplica", args },
+    };
+  }
+
   private stageDir(name: string): string {
     return this.options.stageDirs?.[name] ?? join(this.modelDir, `stage-${name}`);
   }
@@ -88,6 +119,7 @@ export class StageRunner implements RecipeContext {
       ...(stageOptions.validation ? { validation: stageOptions.validation } : {}),
       ...(stageOptions.slices ? { slices: stageOptions.slices } : {}),
       ...(stageOptions.maxEpochs ? { maxEpochs: stageOptions.maxEpochs } : {}),
+      ...(this.options.parallel && this.options.parallel.replicas > 1 ? { parallel: this.parallelTraining(name, this.options.parallel) } : {}),
       onEpoch: async (entry) => {
         epochs.push(entry);
         await writeJsonAtomic(join(dir, "epochs.json"), epochs);

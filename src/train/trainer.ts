@@ -1,12 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Batch, EntityName } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
+import type { BackendName } from "../engine/backend.ts";
 import { batchToTensors, disposeBatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
 import { log } from "../util/log.ts";
 import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";
 import { evaluateSplit } from "./evaluate.ts";
+import type { ReplicaFactory } from "./parallel/factory.ts";
+import { ReplicaGroup } from "./parallel/group.ts";
 import { epochProgress } from "./progress.ts";
 
 export type TrainingSettings = ExperimentSpec["training"];
@@ -61,6 +64,39 @@ export interface TrainOptions {
   slices?: readonly number[];
   /** Overrides training.max_epochs (with validation "none", the exact number of epochs). */
   maxEpochs?: number;
+  /** Synchronous data-parallel training over worker threads (see parallel/group.ts); absent or 1 replica: this thread alone. */
+  parallel?: ParallelTraining;
+}
+
+export interface ParallelTraining {
+  /** Replicas including this thread's. */
+  replicas: number;
+  /** How a worker builds its replica of the model. */
+  factory: ReplicaFactory;
+  backend: BackendName;
+  kernelOverrides: boolean;
+}
+
+/** Takes optimizer steps on batches: in this thread, or across a replica group. */
+interface Stepper {
+  step(batch: Batch): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+async function stepper(model: CtrModel, learningRate: number, parallel: ParallelTraining | undefined): Promise<Stepper> {
+  if (parallel !== undefined && parallel.replicas > 1) {
+    const group = await ReplicaGroup.start(model, { ...parallel, learningRate });
+    return { step: (batch) => group.step(batch), close: () => group.close() };
+  }
+  const optimizer = tf.train.adam(learningRate);
+  const variables = model.trainableVariables();
+  return {
+    step: (batch) => trainStep(model, optimizer, variables, batch),
+    close: () => {
+      optimizer.dispose();
+      return Promise.resolve();
+    },
+  };
 }
 
 export interface TrainResult {
@@ -98,7 +134,7 @@ class RunningMeans {
  * step, and everything the step creates is released by tf.tidy except the stacked loss values,
  * kept on purpose to be read back after the update.
  */
-async function trainStep(model: CtrModel, optimizer: tf.Optimizer, variables: tf.Variable[], batch: Batch): Promise<Record<string, number>> {
+export async function trainStep(model: CtrModel, optimizer: tf.Optimizer, variables: tf.Variable[], batch: Batch): Promise<Record<string, number>> {
   const t = batchToTensors(batch);
   const kept: tf.Tensor[] = [];
   let names: string[] = [];
@@ -135,8 +171,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
   const { training } = options;
   const stage = options.stage ?? model.name;
   const started = performance.now();
-  const optimizer = tf.train.adam(training.learning_rate);
-  const variables = model.trainableVariables();
+  const steps = await stepper(model, training.learning_rate, options.parallel);
   const entities = options.entities ?? model.trainEntities;
   const validate = (options.validation ?? "target") === "target";
   const maxEpochs = options.maxEpochs ?? training.max_epochs;
@@ -164,7 +199,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
           ...(options.slices ? { slices: options.slices } : {}),
         });
         for await (const batch of batches) {
-          const loss = await trainStep(model, optimizer, variables, batch);
+          const loss = await steps.step(batch);
           means.add(loss, batch.size);
           samples += batch.size;
           step++;
@@ -201,7 +236,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
     if (best && bestEpoch !== epochs.length) restore(model.module, best);
   } finally {
     if (best) disposeSnapshot(best);
-    optimizer.dispose();
+    await steps.close();
   }
   return { epochs, bestEpoch, bestValidAuc, epochsRun: epochs.length, stoppedEarly, seconds: (performance.now() - started) / 1000 };
 }

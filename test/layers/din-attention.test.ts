@@ -52,4 +52,17 @@ describe("DinAttention", () => {
     expectClose(second.output, first.output, 0);
     expectClose(second.weights, first.weights, 0);
   });
+
+  it("equals the activation unit applied to the concatenation [q, k, q−k, q⊙k]", () => {
+    const a = new DinAttention("din", new ParamInit(12), { dim: d, hidden: [5, 3] });
+    const q = tf.randomNormal([2, d], 0, 1, "float32", 8);
+    const qTiled = tf.tile(q.expandDims(1), [1, 3, 1]);
+    const concatenated = tf.concat([qTiled, keys, tf.sub(qTiled, keys), tf.mul(qTiled, keys)], -1);
+    const [w0, b0, w1, b1, ws, bs] = a.variables();
+    b0!.assign(tf.randomNormal([5], 0, 1, "float32", 9)); // non-zero biases, so their place is checked too
+    b1!.assign(tf.randomNormal([3], 0, 1, "float32", 10));
+    const h = tf.relu(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(concatenated.reshape([-1, 4 * d]), w0!), b0!)), w1!), b1!));
+    const expected = tf.mul(tf.add(tf.matMul(h, ws!), bs!).reshape([2, 3]), mask);
+    expectClose(a.apply(q, keys, mask).weights, expected, 1e-5);
+  });
 });

@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
+import { wasmCopyOverrides } from "./wasm-copy.ts";
 import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
 
 export interface KernelOverride {
@@ -19,7 +20,7 @@ export interface KernelOverride {
   wrap(original: tf.KernelFunc): tf.KernelFunc;
 }
 
-const OVERRIDES: readonly KernelOverride[] = [wasmBatchMatMulOverride, wasmFusedMatMulOverride];
+const OVERRIDES: readonly KernelOverride[] = [wasmBatchMatMulOverride, wasmFusedMatMulOverride, ...wasmCopyOverrides];
 
 const ORIGINAL = Symbol.for("mkt.kernelOverride");
 

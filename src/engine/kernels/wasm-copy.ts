@@ -1,0 +1,198 @@
+/**
+ * wasm overrides for the kernels that only move data: GatherV2, Concat, Pack, Unpack and SplitV.
+ *
+ * tfjs-backend-wasm 4.22 implements Concat and Slice (which Unpack and SplitV call) in JS with one
+ * `subarray` + `set` per row: with the short rows of embedding features (8–24 floats) the typed
+ * array allocations dominate. Its GatherV2 reads the indices back, checks each one through a
+ * closure-taking assert, then runs a generic strided C++ gather: about 0.3 µs per index whatever the
+ * row size. An embedding lookup of 20 sequence elements × 8,192 rows took ~40 ms per table.
+ *
+ * These versions copy straight between heap views with plain loops (a single `set` for long runs).
+ * Anything outside the common case (strings, gather with an axis or batch dims, other dtypes) goes
+ * to the original kernel.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { KernelOverride } from "./registry.ts";
+
+type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+/** The two BackendWasm methods these kernels need. */
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): HeapArray;
+}
+
+const product = (dims: readonly number[]): number => dims.reduce((n, d) => n * d, 1);
+const numeric = (t: tf.TensorInfo): boolean => t.dtype === "float32" || t.dtype === "int32" || t.dtype === "bool";
+
+/** Below this run length a loop beats creating a subarray to `set` from. */
+const SET_THRESHOLD = 64;
+
+/**
+ * Copies `count` runs of `length` elements: run r from src[srcStart + r·srcStride] to
+ * dst[dstStart + r·dstStride].
+ */
+export function copyRuns(
+  src: HeapArray,
+  srcStart: number,
+  srcStride: number,
+  dst: HeapArray,
+  dstStart: number,
+  dstStride: number,
+  length: number,
+  count: number,
+): void {
+  if (length === srcStride && length === dstStride) {
+    dst.set(src.subarray(srcStart, srcStart + length * count), dstStart);
+    return;
+  }
+  if (length >= SET_THRESHOLD) {
+    for (let r = 0; r < count; r++) {
+      const s = srcStart + r * srcStride;
+      dst.set(src.subarray(s, s + length), dstStart + r * dstStride);
+    }
+    return;
+  }
+  for (let r = 0; r < count; r++) {
+    const s = srcStart + r * srcStride;
+    const d = dstStart + r * dstStride;
+    for (let k = 0; k < length; k++) dst[d + k] = src[s + k]!;
+  }
+}
+
+/** Output views must be taken after every makeOutput: growing the wasm heap detaches old views. */
+function heap(backend: object): WasmHeapBackend {
+  return backend as WasmHeapBackend;
+}
+
+function gatherRows(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x, indices } = args.inputs;
+    const axis = Number(args.attrs?.["axis"] ?? 0);
+    const batchDims = Number(args.attrs?.["batchDims"] ?? 0);
+    if (x === undefined || indices === undefined || batchDims !== 0 || x.shape.length === 0) return original(args);
+    if ((axis !== 0 && axis !== -x.shape.length) || !numeric(x) || indices.dtype !== "int32") return original(args);
+    const b = heap(args.backend);
+    const rows = x.shape[0]!;
+    const row = product(x.shape.slice(1));
+    const n = product(indices.shape);
+    const out = b.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    const src = b.typedArrayFromHeap(x);
+    const idx = b.typedArrayFromHeap(indices);
+    const dst = b.typedArrayFromHeap(out);
+    for (let i = 0; i < n; i++) {
+      const j = idx[i]!;
+      if (j < 0 || j >= rows) {
+        (args.backend as { disposeData(id: tf.DataId): void }).disposeData(out.dataId);
+        throw new Error(`GatherV2: the index value ${j} is not in [0, ${rows - 1}]`);
+      }
+      const s = j * row;
+      const d = i * row;
+      if (row >= SET_THRESHOLD) dst.set(src.subarray(s, s + row), d);
+      else for (let k = 0; k < row; k++) dst[d + k] = src[s + k]!;
+    }
+    return out;
+  };
+}
+
+function normalizeAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+/** out[o, (input i's part)] = input_i[o, :] along `axis`, for equal outer sizes. */
+function concatInto(b: WasmHeapBackend, inputs: readonly tf.TensorInfo[], out: tf.TensorInfo, outer: number): void {
+  const widths = inputs.map((t) => product(t.shape) / outer);
+  const total = widths.reduce((s, w) => s + w, 0);
+  const dst = b.typedArrayFromHeap(out);
+  let offset = 0;
+  inputs.forEach((t, i) => {
+    copyRuns(b.typedArrayFromHeap(t), 0, widths[i]!, dst, offset, total, widths[i]!, outer);
+    offset += widths[i]!;
+  });
+}
+
+function concat(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const inputs = Object.values(args.inputs) as tf.TensorInfo[];
+    const first = inputs[0];
+    if (first === undefined || !inputs.every((t) => numeric(t) && t.dtype === first.dtype && t.shape.length === first.shape.length)) return original(args);
+    const axis = normalizeAxis(Number(args.attrs?.["axis"] ?? 0), first.shape.length);
+    const nonEmpty = inputs.filter((t) => product(t.shape) > 0);
+    if (nonEmpty.length < 2) return original(args); // identity / empty output: the original handles them
+    tf.backend_util.assertParamsConsistent(inputs.map((t) => t.shape), axis);
+    const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
+    const b = heap(args.backend);
+    const out = b.makeOutput(outShape, first.dtype);
+    concatInto(b, nonEmpty, out, product(first.shape.slice(0, axis)));
+    return out;
+  };
+}
+
+function pack(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const inputs = Object.values(args.inputs) as tf.TensorInfo[];
+    const first = inputs[0];
+    if (first === undefined || inputs.length < 2 || !inputs.every((t) => numeric(t) && t.dtype === first.dtype)) return original(args);
+    for (const t of inputs) tf.util.assertShapesMatch(first.shape, t.shape, "All tensors passed to stack must have matching shapes");
+    const axis = normalizeAxis(Number(args.attrs?.["axis"] ?? 0), first.shape.length + 1);
+    const outShape = [...first.shape.slice(0, axis), inputs.length, ...first.shape.slice(axis)];
+    const b = heap(args.backend);
+    const out = b.makeOutput(outShape, first.dtype);
+    if (product(outShape) > 0) concatInto(b, inputs, out, product(first.shape.slice(0, axis)));
+    return out;
+  };
+}
+
+function unpack(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { value } = args.inputs;
+    if (value === undefined || !numeric(value)) return original(args);
+    const axis = normalizeAxis(Number(args.attrs?.["axis"] ?? 0), value.shape.length);
+    const parts = value.shape[axis]!;
+    const outShape = value.shape.filter((_, i) => i !== axis);
+    const outer = product(value.shape.slice(0, axis));
+    const inner = product(value.shape.slice(axis + 1));
+    const b = heap(args.backend);
+    const outs = Array.from({ length: parts }, () => b.makeOutput(outShape, value.dtype));
+    const src = b.typedArrayFromHeap(value);
+    outs.forEach((out, p) => copyRuns(src, p * inner, parts * inner, b.typedArrayFromHeap(out), 0, inner, inner, outer));
+    return outs;
+  };
+}
+
+function splitV(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs;
+    if (x === undefined || !numeric(x)) return original(args);
+    const axis = tf.util.parseAxisParam(args.attrs?.["axis"] as number, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, args.attrs?.["numOrSizeSplits"] as number | number[], axis);
+    const outer = product(x.shape.slice(0, axis));
+    const inner = product(x.shape.slice(axis + 1));
+    const rowLength = x.shape[axis]! * inner;
+    const b = heap(args.backend);
+    const outs = sizes.map((s) => b.makeOutput(x.shape.map((d, i) => (i === axis ? s : d)), x.dtype));
+    const src = b.typedArrayFromHeap(x);
+    let offset = 0;
+    outs.forEach((out, k) => {
+      const width = sizes[k]! * inner;
+      if (width > 0) copyRuns(src, offset, rowLength, b.typedArrayFromHeap(out), 0, width, width, outer);
+      offset += width;
+    });
+    return outs;
+  };
+}
+
+const override = (kernelName: string, name: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): KernelOverride => ({
+  name: `wasm:${kernelName}/${name}`,
+  kernelName,
+  backendName: "wasm",
+  wrap,
+});
+
+export const wasmCopyOverrides: readonly KernelOverride[] = [
+  override(tf.GatherV2, "js-rows", gatherRows),
+  override(tf.Concat, "js-runs", concat),
+  override(tf.Pack, "js-runs", pack),
+  override(tf.Unpack, "js-runs", unpack),
+  override(tf.SplitV, "js-runs", splitV),
+];

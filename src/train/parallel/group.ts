@@ -1,0 +1,152 @@
+/**
+ * Synchronous data-parallel training over worker threads (the main thread is replica 0): each
+ * batch is cut into one contiguous part per replica, every replica computes its part's gradient at
+ * the same time, and all apply the sum (see replica.ts). wasm runs on one thread per backend
+ * instance, so this is how training uses more than one core there.
+ */
+import { Worker } from "node:worker_threads";
+import { batchBuffers, sliceBatch, type Batch } from "../../data/batch.ts";
+import type { BackendName } from "../../engine/backend.ts";
+import type { CtrModel } from "../../models/model.ts";
+import type { ReplicaFactory } from "./factory.ts";
+import type { FromWorker, ToWorker } from "./protocol.ts";
+import { createExchangeBuffers, Replica } from "./replica.ts";
+
+export interface ReplicaGroupOptions {
+  /** Replicas including the main thread's (≥ 2). */
+  replicas: number;
+  factory: ReplicaFactory;
+  learningRate: number;
+  backend: BackendName;
+  kernelOverrides: boolean;
+}
+
+type Waiter = { type: FromWorker["type"]; resolve: (m: FromWorker) => void; reject: (e: Error) => void };
+
+/** A worker and the replies it owes, in order. */
+class ReplicaWorker {
+  private readonly waiting: Waiter[] = [];
+  private failure: Error | undefined;
+
+  constructor(readonly worker: Worker) {
+    worker.on("message", (m: FromWorker) => {
+      if (m.type === "error") return this.fail(new Error(`replica worker: ${m.message}${m.stack ? `\n${m.stack}` : ""}`));
+      const next = this.waiting.shift();
+      if (next === undefined || next.type !== m.type) return this.fail(new Error(`replica worker: unexpected reply '${m.type}'`));
+      next.resolve(m);
+    });
+    worker.on("error", (e) => this.fail(e));
+    worker.on("exit", (code) => this.fail(new Error(`replica worker exited (code ${code})`)));
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const w of this.waiting.splice(0)) w.reject(this.failure);
+  }
+
+  post(message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    if (this.failure) throw this.failure;
+    this.worker.postMessage(message, transfer);
+  }
+
+  reply<T extends FromWorker["type"]>(type: T): Promise<Extract<FromWorker, { type: T }>> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.push({ type, resolve: resolve as (m: FromWorker) => void, reject }));
+  }
+}
+
+export class ReplicaGroup {
+  private generation = 0;
+
+  private constructor(
+    private readonly main: Replica,
+    private readonly workers: ReplicaWorker[],
+  ) {}
+
+  /** Starts the workers, builds their replicas and gives them `model`'s current weights. */
+  static async start(model: CtrModel, options: ReplicaGroupOptions): Promise<ReplicaGroup> {
+    if (options.replicas < 2) throw new Error("a replica group needs at least 2 replicas");
+    const shapes = model.trainableVariables().map((v) => v.shape);
+    const buffers = createExchangeBuffers(options.replicas, shapes);
+    const main = new Replica(model, options.learningRate, buffers, 0);
+    const workers: ReplicaWorker[] = [];
+    try {
+      for (let slot = 1; slot < options.replicas; slot++) {
+        workers.push(new ReplicaWorker(new Worker(new URL("./worker-bootstrap.mjs", import.meta.url), { execArgv: [] })));
+      }
+      const values: Record<string, { shape: number[]; data: Float32Array }> = {};
+      for (const [name, v] of model.module.namedVariables()) values[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
+      await Promise.all(
+        workers.map(async (w, i) => {
+          const ready = w.reply("ready");
+          w.post({ type: "init", factory: options.factory, backend: options.backend, kernelOverrides: options.kernelOverrides, learningRate: options.learningRate, buffers, slot: i + 1 });
+          const { backend } = await ready;
+          if (backend !== options.backend) throw new Error(`replica worker runs on ${backend}, the main thread on ${options.backend}`);
+          const loaded = w.reply("loaded");
+          w.post({ type: "weights", values });
+          await loaded;
+        }),
+      );
+    } catch (error) {
+      main.dispose();
+      await Promise.all(workers.map((w) => w.worker.terminate()));
+      throw error;
+    }
+    return new ReplicaGroup(main, workers);
+  }
+
+  get replicas(): number {
+    return this.workers.length + 1;
+  }
+
+  /** One synchronous step on `batch`: returns the batch's loss and named parts (row-weighted means). */
+  async step(batch: Batch): Promise<Record<string, number>> {
+    const generation = this.generation;
+    this.generation ^= 1;
+    const n = this.replicas;
+    const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * batch.size) / n));
+    const weight = (k: number) => (bounds[k + 1]! - bounds[k]!) / batch.size;
+    const replies = this.workers.map((w, i) => {
+      const part = sliceBatch(batch, bounds[i + 1]!, bounds[i + 2]!, true);
+      const reply = w.reply("gradients");
+      w.post({ type: "gradients", batch: part, weight: weight(i + 1), generation }, batchBuffers(part));
+      return reply;
+    });
+    const own = this.main.computeGradients(sliceBatch(batch, bounds[0]!, bounds[1]!, false), weight(0), generation);
+    const parts = [own, ...(await Promise.all(replies)).map((r) => r.loss)];
+    for (const w of this.workers) w.post({ type: "apply", generation });
+    this.main.applySum(generation);
+    const loss: Record<string, number> = {};
+    for (const name of Object.keys(own)) loss[name] = parts.reduce((s, p, k) => s + weight(k) * (p[name] ?? 0), 0);
+    return loss;
+  }
+
+  /** Trainable values of every replica, main first (tests check that they stay identical). */
+  async trainableValues(): Promise<Float32Array[][]> {
+    const others = await Promise.all(
+      this.workers.map((w) => {
+        const reply = w.reply("values");
+        w.post({ type: "values" });
+        return reply;
+      }),
+    );
+    return [this.main.trainableValues(), ...others.map((r) => r.values)];
+  }
+
+  async close(): Promise<void> {
+    this.main.dispose();
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.worker.once("exit", () => resolve());
+            try {
+              w.post({ type: "close" });
+            } catch {
+              void w.worker.terminate();
+            }
+          }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,140 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sliceBatch, type Batch } from "../../src/data/batch.ts";
+import { PreparedDataset } from "../../src/data/reader.ts";
+import { selectBackend } from "../../src/engine/backend.ts";
+import { recipeByName } from "../../src/models/registry.ts";
+import { buildStageReplica, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
+import { StageRunner } from "../../src/run/stages.ts";
+import { evaluateSplit } from "../../src/train/evaluate.ts";
+import { ReplicaGroup } from "../../src/train/parallel/group.ts";
+import { trainStep } from "../../src/train/trainer.ts";
+import { testSpec } from "../models/baselines/stage-context.ts";
+import { prepareSpecFile, tempDir } from "../helpers/prepared.ts";
+
+let outRoot: string;
+let dataset: PreparedDataset;
+const spec = testSpec({}, { batch_size: 512, learning_rate: 5e-3, max_epochs: 2, patience: 2 });
+
+beforeAll(async () => {
+  await selectBackend("wasm");
+  outRoot = await tempDir("mkt-parallel-");
+  const { dir } = await prepareSpecFile("datasets/synthetic-tiny.yaml", outRoot);
+  dataset = await PreparedDataset.open(dir);
+});
+
+afterAll(async () => {
+  dataset.close();
+  await rm(outRoot, { recursive: true, force: true });
+});
+
+async function firstBatches(count: number, entities: ("source" | "target")[]): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of dataset.batches({ split: "train", entities, batchSize: 512, shuffle: { bufferRows: 65_536, seed: 3 } })) {
+    out.push(b);
+    if (out.length === count) break;
+  }
+  return out;
+}
+
+const replicaArgs = (recipe: string, stage: string): StageReplicaArgs => ({
+  datasetDir: dataset.dir,
+  spec,
+  seed: 1,
+  recipe,
+  stage,
+  modelDir: join(outRoot, "unused"),
+  stageDirs: {},
+});
+const factory = (args: StageReplicaArgs) => ({ module: new URL("../../src/run/stage-replica.ts", import.meta.url).href, exportName: "buildStageReplica", args });
+
+describe("sliceBatch", () => {
+  it("takes rows [start, end) of every column and sequence, as views or copies", async () => {
+    const [batch] = await firstBatches(1, ["source", "target"]);
+    const part = sliceBatch(batch!, 100, 130, true);
+    expect(part.size).toBe(30);
+    expect(Array.from(part.label)).toEqual(Array.from(batch!.label.subarray(100, 130)));
+    for (const [name, s] of Object.entries(batch!.sequences)) {
+      for (const [feature, ids] of Object.entries(s.ids)) {
+        expect(Array.from(part.sequences[name]!.ids[feature]!)).toEqual(Array.from(ids.subarray(100 * s.maxlen, 130 * s.maxlen)));
+      }
+      expect(Array.from(part.sequences[name]!.length)).toEqual(Array.from(s.length.subarray(100, 130)));
+    }
+    part.label[0] = 42;
+    expect(batch!.label[100]).not.toBe(42); // a copy
+    const view = sliceBatch(batch!, 100, 130, false);
+    view.label[0] = 42;
+    expect(batch!.label[100]).toBe(42); // a view
+  });
+});
+
+describe("data-parallel training across worker threads", () => {
+  it("keeps every replica bit-identical, follows single-thread training closely and keeps the tensor count flat", async () => {
+    const batches = await firstBatches(6, ["source", "target"]);
+    const args = replicaArgs("mmoe", "train");
+    const parallelModel = await buildStageReplica(args);
+    const singleModel = await buildStageReplica(args); // same seed: same initial weights
+    const group = await ReplicaGroup.start(parallelModel, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
+    const optimizer = tf.train.adam(5e-3);
+    const tensorCounts: number[] = [];
+    try {
+      for (const batch of batches) {
+        const parallelLoss = await group.step(batch);
+        const singleLoss = await trainStep(singleModel, optimizer, singleModel.trainableVariables(), batch);
+        // Same loss on the same weights, up to float summation order (the weights drift apart slowly).
+        expect(Math.abs(parallelLoss.total! - singleLoss.total!)).toBeLessThan(2e-3);
+        tensorCounts.push(tf.memory().numTensors);
+      }
+      const [main, worker] = await group.trainableValues();
+      expect(worker!.length).toBe(main!.length);
+      main!.forEach((values, i) => expect(Buffer.from(worker![i]!.buffer).equals(Buffer.from(values.buffer))).toBe(true));
+      // The weights moved, and moved like single-thread training's.
+      const single = singleModel.trainableVariables().map((v) => v.dataSync());
+      let maxDiff = 0;
+      let moved = 0;
+      main!.forEach((values, i) => {
+        for (let j = 0; j < values.length; j++) maxDiff = Math.max(maxDiff, Math.abs(values[j]! - single[i]![j]!));
+      });
+      const initial = (await buildStageReplica(args)).trainableVariables().map((v) => v.dataSync());
+      main!.forEach((values, i) => {
+        for (let j = 0; j < values.length; j++) moved = Math.max(moved, Math.abs(values[j]! - initial[i]![j]!));
+      });
+      expect(moved).toBeGreaterThan(1e-2);
+      expect(maxDiff).toBeLessThan(moved / 10);
+      expect(new Set(tensorCounts.slice(1)).size).toBe(1);
+    } finally {
+      await group.close();
+      optimizer.dispose();
+      parallelModel.module.dispose();
+      singleModel.module.dispose();
+    }
+  });
+
+  it("trains a model to the same quality as a single thread on synthetic-tiny", async () => {
+    const auc = async (replicas: number): Promise<number> => {
+      const modelDir = join(outRoot, `mmoe-${replicas}`);
+      const runner = new StageRunner(dataset, spec, 1, modelDir, { progress: false, parallel: { replicas, backend: "wasm", kernelOverrides: true, recipe: "mmoe" } });
+      const model = await recipeByName("mmoe").train(runner);
+      try {
+        return (await evaluateSplit(model, dataset, { split: "test", batchSize: 4096 })).metrics.auc;
+      } finally {
+        model.module.dispose();
+      }
+    };
+    const single = await auc(1);
+    const parallel = await auc(2);
+    expect(single).toBeGreaterThan(0.6); // it learned the planted signal
+    expect(Math.abs(parallel - single)).toBeLessThan(0.02);
+  });
+
+  it("reports a worker's failure as an error instead of hanging", async () => {
+    const model = await buildStageReplica(replicaArgs("mlp", "train"));
+    try {
+      await expect(ReplicaGroup.start(model, { replicas: 2, factory: factory(replicaArgs("mlp", "no-such-stage")), learningRate: 1e-3, backend: "wasm", kernelOverrides: true })).rejects.toThrow(/replica worker: .*'no-such-stage'/);
+    } finally {
+      model.module.dispose();
+    }
+  });
+});

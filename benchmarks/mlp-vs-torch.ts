@@ -17,11 +17,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { selectBackend } from "../src/engine/backend.ts";
+import { ReplicaGroup } from "../src/train/parallel/group.ts";
+import type { ReplicaModel } from "../src/train/parallel/replica.ts";
 import { createDenseMlpTrainer, makeBatches, median, writeBatchFile } from "./dense-mlp.ts";
+import { buildDenseReplica, denseRows, type DenseReplicaArgs, type DenseRows } from "./dense-replica.ts";
 import { TorchReference, type TorchInitReply } from "./reference/torch.ts";
 
 export interface MlpVsTorchOptions {
@@ -41,6 +44,8 @@ export interface MlpVsTorchOptions {
   perCore?: boolean;
   /** Interpreter for the torch worker (see benchmarks/reference/torch.ts for the default search). */
   python?: string;
+  /** Also time mkt's data-parallel training with this many replicas (default: one per core; ≤ 1: skip). */
+  replicas?: number;
 }
 
 export interface FrameworkFigures {
@@ -78,6 +83,8 @@ export interface MlpVsTorchResult {
   ratio: number | null;
   /** The 1-thread torch worker (perCore), and mkt ÷ it. */
   perCore?: { torch: TorchFigures; ratio: number };
+  /** mkt with data-parallel replicas (worker threads), and its ratios to torch and to mkt alone. */
+  parallel?: FrameworkFigures & { replicas: number; ratio: number | null; speedup: number };
 }
 
 /** torch's own threads and its BLAS's (OpenBLAS keeps a pool of its own) are both 1. */
@@ -102,6 +109,10 @@ export async function benchMlpVsTorch(options: MlpVsTorchOptions = {}): Promise<
   const dir = await mkdtemp(path.join(tmpdir(), "mkt-mlp-vs-torch-"));
   const dataFile = path.join(dir, "batches.f32");
   const trainer = createDenseMlpTrainer({ batch, inputWidth, layers, seed: seed + 1 }, data);
+  const replicas = options.replicas ?? availableParallelism();
+  let group: ReplicaGroup<DenseRows> | undefined;
+  let mainReplica: ReplicaModel<DenseRows> | undefined;
+  const rowsOf = (i: number): DenseRows => ({ ...data[i % data.length]!, width: inputWidth });
 
   // Torch workers: the main one, and with perCore a 1-thread one (started only if it differs).
   type TorchWorker = { label: string; ref: TorchReference; init: TorchInitReply };
@@ -128,6 +139,14 @@ export async function benchMlpVsTorch(options: MlpVsTorchOptions = {}): Promise<
       workers.push({ label, ref, init });
     }
     if (torchUnavailable !== undefined) console.error(`torch unavailable: ${torchUnavailable}`);
+    if (replicas > 1) {
+      const args: DenseReplicaArgs = { inputWidth, layers, seed: seed + 1 };
+      const factory = { module: new URL("./dense-replica.ts", import.meta.url).href, exportName: "buildDenseReplica", args };
+      mainReplica = await buildDenseReplica(args);
+      group = await ReplicaGroup.start(mainReplica, denseRows, { replicas, factory, learningRate: 1e-3, backend: info.name, kernelOverrides: info.kernelOverrides.length > 0 });
+      await group.step(rowsOf(0));
+      await group.step(rowsOf(1));
+    }
 
     // Same schedule for everybody: initial loss, 2 warm-up steps on batches 0 and 1, then per
     // round one untimed step after the switch (batch start-1) and `steps` timed ones (start…).
@@ -137,6 +156,7 @@ export async function benchMlpVsTorch(options: MlpVsTorchOptions = {}): Promise<
     for (const w of workers) await w.ref.run(2, 0);
 
     const mktMs: number[] = [];
+    const parallelMs: number[] = [];
     const torchMs: number[][] = workers.map(() => []);
     for (let r = 0; r < rounds; r++) {
       const start = 2 + r * (steps + 1) + 1;
@@ -157,7 +177,19 @@ export async function benchMlpVsTorch(options: MlpVsTorchOptions = {}): Promise<
         torchMs[i]!.push(...ms);
         console.error(`round ${r + 1}/${rounds} ${w.label.padEnd(8)} samples/s: ${fmt(batch, ms)}`);
       };
-      const order: (() => void | Promise<void>)[] = [runMkt, ...workers.map((_, i) => () => runTorch(i))];
+      const runParallel = async () => {
+        if (group === undefined) return;
+        await group.step(rowsOf(start - 1));
+        const ms: number[] = [];
+        for (let s = 0; s < steps; s++) {
+          const t0 = performance.now();
+          await group.step(rowsOf(start + s));
+          ms.push(performance.now() - t0);
+        }
+        parallelMs.push(...ms);
+        console.error(`round ${r + 1}/${rounds} ${`mkt ×${replicas}`.padEnd(8)} samples/s: ${fmt(batch, ms)}`);
+      };
+      const order: (() => void | Promise<void>)[] = [runMkt, runParallel, ...workers.map((_, i) => () => runTorch(i))];
       if (r % 2 === 1) order.reverse();
       for (const run of order) await run();
     }
@@ -185,6 +217,13 @@ export async function benchMlpVsTorch(options: MlpVsTorchOptions = {}): Promise<
     const oneThread =
       torchFigures[workers.findIndex((w) => w.label === "torch-1t")] ??
       (options.perCore === true && main !== undefined && oneThreaded(main) ? main : undefined);
+    const parallel =
+      group === undefined
+        ? undefined
+        : (() => {
+            const f = figures(parallelMs, NaN, NaN);
+            return { ...f, replicas, ratio: main === undefined ? null : Number((f.samplesPerSec / main.samplesPerSec).toFixed(2)), speedup: Number((f.samplesPerSec / mkt.samplesPerSec).toFixed(2)) };
+          })();
     return {
       backend: info.tfjsBackend,
       versions: info.versions,
@@ -200,9 +239,12 @@ export async function benchMlpVsTorch(options: MlpVsTorchOptions = {}): Promise<
       ...(torchUnavailable !== undefined ? { torchUnavailable } : {}),
       ratio: main === undefined ? null : ratio(main),
       ...(oneThread !== undefined ? { perCore: { torch: oneThread, ratio: ratio(oneThread) } } : {}),
+      ...(parallel !== undefined ? { parallel } : {}),
     };
   } finally {
     trainer.dispose();
+    await group?.close();
+    mainReplica?.dispose();
     for (const w of workers) await w.ref.close();
     await rm(dir, { recursive: true, force: true });
     if (tf.memory().numTensors > 0) console.error(`note: ${tf.memory().numTensors} tensors still allocated`);
@@ -222,6 +264,7 @@ function parseArgs(argv: string[]): MlpVsTorchOptions {
     if (arg === "--torch-threads") options.torchThreads = int(arg, argv[++i], 0);
     else if (arg === "--per-core") options.perCore = true;
     else if (arg === "--python") options.python = argv[++i] ?? "";
+    else if (arg === "--replicas") options.replicas = int(arg, argv[++i], 1);
     else if (arg.startsWith("--")) throw new Error(`unknown option ${arg}`);
     else positional.push(int(positional.length === 0 ? "rounds" : "steps", arg, 1));
   }

@@ -1,30 +1,34 @@
 /**
- * Training and inference throughput of every training stage of every model, measured on the
- * models exactly as their recipes build them: a RecipeContext that, instead of training a stage,
- * times trainStep (the trainer's own step: batch → tensors, Adam step, loss read back) on batches
- * read beforehand, then lets the recipe go on to its next stage.
+ * Training and inference throughput of every training stage of a model, measured on the model
+ * exactly as its recipe builds it: a RecipeContext that, instead of training a stage, times the
+ * trainer's own step (batch → tensors, Adam step, loss read back) on batches read beforehand, in
+ * this thread and across data-parallel replicas, then lets the recipe go on to its next stage.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Batch, EntityName } from "../src/data/batch.ts";
 import type { PreparedDataset } from "../src/data/reader.ts";
+import type { BackendInfo } from "../src/engine/backend.ts";
 import type { CtrModel } from "../src/models/model.ts";
 import type { ModelRecipe, RecipeContext, StageOptions, StageRecord } from "../src/models/recipe.ts";
 import type { ExperimentSpec } from "../src/spec/experiment.ts";
 import { predictBatch } from "../src/train/evaluate.ts";
+import { readerBatchRows, ReplicaGroup } from "../src/train/parallel/group.ts";
+import { ctrReplicaModel } from "../src/train/parallel/replica.ts";
 import { trainStep } from "../src/train/trainer.ts";
+import { untrainedStage, type BenchReplicaArgs } from "./bench-replica.ts";
 
 export interface StageThroughput {
   model: string;
   stage: string;
   entities: EntityName[];
   batchSize: number;
-  /** Median over timed steps. */
+  trainableParameters: number;
+  /** Median over timed steps, this thread alone. */
   trainSamplesPerSecond: number;
+  /** The same with `replicas` data-parallel replicas (absent when replicas ≤ 1). */
+  parallel?: { replicas: number; trainSamplesPerSecond: number };
   /** Target-path prediction at eval_batch_size, median over batches. */
   evalSamplesPerSecond: number;
-  /** Highest RSS seen during this stage's steps. */
-  peakRssMiB: number;
-  trainableParameters: number;
 }
 
 export interface StepBenchOptions {
@@ -33,6 +37,7 @@ export interface StepBenchOptions {
   /** Distinct batches cycled through (read once, before timing). */
   batches: number;
   evalBatches: number;
+  replicas: number;
 }
 
 export const median = (xs: readonly number[]): number => {
@@ -50,45 +55,67 @@ async function readBatches(dataset: PreparedDataset, options: Parameters<Prepare
   return out;
 }
 
-const rssMiB = () => process.memoryUsage().rss / 2 ** 20;
+/** Median samples/s of `step` over the timed steps, after the warm-up ones. */
+async function timeSteps(batches: readonly Batch[], options: StepBenchOptions, step: (batch: Batch) => Promise<unknown>): Promise<number> {
+  const perSample: number[] = [];
+  for (let i = 0; i < options.warmupSteps + options.timedSteps; i++) {
+    const batch = batches[i % batches.length]!;
+    const t0 = performance.now();
+    await step(batch);
+    if (i >= options.warmupSteps) perSample.push((performance.now() - t0) / batch.size);
+  }
+  return 1000 / median(perSample);
+}
 
-/** Times one stage's model; the caller's recipe continues afterwards with the weights as they are. */
-export async function measureStage(
-  dataset: PreparedDataset,
-  spec: ExperimentSpec,
-  model: CtrModel,
-  entities: EntityName[],
-  options: StepBenchOptions,
-): Promise<Omit<StageThroughput, "model" | "stage">> {
+interface StageToMeasure {
+  recipe: string;
+  stage: string;
+  model: CtrModel;
+  entities: EntityName[];
+}
+
+async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, backend: BackendInfo, s: StageToMeasure, options: StepBenchOptions): Promise<StageThroughput> {
   const batchSize = spec.training.batch_size;
-  const train = await readBatches(dataset, { split: "train", entities, batchSize, shuffle: { bufferRows: 65_536, seed: 1 } }, options.batches);
+  const train = await readBatches(dataset, { split: "train", entities: s.entities, batchSize, shuffle: { bufferRows: 65_536, seed: 1 } }, options.batches);
   const evalBatches = await readBatches(dataset, { split: "test", entities: ["target"], batchSize: spec.training.eval_batch_size }, options.evalBatches);
-  const optimizer = tf.train.adam(spec.training.learning_rate);
-  const variables = model.trainableVariables();
-  let peak = rssMiB();
-  const stepMs: number[] = [];
-  try {
-    for (let i = 0; i < options.warmupSteps + options.timedSteps; i++) {
-      const batch = train[i % train.length]!;
-      const t0 = performance.now();
-      await trainStep(model, optimizer, variables, batch);
-      if (i >= options.warmupSteps) stepMs.push((performance.now() - t0) / batch.size);
-      peak = Math.max(peak, rssMiB());
+  const variables = s.model.trainableVariables();
+  // Parallel first: the single-thread Adam steps below would otherwise move the weights the replicas start from (harmless, but keep it clean).
+  let parallel: StageThroughput["parallel"];
+  if (options.replicas > 1) {
+    const args: BenchReplicaArgs = { datasetDir: dataset.dir, spec, recipe: s.recipe, stage: s.stage };
+    const factory = { module: new URL("./bench-replica.ts", import.meta.url).href, exportName: "buildBenchReplica", args };
+    const group = await ReplicaGroup.start(ctrReplicaModel(s.model), readerBatchRows, {
+      replicas: options.replicas,
+      factory,
+      learningRate: spec.training.learning_rate,
+      backend: backend.name,
+      kernelOverrides: backend.kernelOverrides.length > 0,
+    });
+    try {
+      parallel = { replicas: options.replicas, trainSamplesPerSecond: await timeSteps(train, options, (b) => group.step(b)) };
+    } finally {
+      await group.close();
     }
+  }
+  const optimizer = tf.train.adam(spec.training.learning_rate);
+  try {
+    const trainSamplesPerSecond = await timeSteps(train, options, (b) => trainStep(s.model, optimizer, variables, b));
+    await predictBatch(s.model, evalBatches[0]!); // warm-up: eval shapes differ from training's
     const evalMs: number[] = [];
-    await predictBatch(model, evalBatches[0]!); // warm-up: eval shapes differ from training's
     for (const batch of evalBatches) {
       const t0 = performance.now();
-      await predictBatch(model, batch);
+      await predictBatch(s.model, batch);
       evalMs.push((performance.now() - t0) / batch.size);
     }
     return {
-      entities,
+      model: s.recipe,
+      stage: s.stage,
+      entities: s.entities,
       batchSize,
-      trainSamplesPerSecond: 1000 / median(stepMs),
-      evalSamplesPerSecond: 1000 / median(evalMs),
-      peakRssMiB: peak,
       trainableParameters: variables.reduce((n, v) => n + v.size, 0),
+      trainSamplesPerSecond,
+      ...(parallel ? { parallel } : {}),
+      evalSamplesPerSecond: 1000 / median(evalMs),
     };
   } finally {
     optimizer.dispose();
@@ -96,12 +123,7 @@ export async function measureStage(
 }
 
 /** Runs a recipe with every stage measured instead of trained. */
-export async function measureRecipe(
-  recipe: ModelRecipe,
-  dataset: PreparedDataset,
-  spec: ExperimentSpec,
-  options: StepBenchOptions,
-): Promise<StageThroughput[]> {
+export async function measureRecipe(recipe: ModelRecipe, dataset: PreparedDataset, spec: ExperimentSpec, backend: BackendInfo, options: StepBenchOptions): Promise<StageThroughput[]> {
   const results: StageThroughput[] = [];
   const context: RecipeContext = {
     dataset,
@@ -109,9 +131,8 @@ export async function measureRecipe(
     seed: 1,
     async stage(name: string, model: CtrModel, stageOptions: StageOptions = {}): Promise<StageRecord> {
       const entities = [...(stageOptions.entities ?? model.trainEntities)];
-      const measured = await measureStage(dataset, spec, model, entities, options);
-      results.push({ model: recipe.name, stage: name, ...measured });
-      return { stage: name, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: measured.trainSamplesPerSecond, resumed: false };
+      results.push(await measureStage(dataset, spec, backend, { recipe: recipe.name, stage: name, model, entities }, options));
+      return untrainedStage(name);
     },
     requireStage: () => Promise.resolve(),
   };

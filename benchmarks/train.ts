@@ -2,13 +2,21 @@
  * `npm run bench:train`: training and evaluation throughput of every model's training stages
  * (MKT's MEM and TEM and the ten baselines) at the CPU experiment sizes (experiments/
  * paper-synthetic.yaml) and the paper's sizes (experiments/paper-gpu.yaml), on the backend auto
- * picks, with each stage's samples/s as a ratio of the MLP baseline's at the same sizes.
+ * picks: samples/s in one thread and with data-parallel replicas (one per core by default), each as
+ * a ratio of the MLP baseline's at the same sizes; eval samples/s; peak RSS. Then the dense-MLP
+ * comparison with PyTorch (benchmarks/mlp-vs-torch.ts).
+ *
+ * Each (sizes, model) runs in a child process of its own, so its peak RSS is its own and no wasm
+ * heap grown by an earlier model is carried over.
  *
  * Usage: npm run bench:train [-- --sizes cpu,paper] [--models mkt,mlp,...] [--steps 6] [--warmup 2]
- *        [--dataset datasets/synthetic-paper.yaml] [--json]
+ *        [--replicas N] [--no-torch] [--json]
  */
-import { parseArgs } from "node:util";
+import { execFileSync } from "node:child_process";
+import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
@@ -16,6 +24,7 @@ import { recipeFor } from "../src/models/registry.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema, MODEL_NAMES, type ModelName } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
+import { benchMlpVsTorch, type MlpVsTorchResult } from "./mlp-vs-torch.ts";
 import { measureRecipe, type StageThroughput } from "./model-steps.ts";
 
 const { values: args } = parseArgs({
@@ -24,8 +33,12 @@ const { values: args } = parseArgs({
     models: { type: "string", default: MODEL_NAMES.join(",") },
     steps: { type: "string", default: "6" },
     warmup: { type: "string", default: "2" },
+    replicas: { type: "string", default: String(availableParallelism()) },
     dataset: { type: "string", default: "datasets/synthetic-paper.yaml" },
+    torch: { type: "boolean", default: true },
+    "no-torch": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    child: { type: "boolean", default: false },
   },
 });
 
@@ -35,39 +48,75 @@ const models = args.models.split(",") as ModelName[];
 for (const m of models) if (!(MODEL_NAMES as readonly string[]).includes(m)) throw new Error(`--models: unknown model '${m}'`);
 for (const s of sizeNames) if (!(s in SIZE_SPECS)) throw new Error(`--sizes: expected cpu and/or paper, got '${s}'`);
 
-const backend = await selectBackend("auto");
-const datasetSpec = await loadSpec(args.dataset, datasetSpecSchema);
-const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot: join("results", "bench") });
-const dataset = await PreparedDataset.open(prepared.dir);
-const stepOptions = { warmupSteps: Number(args.warmup), timedSteps: Number(args.steps), batches: 8, evalBatches: 4 };
+type Row = StageThroughput & { sizes: string; peakRssMiB: number };
 
-const rows: (StageThroughput & { sizes: string })[] = [];
-for (const sizes of sizeNames) {
-  const loaded = await loadSpec(SIZE_SPECS[sizes]!, experimentSpecSchema);
-  const spec = { ...loaded.value, training: { ...loaded.value.training, eval_batch_size: 8192 } };
-  // The MLP first: every other stage is reported as a ratio of it.
-  for (const model of ["mlp" as const, ...models.filter((m) => m !== "mlp")]) {
-    for (const r of await measureRecipe(recipeFor(model), dataset, spec, stepOptions)) {
-      rows.push({ sizes, ...r });
-      console.error(`${sizes} ${r.model}/${r.stage}: train ${Math.round(r.trainSamplesPerSecond)} samples/s, eval ${Math.round(r.evalSamplesPerSecond)} samples/s, peak RSS ${Math.round(r.peakRssMiB)} MiB`);
+/** Child: one sizes × one model; prints its rows as one JSON line. */
+async function child(): Promise<void> {
+  const backend = await selectBackend("auto");
+  const datasetSpec = await loadSpec(args.dataset, datasetSpecSchema);
+  const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot: join("results", "bench") });
+  const dataset = await PreparedDataset.open(prepared.dir);
+  const sizes = sizeNames[0]!;
+  const spec = (await loadSpec(SIZE_SPECS[sizes]!, experimentSpecSchema)).value;
+  const options = { warmupSteps: Number(args.warmup), timedSteps: Number(args.steps), batches: 8, evalBatches: 4, replicas: Number(args.replicas) };
+  const rows = await measureRecipe(recipeFor(models[0]!), dataset, spec, backend, options);
+  dataset.close();
+  const peakRssMiB = process.resourceUsage().maxRSS / 1024; // KiB → MiB, worker threads included
+  console.log(JSON.stringify({ rows: rows.map((r) => ({ ...r, sizes, peakRssMiB })), backend: { name: backend.name, overrides: backend.kernelOverrides, versions: backend.versions } }));
+}
+
+async function parent(): Promise<void> {
+  const self = fileURLToPath(import.meta.url);
+  const rows: Row[] = [];
+  let backend: { name: string; overrides: string[]; versions: Record<string, string> } | undefined;
+  // The MLP first at each size: every other stage is reported as a ratio of it.
+  for (const sizes of sizeNames) {
+    for (const model of ["mlp" as const, ...models.filter((m) => m !== "mlp")]) {
+      const out = execFileSync(
+        process.execPath,
+        ["--import", "tsx", self, "--child", "--sizes", sizes, "--models", model, "--steps", args.steps, "--warmup", args.warmup, "--replicas", args.replicas, "--dataset", args.dataset],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 26 },
+      );
+      const result = JSON.parse(out.trim().split("\n").at(-1)!) as { rows: Row[]; backend: NonNullable<typeof backend> };
+      backend = result.backend;
+      for (const r of result.rows) {
+        rows.push(r);
+        const par = r.parallel ? `, ×${r.parallel.replicas} replicas ${Math.round(r.parallel.trainSamplesPerSecond)}` : "";
+        console.error(`${sizes} ${r.model}/${r.stage}: train ${Math.round(r.trainSamplesPerSecond)} samples/s${par}, eval ${Math.round(r.evalSamplesPerSecond)}, peak RSS ${Math.round(r.peakRssMiB)} MiB`);
+      }
     }
   }
-}
-dataset.close();
+  let torch: MlpVsTorchResult | undefined;
+  if (args.torch && !args["no-torch"]) torch = await benchMlpVsTorch({ rounds: 3, steps: 4, replicas: Number(args.replicas) });
 
-if (args.json) {
-  console.log(JSON.stringify({ date: new Date().toISOString(), backend: backend.name, kernelOverrides: backend.kernelOverrides, versions: backend.versions, rows }, null, 2));
-} else {
+  if (args.json) {
+    console.log(JSON.stringify({ date: new Date().toISOString(), backend, cpu: cpus()[0]?.model, cores: availableParallelism(), rows, torch }, null, 2));
+    return;
+  }
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-  console.log(`mkt bench:train — ${new Date().toISOString()}, backend ${backend.name} (overrides: ${backend.kernelOverrides.join(", ") || "none"}), node ${process.versions.node}`);
-  console.log(`steps: ${stepOptions.warmupSteps} warm-up + ${stepOptions.timedSteps} timed per stage (median), dataset ${datasetSpec.value.name}\n`);
-  console.log("| sizes | model / stage | rows | batch | params | train samples/s | × MLP | eval samples/s | peak RSS MiB |");
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  const best = (r: Row) => Math.max(r.trainSamplesPerSecond, r.parallel?.trainSamplesPerSecond ?? 0);
+  console.log(`mkt bench:train — ${new Date().toISOString()}, ${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, node ${process.versions.node}`);
+  console.log(`backend ${backend?.name} (overrides: ${backend?.overrides.join(", ") || "none"}), tfjs ${backend?.versions["tfjs"] ?? "?"}`);
+  console.log(`${args.warmup} warm-up + ${args.steps} timed steps per stage (median); batch size and sizes from ${Object.values(SIZE_SPECS).join(" and ")}\n`);
+  console.log("| sizes | model / stage | rows | params | train samples/s, 1 thread | train samples/s, replicas | speed-up | best × MLP's best | eval samples/s | peak RSS MiB |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
     const mlp = rows.find((m) => m.sizes === r.sizes && m.model === "mlp")!;
-    const ratio = r.trainSamplesPerSecond / mlp.trainSamplesPerSecond;
+    const par = r.parallel ? `${fmt(r.parallel.trainSamplesPerSecond)} (×${r.parallel.replicas})` : "—";
+    const speedup = r.parallel ? (r.parallel.trainSamplesPerSecond / r.trainSamplesPerSecond).toFixed(2) : "—";
     console.log(
-      `| ${r.sizes} | ${r.model} / ${r.stage} | ${r.entities.join("+")} | ${r.batchSize} | ${fmt(r.trainableParameters)} | ${fmt(r.trainSamplesPerSecond)} | ${ratio.toFixed(2)} | ${fmt(r.evalSamplesPerSecond)} | ${fmt(r.peakRssMiB)} |`,
+      `| ${r.sizes} | ${r.model} / ${r.stage} | ${r.entities.join("+")} | ${fmt(r.trainableParameters)} | ${fmt(r.trainSamplesPerSecond)} | ${par} | ${speedup} | ${(best(r) / best(mlp)).toFixed(2)} | ${fmt(r.evalSamplesPerSecond)} | ${fmt(r.peakRssMiB)} |`,
     );
   }
+  if (torch) {
+    console.log(`\nDense MLP ${torch.inputWidth} → [${torch.layers.join(", ")}], batch ${torch.batch}, Adam, ${torch.stepsPerFramework} timed steps each, alternating:`);
+    console.log(`- mkt, 1 thread: ${fmt(torch.mkt.samplesPerSec)} samples/s`);
+    if (torch.parallel) console.log(`- mkt, ${torch.parallel.replicas} replicas: ${fmt(torch.parallel.samplesPerSec)} samples/s (×${torch.parallel.speedup} of 1 thread)`);
+    if (torch.torch) {
+      console.log(`- PyTorch ${torch.torch.version}, ${torch.torch.threads} thread(s), BLAS ${torch.torch.blas}: ${fmt(torch.torch.samplesPerSec)} samples/s`);
+      console.log(`- mkt / PyTorch: ${torch.ratio} (1 thread)${torch.parallel?.ratio != null ? `, ${torch.parallel.ratio} (${torch.parallel.replicas} replicas)` : ""}`);
+    } else console.log(`- PyTorch: not run (${torch.torchUnavailable ?? "unavailable"})`);
+  }
 }
+
+await (args.child ? child() : parent());

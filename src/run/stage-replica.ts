@@ -3,7 +3,9 @@
  * it: the recipe runs again with a stage runner that loads every earlier stage from its finished
  * checkpoint (as a resumed run does) and stops at the requested stage, handing over its model.
  */
+import type { Batch } from "../data/batch.ts";
 import { PreparedDataset } from "../data/reader.ts";
+import { ctrReplicaModel, type ReplicaModel } from "../train/parallel/replica.ts";
 import type { CtrModel } from "../models/model.ts";
 import type { RecipeContext, StageOptions, StageRecord } from "../models/recipe.ts";
 import { recipeByName } from "../models/registry.ts";
@@ -25,6 +27,11 @@ class Reached extends Error {
   constructor(readonly model: CtrModel) {
     super("reached the stage");
   }
+}
+
+/** The stage's model as a replica worker trains it. */
+export async function buildStageReplicaModel(args: StageReplicaArgs): Promise<ReplicaModel<Batch>> {
+  return ctrReplicaModel(await buildStageReplica(args));
 }
 
 export async function buildStageReplica(args: StageReplicaArgs): Promise<CtrModel> {

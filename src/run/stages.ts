@@ -92,7 +92,7 @@ export class StageRunner implements RecipeContext {
       replicas: parallel.replicas,
       backend: parallel.backend,
       kernelOverrides: parallel.kernelOverrides,
-      factory: { module: new URL("./stage-replica.ts", import.meta.url).href, exportName: "buildStageReplica", args },
+      factory: { module: new URL("./stage-replica.ts", import.meta.url).href, exportName: "buildStageReplicaModel", args },
     };
   }
 

@@ -9,7 +9,8 @@ import { log } from "../util/log.ts";
 import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";
 import { evaluateSplit } from "./evaluate.ts";
 import type { ReplicaFactory } from "./parallel/factory.ts";
-import { ReplicaGroup } from "./parallel/group.ts";
+import { readerBatchRows, ReplicaGroup } from "./parallel/group.ts";
+import { ctrReplicaModel } from "./parallel/replica.ts";
 import { epochProgress } from "./progress.ts";
 
 export type TrainingSettings = ExperimentSpec["training"];
@@ -85,7 +86,7 @@ interface Stepper {
 
 async function stepper(model: CtrModel, learningRate: number, parallel: ParallelTraining | undefined): Promise<Stepper> {
   if (parallel !== undefined && parallel.replicas > 1) {
-    const group = await ReplicaGroup.start(model, { ...parallel, learningRate });
+    const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { ...parallel, learningRate });
     return { step: (batch) => group.step(batch), close: () => group.close() };
   }
   const optimizer = tf.train.adam(learningRate);

@@ -9,7 +9,8 @@ import { recipeByName } from "../../src/models/registry.ts";
 import { buildStageReplica, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
 import { StageRunner } from "../../src/run/stages.ts";
 import { evaluateSplit } from "../../src/train/evaluate.ts";
-import { ReplicaGroup } from "../../src/train/parallel/group.ts";
+import { readerBatchRows, ReplicaGroup } from "../../src/train/parallel/group.ts";
+import { ctrReplicaModel } from "../../src/train/parallel/replica.ts";
 import { trainStep } from "../../src/train/trainer.ts";
 import { testSpec } from "../models/baselines/stage-context.ts";
 import { prepareSpecFile, tempDir } from "../helpers/prepared.ts";
@@ -48,7 +49,7 @@ const replicaArgs = (recipe: string, stage: string): StageReplicaArgs => ({
   modelDir: join(outRoot, "unused"),
   stageDirs: {},
 });
-const factory = (args: StageReplicaArgs) => ({ module: new URL("../../src/run/stage-replica.ts", import.meta.url).href, exportName: "buildStageReplica", args });
+const factory = (args: StageReplicaArgs) => ({ module: new URL("../../src/run/stage-replica.ts", import.meta.url).href, exportName: "buildStageReplicaModel", args });
 
 describe("sliceBatch", () => {
   it("takes rows [start, end) of every column and sequence, as views or copies", async () => {
@@ -76,7 +77,7 @@ describe("data-parallel training across worker threads", () => {
     const args = replicaArgs("mmoe", "train");
     const parallelModel = await buildStageReplica(args);
     const singleModel = await buildStageReplica(args); // same seed: same initial weights
-    const group = await ReplicaGroup.start(parallelModel, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
+    const group = await ReplicaGroup.start(ctrReplicaModel(parallelModel), readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
     const optimizer = tf.train.adam(5e-3);
     const tensorCounts: number[] = [];
     try {
@@ -132,7 +133,7 @@ describe("data-parallel training across worker threads", () => {
   it("reports a worker's failure as an error instead of hanging", async () => {
     const model = await buildStageReplica(replicaArgs("mlp", "train"));
     try {
-      await expect(ReplicaGroup.start(model, { replicas: 2, factory: factory(replicaArgs("mlp", "no-such-stage")), learningRate: 1e-3, backend: "wasm", kernelOverrides: true })).rejects.toThrow(/replica worker: .*'no-such-stage'/);
+      await expect(ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { replicas: 2, factory: factory(replicaArgs("mlp", "no-such-stage")), learningRate: 1e-3, backend: "wasm", kernelOverrides: true })).rejects.toThrow(/replica worker: .*'no-such-stage'/);
     } finally {
       model.module.dispose();
     }

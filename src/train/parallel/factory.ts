@@ -3,7 +3,7 @@
  * that takes structured-cloneable arguments and returns the model, built exactly as in the main
  * thread. Its weights need not match: the main thread sends every value before training starts.
  */
-import type { CtrModel } from "../../models/model.ts";
+import type { ReplicaModel } from "./replica.ts";
 
 export interface ReplicaFactory {
   /** file:// URL of the module. */
@@ -13,11 +13,9 @@ export interface ReplicaFactory {
   args: unknown;
 }
 
-export type ReplicaBuilder = (args: never) => Promise<CtrModel>;
-
-export async function buildReplica(factory: ReplicaFactory): Promise<CtrModel> {
+export async function buildReplica(factory: ReplicaFactory): Promise<ReplicaModel<unknown>> {
   const exports = (await import(factory.module)) as Record<string, unknown>;
   const builder = exports[factory.exportName];
   if (typeof builder !== "function") throw new Error(`${factory.module} has no exported function ${factory.exportName}`);
-  return (builder as (args: unknown) => Promise<CtrModel>)(factory.args);
+  return (builder as (args: unknown) => Promise<ReplicaModel<unknown>>)(factory.args);
 }

@@ -7,10 +7,21 @@
 import { Worker } from "node:worker_threads";
 import { batchBuffers, sliceBatch, type Batch } from "../../data/batch.ts";
 import type { BackendName } from "../../engine/backend.ts";
-import type { CtrModel } from "../../models/model.ts";
 import type { ReplicaFactory } from "./factory.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
-import { createExchangeBuffers, Replica } from "./replica.ts";
+import { createExchangeBuffers, Replica, type ReplicaModel } from "./replica.ts";
+
+/** How the main thread cuts a batch into per-replica parts. */
+export interface BatchRows<B> {
+  size(batch: B): number;
+  /** Rows [start, end): with `copy`, arrays of its own (to transfer), else views. */
+  slice(batch: B, start: number, end: number, copy: boolean): B;
+  /** The buffers to transfer when posting a copied part. */
+  buffers(batch: B): ArrayBuffer[];
+}
+
+/** The reader's batches. */
+export const readerBatchRows: BatchRows<Batch> = { size: (b) => b.size, slice: sliceBatch, buffers: batchBuffers };
 
 export interface ReplicaGroupOptions {
   /** Replicas including the main thread's (≥ 2). */
@@ -55,16 +66,17 @@ class ReplicaWorker {
   }
 }
 
-export class ReplicaGroup {
+export class ReplicaGroup<B> {
   private generation = 0;
 
   private constructor(
-    private readonly main: Replica,
+    private readonly main: Replica<B>,
+    private readonly rows: BatchRows<B>,
     private readonly workers: ReplicaWorker[],
   ) {}
 
   /** Starts the workers, builds their replicas and gives them `model`'s current weights. */
-  static async start(model: CtrModel, options: ReplicaGroupOptions): Promise<ReplicaGroup> {
+  static async start<B>(model: ReplicaModel<B>, rows: BatchRows<B>, options: ReplicaGroupOptions): Promise<ReplicaGroup<B>> {
     if (options.replicas < 2) throw new Error("a replica group needs at least 2 replicas");
     const shapes = model.trainableVariables().map((v) => v.shape);
     const buffers = createExchangeBuffers(options.replicas, shapes);
@@ -75,7 +87,7 @@ export class ReplicaGroup {
         workers.push(new ReplicaWorker(new Worker(new URL("./worker-bootstrap.mjs", import.meta.url), { execArgv: [] })));
       }
       const values: Record<string, { shape: number[]; data: Float32Array }> = {};
-      for (const [name, v] of model.module.namedVariables()) values[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
+      for (const [name, v] of model.namedVariables()) values[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
       await Promise.all(
         workers.map(async (w, i) => {
           const ready = w.reply("ready");
@@ -92,7 +104,7 @@ export class ReplicaGroup {
       await Promise.all(workers.map((w) => w.worker.terminate()));
       throw error;
     }
-    return new ReplicaGroup(main, workers);
+    return new ReplicaGroup(main, rows, workers);
   }
 
   get replicas(): number {
@@ -100,19 +112,20 @@ export class ReplicaGroup {
   }
 
   /** One synchronous step on `batch`: returns the batch's loss and named parts (row-weighted means). */
-  async step(batch: Batch): Promise<Record<string, number>> {
+  async step(batch: B): Promise<Record<string, number>> {
     const generation = this.generation;
     this.generation ^= 1;
     const n = this.replicas;
-    const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * batch.size) / n));
-    const weight = (k: number) => (bounds[k + 1]! - bounds[k]!) / batch.size;
+    const size = this.rows.size(batch);
+    const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * size) / n));
+    const weight = (k: number) => (bounds[k + 1]! - bounds[k]!) / size;
     const replies = this.workers.map((w, i) => {
-      const part = sliceBatch(batch, bounds[i + 1]!, bounds[i + 2]!, true);
+      const part = this.rows.slice(batch, bounds[i + 1]!, bounds[i + 2]!, true);
       const reply = w.reply("gradients");
-      w.post({ type: "gradients", batch: part, weight: weight(i + 1), generation }, batchBuffers(part));
+      w.post({ type: "gradients", batch: part, weight: weight(i + 1), generation }, this.rows.buffers(part));
       return reply;
     });
-    const own = this.main.computeGradients(sliceBatch(batch, bounds[0]!, bounds[1]!, false), weight(0), generation);
+    const own = this.main.computeGradients(this.rows.slice(batch, bounds[0]!, bounds[1]!, false), weight(0), generation);
     const parts = [own, ...(await Promise.all(replies)).map((r) => r.loss)];
     for (const w of this.workers) w.post({ type: "apply", generation });
     this.main.applySum(generation);

@@ -1,5 +1,4 @@
 /** Messages between the main thread and a replica worker (see group.ts and worker.ts). */
-import type { Batch } from "../../data/batch.ts";
 import type { BackendName } from "../../engine/backend.ts";
 import type { ReplicaFactory } from "./factory.ts";
 import type { ExchangeBuffers } from "./replica.ts";
@@ -8,7 +7,7 @@ export type ToWorker =
   | { type: "init"; factory: ReplicaFactory; backend: BackendName; kernelOverrides: boolean; learningRate: number; buffers: ExchangeBuffers; slot: number }
   /** Every variable of the model (trainable or not) by its module path. */
   | { type: "weights"; values: Record<string, { shape: number[]; data: Float32Array }> }
-  | { type: "gradients"; batch: Batch; weight: number; generation: number }
+  | { type: "gradients"; batch: unknown; weight: number; generation: number }
   | { type: "apply"; generation: number }
   | { type: "values" }
   | { type: "close" };

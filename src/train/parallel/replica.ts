@@ -9,8 +9,28 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../../data/batch.ts";
-import { batchToTensors, disposeBatchTensors } from "../../models/inputs.ts";
-import type { CtrModel } from "../../models/model.ts";
+import { batchToTensors } from "../../models/inputs.ts";
+import type { CtrModel, LossResult } from "../../models/model.ts";
+
+/** What data-parallel training needs of a model, whatever its batches are. */
+export interface ReplicaModel<B> {
+  /** Every variable (trainable or not) by a name that is the same in every replica. */
+  namedVariables(): Map<string, tf.Variable>;
+  trainableVariables(): tf.Variable[];
+  /** The mean loss over `batch`'s rows; called inside tf.tidy (tensors it makes are freed). */
+  lossOn(batch: B): LossResult;
+  dispose(): void;
+}
+
+/** A CTR model on the reader's batches. */
+export function ctrReplicaModel(model: CtrModel): ReplicaModel<Batch> {
+  return {
+    namedVariables: () => model.module.namedVariables(),
+    trainableVariables: () => model.trainableVariables(),
+    lossOn: (batch) => model.loss(batchToTensors(batch)),
+    dispose: () => model.module.dispose(),
+  };
+}
 
 /** Shared gradient memory: 2 generations (so a replica can write step s+1 while another still reads step s) × replicas × parameters. */
 export interface ExchangeBuffers {
@@ -34,7 +54,7 @@ export function createExchangeBuffers(replicas: number, shapes: number[][]): Exc
   };
 }
 
-export class Replica {
+export class Replica<B> {
   readonly variables: tf.Variable[];
   private readonly optimizer: tf.Optimizer;
   private readonly offsets: number[];
@@ -45,7 +65,7 @@ export class Replica {
   private readonly sum: Float32Array;
 
   constructor(
-    readonly model: CtrModel,
+    readonly model: ReplicaModel<B>,
     learningRate: number,
     private readonly buffers: ExchangeBuffers,
     /** This replica's index (0 = the main thread). */
@@ -78,15 +98,14 @@ export class Replica {
    * Writes weight × ∇(mean loss over `batch`) into this replica's region of `generation`; returns the
    * loss and its named parts on these rows.
    */
-  computeGradients(batch: Batch, weight: number, generation: number): Record<string, number> {
-    const t = batchToTensors(batch);
+  computeGradients(batch: B, weight: number, generation: number): Record<string, number> {
     const { values, flags } = this.region(generation, this.slot);
     let names: string[] = [];
     let losses: tf.Tensor | undefined;
     try {
       tf.tidy(() => {
         const { grads } = tf.variableGrads(() => {
-          const { total, parts } = this.model.loss(t);
+          const { total, parts } = this.model.lossOn(batch);
           names = ["total", ...Object.keys(parts)];
           losses = tf.keep(tf.stack([total, ...Object.values(parts)]));
           return total;
@@ -104,7 +123,6 @@ export class Replica {
       return Object.fromEntries(names.map((name, i) => [name, read[i]!]));
     } finally {
       losses?.dispose();
-      disposeBatchTensors(t);
     }
   }
 

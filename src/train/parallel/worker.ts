@@ -11,11 +11,11 @@ import { Replica } from "./replica.ts";
 
 if (parentPort === null) throw new Error("worker.ts must run in a worker thread");
 const port = parentPort;
-let replica: Replica | undefined;
+let replica: Replica<unknown> | undefined;
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
-function need(): Replica {
+function need(): Replica<unknown> {
   if (replica === undefined) throw new Error("replica worker: not initialised");
   return replica;
 }
@@ -30,7 +30,7 @@ async function handle(message: ToWorker): Promise<void> {
       return;
     }
     case "weights": {
-      const variables = need().model.module.namedVariables();
+      const variables = need().model.namedVariables();
       for (const [name, { shape, data }] of Object.entries(message.values)) {
         const variable = variables.get(name);
         if (variable === undefined) throw new Error(`replica worker: the replica has no variable ${name}`);
@@ -53,7 +53,7 @@ async function handle(message: ToWorker): Promise<void> {
     }
     case "close":
       replica?.dispose();
-      replica?.model.module.dispose();
+      replica?.model.dispose();
       port.close();
       return;
   }

@@ -26,7 +26,7 @@ export interface StageThroughput {
   /** Median over timed steps, this thread alone. */
   trainSamplesPerSecond: number;
   /** The same with `replicas` data-parallel replicas (absent when replicas ≤ 1). */
-  parallel?: { replicas: number; trainSamplesPerSecond: number };
+  parallel?: { replicas: number; trainSamplesPerSecond: number; evalSamplesPerSecond: number };
   /** Target-path prediction at eval_batch_size, median over batches. */
   evalSamplesPerSecond: number;
 }
@@ -67,6 +67,18 @@ async function timeSteps(batches: readonly Batch[], options: StepBenchOptions, s
   return 1000 / median(perSample);
 }
 
+/** Median samples/s of `predict` over the batches, after one warm-up call (eval shapes differ from training's). */
+async function timeEval(batches: readonly Batch[], predict: (batch: Batch) => Promise<Float32Array>): Promise<number> {
+  await predict(batches[0]!);
+  const perSample: number[] = [];
+  for (const batch of batches) {
+    const t0 = performance.now();
+    await predict(batch);
+    perSample.push((performance.now() - t0) / batch.size);
+  }
+  return 1000 / median(perSample);
+}
+
 interface StageToMeasure {
   recipe: string;
   stage: string;
@@ -92,7 +104,8 @@ async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, back
       kernelOverrides: backend.kernelOverrides.length > 0,
     });
     try {
-      parallel = { replicas: options.replicas, trainSamplesPerSecond: await timeSteps(train, options, (b) => group.step(b)) };
+      const trainSamplesPerSecond = await timeSteps(train, options, (b) => group.step(b));
+      parallel = { replicas: options.replicas, trainSamplesPerSecond, evalSamplesPerSecond: await timeEval(evalBatches, (b) => group.predict(b)) };
     } finally {
       await group.close();
     }
@@ -100,13 +113,7 @@ async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, back
   const optimizer = tf.train.adam(spec.training.learning_rate);
   try {
     const trainSamplesPerSecond = await timeSteps(train, options, (b) => trainStep(s.model, optimizer, variables, b));
-    await predictBatch(s.model, evalBatches[0]!); // warm-up: eval shapes differ from training's
-    const evalMs: number[] = [];
-    for (const batch of evalBatches) {
-      const t0 = performance.now();
-      await predictBatch(s.model, batch);
-      evalMs.push((performance.now() - t0) / batch.size);
-    }
+    const evalSamplesPerSecond = await timeEval(evalBatches, (b) => predictBatch(s.model, b));
     return {
       model: s.recipe,
       stage: s.stage,
@@ -115,7 +122,7 @@ async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, back
       trainableParameters: variables.reduce((n, v) => n + v.size, 0),
       trainSamplesPerSecond,
       ...(parallel ? { parallel } : {}),
-      evalSamplesPerSecond: 1000 / median(evalMs),
+      evalSamplesPerSecond,
     };
   } finally {
     optimizer.dispose();

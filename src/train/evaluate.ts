@@ -27,6 +27,8 @@ export interface EvaluateSplitOptions {
   split: BatchOptions["split"];
   /** Rows per prediction batch (training.eval_batch_size). */
   batchSize: number;
+  /** Scores a batch in its row order (default: predictBatch on `model` in this thread), e.g. across replicas. */
+  predict?: (batch: Batch) => Promise<Float32Array>;
 }
 
 /**
@@ -59,7 +61,7 @@ export async function evaluateSplit(model: CtrModel, dataset: PreparedDataset, o
   let offset = 0;
   for await (const batch of dataset.batches({ ...read, batchSize: options.batchSize })) {
     if (offset + batch.size > n) throw new Error(`evaluate: the ${options.split} split yielded more than its ${n} rows`);
-    rows.scores.set(await predictBatch(model, batch), offset);
+    rows.scores.set(await (options.predict ?? ((b: Batch) => predictBatch(model, b)))(batch), offset);
     rows.labels.set(batch.label, offset);
     rows.userKey.set(batch.userKey, offset);
     rows.userClicks.set(batch.userClicks, offset);

@@ -81,13 +81,15 @@ export interface ParallelTraining {
 /** Takes optimizer steps on batches: in this thread, or across a replica group. */
 interface Stepper {
   step(batch: Batch): Promise<Record<string, number>>;
+  /** Scores for validation, across the replicas when there are several. */
+  predict?: (batch: Batch) => Promise<Float32Array>;
   close(): Promise<void>;
 }
 
 async function stepper(model: CtrModel, learningRate: number, parallel: ParallelTraining | undefined): Promise<Stepper> {
   if (parallel !== undefined && parallel.replicas > 1) {
     const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { ...parallel, learningRate });
-    return { step: (batch) => group.step(batch), close: () => group.close() };
+    return { step: (batch) => group.step(batch), predict: (batch) => group.predict(batch), close: () => group.close() };
   }
   const optimizer = tf.train.adam(learningRate);
   const variables = model.trainableVariables();
@@ -212,7 +214,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
         progress.stop();
       }
       const seconds = (performance.now() - epochStarted) / 1000;
-      const validAuc = validate ? (await evaluateSplit(model, dataset, { split: "valid", batchSize: training.eval_batch_size })).metrics.auc : NaN;
+      const validAuc = validate ? (await evaluateSplit(model, dataset, { split: "valid", batchSize: training.eval_batch_size, ...(steps.predict ? { predict: steps.predict } : {}) })).metrics.auc : NaN;
       // The first epoch is the best so far even when its AUC is NaN (e.g. a valid split without positives).
       const isBest = !validate || bestEpoch === 0 || validAuc > bestValidAuc;
       if (isBest) {

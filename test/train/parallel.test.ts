@@ -8,7 +8,7 @@ import { selectBackend } from "../../src/engine/backend.ts";
 import { recipeByName } from "../../src/models/registry.ts";
 import { buildStageReplica, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
 import { StageRunner } from "../../src/run/stages.ts";
-import { evaluateSplit } from "../../src/train/evaluate.ts";
+import { evaluateSplit, predictBatch } from "../../src/train/evaluate.ts";
 import { readerBatchRows, ReplicaGroup } from "../../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../../src/train/parallel/replica.ts";
 import { trainStep } from "../../src/train/trainer.ts";
@@ -105,6 +105,13 @@ describe("data-parallel training across worker threads", () => {
       expect(moved).toBeGreaterThan(1e-2);
       expect(maxDiff).toBeLessThan(moved / 10);
       expect(new Set(tensorCounts.slice(1)).size).toBe(1);
+      // Evaluation shared across the replicas scores every row as the main model alone does.
+      const shared = await group.predict(batches[0]!);
+      const alone = await predictBatch(parallelModel, batches[0]!);
+      expect(shared.length).toBe(batches[0]!.size);
+      let scoreDiff = 0;
+      for (let i = 0; i < shared.length; i++) scoreDiff = Math.max(scoreDiff, Math.abs(shared[i]! - alone[i]!));
+      expect(scoreDiff).toBeLessThan(1e-6);
     } finally {
       await group.close();
       optimizer.dispose();

@@ -8,8 +8,8 @@
  * row size. An embedding lookup of 20 sequence elements × 8,192 rows took ~40 ms per table.
  *
  * These versions copy straight between heap views with plain loops (a single `set` for long runs).
- * Anything outside the common case (strings, gather with an axis or batch dims, other dtypes) goes
- * to the original kernel.
+ * Anything outside the common case (strings, gather along another axis without batch dims, other
+ * dtypes) goes to the original kernel.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KernelOverride } from "./registry.ts";
@@ -65,31 +65,48 @@ function heap(backend: object): WasmHeapBackend {
   return backend as WasmHeapBackend;
 }
 
+/**
+ * out[b, o, i, :] = x[b, o, indices[b, i], :] over batch dims b, outer dims o (between the batch dims
+ * and `axis`) and index i, copying rows of `sliceSize` elements.
+ *
+ * Gathers along another axis without batch dims go to the original kernel (correct, and its C++
+ * loop handles the strided case). Gathers with batch dims are done here: tfjs-backend-wasm 4.22's
+ * Gather reads the indices of batch b from offset b·batchSize instead of b·(indices per batch), so
+ * its result is wrong whenever the two differ (e.g. x [3, 10, 4], indices [3, 5], batchDims 1).
+ */
 function gatherRows(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { x, indices } = args.inputs;
-    const axis = Number(args.attrs?.["axis"] ?? 0);
+    if (x === undefined || indices === undefined || x.shape.length === 0) return original(args);
+    if (!numeric(x) || indices.dtype !== "int32") return original(args);
+    const axis = tf.util.parseAxisParam(Number(args.attrs?.["axis"] ?? 0), x.shape)[0]!;
     const batchDims = Number(args.attrs?.["batchDims"] ?? 0);
-    if (x === undefined || indices === undefined || batchDims !== 0 || x.shape.length === 0) return original(args);
-    if ((axis !== 0 && axis !== -x.shape.length) || !numeric(x) || indices.dtype !== "int32") return original(args);
+    if (axis !== 0 && batchDims === 0) return original(args);
+    // Validates axis/batchDims/shapes exactly as the original kernel does.
+    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.Tensor, indices as tf.Tensor, axis, batchDims);
+    const { batchSize, outerSize, dimSize: rows, sliceSize: row } = info;
     const b = heap(args.backend);
-    const rows = x.shape[0]!;
-    const row = product(x.shape.slice(1));
-    const n = product(indices.shape);
-    const out = b.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    // Every index is checked before any output exists, as in the original: a throw leaks nothing.
+    const checked = b.typedArrayFromHeap(indices);
+    for (let i = 0; i < checked.length; i++) {
+      const j = checked[i]!;
+      if (j < 0 || j >= rows) throw new Error(`GatherV2: the index value ${j} is not in [0, ${rows - 1}]`);
+    }
+    const out = b.makeOutput(info.outputShape, x.dtype);
+    const n = batchSize === 0 ? 0 : product(indices.shape) / batchSize; // indices per batch
     const src = b.typedArrayFromHeap(x);
     const idx = b.typedArrayFromHeap(indices);
     const dst = b.typedArrayFromHeap(out);
-    for (let i = 0; i < n; i++) {
-      const j = idx[i]!;
-      if (j < 0 || j >= rows) {
-        (args.backend as { disposeData(id: tf.DataId): void }).disposeData(out.dataId);
-        throw new Error(`GatherV2: the index value ${j} is not in [0, ${rows - 1}]`);
+    let d = 0;
+    for (let bt = 0; bt < batchSize; bt++) {
+      for (let o = 0; o < outerSize; o++) {
+        const base = (bt * outerSize + o) * rows;
+        for (let i = 0; i < n; i++, d += row) {
+          const s = (base + idx[bt * n + i]!) * row;
+          if (row >= SET_THRESHOLD) dst.set(src.subarray(s, s + row), d);
+          else for (let k = 0; k < row; k++) dst[d + k] = src[s + k]!;
+        }
       }
-      const s = j * row;
-      const d = i * row;
-      if (row >= SET_THRESHOLD) dst.set(src.subarray(s, s + row), d);
-      else for (let k = 0; k < row; k++) dst[d + k] = src[s + k]!;
     }
     return out;
   };

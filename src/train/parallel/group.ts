@@ -112,12 +112,33 @@ export class ReplicaGroup<B> {
   }
 
   /** One synchronous step on `batch`: returns the batch's loss and named parts (row-weighted means). */
+  /** Row bounds of each replica's part: replica k takes rows [bounds[k], bounds[k + 1]). */
+  private bounds(size: number): number[] {
+    const n = this.replicas;
+    return Array.from({ length: n + 1 }, (_, k) => Math.round((k * size) / n));
+  }
+
+  /** Scores of every row of `batch`, each replica scoring its part at the same time. */
+  async predict(batch: B): Promise<Float32Array> {
+    const size = this.rows.size(batch);
+    const bounds = this.bounds(size);
+    const replies = this.workers.map((w, i) => {
+      const part = this.rows.slice(batch, bounds[i + 1]!, bounds[i + 2]!, true);
+      const reply = w.reply("scores");
+      w.post({ type: "predict", batch: part }, this.rows.buffers(part));
+      return reply;
+    });
+    const scores = new Float32Array(size);
+    scores.set(await this.main.predict(this.rows.slice(batch, bounds[0]!, bounds[1]!, false)), 0);
+    (await Promise.all(replies)).forEach((r, i) => scores.set(r.scores, bounds[i + 1]!));
+    return scores;
+  }
+
   async step(batch: B): Promise<Record<string, number>> {
     const generation = this.generation;
     this.generation ^= 1;
-    const n = this.replicas;
     const size = this.rows.size(batch);
-    const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * size) / n));
+    const bounds = this.bounds(size);
     const weight = (k: number) => (bounds[k + 1]! - bounds[k]!) / size;
     const replies = this.workers.map((w, i) => {
       const part = this.rows.slice(batch, bounds[i + 1]!, bounds[i + 2]!, true);

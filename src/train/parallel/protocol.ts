@@ -9,6 +9,7 @@ export type ToWorker =
   | { type: "weights"; values: Record<string, { shape: number[]; data: Float32Array }> }
   | { type: "gradients"; batch: unknown; weight: number; generation: number }
   | { type: "apply"; generation: number }
+  | { type: "predict"; batch: unknown }
   | { type: "values" }
   | { type: "close" };
 
@@ -17,4 +18,5 @@ export type FromWorker =
   | { type: "loaded" }
   | { type: "gradients"; loss: Record<string, number> }
   | { type: "values"; values: Float32Array[] }
+  | { type: "scores"; scores: Float32Array }
   | { type: "error"; message: string; stack?: string };

@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../../data/batch.ts";
 import { batchToTensors } from "../../models/inputs.ts";
+import { predictBatch } from "../evaluate.ts";
 import type { CtrModel, LossResult } from "../../models/model.ts";
 
 /** What data-parallel training needs of a model, whatever its batches are. */
@@ -19,6 +20,8 @@ export interface ReplicaModel<B> {
   trainableVariables(): tf.Variable[];
   /** The mean loss over `batch`'s rows; called inside tf.tidy (tensors it makes are freed). */
   lossOn(batch: B): LossResult;
+  /** Scores of `batch`'s rows in its row order (replicas can then share evaluation too). */
+  predict?(batch: B): Promise<Float32Array>;
   dispose(): void;
 }
 
@@ -28,6 +31,7 @@ export function ctrReplicaModel(model: CtrModel): ReplicaModel<Batch> {
     namedVariables: () => model.module.namedVariables(),
     trainableVariables: () => model.trainableVariables(),
     lossOn: (batch) => model.loss(batchToTensors(batch)),
+    predict: (batch) => predictBatch(model, batch),
     dispose: () => model.module.dispose(),
   };
 }
@@ -146,6 +150,11 @@ export class Replica<B> {
       });
       this.optimizer.applyGradients(update);
     });
+  }
+
+  predict(batch: B): Promise<Float32Array> {
+    if (this.model.predict === undefined) throw new Error(`replica ${this.slot}: the model cannot predict`);
+    return this.model.predict(batch);
   }
 
   /** Copies of the trainable values (tests compare replicas with them). */

@@ -46,6 +46,11 @@ async function handle(message: ToWorker): Promise<void> {
     case "apply":
       need().applySum(message.generation);
       return;
+    case "predict": {
+      const scores = await need().predict(message.batch);
+      send({ type: "scores", scores }, [scores.buffer as ArrayBuffer]);
+      return;
+    }
     case "values": {
       const values = need().trainableValues();
       send({ type: "values", values }, values.map((v) => v.buffer as ArrayBuffer));

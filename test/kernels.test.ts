@@ -75,6 +75,11 @@ describe("kernel override registry", () => {
     expect(kernelOverridesFor("wasm")).toEqual([
       "wasm:BatchMatMul/explicit-transpose",
       "wasm:_FusedMatMul/explicit-transpose+batched-fix",
+      "wasm:GatherV2/js-rows",
+      "wasm:Concat/js-runs",
+      "wasm:Pack/js-runs",
+      "wasm:Unpack/js-runs",
+      "wasm:SplitV/js-runs",
     ]);
     expect(kernelOverridesFor("cpu")).toEqual([]);
     expect(applyKernelOverrides("cpu")).toEqual([]);

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { describeBackends, selectBackend } from "../../engine/backend.ts";
+import { replicaCount } from "../../train/parallel/count.ts";
 import { globalOptions } from "../options.ts";
 
 export function registerInfo(program: Command): void {
@@ -10,7 +11,8 @@ export function registerInfo(program: Command): void {
       const global = globalOptions(command);
       const backends = await describeBackends();
       const chosen = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
-      const info = { backend: chosen.name, tfjsBackend: chosen.tfjsBackend, versions: chosen.versions, kernelOverrides: chosen.kernelOverrides, backends: backends.backends };
+      const replicas = replicaCount(global.workers, chosen.name);
+      const info = { backend: chosen.name, tfjsBackend: chosen.tfjsBackend, versions: chosen.versions, kernelOverrides: chosen.kernelOverrides, replicas, backends: backends.backends };
       if (global.json) {
         process.stdout.write(JSON.stringify(info) + "\n");
         return;
@@ -19,6 +21,7 @@ export function registerInfo(program: Command): void {
         `backend: ${chosen.name} (tfjs backend '${chosen.tfjsBackend}', chosen by --backend ${global.backend})`,
         `versions: ${Object.entries(chosen.versions).map(([k, v]) => `${k} ${v}`).join(", ")}`,
         `kernel overrides: ${chosen.kernelOverrides.length ? chosen.kernelOverrides.join(", ") : "none"}${global.kernelOverrides ? "" : " (--no-kernel-overrides)"}`,
+        `training replicas: ${replicas} (--workers ${global.workers})`,
         "backends (auto tries them in this order):",
         ...backends.backends.map((b) => `  ${b.name.padEnd(5)} ${b.available ? "available" : `unavailable: ${b.reason}`}`),
       ];

@@ -1,13 +1,12 @@
 /**
- * Replica builder for the training benchmark: runs a recipe up to the named stage without
+ * Replica builder for the training benchmarks: runs a recipe up to the named stage without
  * training or loading anything (earlier stages keep their initial weights: only speed is measured)
  * and hands over that stage's model.
  */
 import type { Batch } from "../src/data/batch.ts";
 import { PreparedDataset } from "../src/data/reader.ts";
-import type { CtrModel } from "../src/models/model.ts";
-import type { RecipeContext, StageRecord } from "../src/models/recipe.ts";
-import { recipeByName } from "../src/models/registry.ts";
+import type { StageRecord } from "../src/models/recipe.ts";
+import { modelAtStage } from "../src/run/stage-replica.ts";
 import type { ExperimentSpec } from "../src/spec/experiment.ts";
 import { ctrReplicaModel, type ReplicaModel } from "../src/train/parallel/replica.ts";
 
@@ -20,32 +19,15 @@ export interface BenchReplicaArgs {
 
 export const untrainedStage = (stage: string): StageRecord => ({ stage, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: 0, resumed: false });
 
-class Reached extends Error {
-  constructor(readonly model: CtrModel) {
-    super("reached the stage");
-  }
-}
+/** For stages before the measured one: nothing trained, nothing loaded. */
+export const untrained = (name: string): Promise<StageRecord> => Promise.resolve(untrainedStage(name));
 
-/** Stops the recipe at the stage (later stages may freeze this stage's model, e.g. MKT's MEM). */
 export async function buildBenchReplica(args: BenchReplicaArgs): Promise<ReplicaModel<Batch>> {
   const dataset = await PreparedDataset.open(args.datasetDir);
-  const context: RecipeContext = {
-    dataset,
-    spec: args.spec,
-    seed: 1,
-    stage(name, model) {
-      if (name === args.stage) throw new Reached(model);
-      return Promise.resolve(untrainedStage(name));
-    },
-    requireStage: () => Promise.resolve(),
-  };
   try {
-    await recipeByName(args.recipe).train(context);
-  } catch (error) {
-    if (error instanceof Reached) return ctrReplicaModel(error.model);
-    throw error;
+    const base = { dataset, spec: args.spec, seed: 1, requireStage: () => Promise.resolve() };
+    return ctrReplicaModel((await modelAtStage(args.recipe, args.stage, base, untrained)).model);
   } finally {
     dataset.close();
   }
-  throw new Error(`recipe ${args.recipe} has no stage '${args.stage}'`);
 }

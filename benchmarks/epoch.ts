@@ -14,14 +14,12 @@ import { parseArgs } from "node:util";
 import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
-import type { CtrModel } from "../src/models/model.ts";
-import type { RecipeContext, StageOptions } from "../src/models/recipe.ts";
-import { recipeByName } from "../src/models/registry.ts";
+import { modelAtStage } from "../src/run/stage-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
 import { trainModel } from "../src/train/trainer.ts";
-import { untrainedStage, type BenchReplicaArgs } from "./bench-replica.ts";
+import { untrained, type BenchReplicaArgs } from "./bench-replica.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -42,63 +40,49 @@ const replicas = Number(args.replicas);
 const every = Number(args.every);
 
 const samples: { step: number; tensors: number; rssMiB: number }[] = [];
-class Done extends Error {}
-const context: RecipeContext = {
-  dataset,
-  spec,
+const { model, options } = await modelAtStage(args.model, args.stage, { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, untrained);
+const replicaArgs: BenchReplicaArgs = { datasetDir: dataset.dir, spec, recipe: args.model, stage: args.stage };
+const started = performance.now();
+const result = await trainModel(model, dataset, {
+  training: spec.training,
   seed: 1,
-  async stage(name: string, model: CtrModel, options: StageOptions = {}) {
-    if (name !== args.stage) return untrainedStage(name);
-    const replicaArgs: BenchReplicaArgs = { datasetDir: dataset.dir, spec, recipe: args.model, stage: name };
-    const started = performance.now();
-    const result = await trainModel(model, dataset, {
-      training: spec.training,
-      seed: 1,
-      validation: "none",
-      maxEpochs: 1,
-      ...(options.entities ? { entities: options.entities } : {}),
-      ...(args["max-steps"] ? { maxBatchesPerEpoch: Number(args["max-steps"]) } : {}),
-      ...(replicas > 1
-        ? { parallel: { replicas, backend: backend.name, kernelOverrides: backend.kernelOverrides.length > 0, factory: { module: new URL("./bench-replica.ts", import.meta.url).href, exportName: "buildBenchReplica", args: replicaArgs } } }
-        : {}),
-      onStep: ({ step }) => {
-        if (step % every === 1 || every === 1) {
-          const entry = { step, tensors: tf.memory().numTensors, rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20) };
-          samples.push(entry);
-          console.error(`step ${step}: ${entry.tensors} tensors, RSS ${entry.rssMiB} MiB`);
-        }
-      },
-    });
-    const epoch = result.epochs[0]!;
-    const tensors = samples.map((s) => s.tensors);
-    const rss = samples.map((s) => s.rssMiB);
-    const afterWarmup = rss.slice(Math.min(2, rss.length - 1));
-    console.log(
-      JSON.stringify(
-        {
-          model: args.model,
-          stage: name,
-          sizes: args.sizes,
-          backend: backend.name,
-          replicas,
-          samples: epoch.samples,
-          seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
-          samplesPerSecond: Math.round(epoch.samplesPerSecond),
-          tensors: { first: tensors[0], last: tensors.at(-1), min: Math.min(...tensors), max: Math.max(...tensors) },
-          rssMiB: { first: rss[0], last: rss.at(-1), max: Math.max(...rss), growthAfterWarmup: Math.max(...afterWarmup) - afterWarmup[0]! },
-          checkpoints: samples.length,
-        },
-        null,
-        2,
-      ),
-    );
-    throw new Done();
+  validation: "none",
+  maxEpochs: 1,
+  ...(options.entities ? { entities: options.entities } : {}),
+  ...(args["max-steps"] ? { maxBatchesPerEpoch: Number(args["max-steps"]) } : {}),
+  ...(replicas > 1
+    ? { parallel: { replicas, backend: backend.name, kernelOverrides: backend.kernelOverrides.length > 0, factory: { module: new URL("./bench-replica.ts", import.meta.url).href, exportName: "buildBenchReplica", args: replicaArgs } } }
+    : {}),
+  onStep: ({ step }) => {
+    if (step % every === 1 || every === 1) {
+      const entry = { step, tensors: tf.memory().numTensors, rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20) };
+      samples.push(entry);
+      console.error(`step ${step}: ${entry.tensors} tensors, RSS ${entry.rssMiB} MiB`);
+    }
   },
-  requireStage: () => Promise.resolve(),
-};
-try {
-  await recipeByName(args.model).train(context);
-} catch (error) {
-  if (!(error instanceof Done)) throw error;
-}
+});
+const epoch = result.epochs[0]!;
+const tensors = samples.map((s) => s.tensors);
+const rss = samples.map((s) => s.rssMiB);
+const afterWarmup = rss.slice(Math.min(2, rss.length - 1));
+console.log(
+  JSON.stringify(
+    {
+      model: args.model,
+      stage: args.stage,
+      sizes: args.sizes,
+      backend: backend.name,
+      replicas,
+      samples: epoch.samples,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+      samplesPerSecond: Math.round(epoch.samplesPerSecond),
+      tensors: { first: tensors[0], last: tensors.at(-1), min: Math.min(...tensors), max: Math.max(...tensors) },
+      rssMiB: { first: rss[0], last: rss.at(-1), max: Math.max(...rss), growthAfterWarmup: Math.max(...afterWarmup) - afterWarmup[0]! },
+      checkpoints: samples.length,
+    },
+    null,
+    2,
+  ),
+);
+model.module.dispose();
 dataset.close();

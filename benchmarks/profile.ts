@@ -1,7 +1,7 @@
 /**
  * Per-kernel profile of one model stage's training step or prediction (tf.profile; on wasm each
  * kernel runs synchronously, so its kernelTimeMs is its wall time).
- * Usage: npx tsx benchmarks/profile.ts <model> [stage] [--sizes cpu|paper] [--eval] [--top 25]
+ * Usage: npx tsx benchmarks/profile.ts <model or mkt-ablation> [stage] [--sizes cpu|paper] [--eval] [--top 25]
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
@@ -11,12 +11,11 @@ import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
 import { batchToTensors, disposeBatchTensors } from "../src/models/inputs.ts";
-import type { CtrModel } from "../src/models/model.ts";
-import type { RecipeContext, StageOptions, StageRecord } from "../src/models/recipe.ts";
-import { recipeFor } from "../src/models/registry.ts";
+import { modelAtStage } from "../src/run/stage-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
-import { experimentSpecSchema, type ModelName } from "../src/spec/experiment.ts";
+import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
+import { untrained } from "./bench-replica.ts";
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -33,54 +32,40 @@ async function firstBatch(options: Parameters<PreparedDataset["batches"]>[0]): P
   throw new Error("no batch");
 }
 
-class Done extends Error {}
-const context: RecipeContext = {
-  dataset,
-  spec,
-  seed: 1,
-  async stage(name: string, model: CtrModel, options: StageOptions = {}): Promise<StageRecord> {
-    if (stageName !== undefined && name !== stageName) return { stage: name, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: 0, resumed: false };
-    const batch = args.eval
-      ? await firstBatch({ split: "test", entities: ["target"], batchSize: spec.training.eval_batch_size })
-      : await firstBatch({ split: "train", entities: [...(options.entities ?? model.trainEntities)], batchSize: spec.training.batch_size, shuffle: { bufferRows: 65_536, seed: 1 } });
-    const optimizer = tf.train.adam(1e-3);
-    const run = () => {
-      const t = batchToTensors(batch);
-      tf.tidy(() => {
-        if (args.eval) model.predictTarget(t).dataSync();
-        else optimizer.minimize(() => model.loss(t).total, false, model.trainableVariables());
-      });
-      disposeBatchTensors(t);
-    };
-    run();
-    run();
-    const t0 = performance.now();
-    const profile = await tf.profile(run);
-    const wall = performance.now() - t0;
-    const byKernel = new Map<string, { ms: number; calls: number }>();
-    let total = 0;
-    for (const k of profile.kernels) {
-      const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
-      total += ms;
-      const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
-      const e = byKernel.get(key) ?? { ms: 0, calls: 0 };
-      e.ms += ms;
-      e.calls++;
-      byKernel.set(key, e);
-    }
-    const byName = new Map<string, number>();
-    for (const k of profile.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + (typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0));
-    console.log(`${modelName}/${name} ${args.eval ? "eval" : "train"} batch ${batch.size}: wall ${wall.toFixed(1)} ms (profiled), kernels ${total.toFixed(1)} ms, ${profile.kernels.length} kernel calls`);
-    console.log("by kernel:", [...byName].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([n, ms]) => `${n} ${ms.toFixed(1)}`).join(", "));
-    for (const [key, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(args.top))) console.log(`${e.ms.toFixed(2).padStart(9)} ms ${String(e.calls).padStart(4)}× ${key.slice(0, 160)}`);
-    optimizer.dispose();
-    throw new Done();
-  },
-  requireStage: () => Promise.resolve(),
+const stage = stageName ?? (modelName === "mkt" ? "pretrain" : "train");
+const { model, options } = await modelAtStage(modelName, stage, { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, untrained);
+const batch = args.eval
+  ? await firstBatch({ split: "test", entities: ["target"], batchSize: spec.training.eval_batch_size })
+  : await firstBatch({ split: "train", entities: [...(options.entities ?? model.trainEntities)], batchSize: spec.training.batch_size, shuffle: { bufferRows: 65_536, seed: 1 } });
+const optimizer = tf.train.adam(1e-3);
+const run = () => {
+  const t = batchToTensors(batch);
+  tf.tidy(() => {
+    if (args.eval) model.predictTarget(t).dataSync();
+    else optimizer.minimize(() => model.loss(t).total, false, model.trainableVariables());
+  });
+  disposeBatchTensors(t);
 };
-try {
-  await recipeFor(modelName as ModelName).train(context);
-} catch (e) {
-  if (!(e instanceof Done)) throw e;
+run();
+run();
+const t0 = performance.now();
+const profile = await tf.profile(run);
+const wall = performance.now() - t0;
+const kernelMs = (k: (typeof profile.kernels)[number]) => (typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0);
+const byShape = new Map<string, { ms: number; calls: number }>();
+const byName = new Map<string, number>();
+for (const k of profile.kernels) {
+  const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+  const e = byShape.get(key) ?? { ms: 0, calls: 0 };
+  e.ms += kernelMs(k);
+  e.calls++;
+  byShape.set(key, e);
+  byName.set(k.name, (byName.get(k.name) ?? 0) + kernelMs(k));
 }
+const total = [...byName.values()].reduce((a, b) => a + b, 0);
+console.log(`${modelName}/${stage} ${args.eval ? "eval" : "train"} batch ${batch.size}: wall ${wall.toFixed(1)} ms (profiled), kernels ${total.toFixed(1)} ms, ${profile.kernels.length} kernel calls`);
+console.log("by kernel:", [...byName].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([n, ms]) => `${n} ${ms.toFixed(1)}`).join(", "));
+for (const [key, e] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(args.top))) console.log(`${e.ms.toFixed(2).padStart(9)} ms ${String(e.calls).padStart(4)}× ${key.slice(0, 160)}`);
+optimizer.dispose();
+model.module.dispose();
 dataset.close();

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
+import { mulberry32 } from "../src/util/random.ts";
 import {
   activeKernelOverrides,
   applyKernelOverrides,
@@ -10,16 +11,8 @@ import {
 
 /** Deterministic uniform [-1, 1) data (mulberry32), so every backend sees the same numbers. */
 function randomData(size: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const uniform = mulberry32(seed);
+  return Float32Array.from({ length: size }, () => uniform() * 2 - 1);
 }
 
 const makeTensor = (data: Float32Array, shape: number[]): tf.Tensor => tf.tensor(data, shape);

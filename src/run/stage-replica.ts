@@ -5,11 +5,11 @@
  */
 import type { Batch } from "../data/batch.ts";
 import { PreparedDataset } from "../data/reader.ts";
-import { ctrReplicaModel, type ReplicaModel } from "../train/parallel/replica.ts";
 import type { CtrModel } from "../models/model.ts";
-import type { RecipeContext, StageOptions, StageRecord } from "../models/recipe.ts";
+import type { RecipeContext, StageOptions } from "../models/recipe.ts";
 import { recipeByName } from "../models/registry.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
+import { ctrReplicaModel, type ReplicaModel } from "../train/parallel/replica.ts";
 import { StageRunner } from "./stages.ts";
 
 export interface StageReplicaArgs {
@@ -23,15 +23,43 @@ export interface StageReplicaArgs {
   stageDirs: Record<string, string>;
 }
 
+/** A stage's model and the options its recipe trains it with. */
+export interface StageModel {
+  model: CtrModel;
+  options: StageOptions;
+}
+
 class Reached extends Error {
-  constructor(readonly model: CtrModel) {
+  constructor(readonly stage: StageModel) {
     super("reached the stage");
   }
 }
 
-/** The stage's model as a replica worker trains it. */
-export async function buildStageReplicaModel(args: StageReplicaArgs): Promise<ReplicaModel<Batch>> {
-  return ctrReplicaModel(await buildStageReplica(args));
+/**
+ * Runs recipe `recipe` until it hands its stage `stage` a model, and returns that model and the
+ * stage's options (the recipe
+ * stops there: later stages may change it, e.g. freeze MKT's MEM). Earlier stages go to `earlier`.
+ */
+export async function modelAtStage(
+  recipe: string,
+  stage: string,
+  base: Pick<RecipeContext, "dataset" | "spec" | "seed" | "requireStage">,
+  earlier: RecipeContext["stage"],
+): Promise<StageModel> {
+  const context: RecipeContext = {
+    ...base,
+    stage(name, model, options) {
+      if (name === stage) throw new Reached({ model, options: options ?? {} });
+      return earlier(name, model, options);
+    },
+  };
+  try {
+    await recipeByName(recipe).train(context);
+  } catch (error) {
+    if (error instanceof Reached) return error.stage;
+    throw error;
+  }
+  throw new Error(`recipe ${recipe} has no stage '${stage}'`);
 }
 
 export async function buildStageReplica(args: StageReplicaArgs): Promise<CtrModel> {
@@ -41,23 +69,15 @@ export async function buildStageReplica(args: StageReplicaArgs): Promise<CtrMode
     stageDirs: args.stageDirs,
     requireFinished: { hint: `a replica of stage '${args.stage}' needs the earlier stages finished` },
   });
-  const context: RecipeContext = {
-    dataset,
-    spec: args.spec,
-    seed: args.seed,
-    stage(name: string, model: CtrModel, options?: StageOptions): Promise<StageRecord> {
-      if (name === args.stage) throw new Reached(model);
-      return runner.stage(name, model, options);
-    },
-    requireStage: (name, model, hint) => runner.requireStage(name, model, hint),
-  };
   try {
-    await recipeByName(args.recipe).train(context);
-  } catch (error) {
-    if (error instanceof Reached) return error.model;
-    throw error;
+    const base = { dataset, spec: args.spec, seed: args.seed, requireStage: runner.requireStage.bind(runner) };
+    return (await modelAtStage(args.recipe, args.stage, base, runner.stage.bind(runner))).model;
   } finally {
     dataset.close();
   }
-  throw new Error(`recipe ${args.recipe} has no stage '${args.stage}'`);
+}
+
+/** The stage's model as a replica worker trains it. */
+export async function buildStageReplicaModel(args: StageReplicaArgs): Promise<ReplicaModel<Batch>> {
+  return ctrReplicaModel(await buildStageReplica(args));
 }

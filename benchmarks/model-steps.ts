@@ -29,6 +29,38 @@ export interface StageThroughput {
   parallel?: { replicas: number; trainSamplesPerSecond: number; evalSamplesPerSecond: number };
   /** Target-path prediction at eval_batch_size, median over batches. */
   evalSamplesPerSecond: number;
+  /** Matrix-multiply work of one training step per sample (forward and backward), from a profiled step. */
+  matmulMflopPerSample: number;
+}
+
+const MATMUL_KERNELS = new Set(["BatchMatMul", "_FusedMatMul"]);
+const sizeOf = (shape: readonly number[]) => shape.reduce((n, d) => n * d, 1);
+
+/**
+ * FLOPs of one profiled matmul from its shapes alone (the transposes are not recorded): for
+ * C[b, m, n] = A[b, m, k]·B[b, k, n], |A|·|B|·|C| = b³(mkn)², so 2bmkn = 2·√(|A|·|B|·|C| / b).
+ */
+export function matmulFlops(inputShapes: readonly number[][], outputShape: readonly number[]): number {
+  const [a, b] = inputShapes;
+  if (a === undefined || b === undefined) return 0;
+  const c = sizeOf(outputShape);
+  const batch = c / sizeOf(outputShape.slice(-2));
+  return 2 * Math.sqrt((sizeOf(a) * sizeOf(b) * c) / batch);
+}
+
+/** Matmul FLOPs per sample of one training step of `model` on `batch`. */
+async function matmulFlopsPerSample(model: CtrModel, batch: Batch, learningRate: number): Promise<number> {
+  const optimizer = tf.train.adam(learningRate);
+  try {
+    const profile = await tf.profile(() => trainStep(model, optimizer, model.trainableVariables(), batch));
+    let flops = 0;
+    for (const k of profile.kernels) {
+      if (MATMUL_KERNELS.has(k.name)) flops += matmulFlops(k.inputShapes, k.outputShapes[0] ?? []);
+    }
+    return flops / batch.size;
+  } finally {
+    optimizer.dispose();
+  }
 }
 
 export interface StepBenchOptions {
@@ -114,6 +146,7 @@ async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, back
   try {
     const trainSamplesPerSecond = await timeSteps(train, options, (b) => trainStep(s.model, optimizer, variables, b));
     const evalSamplesPerSecond = await timeEval(evalBatches, (b) => predictBatch(s.model, b));
+    const matmulMflopPerSample = (await matmulFlopsPerSample(s.model, train[0]!, spec.training.learning_rate)) / 1e6;
     return {
       model: s.recipe,
       stage: s.stage,
@@ -123,6 +156,7 @@ async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, back
       trainSamplesPerSecond,
       ...(parallel ? { parallel } : {}),
       evalSamplesPerSecond,
+      matmulMflopPerSample,
     };
   } finally {
     optimizer.dispose();

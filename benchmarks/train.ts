@@ -98,14 +98,14 @@ async function parent(): Promise<void> {
   console.log(`mkt bench:train — ${new Date().toISOString()}, ${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, node ${process.versions.node}`);
   console.log(`backend ${backend?.name} (overrides: ${backend?.overrides.join(", ") || "none"}), tfjs ${backend?.versions["tfjs"] ?? "?"}`);
   console.log(`${args.warmup} warm-up + ${args.steps} timed steps per stage (median); batch size and sizes from ${Object.values(SIZE_SPECS).join(" and ")}\n`);
-  console.log("| sizes | model / stage | rows | params | train samples/s, 1 thread | train samples/s, replicas | speed-up | best × MLP's best | eval samples/s, 1 thread | eval samples/s, replicas | peak RSS MiB |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("| sizes | model / stage | rows | params | matmul MFLOP/sample | train samples/s, 1 thread | matmul GFLOP/s, 1 thread | train samples/s, replicas | speed-up | best × MLP's best | eval samples/s, 1 thread | eval samples/s, replicas | peak RSS MiB |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
     const mlp = rows.find((m) => m.sizes === r.sizes && m.model === "mlp")!;
     const par = r.parallel ? `${fmt(r.parallel.trainSamplesPerSecond)} (×${r.parallel.replicas})` : "—";
     const speedup = r.parallel ? (r.parallel.trainSamplesPerSecond / r.trainSamplesPerSecond).toFixed(2) : "—";
     console.log(
-      `| ${r.sizes} | ${r.model} / ${r.stage} | ${r.entities.join("+")} | ${fmt(r.trainableParameters)} | ${fmt(r.trainSamplesPerSecond)} | ${par} | ${speedup} | ${(best(r) / best(mlp)).toFixed(2)} | ${fmt(r.evalSamplesPerSecond)} | ${r.parallel ? fmt(r.parallel.evalSamplesPerSecond) : "—"} | ${fmt(r.peakRssMiB)} |`,
+      `| ${r.sizes} | ${r.model} / ${r.stage} | ${r.entities.join("+")} | ${fmt(r.trainableParameters)} | ${r.matmulMflopPerSample.toFixed(2)} | ${fmt(r.trainSamplesPerSecond)} | ${((r.matmulMflopPerSample * r.trainSamplesPerSecond) / 1000).toFixed(1)} | ${par} | ${speedup} | ${(best(r) / best(mlp)).toFixed(2)} | ${fmt(r.evalSamplesPerSecond)} | ${r.parallel ? fmt(r.parallel.evalSamplesPerSecond) : "—"} | ${fmt(r.peakRssMiB)} |`,
     );
   }
   if (torch) {

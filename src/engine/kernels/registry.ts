@@ -64,12 +64,15 @@ export function applyKernelOverrides(backendName: string): string[] {
   return activeKernelOverrides(backendName);
 }
 
-/** Restores the original kernels of every applied override; returns the names removed. */
-export function removeKernelOverrides(): string[] {
+/**
+ * Restores the original kernels of every applied override (or only of those whose name `which`
+ * accepts, e.g. to measure one override's effect); returns the names removed.
+ */
+export function removeKernelOverrides(which: (name: string) => boolean = () => true): string[] {
   const removed: string[] = [];
   for (const o of OVERRIDES) {
     const info = registered(o)?.[ORIGINAL];
-    if (info === undefined) continue;
+    if (info === undefined || !which(info.name)) continue;
     tf.unregisterKernel(o.kernelName, o.backendName);
     tf.registerKernel(info.original);
     removed.push(info.name);

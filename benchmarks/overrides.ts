@@ -1,0 +1,80 @@
+/**
+ * The measured effect of kernel overrides on a real model: one stage's training step and its
+ * evaluation pass with every override applied, against the same with a group of overrides removed
+ * (default: the data-movement ones of wasm-copy.ts), alternating rounds in one process.
+ *
+ * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul] [--rounds 3] [--steps 4] [--sizes cpu|paper]
+ */
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { Batch } from "../src/data/batch.ts";
+import { PreparedDataset } from "../src/data/reader.ts";
+import { prepareDataset } from "../src/data/prepare/index.ts";
+import { selectBackend } from "../src/engine/backend.ts";
+import { applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
+import { wasmCopyOverrides } from "../src/engine/kernels/wasm-copy.ts";
+import { modelAtStage } from "../src/run/stage-replica.ts";
+import { datasetSpecSchema } from "../src/spec/dataset.ts";
+import { experimentSpecSchema } from "../src/spec/experiment.ts";
+import { loadSpec } from "../src/spec/load.ts";
+import { predictBatch } from "../src/train/evaluate.ts";
+import { trainStep } from "../src/train/trainer.ts";
+import { untrained } from "./bench-replica.ts";
+import { median } from "./model-steps.ts";
+
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { without: { type: "string", default: "copy" }, rounds: { type: "string", default: "3" }, steps: { type: "string", default: "4" }, sizes: { type: "string", default: "cpu" } },
+});
+const [modelName = "mlp", stageName = modelName === "mkt" ? "pretrain" : "train"] = positionals;
+const copyNames = new Set(wasmCopyOverrides.map((o) => o.name));
+const removed = args.without === "matmul" ? (name: string) => name.includes("MatMul") : (name: string) => copyNames.has(name);
+
+await selectBackend("wasm");
+const datasetSpec = await loadSpec("datasets/synthetic-paper.yaml", datasetSpecSchema);
+const dataset = await PreparedDataset.open((await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot: join("results", "bench") })).dir);
+const spec = (await loadSpec(args.sizes === "paper" ? "experiments/paper-gpu.yaml" : "experiments/paper-synthetic.yaml", experimentSpecSchema)).value;
+const { model, options } = await modelAtStage(modelName, stageName, { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, untrained);
+
+async function read(options: Parameters<PreparedDataset["batches"]>[0], count: number): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of dataset.batches(options)) if (out.push(b) === count) break;
+  return out;
+}
+const train = await read({ split: "train", entities: [...(options.entities ?? model.trainEntities)], batchSize: spec.training.batch_size, shuffle: { bufferRows: 65_536, seed: 1 } }, 4);
+const evalBatches = await read({ split: "test", entities: ["target"], batchSize: 8192 }, 2);
+const optimizer = tf.train.adam(1e-3);
+const variables = model.trainableVariables();
+
+const variants = { all: () => applyKernelOverrides("wasm"), [`without ${args.without}`]: () => removeKernelOverrides(removed) };
+const times: Record<string, { train: number[]; eval: number[] }> = {};
+for (const name of Object.keys(variants)) times[name] = { train: [], eval: [] };
+const steps = Number(args.steps);
+for (let r = 0; r < Number(args.rounds); r++) {
+  const order = r % 2 === 0 ? Object.keys(variants) : Object.keys(variants).reverse();
+  for (const name of order) {
+    variants[name]!();
+    await trainStep(model, optimizer, variables, train[0]!); // untimed after the switch
+    await predictBatch(model, evalBatches[0]!);
+    for (let s = 0; s < steps; s++) {
+      const batch = train[s % train.length]!;
+      const t0 = performance.now();
+      await trainStep(model, optimizer, variables, batch);
+      times[name]!.train.push((performance.now() - t0) / batch.size);
+    }
+    for (const batch of evalBatches) {
+      const t0 = performance.now();
+      await predictBatch(model, batch);
+      times[name]!.eval.push((performance.now() - t0) / batch.size);
+    }
+  }
+}
+applyKernelOverrides("wasm");
+const sps = (perSample: number[]) => Math.round(1000 / median(perSample));
+const result = Object.fromEntries(Object.entries(times).map(([name, t]) => [name, { trainSamplesPerSecond: sps(t.train), evalSamplesPerSecond: sps(t.eval) }]));
+const [a, b] = Object.values(result);
+console.log(JSON.stringify({ model: modelName, stage: stageName, sizes: args.sizes, ...result, ratio: { train: Number((a!.trainSamplesPerSecond / b!.trainSamplesPerSecond).toFixed(2)), eval: Number((a!.evalSamplesPerSecond / b!.evalSamplesPerSecond).toFixed(2)) } }, null, 2));
+optimizer.dispose();
+model.module.dispose();
+dataset.close();

@@ -6,7 +6,7 @@ import { sliceBatch, type Batch } from "../../src/data/batch.ts";
 import { PreparedDataset } from "../../src/data/reader.ts";
 import { selectBackend } from "../../src/engine/backend.ts";
 import { recipeByName } from "../../src/models/registry.ts";
-import { buildStageReplica, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
+import { buildStageReplica, modelAtStage, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
 import { StageRunner } from "../../src/run/stages.ts";
 import { evaluateSplit, predictBatch } from "../../src/train/evaluate.ts";
 import { readerBatchRows, ReplicaGroup } from "../../src/train/parallel/group.ts";
@@ -135,6 +135,28 @@ describe("data-parallel training across worker threads", () => {
     const parallel = await auc(2);
     expect(single).toBeGreaterThan(0.6); // it learned the planted signal
     expect(Math.abs(parallel - single)).toBeLessThan(0.02);
+  });
+
+  it("gives the workers the main model's trainable flags (CTNet's source model is trainable only during its stage)", async () => {
+    const args = replicaArgs("ctnet", "source");
+    // Rebuilt outside its stage the source model is frozen, as the worker's rebuild will be.
+    const { model } = await modelAtStage("ctnet", "source", { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, (name) =>
+      Promise.resolve({ stage: name, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: 0, resumed: false }),
+    );
+    expect(model.trainableVariables()).toHaveLength(0);
+    model.module.setTrainable(true); // as during the stage
+    const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
+    try {
+      const [batch] = await firstBatches(1, ["source"]);
+      await group.step(batch!);
+      const [main, worker] = await group.trainableValues();
+      expect(main!.length).toBeGreaterThan(0);
+      expect(worker!.length).toBe(main!.length);
+      main!.forEach((values, i) => expect(Buffer.from(worker![i]!.buffer).equals(Buffer.from(values.buffer))).toBe(true));
+    } finally {
+      await group.close();
+      model.module.dispose();
+    }
   });
 
   it("reports a worker's failure as an error instead of hanging", async () => {

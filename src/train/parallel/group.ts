@@ -1,8 +1,9 @@
 /**
  * Synchronous data-parallel training over worker threads (the main thread is replica 0): each
  * batch is cut into one contiguous part per replica, every replica computes its part's gradient at
- * the same time, and all apply the sum (see replica.ts). wasm runs on one thread per backend
- * instance, so this is how training uses more than one core there.
+ * the same time, then each takes the Adam step for the variables it owns and all load the rest
+ * (see replica.ts). wasm runs on one thread per backend instance, so this is how training uses
+ * more than one core there.
  */
 import { Worker } from "node:worker_threads";
 import { batchBuffers, sliceBatch, type Batch } from "../../data/batch.ts";
@@ -67,8 +68,6 @@ class ReplicaWorker {
 }
 
 export class ReplicaGroup<B> {
-  private generation = 0;
-
   private constructor(
     private readonly main: Replica<B>,
     private readonly rows: BatchRows<B>,
@@ -86,16 +85,16 @@ export class ReplicaGroup<B> {
       for (let slot = 1; slot < options.replicas; slot++) {
         workers.push(new ReplicaWorker(new Worker(new URL("./worker-bootstrap.mjs", import.meta.url), { execArgv: [] })));
       }
-      const values: Record<string, { shape: number[]; data: Float32Array }> = {};
-      for (const [name, v] of model.namedVariables()) values[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
+      const values: Record<string, { shape: number[]; data: Float32Array; trainable: boolean }> = {};
+      for (const [name, v] of model.namedVariables()) values[name] = { shape: v.shape, data: v.dataSync() as Float32Array, trainable: v.trainable };
       await Promise.all(
         workers.map(async (w, i) => {
           const ready = w.reply("ready");
-          w.post({ type: "init", factory: options.factory, backend: options.backend, kernelOverrides: options.kernelOverrides, learningRate: options.learningRate, buffers, slot: i + 1 });
+          w.post({ type: "init", factory: options.factory, backend: options.backend, kernelOverrides: options.kernelOverrides });
           const { backend } = await ready;
           if (backend !== options.backend) throw new Error(`replica worker runs on ${backend}, the main thread on ${options.backend}`);
           const loaded = w.reply("loaded");
-          w.post({ type: "weights", values });
+          w.post({ type: "weights", values, learningRate: options.learningRate, buffers, slot: i + 1 });
           await loaded;
         }),
       );
@@ -135,21 +134,25 @@ export class ReplicaGroup<B> {
   }
 
   async step(batch: B): Promise<Record<string, number>> {
-    const generation = this.generation;
-    this.generation ^= 1;
     const size = this.rows.size(batch);
     const bounds = this.bounds(size);
     const weight = (k: number) => (bounds[k + 1]! - bounds[k]!) / size;
     const replies = this.workers.map((w, i) => {
       const part = this.rows.slice(batch, bounds[i + 1]!, bounds[i + 2]!, true);
       const reply = w.reply("gradients");
-      w.post({ type: "gradients", batch: part, weight: weight(i + 1), generation }, this.rows.buffers(part));
+      w.post({ type: "gradients", batch: part, weight: weight(i + 1) }, this.rows.buffers(part));
       return reply;
     });
-    const own = this.main.computeGradients(this.rows.slice(batch, bounds[0]!, bounds[1]!, false), weight(0), generation);
+    const own = this.main.computeGradients(this.rows.slice(batch, bounds[0]!, bounds[1]!, false), weight(0));
     const parts = [own, ...(await Promise.all(replies)).map((r) => r.loss)];
-    for (const w of this.workers) w.post({ type: "apply", generation });
-    this.main.applySum(generation);
+    const applied = this.workers.map((w) => {
+      const reply = w.reply("applied");
+      w.post({ type: "apply" });
+      return reply;
+    });
+    this.main.applyOwn();
+    await Promise.all(applied);
+    this.main.loadOthers();
     const loss: Record<string, number> = {};
     for (const name of Object.keys(own)) loss[name] = parts.reduce((s, p, k) => s + weight(k) * (p[name] ?? 0), 0);
     return loss;

@@ -4,11 +4,14 @@ import type { ReplicaFactory } from "./factory.ts";
 import type { ExchangeBuffers } from "./replica.ts";
 
 export type ToWorker =
-  | { type: "init"; factory: ReplicaFactory; backend: BackendName; kernelOverrides: boolean; learningRate: number; buffers: ExchangeBuffers; slot: number }
-  /** Every variable of the model (trainable or not) by its module path. */
-  | { type: "weights"; values: Record<string, { shape: number[]; data: Float32Array }> }
-  | { type: "gradients"; batch: unknown; weight: number; generation: number }
-  | { type: "apply"; generation: number }
+  | { type: "init"; factory: ReplicaFactory; backend: BackendName; kernelOverrides: boolean }
+  /**
+   * Every variable of the model by its name, and which are trainable now: a recipe may freeze or
+   * unfreeze parts around a stage (CTNet's source model), which the worker's rebuild cannot see.
+   */
+  | { type: "weights"; values: Record<string, { shape: number[]; data: Float32Array; trainable: boolean }>; learningRate: number; buffers: ExchangeBuffers; slot: number }
+  | { type: "gradients"; batch: unknown; weight: number }
+  | { type: "apply" }
   | { type: "predict"; batch: unknown }
   | { type: "values" }
   | { type: "close" };
@@ -17,6 +20,7 @@ export type FromWorker =
   | { type: "ready"; backend: string }
   | { type: "loaded" }
   | { type: "gradients"; loss: Record<string, number> }
+  | { type: "applied" }
   | { type: "values"; values: Float32Array[] }
   | { type: "scores"; scores: Float32Array }
   | { type: "error"; message: string; stack?: string };

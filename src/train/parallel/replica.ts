@@ -1,11 +1,12 @@
 /**
- * One replica of synchronous data-parallel training: computes its part of a batch's gradient
- * into shared memory and applies the sum of every replica's part with its own Adam.
- *
- * Every replica sums the parts in the same order and runs the same kernels on the same backend, so
- * all replicas apply bit-identical updates and their weights stay identical without ever being
- * sent again after the start. Parts are weighted by their share of the batch's rows, so the sum is
- * the full batch's mean-loss gradient.
+ * One replica of synchronous data-parallel training. Each step, every replica computes the
+ * gradient of its part of the batch into shared memory (weighted by its share of the rows, so the
+ * parts add up to the full batch's mean-loss gradient). The optimizer is sharded: each trainable
+ * variable belongs to one replica, which sums that variable's parts (always in replica order), takes
+ * the Adam step for it alone and publishes the new values in shared memory; every replica then
+ * loads the variables it does not own from there. So the Adam work is split across the cores too,
+ * every replica holds bit-identical weights, and the result is the same as one Adam over the
+ * summed gradient (Adam treats each variable on its own).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../../data/batch.ts";
@@ -36,7 +37,11 @@ export function ctrReplicaModel(model: CtrModel): ReplicaModel<Batch> {
   };
 }
 
-/** Shared gradient memory: 2 generations (so a replica can write step s+1 while another still reads step s) × replicas × parameters. */
+/**
+ * Shared memory of a replica group: each replica's part of the gradient (replicas × parameters),
+ * per-part presence flags, and the current weights, each variable written by its owner after its
+ * update. One step's parts are all read (every owner has applied) before the next step writes.
+ */
 export interface ExchangeBuffers {
   replicas: number;
   /** Trainable variable shapes, in trainableVariables() order. */
@@ -44,18 +49,32 @@ export interface ExchangeBuffers {
   gradients: SharedArrayBuffer;
   /** 1 where a replica's part had a gradient for the variable (a variable its rows never reach has none). */
   present: SharedArrayBuffer;
+  weights: SharedArrayBuffer;
 }
 
 const sizeOf = (shape: readonly number[]) => shape.reduce((n, d) => n * d, 1);
 
 export function createExchangeBuffers(replicas: number, shapes: number[][]): ExchangeBuffers {
   const total = shapes.reduce((n, s) => n + sizeOf(s), 0);
-  return {
-    replicas,
-    shapes,
-    gradients: new SharedArrayBuffer(2 * replicas * total * Float32Array.BYTES_PER_ELEMENT),
-    present: new SharedArrayBuffer(2 * replicas * shapes.length),
-  };
+  const floats = (n: number) => new SharedArrayBuffer(n * Float32Array.BYTES_PER_ELEMENT);
+  return { replicas, shapes, gradients: floats(replicas * total), present: new SharedArrayBuffer(replicas * shapes.length), weights: floats(total) };
+}
+
+/**
+ * The replica owning each variable: largest variables first, each to the least-loaded replica
+ * (ties to the lowest index), so the Adam work is balanced. Deterministic from the shapes alone.
+ */
+export function shardOwners(shapes: readonly number[][], replicas: number): number[] {
+  const load = new Array<number>(replicas).fill(0);
+  const owners = new Array<number>(shapes.length).fill(0);
+  const order = shapes.map((shape, i) => ({ i, size: sizeOf(shape) })).sort((a, b) => b.size - a.size || a.i - b.i);
+  for (const { i, size } of order) {
+    let best = 0;
+    for (let r = 1; r < replicas; r++) if (load[r]! < load[best]!) best = r;
+    owners[i] = best;
+    load[best]! += size;
+  }
+  return owners;
 }
 
 export class Replica<B> {
@@ -65,7 +84,11 @@ export class Replica<B> {
   private readonly total: number;
   private readonly gradients: Float32Array;
   private readonly present: Uint8Array;
-  /** The summed gradient, reused every step. */
+  private readonly weights: Float32Array;
+  /** Indices of the variables this replica updates, and of those it loads from the others. */
+  private readonly own: number[];
+  private readonly others: number[];
+  /** The summed gradient of the own variables, reused every step. */
   private readonly sum: Float32Array;
 
   constructor(
@@ -90,20 +113,23 @@ export class Replica<B> {
     this.total = offset;
     this.gradients = new Float32Array(buffers.gradients);
     this.present = new Uint8Array(buffers.present);
+    this.weights = new Float32Array(buffers.weights);
+    const owners = shardOwners(shapes, buffers.replicas);
+    this.own = owners.flatMap((owner, i) => (owner === slot ? [i] : []));
+    this.others = owners.flatMap((owner, i) => (owner === slot ? [] : [i]));
     this.sum = new Float32Array(offset);
   }
 
-  private region(generation: number, slot: number): { values: number; flags: number } {
-    const index = generation * this.buffers.replicas + slot;
-    return { values: index * this.total, flags: index * this.variables.length };
+  private region(slot: number): { values: number; flags: number } {
+    return { values: slot * this.total, flags: slot * this.variables.length };
   }
 
   /**
-   * Writes weight × ∇(mean loss over `batch`) into this replica's region of `generation`; returns the
-   * loss and its named parts on these rows.
+   * Writes weight × ∇(mean loss over `batch`) into this replica's part; returns the loss and its
+   * named parts on these rows.
    */
-  computeGradients(batch: B, weight: number, generation: number): Record<string, number> {
-    const { values, flags } = this.region(generation, this.slot);
+  computeGradients(batch: B, weight: number): Record<string, number> {
+    const { values, flags } = this.region(this.slot);
     let names: string[] = [];
     let losses: tf.Tensor | undefined;
     try {
@@ -130,12 +156,16 @@ export class Replica<B> {
     }
   }
 
-  /** Sums every replica's part of `generation` (in replica order) and takes one Adam step with it. */
-  applySum(generation: number): void {
-    const regions = Array.from({ length: this.buffers.replicas }, (_, slot) => this.region(generation, slot));
+  /**
+   * For each variable this replica owns: sums every replica's part (in replica order), takes the
+   * Adam step, and publishes the new values. Call loadOthers() once every replica has done this.
+   */
+  applyOwn(): void {
+    const regions = Array.from({ length: this.buffers.replicas }, (_, slot) => this.region(slot));
     tf.tidy(() => {
       const update: tf.NamedTensorMap = {};
-      this.variables.forEach((v, i) => {
+      for (const i of this.own) {
+        const v = this.variables[i]!;
         const start = this.offsets[i]!;
         const end = start + v.size;
         let any = false;
@@ -143,12 +173,23 @@ export class Replica<B> {
         for (const { values, flags } of regions) {
           if (this.present[flags + i] === 0) continue;
           any = true;
-          const from = values + start;
-          for (let j = start; j < end; j++) this.sum[j] = this.sum[j]! + this.gradients[from + j - start]!;
+          // The part's copy of variable i starts at values + start, as the sum's does at start.
+          for (let j = start; j < end; j++) this.sum[j] = this.sum[j]! + this.gradients[values + j]!;
         }
         if (any) update[v.name] = tf.tensor(this.sum.subarray(start, end), v.shape, "float32");
-      });
+      }
       this.optimizer.applyGradients(update);
+    });
+    for (const i of this.own) this.weights.set(this.variables[i]!.dataSync() as Float32Array, this.offsets[i]!);
+  }
+
+  /** Loads the variables the other replicas own from their published values. */
+  loadOthers(): void {
+    tf.tidy(() => {
+      for (const i of this.others) {
+        const v = this.variables[i]!;
+        v.assign(tf.tensor(this.weights.subarray(this.offsets[i]!, this.offsets[i]! + v.size), v.shape, "float32"));
+      }
     });
   }
 

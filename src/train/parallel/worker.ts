@@ -7,11 +7,14 @@ import { parentPort } from "node:worker_threads";
 import { selectBackend } from "../../engine/backend.ts";
 import { buildReplica } from "./factory.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
-import { Replica } from "./replica.ts";
+import { Replica, type ReplicaModel } from "./replica.ts";
 
 if (parentPort === null) throw new Error("worker.ts must run in a worker thread");
 const port = parentPort;
+let model: ReplicaModel<unknown> | undefined;
 let replica: Replica<unknown> | undefined;
+/** After an update, the variables other replicas own are loaded before the weights are next used (they have all been published by then). */
+let stale = false;
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
@@ -20,45 +23,56 @@ function need(): Replica<unknown> {
   return replica;
 }
 
+function fresh(): Replica<unknown> {
+  const r = need();
+  if (stale) r.loadOthers();
+  stale = false;
+  return r;
+}
+
 async function handle(message: ToWorker): Promise<void> {
   switch (message.type) {
     case "init": {
       const backend = await selectBackend(message.backend, { kernelOverrides: message.kernelOverrides });
-      const model = await buildReplica(message.factory);
-      replica = new Replica(model, message.learningRate, message.buffers, message.slot);
+      model = await buildReplica(message.factory);
       send({ type: "ready", backend: backend.name });
       return;
     }
     case "weights": {
-      const variables = need().model.namedVariables();
-      for (const [name, { shape, data }] of Object.entries(message.values)) {
+      if (model === undefined) throw new Error("replica worker: no model yet");
+      const variables = model.namedVariables();
+      for (const [name, { shape, data, trainable }] of Object.entries(message.values)) {
         const variable = variables.get(name);
         if (variable === undefined) throw new Error(`replica worker: the replica has no variable ${name}`);
         tf.tidy(() => variable.assign(tf.tensor(data, shape, "float32")));
+        variable.trainable = trainable;
       }
       if (variables.size !== Object.keys(message.values).length) throw new Error(`replica worker: ${variables.size} variables, ${Object.keys(message.values).length} sent`);
+      replica = new Replica(model, message.learningRate, message.buffers, message.slot);
       send({ type: "loaded" });
       return;
     }
     case "gradients":
-      send({ type: "gradients", loss: need().computeGradients(message.batch, message.weight, message.generation) });
+      send({ type: "gradients", loss: fresh().computeGradients(message.batch, message.weight) });
       return;
     case "apply":
-      need().applySum(message.generation);
+      need().applyOwn();
+      stale = true;
+      send({ type: "applied" });
       return;
     case "predict": {
-      const scores = await need().predict(message.batch);
+      const scores = await fresh().predict(message.batch);
       send({ type: "scores", scores }, [scores.buffer as ArrayBuffer]);
       return;
     }
     case "values": {
-      const values = need().trainableValues();
+      const values = fresh().trainableValues();
       send({ type: "values", values }, values.map((v) => v.buffer as ArrayBuffer));
       return;
     }
     case "close":
       replica?.dispose();
-      replica?.model.dispose();
+      model?.dispose();
       port.close();
       return;
   }

@@ -15,7 +15,7 @@ export function buildProgram(): Command {
     .option("--json", "log JSON lines and print machine-readable output", false)
     .addOption(new Option("--backend <backend>", "tfjs backend").choices(["auto", "gpu", "node", "wasm", "cpu"]).default("auto"))
     .option("--no-kernel-overrides", "run tfjs kernels as shipped (no mkt kernel overrides)")
-    .option("--workers <n>", "training replicas, each on its own thread, in synchronous data-parallel steps (auto: one per core on wasm and cpu, 1 on gpu and node)", "auto")
+    .option("--workers <n>", "training replicas, each on its own thread, in synchronous data-parallel steps; 'auto': one per core on wasm and cpu, 1 on gpu and node", "1")
     .option("--out <dir>", "root directory of prepared data and run outputs", "results")
     .option("--log-level <level>", "pino log level (trace, debug, info, warn, error, silent)")
     .showHelpAfterError("(mkt --help lists the commands)")

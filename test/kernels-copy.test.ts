@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
-import { mulberry32 } from "../src/util/random.ts";
+import { randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
 import { activeKernelOverrides, applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 
 /**
@@ -10,11 +10,7 @@ import { activeKernelOverrides, applyKernelOverrides, removeKernelOverrides } fr
  * float32 values are compared by bit pattern.
  */
 
-/** Deterministic uniform [-1, 1) data (mulberry32), so every backend sees the same numbers. */
-function randomData(size: number, seed: number): Float32Array {
-  const uniform = mulberry32(seed);
-  return Float32Array.from({ length: size }, () => uniform() * 2 - 1);
-}
+
 
 const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
 
@@ -47,18 +43,8 @@ interface Input {
 const input = (shape: number[], dtype: Dtype = "float32", seed = 1): Input => ({ shape, dtype, data: values(shape, dtype, seed) });
 const make = (i: Input): tf.Tensor => tf.tensor(i.data, i.shape, i.dtype);
 
-type Mode = "cpu" | "wasm-original" | "wasm-override";
 const MODES: readonly Mode[] = ["cpu", "wasm-original", "wasm-override"];
 
-async function useMode(mode: Mode): Promise<void> {
-  if (mode === "cpu") {
-    await tf.setBackend("cpu");
-    return;
-  }
-  await tf.setBackend("wasm");
-  if (mode === "wasm-override") applyKernelOverrides("wasm");
-  else removeKernelOverrides();
-}
 
 const COPY_KERNELS = [tf.GatherV2, tf.Concat, tf.Pack, tf.Unpack, tf.SplitV] as const;
 type CopyKernel = (typeof COPY_KERNELS)[number];

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
-import { mulberry32 } from "../src/util/random.ts";
+import { randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
 import {
   activeKernelOverrides,
   applyKernelOverrides,
@@ -9,11 +9,7 @@ import {
   removeKernelOverrides,
 } from "../src/engine/kernels/registry.ts";
 
-/** Deterministic uniform [-1, 1) data (mulberry32), so every backend sees the same numbers. */
-function randomData(size: number, seed: number): Float32Array {
-  const uniform = mulberry32(seed);
-  return Float32Array.from({ length: size }, () => uniform() * 2 - 1);
-}
+
 
 const makeTensor = (data: Float32Array, shape: number[]): tf.Tensor => tf.tensor(data, shape);
 const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
@@ -25,17 +21,7 @@ function maxDiff(x: Float32Array, y: Float32Array): number {
   return m;
 }
 
-type Mode = "cpu" | "wasm-original" | "wasm-override";
 
-async function useMode(mode: Mode): Promise<void> {
-  if (mode === "cpu") {
-    await tf.setBackend("cpu");
-    return;
-  }
-  await tf.setBackend("wasm");
-  if (mode === "wasm-override") applyKernelOverrides("wasm");
-  else removeKernelOverrides();
-}
 
 /** Counts calls of the wasm Transpose kernel (the override calls it directly, bypassing the engine). */
 function countTransposes<T>(fn: () => T): { result: T; transposes: number } {

@@ -90,4 +90,17 @@ describe("run layer: stages, checkpoints and results", () => {
     expect(existsSync(join(modelDir(experiment.runDir, "mkt-wo_tem_finetune", 1), "stage-pretrain"))).toBe(false);
     expect(result!.metrics.auc).toBeGreaterThan(0.5);
   });
+
+  it("with 2 replicas MKT trains both stages across worker threads (TEM's worker rebuilds it from the pretrain checkpoint) to the same quality", async () => {
+    const single = JSON.parse(await readFile(join(modelDir(experiment.runDir, "mkt", 1), "result.json"), "utf8"));
+    const parallelOut = await tempDir();
+    const parallelExperiment = { ...experiment, runDir: join(parallelOut, "runs", "parallel") };
+    const result = await runModel(mktRecipe(), parallelExperiment, dataset, 1, { ...backend, replicas: 2 }, { progress: false });
+    expect(result!.provenance.replicas).toBe(2);
+    expect(result!.stages.map((s) => [s.stage, s.resumed])).toEqual([
+      ["pretrain", false],
+      ["finetune", false],
+    ]);
+    expect(Math.abs(result!.metrics.auc - single.metrics.auc)).toBeLessThan(0.02);
+  });
 });

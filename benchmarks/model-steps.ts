@@ -14,6 +14,7 @@ import type { ExperimentSpec } from "../src/spec/experiment.ts";
 import { predictBatch } from "../src/train/evaluate.ts";
 import { readerBatchRows, ReplicaGroup } from "../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../src/train/parallel/replica.ts";
+import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
 import { untrainedStage, type BenchReplicaArgs } from "./bench-replica.ts";
 
@@ -50,7 +51,7 @@ export function matmulFlops(inputShapes: readonly number[][], outputShape: reado
 
 /** Matmul FLOPs per sample of one training step of `model` on `batch`. */
 async function matmulFlopsPerSample(model: CtrModel, batch: Batch, learningRate: number): Promise<number> {
-  const optimizer = tf.train.adam(learningRate);
+  const optimizer = new Adam(learningRate);
   try {
     const profile = await tf.profile(() => trainStep(model, optimizer, model.trainableVariables(), batch));
     let flops = 0;
@@ -142,7 +143,7 @@ async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, back
       await group.close();
     }
   }
-  const optimizer = tf.train.adam(spec.training.learning_rate);
+  const optimizer = new Adam(spec.training.learning_rate);
   try {
     const trainSamplesPerSecond = await timeSteps(train, options, (b) => trainStep(s.model, optimizer, variables, b));
     const evalSamplesPerSecond = await timeEval(evalBatches, (b) => predictBatch(s.model, b));

@@ -5,7 +5,6 @@
  *
  * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul] [--rounds 3] [--steps 4] [--sizes cpu|paper]
  */
-import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Batch } from "../src/data/batch.ts";
@@ -19,6 +18,7 @@ import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
 import { predictBatch } from "../src/train/evaluate.ts";
+import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
 import { untrained } from "./bench-replica.ts";
 import { median } from "./model-steps.ts";
@@ -44,7 +44,7 @@ async function read(options: Parameters<PreparedDataset["batches"]>[0], count: n
 }
 const train = await read({ split: "train", entities: [...(options.entities ?? model.trainEntities)], batchSize: spec.training.batch_size, shuffle: { bufferRows: 65_536, seed: 1 } }, 4);
 const evalBatches = await read({ split: "test", entities: ["target"], batchSize: 8192 }, 2);
-const optimizer = tf.train.adam(1e-3);
+const optimizer = new Adam(1e-3);
 const variables = model.trainableVariables();
 
 const variants = { all: () => applyKernelOverrides("wasm"), [`without ${args.without}`]: () => removeKernelOverrides(removed) };

@@ -12,6 +12,7 @@ import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
 import { batchToTensors, disposeBatchTensors } from "../src/models/inputs.ts";
 import { modelAtStage } from "../src/run/stage-replica.ts";
+import { Adam } from "../src/train/adam.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
@@ -37,12 +38,12 @@ const { model, options } = await modelAtStage(modelName, stage, { dataset, spec,
 const batch = args.eval
   ? await firstBatch({ split: "test", entities: ["target"], batchSize: spec.training.eval_batch_size })
   : await firstBatch({ split: "train", entities: [...(options.entities ?? model.trainEntities)], batchSize: spec.training.batch_size, shuffle: { bufferRows: 65_536, seed: 1 } });
-const optimizer = tf.train.adam(1e-3);
+const optimizer = new Adam(1e-3);
 const run = () => {
   const t = batchToTensors(batch);
   tf.tidy(() => {
     if (args.eval) model.predictTarget(t).dataSync();
-    else optimizer.minimize(() => model.loss(t).total, false, model.trainableVariables());
+    else optimizer.minimize(() => model.loss(t).total, model.trainableVariables());
   });
   disposeBatchTensors(t);
 };

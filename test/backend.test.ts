@@ -24,7 +24,8 @@ describe("selectBackend", () => {
     expect(info.tfjsBackend).toBe("cpu");
     expect(tf.getBackend()).toBe("cpu");
     expect(info.unavailable).toEqual([]);
-    expect(info.kernelOverrides).toEqual([]);
+    expect(info.kernelOverrides).toEqual(kernelOverridesFor("cpu")); // the fused Adam kernel only
+    expect(info.kernelOverrides).toEqual(["cpu:MktAdam/fused"]);
     expect(info.versions["tfjs"]).toBe("4.22.0");
     expect(info.versions["node"]).toBe(process.versions.node);
   });

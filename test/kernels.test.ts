@@ -59,9 +59,12 @@ describe("kernel override registry", () => {
       "wasm:Pack/js-runs",
       "wasm:Unpack/js-runs",
       "wasm:SplitV/js-runs",
+      "wasm:MktAdam/fused",
     ]);
-    expect(kernelOverridesFor("cpu")).toEqual([]);
-    expect(applyKernelOverrides("cpu")).toEqual([]);
+    expect(kernelOverridesFor("cpu")).toEqual(["cpu:MktAdam/fused"]);
+    removeKernelOverrides((name) => name.startsWith("cpu:"));
+    expect(applyKernelOverrides("cpu")).toEqual(["cpu:MktAdam/fused"]);
+    removeKernelOverrides((name) => name.startsWith("cpu:"));
     expect(applyKernelOverrides("wasm")).toEqual(kernelOverridesFor("wasm"));
     const patched = tf.getKernel(tf.BatchMatMul, "wasm");
     expect(applyKernelOverrides("wasm")).toEqual(kernelOverridesFor("wasm"));

@@ -8,6 +8,7 @@ import type { ExperimentSpec } from "../spec/experiment.ts";
 import { log } from "../util/log.ts";
 import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";
 import { evaluateSplit } from "./evaluate.ts";
+import { Adam } from "./adam.ts";
 import type { ReplicaFactory } from "./parallel/factory.ts";
 import { readerBatchRows, ReplicaGroup } from "./parallel/group.ts";
 import { ctrReplicaModel } from "./parallel/replica.ts";
@@ -91,7 +92,7 @@ async function stepper(model: CtrModel, learningRate: number, parallel: Parallel
     const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { ...parallel, learningRate });
     return { step: (batch) => group.step(batch), predict: (batch) => group.predict(batch), close: () => group.close() };
   }
-  const optimizer = tf.train.adam(learningRate);
+  const optimizer = new Adam(learningRate);
   const variables = model.trainableVariables();
   return {
     step: (batch) => trainStep(model, optimizer, variables, batch),
@@ -137,22 +138,18 @@ class RunningMeans {
  * step, and everything the step creates is released by tf.tidy except the stacked loss values,
  * kept on purpose to be read back after the update.
  */
-export async function trainStep(model: CtrModel, optimizer: tf.Optimizer, variables: tf.Variable[], batch: Batch): Promise<Record<string, number>> {
+export async function trainStep(model: CtrModel, optimizer: Adam, variables: tf.Variable[], batch: Batch): Promise<Record<string, number>> {
   const t = batchToTensors(batch);
   const kept: tf.Tensor[] = [];
   let names: string[] = [];
   try {
     tf.tidy(() => {
-      optimizer.minimize(
-        () => {
-          const { total, parts } = model.loss(t);
-          names = ["total", ...Object.keys(parts)];
-          kept.push(tf.keep(tf.stack([total, ...Object.values(parts)])));
-          return total;
-        },
-        false,
-        variables,
-      );
+      optimizer.minimize(() => {
+        const { total, parts } = model.loss(t);
+        names = ["total", ...Object.keys(parts)];
+        kept.push(tf.keep(tf.stack([total, ...Object.values(parts)])));
+        return total;
+      }, variables);
     });
     const values = await kept[0]!.data();
     return Object.fromEntries(names.map((name, i) => [name, values[i]!]));

@@ -11,6 +11,7 @@ import { StageRunner } from "../../src/run/stages.ts";
 import { evaluateSplit, predictBatch } from "../../src/train/evaluate.ts";
 import { readerBatchRows, ReplicaGroup } from "../../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../../src/train/parallel/replica.ts";
+import { Adam } from "../../src/train/adam.ts";
 import { trainStep } from "../../src/train/trainer.ts";
 import { testSpec } from "../models/baselines/stage-context.ts";
 import { prepareSpecFile, tempDir } from "../helpers/prepared.ts";
@@ -78,7 +79,7 @@ describe("data-parallel training across worker threads", () => {
     const parallelModel = await buildStageReplica(args);
     const singleModel = await buildStageReplica(args); // same seed: same initial weights
     const group = await ReplicaGroup.start(ctrReplicaModel(parallelModel), readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
-    const optimizer = tf.train.adam(5e-3);
+    const optimizer = new Adam(5e-3);
     const tensorCounts: number[] = [];
     try {
       for (const batch of batches) {

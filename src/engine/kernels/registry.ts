@@ -1,5 +1,7 @@
 /**
- * The one registry of kernel overrides (replacement kernelFuncs for specific backend kernels).
+ * The one registry of kernel overrides (replacement kernelFuncs for specific backend kernels) and of
+ * the kernels mkt adds (ADDITIONS: new kernel names, e.g. the fused Adam step; code that runs them
+ * falls back to tfjs ops where they are not registered, e.g. under --no-kernel-overrides).
  *
  * An override re-registers a kernel config whose kernelFunc wraps the original; the original
  * config travels on the registered config itself (under a global symbol), so the state lives in
@@ -8,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
+import { adamKernels } from "./adam-kernel.ts";
 import { wasmCopyOverrides } from "./wasm-copy.ts";
 import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
 
@@ -22,6 +25,8 @@ export interface KernelOverride {
 
 const OVERRIDES: readonly KernelOverride[] = [wasmBatchMatMulOverride, wasmFusedMatMulOverride, ...wasmCopyOverrides];
 
+const ADDITIONS: readonly { name: string; config: tf.KernelConfig }[] = adamKernels;
+
 const ORIGINAL = Symbol.for("mkt.kernelOverride");
 
 interface OverriddenConfig extends tf.KernelConfig {
@@ -34,14 +39,15 @@ function registered(o: KernelOverride): OverriddenConfig | undefined {
 
 /** Names of the overrides defined for a backend (whether applied or not). */
 export function kernelOverridesFor(backendName: string): string[] {
-  return OVERRIDES.filter((o) => o.backendName === backendName).map((o) => o.name);
+  return [...OVERRIDES.filter((o) => o.backendName === backendName).map((o) => o.name), ...ADDITIONS.filter((a) => a.config.backendName === backendName).map((a) => a.name)];
 }
 
 /** Names of the overrides currently registered for a backend. */
 export function activeKernelOverrides(backendName: string): string[] {
-  return OVERRIDES.filter((o) => o.backendName === backendName && registered(o)?.[ORIGINAL]?.name === o.name).map(
-    (o) => o.name,
-  );
+  return [
+    ...OVERRIDES.filter((o) => o.backendName === backendName && registered(o)?.[ORIGINAL]?.name === o.name).map((o) => o.name),
+    ...ADDITIONS.filter((a) => a.config.backendName === backendName && tf.getKernel(a.config.kernelName, backendName) !== undefined).map((a) => a.name),
+  ];
 }
 
 /**
@@ -61,6 +67,9 @@ export function applyKernelOverrides(backendName: string): string[] {
     tf.unregisterKernel(o.kernelName, o.backendName); // registerKernel alone would warn
     tf.registerKernel(replacement);
   }
+  for (const a of ADDITIONS) {
+    if (a.config.backendName === backendName && tf.getKernel(a.config.kernelName, backendName) === undefined) tf.registerKernel(a.config);
+  }
   return activeKernelOverrides(backendName);
 }
 
@@ -76,6 +85,11 @@ export function removeKernelOverrides(which: (name: string) => boolean = () => t
     tf.unregisterKernel(o.kernelName, o.backendName);
     tf.registerKernel(info.original);
     removed.push(info.name);
+  }
+  for (const a of ADDITIONS) {
+    if (!which(a.name) || tf.getKernel(a.config.kernelName, a.config.backendName) === undefined) continue;
+    tf.unregisterKernel(a.config.kernelName, a.config.backendName);
+    removed.push(a.name);
   }
   return removed;
 }

@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../../data/batch.ts";
 import { batchToTensors } from "../../models/inputs.ts";
+import { Adam } from "../adam.ts";
 import { predictBatch } from "../evaluate.ts";
 import type { CtrModel, LossResult } from "../../models/model.ts";
 
@@ -79,7 +80,7 @@ export function shardOwners(shapes: readonly number[][], replicas: number): numb
 
 export class Replica<B> {
   readonly variables: tf.Variable[];
-  private readonly optimizer: tf.Optimizer;
+  private readonly optimizer: Adam;
   private readonly offsets: number[];
   private readonly total: number;
   private readonly gradients: Float32Array;
@@ -103,7 +104,7 @@ export class Replica<B> {
     if (JSON.stringify(shapes) !== JSON.stringify(buffers.shapes)) {
       throw new Error(`replica ${slot}: trainable variable shapes differ from the main model's (${shapes.length} vs ${buffers.shapes.length} variables)`);
     }
-    this.optimizer = tf.train.adam(learningRate);
+    this.optimizer = new Adam(learningRate);
     this.offsets = [];
     let offset = 0;
     for (const shape of shapes) {

@@ -1,0 +1,76 @@
+/**
+ * Adam with tfjs's formula (and its default ε, the backend's epsilon), taking each variable's step
+ * in one fused kernel where the backend has it (src/engine/kernels/adam-kernel.ts: wasm and cpu,
+ * unless --no-kernel-overrides) and in tfjs ops otherwise. The moments are kept per variable name,
+ * so a variable that gets no gradient in some step keeps its own moments (tfjs's Adam keys them by
+ * position in the gradient map).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ADAM_KERNEL, type AdamAttrs } from "../engine/kernels/adam-kernel.ts";
+
+export class Adam {
+  private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
+  private steps = 0;
+  readonly epsilon: number;
+
+  constructor(
+    readonly learningRate: number,
+    readonly beta1 = 0.9,
+    readonly beta2 = 0.999,
+    epsilon?: number,
+  ) {
+    this.epsilon = epsilon ?? tf.backend().epsilon();
+  }
+
+  /** One step on the gradient of the scalar `f` with respect to `variables` (default: every trainable one). */
+  minimize(f: () => tf.Scalar, variables?: tf.Variable[]): void {
+    tf.tidy(() => this.applyGradients(tf.variableGrads(f, variables).grads));
+  }
+
+  /** One step on every variable (by tf.Variable name) in `gradients`. */
+  applyGradients(gradients: tf.NamedTensorMap): void {
+    this.steps++;
+    const attrs: AdamAttrs = {
+      learningRate: this.learningRate,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+      correction1: 1 - this.beta1 ** this.steps,
+      correction2: 1 - this.beta2 ** this.steps,
+    };
+    const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
+    tf.tidy(() => {
+      for (const [name, grad] of Object.entries(gradients)) {
+        const variable = tf.engine().registeredVariables[name];
+        if (variable === undefined) throw new Error(`Adam: no variable named ${name}`);
+        let state = this.moments.get(name);
+        if (state === undefined) {
+          state = { m: tf.variable(tf.zerosLike(variable), false), v: tf.variable(tf.zerosLike(variable), false) };
+          this.moments.set(name, state);
+        }
+        const [param, m, v] = fused ? this.fusedStep(variable, state, grad, attrs) : this.opsStep(variable, state, grad, attrs);
+        if (param === undefined || m === undefined || v === undefined) throw new Error("Adam: the update returned too few tensors");
+        variable.assign(param);
+        state.m.assign(m);
+        state.v.assign(v);
+      }
+    });
+  }
+
+  private fusedStep(variable: tf.Variable, state: { m: tf.Variable; v: tf.Variable }, grad: tf.Tensor, attrs: AdamAttrs): tf.Tensor[] {
+    const inputs = { param: variable, m: state.m, v: state.v, grad } as unknown as tf.NamedTensorMap;
+    return tf.engine().runKernel(ADAM_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  }
+
+  private opsStep(variable: tf.Variable, state: { m: tf.Variable; v: tf.Variable }, grad: tf.Tensor, a: AdamAttrs): tf.Tensor[] {
+    const m = tf.add(tf.mul(state.m, a.beta1), tf.mul(grad, 1 - a.beta1));
+    const v = tf.add(tf.mul(state.v, a.beta2), tf.mul(tf.square(grad), 1 - a.beta2));
+    const step = tf.div(tf.div(m, a.correction1), tf.add(tf.sqrt(tf.div(v, a.correction2)), a.epsilon));
+    return [tf.sub(variable, tf.mul(step, a.learningRate)), m, v];
+  }
+
+  dispose(): void {
+    for (const { m, v } of this.moments.values()) tf.dispose([m, v]);
+    this.moments.clear();
+  }
+}

@@ -41,9 +41,7 @@ export class DinAttention extends Module {
   apply(query: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, values: tf.Tensor = keys): DinAttentionResult {
     const scores = this.score.apply(this.hidden(query, keys)).squeeze([2]);
     const weights = tf.mul(scores, mask) as tf.Tensor2D;
-    // Σ_l w_l v_l as a broadcast product and a sum: a [B, 1, L]·[B, L, dv] batched matmul (and its
-    // gradients) runs on wasm's naive loop, 3-4× slower for these shapes.
-    const output = tf.sum(tf.mul(weights.expandDims(2), values), 1) as tf.Tensor2D;
+    const output = tf.matMul(weights.expandDims(1) as tf.Tensor3D, values as tf.Tensor3D).squeeze([1]) as tf.Tensor2D;
     return { output, weights };
   }
 

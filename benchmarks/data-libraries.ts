@@ -7,6 +7,7 @@
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead } from "hyparquet";
 import { openDuck, sqlString } from "../src/data/duck.ts";
 import duckdb from "@duckdb/node-bindings";
+import { median } from "./stats.ts";
 
 const file = process.argv[2] ?? "results/bench/prepared/synthetic-paper/source/train.parquet";
 
@@ -71,7 +72,7 @@ for (let round = 0; round < 3; round++) {
     times[name]!.push((performance.now() - start) / 1000);
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 const h = median(times.hyparquet!);
 const d = median(times.duckdb!);
 console.log(`${rows.toLocaleString("en-US")} rows of ${file}`);

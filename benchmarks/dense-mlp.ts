@@ -129,8 +129,3 @@ export function createDenseMlpTrainer(config: DenseMlpConfig, batches: readonly 
   };
 }
 
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}

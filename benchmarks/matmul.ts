@@ -8,7 +8,8 @@
 import { pathToFileURL } from "node:url";
 import { selectBackend } from "../src/engine/backend.ts";
 import { applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
-import { createDenseMlpTrainer, makeBatches, median } from "./dense-mlp.ts";
+import { createDenseMlpTrainer, makeBatches } from "./dense-mlp.ts";
+import { median } from "./stats.ts";
 
 export interface MatmulBenchResult {
   backend: string;

@@ -23,8 +23,9 @@ import { pathToFileURL } from "node:url";
 import { selectBackend } from "../src/engine/backend.ts";
 import { ReplicaGroup } from "../src/train/parallel/group.ts";
 import type { ReplicaModel } from "../src/train/parallel/replica.ts";
-import { createDenseMlpTrainer, makeBatches, median, writeBatchFile } from "./dense-mlp.ts";
+import { createDenseMlpTrainer, makeBatches, writeBatchFile } from "./dense-mlp.ts";
 import { buildDenseReplica, denseRows, type DenseReplicaArgs, type DenseRows } from "./dense-replica.ts";
+import { median } from "./stats.ts";
 import { TorchReference, type TorchInitReply } from "./reference/torch.ts";
 
 export interface MlpVsTorchOptions {

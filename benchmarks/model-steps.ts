@@ -17,6 +17,7 @@ import { ctrReplicaModel } from "../src/train/parallel/replica.ts";
 import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
 import { untrainedStage, type BenchReplicaArgs } from "./bench-replica.ts";
+import { median } from "./stats.ts";
 
 export interface StageThroughput {
   model: string;
@@ -72,12 +73,6 @@ export interface StepBenchOptions {
   evalBatches: number;
   replicas: number;
 }
-
-export const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function readBatches(dataset: PreparedDataset, options: Parameters<PreparedDataset["batches"]>[0], count: number): Promise<Batch[]> {
   const out: Batch[] = [];

@@ -21,7 +21,7 @@ import { predictBatch } from "../src/train/evaluate.ts";
 import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
 import { untrained } from "./bench-replica.ts";
-import { median } from "./model-steps.ts";
+import { median } from "./stats.ts";
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,

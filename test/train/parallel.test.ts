@@ -9,6 +9,7 @@ import { recipeByName } from "../../src/models/registry.ts";
 import { buildStageReplica, modelAtStage, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
 import { StageRunner } from "../../src/run/stages.ts";
 import { evaluateSplit, predictBatch } from "../../src/train/evaluate.ts";
+import { buildDenseReplica, denseRows } from "../../benchmarks/dense-replica.ts";
 import { readerBatchRows, ReplicaGroup } from "../../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../../src/train/parallel/replica.ts";
 import { Adam } from "../../src/train/adam.ts";
@@ -159,6 +160,27 @@ describe("data-parallel training across worker threads", () => {
       model.module.dispose();
     }
   });
+
+  for (const mode of ["throw", "exit"] as const) {
+    it(`a worker that fails mid-training (${mode}) fails the step, and the group still closes`, async () => {
+      const args = { inputWidth: 6, layers: [4, 1], seed: 1 };
+      const main = await buildDenseReplica(args);
+      const group = await ReplicaGroup.start(main, denseRows, {
+        replicas: 2,
+        factory: { module: new URL("./fixtures/failing-replica.ts", import.meta.url).href, exportName: "buildFailingReplica", args: { ...args, mode } },
+        learningRate: 1e-3,
+        backend: "wasm",
+        kernelOverrides: true,
+      });
+      try {
+        const rows = { width: 6, x: new Float32Array(8 * 6).fill(0.5), y: new Float32Array(8).fill(1) };
+        await expect(group.step(rows)).rejects.toThrow(mode === "throw" ? /boom in the replica's loss/ : /replica worker exited/);
+      } finally {
+        await group.close();
+        main.dispose();
+      }
+    });
+  }
 
   it("reports a worker's failure as an error instead of hanging", async () => {
     const model = await buildStageReplica(replicaArgs("mlp", "train"));

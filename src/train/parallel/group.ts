@@ -39,8 +39,11 @@ type Waiter = { type: FromWorker["type"]; resolve: (m: FromWorker) => void; reje
 class ReplicaWorker {
   private readonly waiting: Waiter[] = [];
   private failure: Error | undefined;
+  /** Resolves when the thread has exited, however it ended. */
+  readonly exited: Promise<void>;
 
   constructor(readonly worker: Worker) {
+    this.exited = new Promise((resolve) => worker.once("exit", () => resolve()));
     worker.on("message", (m: FromWorker) => {
       if (m.type === "error") return this.fail(new Error(`replica worker: ${m.message}${m.stack ? `\n${m.stack}` : ""}`));
       const next = this.waiting.shift();
@@ -170,20 +173,18 @@ export class ReplicaGroup<B> {
     return [this.main.trainableValues(), ...others.map((r) => r.values)];
   }
 
+  /** Stops every worker (a worker that failed or already exited is terminated or simply awaited). */
   async close(): Promise<void> {
     this.main.dispose();
     await Promise.all(
-      this.workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            w.worker.once("exit", () => resolve());
-            try {
-              w.post({ type: "close" });
-            } catch {
-              void w.worker.terminate();
-            }
-          }),
-      ),
+      this.workers.map((w) => {
+        try {
+          w.post({ type: "close" });
+        } catch {
+          void w.worker.terminate();
+        }
+        return w.exited;
+      }),
     );
   }
 }

@@ -1,6 +1,7 @@
 /**
- * A replica worker thread: builds its model replica, takes the main thread's weights, then for
- * each step computes its part's gradient and, when told, applies the summed gradient.
+ * A replica worker thread: builds its model replica, takes the main thread's weights and trainable
+ * flags, then for each step computes its part's gradient and, when told, takes the Adam step for
+ * the variables it owns; it loads the others' new values before it next uses the weights.
  */
 import * as tf from "@tensorflow/tfjs";
 import { parentPort } from "node:worker_threads";

@@ -113,7 +113,6 @@ export class ReplicaGroup<B> {
     return this.workers.length + 1;
   }
 
-  /** One synchronous step on `batch`: returns the batch's loss and named parts (row-weighted means). */
   /** Row bounds of each replica's part: replica k takes rows [bounds[k], bounds[k + 1]). */
   private bounds(size: number): number[] {
     const n = this.replicas;
@@ -136,6 +135,7 @@ export class ReplicaGroup<B> {
     return scores;
   }
 
+  /** One synchronous step on `batch`: returns the batch's loss and named parts (row-weighted means). */
   async step(batch: B): Promise<Record<string, number>> {
     const size = this.rows.size(batch);
     const bounds = this.bounds(size);

@@ -107,6 +107,17 @@ describe("data-parallel training across worker threads", () => {
       expect(moved).toBeGreaterThan(1e-2);
       expect(maxDiff).toBeLessThan(moved / 10);
       expect(new Set(tensorCounts.slice(1)).size).toBe(1);
+      // A batch with fewer rows than replicas (an epoch's last one can have a single row): the empty
+      // part adds nothing, and every weight stays finite and identical across the replicas.
+      const oneRow = sliceBatch(batches[0]!, 0, 1, true);
+      const oneRowLoss = await group.step(oneRow);
+      expect(Number.isFinite(oneRowLoss.total)).toBe(true);
+      const [mainAfter, workerAfter] = await group.trainableValues();
+      mainAfter!.forEach((values, i) => {
+        expect(values.every(Number.isFinite)).toBe(true);
+        expect(Buffer.from(workerAfter![i]!.buffer).equals(Buffer.from(values.buffer))).toBe(true);
+      });
+      expect((await group.predict(oneRow)).length).toBe(1);
       // Evaluation shared across the replicas scores every row as the main model alone does.
       const shared = await group.predict(batches[0]!);
       const alone = await predictBatch(parallelModel, batches[0]!);

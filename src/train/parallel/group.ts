@@ -124,6 +124,7 @@ export class ReplicaGroup<B> {
     const size = this.rows.size(batch);
     const bounds = this.bounds(size);
     const replies = this.workers.map((w, i) => {
+      if (bounds[i + 2] === bounds[i + 1]) return Promise.resolve({ scores: new Float32Array(0) }); // an empty part
       const part = this.rows.slice(batch, bounds[i + 1]!, bounds[i + 2]!, true);
       const reply = w.reply("scores");
       w.post({ type: "predict", batch: part }, this.rows.buffers(part));

@@ -131,6 +131,12 @@ export class Replica<B> {
    */
   computeGradients(batch: B, weight: number): Record<string, number> {
     const { values, flags } = this.region(this.slot);
+    if (weight === 0) {
+      // An empty part (a batch with fewer rows than replicas): it contributes nothing, and its mean
+      // loss would be NaN, which a zero weight cannot cancel (0 · NaN = NaN).
+      this.present.fill(0, flags, flags + this.variables.length);
+      return {};
+    }
     let names: string[] = [];
     let losses: tf.Tensor | undefined;
     try {

@@ -5,8 +5,7 @@
  */
 import type { Batch } from "../src/data/batch.ts";
 import { PreparedDataset } from "../src/data/reader.ts";
-import type { StageRecord } from "../src/models/recipe.ts";
-import { modelAtStage } from "../src/run/stage-replica.ts";
+import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
 import type { ExperimentSpec } from "../src/spec/experiment.ts";
 import { ctrReplicaModel, type ReplicaModel } from "../src/train/parallel/replica.ts";
 
@@ -16,11 +15,6 @@ export interface BenchReplicaArgs {
   recipe: string;
   stage: string;
 }
-
-export const untrainedStage = (stage: string): StageRecord => ({ stage, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: 0, resumed: false });
-
-/** For stages before the measured one: nothing trained, nothing loaded. */
-export const untrained = (name: string): Promise<StageRecord> => Promise.resolve(untrainedStage(name));
 
 export async function buildBenchReplica(args: BenchReplicaArgs): Promise<ReplicaModel<Batch>> {
   const dataset = await PreparedDataset.open(args.datasetDir);

@@ -14,12 +14,12 @@ import { parseArgs } from "node:util";
 import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
-import { modelAtStage } from "../src/run/stage-replica.ts";
+import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
 import { trainModel } from "../src/train/trainer.ts";
-import { untrained, type BenchReplicaArgs } from "./bench-replica.ts";
+import type { BenchReplicaArgs } from "./bench-replica.ts";
 
 const { values: args } = parseArgs({
   options: {

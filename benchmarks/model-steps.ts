@@ -16,7 +16,8 @@ import { readerBatchRows, ReplicaGroup } from "../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../src/train/parallel/replica.ts";
 import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
-import { untrainedStage, type BenchReplicaArgs } from "./bench-replica.ts";
+import { untrainedStage } from "../src/run/stage-replica.ts";
+import type { BenchReplicaArgs } from "./bench-replica.ts";
 import { median } from "./stats.ts";
 
 export interface StageThroughput {

@@ -13,14 +13,13 @@ import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
 import { applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { wasmCopyOverrides } from "../src/engine/kernels/wasm-copy.ts";
-import { modelAtStage } from "../src/run/stage-replica.ts";
+import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
 import { predictBatch } from "../src/train/evaluate.ts";
 import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
-import { untrained } from "./bench-replica.ts";
 import { median } from "./stats.ts";
 
 const { values: args, positionals } = parseArgs({

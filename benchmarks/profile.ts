@@ -11,12 +11,11 @@ import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
 import { batchToTensors, disposeBatchTensors } from "../src/models/inputs.ts";
-import { modelAtStage } from "../src/run/stage-replica.ts";
+import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
 import { Adam } from "../src/train/adam.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
-import { untrained } from "./bench-replica.ts";
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,

@@ -6,7 +6,7 @@
 import type { Batch } from "../data/batch.ts";
 import { PreparedDataset } from "../data/reader.ts";
 import type { CtrModel } from "../models/model.ts";
-import type { RecipeContext, StageOptions } from "../models/recipe.ts";
+import type { RecipeContext, StageOptions, StageRecord } from "../models/recipe.ts";
 import { recipeByName } from "../models/registry.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
 import { ctrReplicaModel, type ReplicaModel } from "../train/parallel/replica.ts";
@@ -22,6 +22,12 @@ export interface StageReplicaArgs {
   modelDir: string;
   stageDirs: Record<string, string>;
 }
+
+/** The record of a stage that was neither trained nor loaded (only its model was wanted). */
+export const untrainedStage = (stage: string): StageRecord => ({ stage, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: 0, resumed: false });
+
+/** For modelAtStage's earlier stages when their weights do not matter: nothing trained, nothing loaded. */
+export const untrained = (name: string): Promise<StageRecord> => Promise.resolve(untrainedStage(name));
 
 /** A stage's model and the options its recipe trains it with. */
 export interface StageModel {

@@ -1,12 +1,11 @@
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sliceBatch, type Batch } from "../../src/data/batch.ts";
-import { PreparedDataset } from "../../src/data/reader.ts";
+import type { PreparedDataset } from "../../src/data/reader.ts";
 import { selectBackend } from "../../src/engine/backend.ts";
 import { recipeByName } from "../../src/models/registry.ts";
-import { buildStageReplica, modelAtStage, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
+import { buildStageReplica, modelAtStage, untrained, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
 import { StageRunner } from "../../src/run/stages.ts";
 import { evaluateSplit, predictBatch } from "../../src/train/evaluate.ts";
 import { buildDenseReplica, denseRows } from "../../benchmarks/dense-replica.ts";
@@ -15,22 +14,20 @@ import { ctrReplicaModel } from "../../src/train/parallel/replica.ts";
 import { Adam } from "../../src/train/adam.ts";
 import { trainStep } from "../../src/train/trainer.ts";
 import { testSpec } from "../models/baselines/stage-context.ts";
-import { prepareSpecFile, tempDir } from "../helpers/prepared.ts";
+import { openTinyDataset } from "./helpers.ts";
 
 let outRoot: string;
 let dataset: PreparedDataset;
+let cleanup: () => Promise<void>;
 const spec = testSpec({}, { batch_size: 512, learning_rate: 5e-3, max_epochs: 2, patience: 2 });
 
 beforeAll(async () => {
   await selectBackend("wasm");
-  outRoot = await tempDir("mkt-parallel-");
-  const { dir } = await prepareSpecFile("datasets/synthetic-tiny.yaml", outRoot);
-  dataset = await PreparedDataset.open(dir);
+  ({ dataset, outRoot, cleanup } = await openTinyDataset());
 });
 
 afterAll(async () => {
-  dataset.close();
-  await rm(outRoot, { recursive: true, force: true });
+  await cleanup();
 });
 
 async function firstBatches(count: number, entities: ("source" | "target")[]): Promise<Batch[]> {
@@ -153,9 +150,7 @@ describe("data-parallel training across worker threads", () => {
   it("gives the workers the main model's trainable flags (CTNet's source model is trainable only during its stage)", async () => {
     const args = replicaArgs("ctnet", "source");
     // Rebuilt outside its stage the source model is frozen, as the worker's rebuild will be.
-    const { model } = await modelAtStage("ctnet", "source", { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, (name) =>
-      Promise.resolve({ stage: name, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: 0, resumed: false }),
-    );
+    const { model } = await modelAtStage("ctnet", "source", { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, untrained);
     expect(model.trainableVariables()).toHaveLength(0);
     model.module.setTrainable(true); // as during the stage
     const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });

@@ -62,4 +62,27 @@ describe("mkt run: run directories and resume", () => {
     ]);
     expect(await table2(killed)).toEqual(await table2(whole));
   });
+
+  it("two processes run one spec at once: they share the work, each (model, seed) runs once, no lock is left", async () => {
+    const dir = await tempDir();
+    const spec = join(dir, "spec.yaml");
+    await writeFile(spec, SPEC(0.005));
+    const out = join(dir, "out");
+    const json = (args: string[]) => ["bin/mkt", "--json", "--log-level", "info", ...args.slice(3)];
+    const start = () => {
+      const child = spawn("node", json(mkt(out, spec)), { stdio: ["ignore", "ignore", "pipe"] });
+      let log = "";
+      child.stderr.on("data", (chunk: Buffer) => (log += chunk.toString()));
+      return new Promise<{ code: number | null; log: string }>((done) => child.on("exit", (code) => done({ code, log })));
+    };
+    const both = await Promise.all([start(), start()]);
+    expect(both.map((b) => b.code)).toEqual([0, 0]);
+    const lines = both.flatMap((b) => b.log.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { msg: string; model?: string; seed?: number }));
+    const evaluated = lines.filter((l) => l.msg === "evaluated").map((l) => `${l.model}/${l.seed}`);
+    expect(evaluated.sort()).toEqual(["mkt/1", "mlp/1"]);
+    // The dataset was prepared by one of them (the other waited and reused it).
+    expect(readdirSync(join(out, "prepared")).filter((f) => !f.startsWith("."))).toEqual(["synthetic-tiny"]);
+    const leftovers = spawnSync("find", [out, "-name", "*.lock"], { encoding: "utf8" }).stdout.trim();
+    expect(leftovers).toBe("");
+  });
 });

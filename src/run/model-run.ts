@@ -7,6 +7,7 @@ import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/impo
 import type { ModelCategory, ModelRecipe, StageRecord } from "../models/recipe.ts";
 import { evaluateSplit, writePredictions } from "../train/evaluate.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
+import { lockInside, tryLock, waitForLock, type FileLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
 import type { LoadedExperiment } from "./experiment.ts";
 import { provenance, type Provenance } from "./provenance.ts";
@@ -46,7 +47,8 @@ export interface ModelRunOptions {
 /**
  * Trains (or resumes) one recipe for one seed, evaluates it on the target test split and writes
  * result.json, metrics.json, predictions.csv (and importance.json for MKT), each atomically.
- * A (model, seed) whose result.json exists is skipped. Returns undefined when stopped after a stage.
+ * A (model, seed) whose result.json exists is skipped. Returns undefined when stopped after a stage,
+ * or when another process holds the (model, seed) (see util/lock.ts).
  */
 export async function runModel(
   recipe: ModelRecipe,
@@ -58,10 +60,44 @@ export async function runModel(
 ): Promise<ModelResult | undefined> {
   const dir = modelDir(experiment.runDir, recipe.name, seed);
   const resultFile = join(dir, RESULT_FILE);
-  if (!options.stopAfter && !options.reevaluate && (await exists(resultFile))) {
+  const wholeRun = !options.stopAfter && !options.reevaluate;
+  const finished = async () => (wholeRun && (await exists(resultFile)) ? (JSON.parse(await readFile(resultFile, "utf8")) as ModelResult) : undefined);
+  let result = await finished();
+  if (result) {
     log().info({ model: recipe.name, seed }, "already finished: skipped");
-    return JSON.parse(await readFile(resultFile, "utf8")) as ModelResult;
+    return result;
   }
+  // Another process on the same run directory may hold this (model, seed): a whole run leaves it
+  // to that process and goes on; a single stage or evaluation waits for it.
+  const attempt = await tryLock(lockInside(dir));
+  let lock: FileLock;
+  if ("heldBy" in attempt) {
+    if (wholeRun) {
+      log().warn({ model: recipe.name, seed, heldBy: attempt.heldBy }, "running in another process: skipped");
+      return undefined;
+    }
+    lock = await waitForLock(lockInside(dir), (owner) => log().info({ model: recipe.name, seed, heldBy: owner }, "waiting for another process"));
+  } else {
+    lock = attempt.lock;
+  }
+  try {
+    result = await finished();
+    return result ?? (await trainAndEvaluate(recipe, experiment, dataset, seed, backend, options, dir));
+  } finally {
+    await lock.release();
+  }
+}
+
+async function trainAndEvaluate(
+  recipe: ModelRecipe,
+  experiment: LoadedExperiment,
+  dataset: PreparedDataset,
+  seed: number,
+  backend: BackendInfo,
+  options: ModelRunOptions,
+  dir: string,
+): Promise<ModelResult | undefined> {
+  const resultFile = join(dir, RESULT_FILE);
   const started = performance.now();
   const stageDirs: Record<string, string> = {};
   for (const [stage, owner] of Object.entries(recipe.sharedStages ?? {})) stageDirs[stage] = join(modelDir(experiment.runDir, owner, seed), `stage-${stage}`);

@@ -10,6 +10,8 @@ import { trainModel, type EpochLog, type ParallelTraining } from "../train/train
 import type { StageReplicaArgs } from "./stage-replica.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { UserError } from "../util/errors.ts";
+import { lockInside, waitForLock } from "../util/lock.ts";
+import { log } from "../util/log.ts";
 
 /** Thrown after the stage a command stops at (e.g. `mkt pretrain` stops after "pretrain"). */
 export class StopAfterStage extends Error {
@@ -61,7 +63,14 @@ export class StageRunner implements RecipeContext {
     if (!record) {
       const required = this.options.requireFinished;
       if (required && (!required.stages || required.stages.includes(name))) throw new UserError(`stage '${name}' of ${this.modelDir} has not run yet: ${required.hint}`);
-      record = await this.train(name, dir, model, stageOptions);
+      // A shared stage (w/o TEM finetune reads full MKT's pretrain) may be training in another
+      // process: wait for it, then load what it wrote instead of training it twice.
+      const lock = await waitForLock(lockInside(dir), (owner) => log().info({ stage: name, dir, heldBy: owner }, "stage is training in another process: waiting"));
+      try {
+        record = (await this.finished(dir, model)) ?? (await this.train(name, dir, model, stageOptions));
+      } finally {
+        await lock.release();
+      }
     }
     this.records.push(record);
     if (this.options.stopAfter === name) {

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { writeReport } from "../../report/index.ts";
 import { ablationRecipe, recipeFor } from "../../models/registry.ts";
 import { runModel, type ModelResult } from "../../run/model-run.ts";
+import { log } from "../../util/log.ts";
 import { print, seedOption, withExperiment } from "../experiment-command.ts";
 
 export function registerRun(program: Command): void {
@@ -16,11 +17,17 @@ export function registerRun(program: Command): void {
         // Resolve every recipe first, so a model that cannot run fails before hours of training.
         const recipes = [...spec.models.map(recipeFor), ...spec.ablations.map(ablationRecipe)];
         const results: ModelResult[] = [];
+        const elsewhere: string[] = [];
         for (const seed of spec.seeds) {
           for (const recipe of recipes) {
+            // undefined: another process sharing this run directory is running it.
             const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
             if (result) results.push(result);
+            else elsewhere.push(`${recipe.name} seed ${seed}`);
           }
+        }
+        if (elsewhere.length) {
+          log().warn({ runs: elsewhere }, `${elsewhere.length} run(s) are still running in another process: this report leaves them out; 'mkt report ${experiment.runDir}' once they finish`);
         }
         const report = await writeReport(experiment.runDir);
         print(global, `${report.markdown}\n\nreport: ${join(experiment.runDir, "report", "report.html")}`, { runDir: experiment.runDir, results, files: report.files });

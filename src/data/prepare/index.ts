@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import type { DatasetSpec } from "../../spec/dataset.ts";
 import { buildDirAtomic, writeJsonAtomic } from "../../util/atomic.ts";
 import { UserError } from "../../util/errors.ts";
+import { waitForLock } from "../../util/lock.ts";
 import { log } from "../../util/log.ts";
 import { openDuck, queryValue } from "../duck.ts";
 import { generateSynthetic } from "../generator.ts";
@@ -44,6 +45,17 @@ export function preparedDir(spec: DatasetSpec, outRoot: string): string {
  */
 export async function prepareDataset(spec: DatasetSpec, specDir: string, options: PrepareOptions): Promise<PrepareResult> {
   const dir = preparedDir(spec, options.outRoot);
+  // Two processes starting on the same dataset (two `mkt run`s sharing a run): one prepares, the
+  // other waits and then reuses what it wrote.
+  const lock = await waitForLock(`${dir}.lock`, (owner) => log().info({ dir, heldBy: owner }, "another process is preparing this dataset: waiting"));
+  try {
+    return await prepareLocked(spec, specDir, options, dir);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function prepareLocked(spec: DatasetSpec, specDir: string, options: PrepareOptions, dir: string): Promise<PrepareResult> {
   const hash = specHash(spec);
   if (!options.force) {
     const existing = await readExisting(dir);

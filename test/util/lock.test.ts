@@ -1,0 +1,71 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { tryLock, waitForLock } from "../../src/util/lock.ts";
+import { tempDir } from "../helpers/prepared.ts";
+
+/** A process that is alive until `stop` is called, for locks held by "another process". */
+function otherProcess(): { pid: number; stop: () => Promise<void> } {
+  const child = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+  const exited = new Promise<void>((done) => child.on("exit", () => done()));
+  return {
+    pid: child.pid!,
+    stop: async () => {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+const ownerText = (pid: number, host = hostname()) => JSON.stringify({ pid, host, since: new Date().toISOString() });
+
+describe("file locks shared by processes", () => {
+  it("one holder at a time; release frees it and removes the file", async () => {
+    const file = join(await tempDir(), "a", ".lock");
+    const first = await tryLock(file);
+    expect("lock" in first).toBe(true);
+    expect(JSON.parse(await readFile(file, "utf8")).pid).toBe(process.pid);
+    const second = await tryLock(file);
+    expect(second).toEqual({ heldBy: expect.objectContaining({ pid: process.pid, host: hostname() }) });
+    if ("lock" in first) await first.lock.release();
+    expect(existsSync(file)).toBe(false);
+    const third = await tryLock(file);
+    expect("lock" in third).toBe(true);
+    if ("lock" in third) await third.lock.release();
+  });
+
+  it("a lock held by a live process is respected; once that process dies the lock is stale and taken over", async () => {
+    const file = join(await tempDir(), ".lock");
+    const other = otherProcess();
+    await writeFile(file, ownerText(other.pid));
+    expect(await tryLock(file)).toEqual({ heldBy: expect.objectContaining({ pid: other.pid }) });
+    await other.stop();
+    const taken = await tryLock(file);
+    expect("lock" in taken).toBe(true);
+    expect(JSON.parse(await readFile(file, "utf8")).pid).toBe(process.pid);
+    if ("lock" in taken) await taken.lock.release();
+  });
+
+  it("a lock from another host cannot be checked and counts as held", async () => {
+    const file = join(await tempDir(), ".lock");
+    await writeFile(file, ownerText(999_999_999, `not-${hostname()}`));
+    expect(await tryLock(file)).toEqual({ heldBy: expect.objectContaining({ host: `not-${hostname()}` }) });
+  });
+
+  it("waitForLock waits for the holder to go, then takes the lock", async () => {
+    const file = join(await tempDir(), ".lock");
+    const other = otherProcess();
+    await writeFile(file, ownerText(other.pid));
+    const waited: number[] = [];
+    const acquiring = waitForLock(file, (owner) => waited.push(owner.pid), 20);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(waited).toEqual([other.pid]);
+    await other.stop();
+    const lock = await acquiring;
+    expect(JSON.parse(await readFile(file, "utf8")).pid).toBe(process.pid);
+    await lock.release();
+  });
+});

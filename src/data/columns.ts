@@ -18,18 +18,6 @@ export class ColumnBlock {
     this.arrays = Array.from({ length: arrayCount }, () => new Int32Array(capacity * width));
   }
 
-  /** Copies row `from` of `source` into row `to` of this block. */
-  copyRow(source: ColumnBlock, from: number, to: number): void {
-    for (let c = 0; c < this.scalars.length; c++) this.scalars[c]![to] = source.scalars[c]![from]!;
-    const w = this.width;
-    for (let a = 0; a < this.arrays.length; a++) {
-      const src = source.arrays[a]!;
-      const dst = this.arrays[a]!;
-      // A short explicit loop beats subarray()+set() for the usual width of 20.
-      for (let k = 0, s = from * w, d = to * w; k < w; k++) dst[d + k] = src[s + k]!;
-    }
-  }
-
   /** Copies `count` consecutive rows starting at `from` of `source` to row `to` of this block. */
   copyRange(source: ColumnBlock, from: number, to: number, count: number): void {
     for (let c = 0; c < this.scalars.length; c++) this.scalars[c]!.set(source.scalars[c]!.subarray(from, from + count), to);

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
 import { randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
+import { leadingAxes } from "../src/engine/kernels/wasm-sum.ts";
 import {
   activeKernelOverrides,
   applyKernelOverrides,
@@ -51,7 +52,7 @@ describe("kernel override registry", () => {
   it("lists, applies idempotently and removes the wasm overrides", async () => {
     await useMode("wasm-original");
     const original = tf.getKernel(tf.BatchMatMul, "wasm");
-    expect(kernelOverridesFor("wasm")).toEqual([
+    expect(kernelOverridesFor("wasm", { blas: false })).toEqual([
       "wasm:BatchMatMul/explicit-transpose",
       "wasm:_FusedMatMul/explicit-transpose+batched-fix",
       "wasm:GatherV2/js-rows",
@@ -59,18 +60,20 @@ describe("kernel override registry", () => {
       "wasm:Pack/js-runs",
       "wasm:Unpack/js-runs",
       "wasm:SplitV/js-runs",
+      "wasm:Sum/leading-axes",
       "wasm:MktAdam/fused",
     ]);
     expect(kernelOverridesFor("cpu")).toEqual(["cpu:MktAdam/fused"]);
     removeKernelOverrides((name) => name.startsWith("cpu:"));
     expect(applyKernelOverrides("cpu")).toEqual(["cpu:MktAdam/fused"]);
     removeKernelOverrides((name) => name.startsWith("cpu:"));
-    expect(applyKernelOverrides("wasm")).toEqual(kernelOverridesFor("wasm"));
+    const plain = kernelOverridesFor("wasm", { blas: false });
+    expect(applyKernelOverrides("wasm", { blas: false })).toEqual(plain);
     const patched = tf.getKernel(tf.BatchMatMul, "wasm");
-    expect(applyKernelOverrides("wasm")).toEqual(kernelOverridesFor("wasm"));
+    expect(applyKernelOverrides("wasm", { blas: false })).toEqual(plain);
     expect(tf.getKernel(tf.BatchMatMul, "wasm")).toBe(patched); // not wrapped twice
     expect(patched?.kernelFunc).not.toBe(original?.kernelFunc);
-    expect(removeKernelOverrides()).toEqual(kernelOverridesFor("wasm"));
+    expect(removeKernelOverrides()).toEqual(plain);
     expect(tf.getKernel(tf.BatchMatMul, "wasm")).toBe(original);
     expect(activeKernelOverrides("wasm")).toEqual([]);
     expect(removeKernelOverrides()).toEqual([]);
@@ -210,4 +213,36 @@ describe("wasm matmul overrides", () => {
     expect(tf.engine().backend.numDataIds()).toBe(dataIdsBefore);
     tf.dispose([a, b, c]);
   });
+});
+
+describe("wasm Sum over leading axes", () => {
+  // overridden: whether the override computes it (else it hands it to the original kernel).
+  const cases: { label: string; shape: number[]; axis: number | number[]; keepDims: boolean; overridden: boolean }[] = [
+    { label: "bias gradient [batch, n], axis 0", shape: [37, 23], axis: 0, keepDims: false, overridden: true },
+    { label: "axes [0, 1] of 3-D", shape: [4, 6, 5], axis: [0, 1], keepDims: false, overridden: true },
+    { label: "axes [1, 0], unsorted", shape: [4, 6, 5], axis: [1, 0], keepDims: false, overridden: true },
+    { label: "negative axis -3", shape: [4, 6, 5], axis: -3, keepDims: true, overridden: true },
+    { label: "keepDims", shape: [9, 7], axis: [0], keepDims: true, overridden: true },
+    { label: "innermost axis (original)", shape: [9, 7], axis: 1, keepDims: false, overridden: false },
+    { label: "every axis (original)", shape: [9, 7], axis: [0, 1], keepDims: false, overridden: false },
+    { label: "middle axis (original)", shape: [4, 6, 5], axis: 1, keepDims: false, overridden: false },
+  ];
+  for (const c of cases) {
+    it(`${c.label}: override = original = cpu`, async () => {
+      const data = randomData(size(c.shape), 12);
+      const results: Partial<Record<Mode, Float32Array>> = {};
+      const shapes: Partial<Record<Mode, number[]>> = {};
+      for (const mode of ["cpu", "wasm-original", "wasm-override"] as const) {
+        await useMode(mode);
+        const out = tf.tidy(() => tf.sum(tf.tensor(data, c.shape), c.axis, c.keepDims));
+        shapes[mode] = out.shape;
+        results[mode] = (await out.data()) as Float32Array;
+        out.dispose();
+      }
+      expect(shapes["wasm-override"]).toEqual(shapes.cpu);
+      expect(leadingAxes(c.axis, c.shape.length) > 0).toBe(c.overridden);
+      expect(maxDiff(results["wasm-override"]!, results.cpu!)).toBeLessThan(1e-5);
+      expect(maxDiff(results["wasm-override"]!, results["wasm-original"]!)).toBeLessThan(1e-5);
+    });
+  }
 });

@@ -11,6 +11,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { UserError } from "../util/errors.ts";
 import { applyKernelOverrides, kernelOverridesFor, removeKernelOverrides } from "./kernels/registry.ts";
+import { loadBlas, type BlasState } from "./blas.ts";
 
 export type BackendChoice = "auto" | "gpu" | "node" | "wasm" | "cpu";
 export type BackendName = Exclude<BackendChoice, "auto">;
@@ -27,6 +28,8 @@ export interface BackendInfo {
   kernelOverrides: string[];
   /** Training replicas (worker threads in data-parallel steps), set by the CLI from --workers; 1 when absent. */
   replicas?: number;
+  /** OpenBLAS for the wasm matmul kernels: the library and its threads, or why it is not used. */
+  blas?: string;
 }
 
 export interface BackendAvailability {
@@ -181,10 +184,15 @@ export async function selectBackend(
       continue;
     }
     if (options.kernelOverrides === false) removeKernelOverrides();
+    const blas = options.kernelOverrides === false ? undefined : await loadBlas();
     const kernelOverrides = options.kernelOverrides === false ? [] : applyKernelOverrides(TF_NAME[name]);
-    return { name, tfjsBackend: tf.getBackend(), versions: versions(), unavailable, kernelOverrides };
+    return { name, tfjsBackend: tf.getBackend(), versions: versions(), unavailable, kernelOverrides, ...(blas && TF_NAME[name] === "wasm" ? { blas: describeBlas(blas) } : {}) };
   }
   throw new UserError(`no TensorFlow.js backend works: ${unavailable.map((u) => `${u.backend}: ${u.reason}`).join("; ")}`);
+}
+
+function describeBlas(state: BlasState): string {
+  return state.blas ? `${state.blas.library}, ${state.blas.threads()} thread(s)` : `not used: ${state.reason}`;
 }
 
 /**

@@ -2,8 +2,11 @@ import * as tf from "@tensorflow/tfjs";
 import { applyKernelOverrides, removeKernelOverrides } from "../../src/engine/kernels/registry.ts";
 import { mulberry32 } from "../../src/util/random.ts";
 
-/** Where a kernel-override test runs a computation: the cpu backend, or wasm without or with mkt's overrides. */
-export type Mode = "cpu" | "wasm-original" | "wasm-override";
+/**
+ * Where a kernel-override test runs a computation: the cpu backend, or wasm without mkt's
+ * overrides, with them (matmuls with explicit transposes), or with them and OpenBLAS matmuls.
+ */
+export type Mode = "cpu" | "wasm-original" | "wasm-override" | "wasm-blas";
 
 export async function useMode(mode: Mode): Promise<void> {
   if (mode === "cpu") {
@@ -11,8 +14,9 @@ export async function useMode(mode: Mode): Promise<void> {
     return;
   }
   await tf.setBackend("wasm");
-  if (mode === "wasm-override") applyKernelOverrides("wasm");
-  else removeKernelOverrides();
+  removeKernelOverrides();
+  if (mode === "wasm-override") applyKernelOverrides("wasm", { blas: false });
+  if (mode === "wasm-blas") applyKernelOverrides("wasm", { blas: true });
 }
 
 /** Deterministic uniform [-1, 1) data (mulberry32), so every backend sees the same numbers. */

@@ -12,7 +12,7 @@ export function registerInfo(program: Command): void {
       const backends = await describeBackends();
       const chosen = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
       const replicas = replicaCount(global.workers, chosen.name);
-      const info = { backend: chosen.name, tfjsBackend: chosen.tfjsBackend, versions: chosen.versions, kernelOverrides: chosen.kernelOverrides, replicas, backends: backends.backends };
+      const info = { backend: chosen.name, tfjsBackend: chosen.tfjsBackend, versions: chosen.versions, kernelOverrides: chosen.kernelOverrides, blas: chosen.blas ?? null, replicas, backends: backends.backends };
       if (global.json) {
         process.stdout.write(JSON.stringify(info) + "\n");
         return;
@@ -21,6 +21,7 @@ export function registerInfo(program: Command): void {
         `backend: ${chosen.name} (tfjs backend '${chosen.tfjsBackend}', chosen by --backend ${global.backend})`,
         `versions: ${Object.entries(chosen.versions).map(([k, v]) => `${k} ${v}`).join(", ")}`,
         `kernel overrides: ${chosen.kernelOverrides.length ? chosen.kernelOverrides.join(", ") : "none"}${global.kernelOverrides ? "" : " (--no-kernel-overrides)"}`,
+        ...(chosen.blas ? [`OpenBLAS matmuls: ${chosen.blas}`] : []),
         `training replicas: ${replicas} (--workers ${global.workers})`,
         "backends (auto tries them in this order):",
         ...backends.backends.map((b) => `  ${b.name.padEnd(5)} ${b.available ? "available" : `unavailable: ${b.reason}`}`),

@@ -72,23 +72,37 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
       const used = new Set([spec.entities.source.table, spec.entities.target.table]);
       for (const e of [spec.entities.source, spec.entities.target]) if (e.items) used.add(e.items.table);
       if (spec.users) used.add(spec.users.table);
+      const steps: Record<string, number> = {};
+      let last = performance.now();
+      // Wall seconds per step, kept in stats.json (where prepare's time goes).
+      const step = (name: string) => {
+        const now = performance.now();
+        steps[name] = (now - last) / 1000;
+        last = now;
+      };
       const tables = new Map<string, LoadedTable>();
       for (const name of used) {
         const table = spec.tables[name];
         if (!table) throw new UserError(`dataset spec: tables.${name}: the table is referenced but not defined under tables`);
         tables.set(name, await loadRawTable(con, name, table, rawDir, spec.on_bad_rows));
       }
+      step("load raw tables");
       // Row order matters only while raw rows get their numbers (above); from here on DuckDB may reorder freely.
       await con.run("SET preserve_insertion_order = false");
       const plans = planFields(spec);
       for (const entity of ["source", "target"] as const) await buildEntityTable(con, spec, entity, tables, plans, badRows);
       const rawRows = Number(await queryValue(con, "SELECT (SELECT count(*) FROM ent_source) + (SELECT count(*) FROM ent_target)"));
+      step("entity tables");
       await buildSamples(con, spec, plans);
+      step("samples");
       await mkdir(join(tmp, "vocab"), { recursive: true });
       await mkdir(join(tmp, "items"), { recursive: true });
       const features = await fitAndEncode(con, spec, plans, tmp);
+      step("vocabularies, buckets, encoding");
       const sequences = await addSequences(con, features, spec.sequence_maxlen, tmp);
+      step("sequences");
       const splits = await writeSplits(con, tmp, sampleColumns(features, sequences), spec.seed);
+      step("write splits");
       const schema: PreparedSchema = {
         version: PREPARED_FORMAT_VERSION,
         dataset: spec.name,
@@ -110,13 +124,17 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
               },
       };
       const fingerprint = await fingerprintFiles(tmp, Object.values(splits).map((s) => s.file));
+      step("fingerprint");
+      const computed = await computeStats(con, sequences, spec.user_groups);
+      step("stats");
       const stats: DatasetStats = {
         dataset: spec.name,
         fingerprint,
         rawRows,
-        ...(await computeStats(con, sequences, spec.user_groups)),
+        ...computed,
         badRows,
         seconds: (performance.now() - started) / 1000,
+        stepSeconds: steps,
       };
       await writeJsonAtomic(join(tmp, SCHEMA_FILE), schema);
       await writeJsonAtomic(join(tmp, STATS_FILE), stats);

@@ -85,9 +85,11 @@ export interface DatasetStats {
   userGroups: { thresholds: number[]; all: Record<string, number>; targetTest: Record<string, number> };
   badRows: Record<string, number>;
   seconds: number;
+  /** Wall seconds of each step of prepare (optional: datasets prepared before it was recorded). */
+  stepSeconds?: Record<string, number>;
 }
 
-export async function computeStats(con: DuckDBConnection, sequences: PreparedSequence[], thresholds: number[]): Promise<Omit<DatasetStats, "dataset" | "fingerprint" | "rawRows" | "badRows" | "seconds">> {
+export async function computeStats(con: DuckDBConnection, sequences: PreparedSequence[], thresholds: number[]): Promise<Omit<DatasetStats, "dataset" | "fingerprint" | "rawRows" | "badRows" | "seconds" | "stepSeconds">> {
   const splits: DatasetStats["splits"] = {};
   for (const [name, { entity, split }] of Object.entries(SPLIT_FILES) as [SplitName, (typeof SPLIT_FILES)[SplitName]][]) {
     const [row] = await queryObjects(

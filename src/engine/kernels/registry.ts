@@ -13,6 +13,9 @@ import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
 import { adamKernels } from "./adam-kernel.ts";
 import { wasmCopyOverrides } from "./wasm-copy.ts";
 import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
+import { wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride } from "./wasm-blas-matmul.ts";
+import { loadedBlas } from "../blas.ts";
+import { wasmSumOverride } from "./wasm-sum.ts";
 
 export interface KernelOverride {
   /** Stable name, reported by selectBackend / `mkt info`. */
@@ -23,7 +26,22 @@ export interface KernelOverride {
   wrap(original: tf.KernelFunc): tf.KernelFunc;
 }
 
-const OVERRIDES: readonly KernelOverride[] = [wasmBatchMatMulOverride, wasmFusedMatMulOverride, ...wasmCopyOverrides];
+/** The matmul kernels on OpenBLAS where it loaded (engine/blas.ts), else with explicit transposes. */
+const MATMUL = { blas: [wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride], plain: [wasmBatchMatMulOverride, wasmFusedMatMulOverride] };
+
+/** Every override that can be registered (both matmul variants: removal must find either). */
+const ALL_OVERRIDES: readonly KernelOverride[] = [...MATMUL.blas, ...MATMUL.plain, ...wasmCopyOverrides, wasmSumOverride];
+
+export interface OverrideOptions {
+  /** Use the OpenBLAS matmul kernels when the library loaded (default true). */
+  blas?: boolean;
+}
+
+/** The overrides to apply: one per kernel. */
+function overrides(options: OverrideOptions = {}): readonly KernelOverride[] {
+  const matmul = options.blas !== false && loadedBlas() ? MATMUL.blas : MATMUL.plain;
+  return [...matmul, ...wasmCopyOverrides, wasmSumOverride];
+}
 
 const ADDITIONS: readonly { name: string; config: tf.KernelConfig }[] = adamKernels;
 
@@ -38,14 +56,14 @@ function registered(o: KernelOverride): OverriddenConfig | undefined {
 }
 
 /** Names of the overrides defined for a backend (whether applied or not). */
-export function kernelOverridesFor(backendName: string): string[] {
-  return [...OVERRIDES.filter((o) => o.backendName === backendName).map((o) => o.name), ...ADDITIONS.filter((a) => a.config.backendName === backendName).map((a) => a.name)];
+export function kernelOverridesFor(backendName: string, options: OverrideOptions = {}): string[] {
+  return [...overrides(options).filter((o) => o.backendName === backendName).map((o) => o.name), ...ADDITIONS.filter((a) => a.config.backendName === backendName).map((a) => a.name)];
 }
 
 /** Names of the overrides currently registered for a backend. */
 export function activeKernelOverrides(backendName: string): string[] {
   return [
-    ...OVERRIDES.filter((o) => o.backendName === backendName && registered(o)?.[ORIGINAL]?.name === o.name).map((o) => o.name),
+    ...ALL_OVERRIDES.filter((o) => o.backendName === backendName && registered(o)?.[ORIGINAL]?.name === o.name).map((o) => o.name),
     ...ADDITIONS.filter((a) => a.config.backendName === backendName && tf.getKernel(a.config.kernelName, backendName) !== undefined).map((a) => a.name),
   ];
 }
@@ -54,8 +72,8 @@ export function activeKernelOverrides(backendName: string): string[] {
  * Applies every override for `backendName`; returns the names now active. Idempotent. An override
  * whose kernel is not registered (backend package not imported yet) is skipped.
  */
-export function applyKernelOverrides(backendName: string): string[] {
-  for (const o of OVERRIDES) {
+export function applyKernelOverrides(backendName: string, options: OverrideOptions = {}): string[] {
+  for (const o of overrides(options)) {
     if (o.backendName !== backendName) continue;
     const current = registered(o);
     if (current === undefined || current[ORIGINAL] !== undefined) continue;
@@ -79,9 +97,10 @@ export function applyKernelOverrides(backendName: string): string[] {
  */
 export function removeKernelOverrides(which: (name: string) => boolean = () => true): string[] {
   const removed: string[] = [];
-  for (const o of OVERRIDES) {
+  for (const o of ALL_OVERRIDES) {
     const info = registered(o)?.[ORIGINAL];
-    if (info === undefined || !which(info.name)) continue;
+    // Both matmul variants name the same kernel: handle what is registered once, under its own entry.
+    if (info === undefined || info.name !== o.name || !which(info.name)) continue;
     tf.unregisterKernel(o.kernelName, o.backendName);
     tf.registerKernel(info.original);
     removed.push(info.name);

@@ -15,7 +15,7 @@ import type { KernelOverride } from "./registry.ts";
 import { batchSize, disposeInfos, explicitTransposeMatMul, runWasmKernel } from "./wasm-batchmatmul.ts";
 
 /** Applies a fusable activation with the standalone wasm kernel; undefined if unknown. */
-function activate(
+export function activate(
   x: tf.TensorInfo,
   inputs: tf.NamedTensorInfoMap,
   attrs: tf.NamedAttrMap,

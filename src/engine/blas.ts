@@ -1,0 +1,92 @@
+/**
+ * The machine's OpenBLAS, called through koffi (an FFI whose npm package carries prebuilt
+ * binaries; an optional dependency). On CPUs with AVX2/AVX-512, OpenBLAS's sgemm is about 7× faster
+ * per core than the wasm backend's 128-bit SIMD matmul (135 vs ~20 GFLOP/s measured here), and it
+ * can use every core, which wasm under Node cannot. The wasm matmul kernels call it when it loads
+ * (kernels/wasm-blas-matmul.ts); without it they keep their own path.
+ *
+ * Found as `libopenblas.so.0` (Debian/Ubuntu: `apt install libopenblas0-pthread`), or the path in
+ * MKT_BLAS; MKT_BLAS=off turns it off. Threads: OpenBLAS's default (OPENBLAS_NUM_THREADS or all
+ * cores) on the main thread, one inside a data-parallel replica worker (the replicas already use
+ * the cores).
+ */
+import { isMainThread } from "node:worker_threads";
+
+export interface Blas {
+  /** The library file that loaded. */
+  library: string;
+  threads(): number;
+  setThreads(n: number): void;
+  /** Row-major C = alpha·op(A)·op(B) + beta·C (cblas_sgemm); the arrays are passed as pointers, not copied. */
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Float32Array,
+    lda: number,
+    b: Float32Array,
+    ldb: number,
+    beta: number,
+    c: Float32Array,
+    ldc: number,
+  ): void;
+}
+
+export type BlasState = { blas: Blas } | { blas?: undefined; reason: string };
+
+const CANDIDATES = ["libopenblas.so.0", "libopenblas.so", "libopenblas.0.dylib", "libopenblas.dylib"];
+const ROW_MAJOR = 101;
+const NO_TRANS = 111;
+const TRANS = 112;
+
+let state: BlasState | undefined;
+
+/** Loads OpenBLAS once; later calls return the same state (the library, or why it is unavailable). */
+export async function loadBlas(): Promise<BlasState> {
+  state ??= await tryLoad();
+  return state;
+}
+
+/** The loaded library, if loadBlas() found one. */
+export function loadedBlas(): Blas | undefined {
+  return state?.blas;
+}
+
+async function tryLoad(): Promise<BlasState> {
+  const setting = process.env["MKT_BLAS"];
+  if (setting === "off") return { reason: "turned off by MKT_BLAS=off" };
+  let koffi: typeof import("koffi");
+  try {
+    koffi = (await import("koffi")).default;
+  } catch {
+    return { reason: "package koffi (optional dependency) is not installed" };
+  }
+  const tried: string[] = [];
+  for (const library of setting ? [setting] : CANDIDATES) {
+    let lib: ReturnType<typeof koffi.load>;
+    try {
+      lib = koffi.load(library);
+    } catch {
+      tried.push(library);
+      continue;
+    }
+    const sgemm = lib.func(
+      "void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, float *a, int lda, float *b, int ldb, float beta, float *c, int ldc)",
+    );
+    const getThreads = lib.func("int openblas_get_num_threads()");
+    const setThreads = lib.func("void openblas_set_num_threads(int n)");
+    const blas: Blas = {
+      library,
+      threads: () => getThreads() as number,
+      setThreads: (n) => setThreads(n),
+      sgemm: (transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) =>
+        sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
+    };
+    if (!isMainThread) blas.setThreads(1);
+    return { blas };
+  }
+  return { reason: `OpenBLAS not found (tried ${tried.join(", ")}; on Debian/Ubuntu: apt install libopenblas0-pthread, or set MKT_BLAS to its path)` };
+}

@@ -1,0 +1,134 @@
+/**
+ * wasm matmul kernels on OpenBLAS (engine/blas.ts), used instead of the explicit-transpose
+ * overrides when the library loads. sgemm reads and writes the wasm heap in place (the operands'
+ * heap views are passed as pointers) and takes the transposes itself, so a gradient's transposed
+ * product costs no copy. _FusedMatMul's bias is written into the output first and added by sgemm
+ * (beta = 1); the activation then runs as the wasm kernel.
+ *
+ * Left to the wrapped kernel (`fallback`): other dtypes, empty operands, batch shapes that
+ * broadcast other than "equal" or "one side has a single matrix", and batched products too small
+ * for a library call to pay (DIN's per-row attention products), where the call overhead dominates.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { loadedBlas, type Blas } from "../blas.ts";
+import type { KernelOverride } from "./registry.ts";
+import { batchSize, disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
+import { activate, wasmFusedMatMul } from "./wasm-fusedmatmul.ts";
+
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+/** Multiply-adds per matrix below which a batched product stays on the wasm kernel. */
+const MIN_BATCHED_WORK = 32_768;
+
+interface Plan {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  /** Matrix strides per batch step (0: the one matrix serves every batch). */
+  strideA: number;
+  strideB: number;
+  outShape: number[];
+}
+
+/** The product's dimensions, or undefined when it belongs to the fallback kernel. */
+function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): Plan | undefined {
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return undefined;
+  const [ra, ca] = a.shape.slice(-2) as [number, number];
+  const [rb, cb] = b.shape.slice(-2) as [number, number];
+  const m = transposeA ? ca : ra;
+  const k = transposeA ? ra : ca;
+  const n = transposeB ? rb : cb;
+  if ((transposeB ? cb : rb) !== k || m === 0 || n === 0 || k === 0) return undefined;
+  const batchA = batchSize(a.shape);
+  const batchB = batchSize(b.shape);
+  const outer = (batchA >= batchB ? a : b).shape.slice(0, -2);
+  const sameBatch = batchA === batchB && a.shape.length === b.shape.length && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
+  if (!sameBatch && batchA !== 1 && batchB !== 1) return undefined;
+  const batch = Math.max(batchA, batchB);
+  if (batch > 1 && m * n * k < MIN_BATCHED_WORK) return undefined;
+  return { m, n, k, batch, strideA: batchA === 1 ? 0 : m * k, strideB: batchB === 1 ? 0 : k * n, outShape: [...outer, m, n] };
+}
+
+/** out[i] = op(a[i])·op(b[i]) (+ out[i] when `accumulate`), batch by batch, on the wasm heap. */
+function gemm(blas: Blas, backend: WasmHeapBackend, a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, p: Plan, transposeA: boolean, transposeB: boolean, accumulate: boolean): void {
+  // Views after makeOutput: growing the heap detaches older ones.
+  const av = backend.typedArrayFromHeap(a);
+  const bv = backend.typedArrayFromHeap(b);
+  const ov = backend.typedArrayFromHeap(out);
+  const { m, n, k } = p;
+  const lda = transposeA ? m : k;
+  const ldb = transposeB ? k : n;
+  for (let i = 0; i < p.batch; i++) {
+    const ai = av.subarray(i * p.strideA, i * p.strideA + m * k);
+    const bi = bv.subarray(i * p.strideB, i * p.strideB + k * n);
+    const oi = p.batch === 1 ? ov : ov.subarray(i * m * n, (i + 1) * m * n);
+    blas.sgemm(transposeA, transposeB, m, n, k, 1, ai, lda, bi, ldb, accumulate ? 1 : 0, oi, n);
+  }
+}
+
+/** One value per output column (a Dense layer's bias): other biases go to the fallback. */
+function isRowBias(bias: tf.TensorInfo, n: number): boolean {
+  return bias.dtype === "float32" && bias.shape.reduce((x, d) => x * d, 1) === n && bias.shape[bias.shape.length - 1] === n;
+}
+
+/** BatchMatMul on OpenBLAS, else `fallback`. */
+export function blasBatchMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const blas = loadedBlas();
+    const { a, b } = args.inputs;
+    const transposeA = args.attrs?.["transposeA"] === true;
+    const transposeB = args.attrs?.["transposeB"] === true;
+    const p = blas && a && b ? plan(a, b, transposeA, transposeB) : undefined;
+    if (!blas || !a || !b || !p) return fallback(args);
+    const backend = args.backend as WasmHeapBackend;
+    const out = backend.makeOutput(p.outShape, "float32");
+    gemm(blas, backend, a, b, out, p, transposeA, transposeB, false);
+    return out;
+  };
+}
+
+/** _FusedMatMul on OpenBLAS (bias broadcast along rows folded into sgemm), else `fallback`. */
+export function blasFusedMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const blas = loadedBlas();
+    const { a, b, bias } = args.inputs;
+    const attrs = args.attrs ?? {};
+    const transposeA = attrs["transposeA"] === true;
+    const transposeB = attrs["transposeB"] === true;
+    const p = blas && a && b ? plan(a, b, transposeA, transposeB) : undefined;
+    if (!blas || !a || !b || !p || (bias !== undefined && !isRowBias(bias, p.n))) return fallback(args);
+    const backend = args.backend as WasmHeapBackend;
+    const out = backend.makeOutput(p.outShape, "float32");
+    if (bias !== undefined) {
+      const ov = backend.typedArrayFromHeap(out);
+      const bv = backend.typedArrayFromHeap(bias);
+      for (let row = 0, rows = p.batch * p.m; row < rows; row++) ov.set(bv, row * p.n);
+    }
+    gemm(blas, backend, a, b, out, p, transposeA, transposeB, bias !== undefined);
+    const activated = activate(out, args.inputs, attrs, backend);
+    if (activated === undefined) {
+      disposeInfos(backend, [out]);
+      return fallback(args); // an activation the wasm kernels lack: the original reports it
+    }
+    if (activated !== out) disposeInfos(backend, [out]);
+    return activated;
+  };
+}
+
+export const wasmBlasBatchMatMulOverride: KernelOverride = {
+  name: "wasm:BatchMatMul/openblas",
+  kernelName: tf.BatchMatMul,
+  backendName: "wasm",
+  wrap: (original) => blasBatchMatMul(explicitTransposeMatMul(original)),
+};
+
+export const wasmBlasFusedMatMulOverride: KernelOverride = {
+  name: "wasm:_FusedMatMul/openblas",
+  kernelName: tf._FusedMatMul,
+  backendName: "wasm",
+  wrap: (original) => blasFusedMatMul(wasmFusedMatMul(original)),
+};

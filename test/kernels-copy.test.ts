@@ -145,11 +145,11 @@ afterAll(async () => {
 });
 
 describe("wasm copy-kernel override registration", () => {
-  it("selectBackend('wasm') activates the five copy overrides", async () => {
+  it("selectBackend('wasm') activates the copy overrides", async () => {
     removeKernelOverrides();
     expect(activeKernelOverrides("wasm")).toEqual([]);
     const info = await selectBackend("wasm");
-    const names = ["wasm:GatherV2/js-rows", "wasm:Concat/js-runs", "wasm:Pack/js-runs", "wasm:Unpack/js-runs", "wasm:SplitV/js-runs"];
+    const names = ["wasm:GatherV2/js-rows", "wasm:Concat/js-runs", "wasm:Pack/js-runs", "wasm:Unpack/js-runs", "wasm:SplitV/js-runs", "wasm:Identity/shared-data"];
     expect(activeKernelOverrides("wasm")).toEqual(expect.arrayContaining(names));
     expect(info.kernelOverrides).toEqual(expect.arrayContaining(names));
     for (const k of COPY_KERNELS) expect(tf.getKernel(k, "wasm")?.kernelFunc).toBeDefined();
@@ -532,5 +532,45 @@ describe("copy overrides leak nothing", () => {
     expect(tf.memory().numTensors).toBe(tensorsBefore);
     expect(numDataIds()).toBe(idsBefore);
     tf.dispose([table, small, idx, x, ints, idx1]);
+  });
+});
+
+describe("wasm Identity override", () => {
+  it("shares the input's data (no copy): values survive disposing either side; gradients saved through clone match cpu; nothing leaks", async () => {
+    await useMode("wasm-override");
+    const backend = tf.backend() as unknown as { refCount(id: tf.DataId): number };
+    const x = tf.tensor2d(randomData(6 * 5, 7), [6, 5]);
+    const expected = await x.data();
+    const idsBefore = numDataIds();
+    const y = tf.clone(x); // runs the Identity kernel
+    expect(numDataIds()).toBe(idsBefore); // no new buffer
+    expect(backend.refCount(x.dataId)).toBe(2);
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual(Array.from(expected));
+    y.dispose();
+    expect(numDataIds()).toBe(idsBefore - 1);
+
+    // The engine clones every input a gradient keeps (engine.clone → Identity).
+    const a = randomData(8 * 6, 8);
+    const b = randomData(6 * 4, 9);
+    const grads: Partial<Record<Mode, Float32Array[]>> = {};
+    for (const mode of ["cpu", "wasm-original", "wasm-override"] as const) {
+      await useMode(mode);
+      const g = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.matMul(tf.sigmoid(p as tf.Tensor2D), q as tf.Tensor2D))))([tf.tensor2d(a, [8, 6]), tf.tensor2d(b, [6, 4])]);
+      grads[mode] = await Promise.all(g.map(async (t) => (await t.data()) as Float32Array));
+      tf.dispose(g);
+    }
+    for (let i = 0; i < 2; i++) {
+      expect(Array.from(grads["wasm-override"]![i]!)).toEqual(Array.from(grads["wasm-original"]![i]!));
+      for (let j = 0; j < grads.cpu![i]!.length; j++) expect(Math.abs(grads["wasm-override"]![i]![j]! - grads.cpu![i]![j]!)).toBeLessThan(1e-5);
+    }
+    await useMode("wasm-override");
+    const p = tf.tensor2d(a, [8, 6]);
+    const tensors = tf.memory().numTensors;
+    const ids = numDataIds();
+    for (let i = 0; i < 10; i++) tf.tidy(() => void tf.grads((t: tf.Tensor) => tf.sum(tf.sigmoid(tf.clone(t))))([p]));
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(numDataIds()).toBe(ids);
+    p.dispose();
   });
 });

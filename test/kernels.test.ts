@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
 import { randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
-import { leadingAxes } from "../src/engine/kernels/wasm-sum.ts";
+import { reducedBlock } from "../src/engine/kernels/wasm-sum.ts";
 import {
   activeKernelOverrides,
   applyKernelOverrides,
@@ -61,7 +61,7 @@ describe("kernel override registry", () => {
       "wasm:Unpack/js-runs",
       "wasm:SplitV/js-runs",
       "wasm:Identity/shared-data",
-      "wasm:Sum/leading-axes",
+      "wasm:Sum/no-transpose",
       "wasm:MktAdam/fused",
     ]);
     expect(kernelOverridesFor("cpu")).toEqual(["cpu:MktAdam/fused"]);
@@ -216,7 +216,7 @@ describe("wasm matmul overrides", () => {
   });
 });
 
-describe("wasm Sum over leading axes", () => {
+describe("wasm Sum without a transpose", () => {
   // overridden: whether the override computes it (else it hands it to the original kernel).
   const cases: { label: string; shape: number[]; axis: number | number[]; keepDims: boolean; overridden: boolean }[] = [
     { label: "bias gradient [batch, n], axis 0", shape: [37, 23], axis: 0, keepDims: false, overridden: true },
@@ -226,7 +226,10 @@ describe("wasm Sum over leading axes", () => {
     { label: "keepDims", shape: [9, 7], axis: [0], keepDims: true, overridden: true },
     { label: "innermost axis (original)", shape: [9, 7], axis: 1, keepDims: false, overridden: false },
     { label: "every axis (original)", shape: [9, 7], axis: [0, 1], keepDims: false, overridden: false },
-    { label: "middle axis (original)", shape: [4, 6, 5], axis: 1, keepDims: false, overridden: false },
+    { label: "sequence pooling [n, L, d] over L", shape: [7, 20, 24], axis: 1, keepDims: false, overridden: true },
+    { label: "middle block [1, 2] of 4-D, keepDims", shape: [3, 4, 6, 5], axis: [2, 1], keepDims: true, overridden: true },
+    { label: "axes [0, 2], not consecutive (original)", shape: [4, 6, 5], axis: [0, 2], keepDims: false, overridden: false },
+    { label: "innermost block [1, 2] (original)", shape: [4, 6, 5], axis: [1, 2], keepDims: false, overridden: false },
   ];
   for (const c of cases) {
     it(`${c.label}: override = original = cpu`, async () => {
@@ -241,7 +244,7 @@ describe("wasm Sum over leading axes", () => {
         out.dispose();
       }
       expect(shapes["wasm-override"]).toEqual(shapes.cpu);
-      expect(leadingAxes(c.axis, c.shape.length) > 0).toBe(c.overridden);
+      expect(reducedBlock(c.axis, c.shape.length) !== undefined).toBe(c.overridden);
       expect(maxDiff(results["wasm-override"]!, results.cpu!)).toBeLessThan(1e-5);
       expect(maxDiff(results["wasm-override"]!, results["wasm-original"]!)).toBeLessThan(1e-5);
     });

@@ -138,6 +138,15 @@ export class FeatureFrontEnd extends Module {
 
   /** One sequence's element embeddings on `rows`. */
   sequence(batch: BatchTensors, name: string, rows: RowSet = "all"): SequenceElements {
+    const { values, mask, keyWidth } = this.sequenceValues(batch, name, rows);
+    // Keys are the values' leading columns: one lookup of every element field, then this slice,
+    // moves less data than looking keys and the rest up apart and concatenating them.
+    const keys = keyWidth === values.shape[2] ? values : (tf.slice(values, [0, 0, 0], [-1, -1, keyWidth]) as tf.Tensor3D);
+    return { keys, values, mask };
+  }
+
+  /** One sequence's values (keys, then the other element embeddings) and mask, for pooling without keys. */
+  private sequenceValues(batch: BatchTensors, name: string, rows: RowSet): { values: tf.Tensor3D; mask: tf.Tensor2D; keyWidth: number } {
     const layout = this.sequences.find((s) => s.name === name);
     const tensors = batch.sequences[name];
     if (layout === undefined || tensors === undefined) throw new Error(`${this.name}: no sequence '${name}' in the schema and batch`);
@@ -151,17 +160,20 @@ export class FeatureFrontEnd extends Module {
       const stacked = this.embeddings.lookupFields(ids, elements.map(([, column]) => column)); // [n, L, F, E]
       return stacked.reshape([rowCount(batch, rows), tensors.mask.shape[1], elements.length * this.dim]) as tf.Tensor3D;
     };
-    const keys = lookup(layout.keyElements);
-    const values = layout.valueElements.length === 0 ? keys : (tf.concat([keys, lookup(layout.valueElements)], 2) as tf.Tensor3D);
-    return { keys, values, mask: sliceRows(tensors.mask, batch, rows) };
+    const values = lookup([...layout.keyElements, ...layout.valueElements]);
+    return { values, mask: sliceRows(tensors.mask, batch, rows), keyWidth: layout.keyElements.length * this.dim };
   }
 
   /** v_seq [n, seqSize]: every sequence pooled (attention with `query` = v_shared of the same rows, or mean). */
   pooledSequences(batch: BatchTensors, query: tf.Tensor2D, rows: RowSet = "all"): tf.Tensor2D {
     const pooled = this.sequences.map(({ name }) => {
-      const { keys, values, mask } = this.sequence(batch, name, rows);
       const encoder = this.encoders?.get(name);
-      return encoder === undefined ? maskedMeanPool(values, mask) : encoder.apply(query, keys, mask, values).output;
+      if (encoder === undefined) {
+        const { values, mask } = this.sequenceValues(batch, name, rows);
+        return maskedMeanPool(values, mask);
+      }
+      const { keys, values, mask } = this.sequence(batch, name, rows);
+      return encoder.apply(query, keys, mask, values).output;
     });
     return tf.concat(pooled, 1) as tf.Tensor2D;
   }

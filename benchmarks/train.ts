@@ -62,13 +62,13 @@ async function child(): Promise<void> {
   const rows = await measureRecipe(recipeFor(models[0]!), dataset, spec, backend, options);
   dataset.close();
   const peakRssMiB = process.resourceUsage().maxRSS / 1024; // KiB → MiB, worker threads included
-  console.log(JSON.stringify({ rows: rows.map((r) => ({ ...r, sizes, peakRssMiB })), backend: { name: backend.name, overrides: backend.kernelOverrides, versions: backend.versions } }));
+  console.log(JSON.stringify({ rows: rows.map((r) => ({ ...r, sizes, peakRssMiB })), backend: { name: backend.name, overrides: backend.kernelOverrides, versions: backend.versions, blas: backend.blas ?? null } }));
 }
 
 async function parent(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const rows: Row[] = [];
-  let backend: { name: string; overrides: string[]; versions: Record<string, string> } | undefined;
+  let backend: { name: string; overrides: string[]; versions: Record<string, string>; blas: string | null } | undefined;
   // The MLP first at each size: every other stage is reported as a ratio of it.
   for (const sizes of sizeNames) {
     for (const model of ["mlp" as const, ...models.filter((m) => m !== "mlp")]) {
@@ -94,11 +94,13 @@ async function parent(): Promise<void> {
     return;
   }
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+  const blasNote = backend?.blas ? `OpenBLAS ${backend.blas}` : "no OpenBLAS";
   const best = (r: Row) => Math.max(r.trainSamplesPerSecond, r.parallel?.trainSamplesPerSecond ?? 0);
   console.log(`mkt bench:train — ${new Date().toISOString()}, ${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, node ${process.versions.node}`);
   console.log(`backend ${backend?.name} (overrides: ${backend?.overrides.join(", ") || "none"}), tfjs ${backend?.versions["tfjs"] ?? "?"}`);
+  console.log(`OpenBLAS matmuls: ${backend?.blas ?? "not used"}; "1 replica" = the main thread alone (OpenBLAS may use more threads inside a large product)`);
   console.log(`${args.warmup} warm-up + ${args.steps} timed steps per stage (median); batch size and sizes from ${Object.values(SIZE_SPECS).join(" and ")}\n`);
-  console.log("| sizes | model / stage | rows | params | matmul MFLOP/sample | train samples/s, 1 thread | matmul GFLOP/s, 1 thread | train samples/s, replicas | speed-up | best × MLP's best | eval samples/s, 1 thread | eval samples/s, replicas | peak RSS MiB |");
+  console.log("| sizes | model / stage | rows | params | matmul MFLOP/sample | train samples/s, 1 replica | matmul GFLOP/s, 1 replica | train samples/s, replicas | speed-up | best × MLP's best | eval samples/s, 1 replica | eval samples/s, replicas | peak RSS MiB |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
     const mlp = rows.find((m) => m.sizes === r.sizes && m.model === "mlp")!;
@@ -110,11 +112,11 @@ async function parent(): Promise<void> {
   }
   if (torch) {
     console.log(`\nDense MLP ${torch.inputWidth} → [${torch.layers.join(", ")}], batch ${torch.batch}, Adam, ${torch.stepsPerFramework} timed steps each, alternating:`);
-    console.log(`- mkt, 1 thread: ${fmt(torch.mkt.samplesPerSec)} samples/s`);
-    if (torch.parallel) console.log(`- mkt, ${torch.parallel.replicas} replicas: ${fmt(torch.parallel.samplesPerSec)} samples/s (×${torch.parallel.speedup} of 1 thread)`);
+    console.log(`- mkt, 1 replica (${blasNote}): ${fmt(torch.mkt.samplesPerSec)} samples/s`);
+    if (torch.parallel) console.log(`- mkt, ${torch.parallel.replicas} replicas: ${fmt(torch.parallel.samplesPerSec)} samples/s (×${torch.parallel.speedup} of 1 replica)`);
     if (torch.torch) {
-      console.log(`- PyTorch ${torch.torch.version}, ${torch.torch.threads} thread(s), BLAS ${torch.torch.blas}: ${fmt(torch.torch.samplesPerSec)} samples/s`);
-      console.log(`- mkt / PyTorch: ${torch.ratio} (1 thread)${torch.parallel?.ratio != null ? `, ${torch.parallel.ratio} (${torch.parallel.replicas} replicas)` : ""}`);
+      console.log(`- PyTorch ${torch.torch.version}, ${torch.torch.threads} intra-op thread(s), BLAS ${torch.torch.blas} (${torch.torch.blasThreads} thread(s)): ${fmt(torch.torch.samplesPerSec)} samples/s`);
+      console.log(`- mkt / PyTorch: ${torch.ratio} (1 replica)${torch.parallel?.ratio != null ? `, ${torch.parallel.ratio} (${torch.parallel.replicas} replicas)` : ""}`);
     } else console.log(`- PyTorch: not run (${torch.torchUnavailable ?? "unavailable"})`);
   }
 }

@@ -101,7 +101,7 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
       step("vocabularies, buckets, encoding");
       const sequences = await addSequences(con, features, spec.sequence_maxlen, tmp);
       step("sequences");
-      const splits = await writeSplits(con, tmp, sampleColumns(features, sequences), spec.seed);
+      const splits = await writeSplits(con, tmp, sampleColumns(features, sequences), sequences, spec.seed);
       step("write splits");
       const schema: PreparedSchema = {
         version: PREPARED_FORMAT_VERSION,

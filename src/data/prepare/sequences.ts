@@ -48,10 +48,9 @@ export async function addSequences(con: DuckDBConnection, features: PreparedFeat
     joins.push(`ASOF LEFT JOIN ${hist} ${alias} ON ${alias}.user_key = e.user_key AND e.t > ${alias}.t`);
     const rowColumn = `${name}__item_row`;
     const lengthColumn = `${name}__length`;
-    selects.push(
-      `COALESCE(list_resize(list_reverse(${alias}.rows), ${maxlen}, 0), list_resize([]::INTEGER[], ${maxlen}, 0))::INTEGER[${maxlen}] AS ${sqlIdent(rowColumn)}`,
-      `COALESCE(len(${alias}.rows), 0)::INTEGER AS ${sqlIdent(lengthColumn)}`,
-    );
+    // The clicks as listed (oldest first, up to maxlen); writeSplits pads and orders them
+    // (paddedSequence), so the wide fixed-size arrays are built only while writing the files.
+    selects.push(`${alias}.rows AS ${sqlIdent(rowColumn)}`, `COALESCE(len(${alias}.rows), 0)::INTEGER AS ${sqlIdent(lengthColumn)}`);
     sequences.push({ name, entity, maxlen, elements, rowColumn, lengthColumn, itemsFile, itemCount });
   }
   // item_row of the sample's own item (in its entity's item table): not a feature, it lets anyone
@@ -64,4 +63,10 @@ export async function addSequences(con: DuckDBConnection, features: PreparedFeat
       ON i.entity = e.entity AND i.item_raw = e.item_raw
     ${joins.join(" ")}`);
   return sequences;
+}
+
+/** SQL turning a sequence column of `final` (a list, oldest first, or NULL) into its padded file form, newest first. */
+export function paddedSequence(column: string, maxlen: number): string {
+  const c = sqlIdent(column);
+  return `COALESCE(list_resize(list_reverse(${c}), ${maxlen}, 0), list_resize([]::INTEGER[], ${maxlen}, 0))::INTEGER[${maxlen}] AS ${c}`;
 }

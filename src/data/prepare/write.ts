@@ -6,6 +6,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { queryObjects, queryValue, sqlIdent, sqlString } from "../duck.ts";
 import type { PreparedFeature, PreparedSequence, SplitName } from "../schema.ts";
 import { groupLabels, groupOf } from "../../metrics/groups.ts";
+import { paddedSequence } from "./sequences.ts";
 
 export const SPLIT_FILES: Record<SplitName, { entity: 0 | 1; split: string }> = {
   "source/train": { entity: 0, split: "train" },
@@ -38,8 +39,13 @@ export async function writeSplits(
   con: DuckDBConnection,
   outDir: string,
   columns: string[],
+  sequences: PreparedSequence[],
   seed: number,
 ): Promise<Partial<Record<SplitName, { file: string; rows: number }>>> {
+  const select = columns.map((c) => {
+    const seq = sequences.find((s) => s.rowColumn === c);
+    return seq ? paddedSequence(c, seq.maxlen) : sqlIdent(c);
+  });
   const splits: Partial<Record<SplitName, { file: string; rows: number }>> = {};
   for (const [name, { entity, split }] of Object.entries(SPLIT_FILES) as [SplitName, (typeof SPLIT_FILES)[SplitName]][]) {
     const rows = Number(await queryValue(con, `SELECT count(*) FROM final WHERE entity = ${entity} AND split = '${split}'`));
@@ -48,7 +54,7 @@ export async function writeSplits(
     await mkdir(join(outDir, name.split("/")[0]!), { recursive: true });
     const order = split === "train" ? `hash(${seed}, _row, _neg)` : "user_key, t, _row, _neg";
     await con.run(
-      `COPY (SELECT ${columns.map(sqlIdent).join(", ")} FROM final WHERE entity = ${entity} AND split = '${split}' ORDER BY ${order})
+      `COPY (SELECT ${select.join(", ")} FROM final WHERE entity = ${entity} AND split = '${split}' ORDER BY ${order})
        TO ${sqlString(join(outDir, file))} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`,
     );
     splits[name] = { file, rows };

@@ -46,7 +46,7 @@ const make = (i: Input): tf.Tensor => tf.tensor(i.data, i.shape, i.dtype);
 const MODES: readonly Mode[] = ["cpu", "wasm-original", "wasm-override"];
 
 
-const COPY_KERNELS = [tf.GatherV2, tf.Concat, tf.Pack, tf.Unpack, tf.SplitV] as const;
+const COPY_KERNELS = [tf.GatherV2, tf.Concat, tf.Pack, tf.Unpack, tf.SplitV, tf.Slice] as const;
 type CopyKernel = (typeof COPY_KERNELS)[number];
 
 /**
@@ -149,7 +149,7 @@ describe("wasm copy-kernel override registration", () => {
     removeKernelOverrides();
     expect(activeKernelOverrides("wasm")).toEqual([]);
     const info = await selectBackend("wasm");
-    const names = ["wasm:GatherV2/js-rows", "wasm:Concat/js-runs", "wasm:Pack/js-runs", "wasm:Unpack/js-runs", "wasm:SplitV/js-runs", "wasm:Identity/shared-data"];
+    const names = ["wasm:GatherV2/js-rows", "wasm:Concat/js-runs", "wasm:Pack/js-runs", "wasm:Unpack/js-runs", "wasm:SplitV/js-runs", "wasm:Slice/js-runs", "wasm:Identity/shared-data"];
     expect(activeKernelOverrides("wasm")).toEqual(expect.arrayContaining(names));
     expect(info.kernelOverrides).toEqual(expect.arrayContaining(names));
     for (const k of COPY_KERNELS) expect(tf.getKernel(k, "wasm")?.kernelFunc).toBeDefined();
@@ -533,6 +533,28 @@ describe("copy overrides leak nothing", () => {
     expect(numDataIds()).toBe(idsBefore);
     tf.dispose([table, small, idx, x, ints, idx1]);
   });
+});
+
+describe("wasm Slice override", () => {
+  const cases: { label: string; x: Input; begin: number[]; size: number[] }[] = [
+    { label: "rows of a matrix (one contiguous run)", x: input([9, 5], "float32", 1), begin: [2, 0], size: [4, 5] },
+    { label: "columns of a matrix", x: input([9, 5], "float32", 2), begin: [1, 1], size: [7, 3] },
+    { label: "a sequence's key columns [n, L, 24] → [n, L, 16]", x: input([7, 5, 24], "float32", 3), begin: [0, 0, 0], size: [-1, -1, 16] },
+    { label: "middle axis, inner axis whole", x: input([4, 6, 3], "float32", 4), begin: [1, 2, 0], size: [2, 3, -1] },
+    { label: "4-D, every axis partial", x: input([3, 4, 5, 6], "float32", 5), begin: [1, 1, 2, 3], size: [2, 2, 2, 2] },
+    { label: "5-D, wide inner runs", x: input([2, 3, 2, 2, 80], "float32", 6), begin: [1, 0, 1, 0, 5], size: [1, 3, 1, 2, 70] },
+    { label: "1-D", x: input([20], "float32", 7), begin: [3], size: [9] },
+    { label: "empty", x: input([5, 4], "float32", 8), begin: [2, 1], size: [0, 3] },
+    { label: "int32", x: input([6, 7], "int32", 9), begin: [0, 2], size: [6, 4] },
+    { label: "bool", x: input([4, 3, 2], "bool", 10), begin: [1, 1, 1], size: [2, 2, 1] },
+  ];
+  for (const c of cases) {
+    it(`${c.label}: override = original = cpu, bit for bit`, async () => {
+      const { calls, out } = await compareModes(() => tf.slice(make(c.x), c.begin, c.size));
+      expectHandled(calls, tf.Slice, false);
+      expect(out[0]!.shape).toEqual(c.size.map((s, i) => (s === -1 ? c.x.shape[i]! - c.begin[i]! : s)));
+    });
+  }
 });
 
 describe("wasm Identity override", () => {

@@ -60,6 +60,7 @@ describe("kernel override registry", () => {
       "wasm:Pack/js-runs",
       "wasm:Unpack/js-runs",
       "wasm:SplitV/js-runs",
+      "wasm:Slice/js-runs",
       "wasm:Identity/shared-data",
       "wasm:Sum/no-transpose",
       "wasm:MktAdam/fused",

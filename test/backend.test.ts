@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
+import { loadedBlas } from "../src/engine/blas.ts";
 import { describeBackends, selectBackend } from "../src/engine/backend.ts";
 import { activeKernelOverrides, kernelOverridesFor } from "../src/engine/kernels/registry.ts";
 import { UserError } from "../src/util/errors.ts";
@@ -36,8 +37,11 @@ describe("selectBackend", () => {
     expect(info.tfjsBackend).toBe("wasm");
     expect(tf.getBackend()).toBe("wasm");
     expect(info.versions["tfjs-backend-wasm"]).toBe("4.22.0");
-    expect(info.kernelOverrides).toContain("wasm:BatchMatMul/explicit-transpose");
-    expect(info.kernelOverrides).toContain("wasm:_FusedMatMul/explicit-transpose+batched-fix");
+    // The matmuls run on OpenBLAS where it loads (here: libopenblas0-pthread), else with explicit transposes.
+    const blas = loadedBlas();
+    const matmul = blas ? ["wasm:BatchMatMul/openblas", "wasm:_FusedMatMul/openblas"] : ["wasm:BatchMatMul/explicit-transpose", "wasm:_FusedMatMul/explicit-transpose+batched-fix"];
+    expect(info.kernelOverrides).toEqual(expect.arrayContaining(matmul));
+    expect(info.blas).toMatch(blas ? new RegExp(`^${blas.library}, \\d+ thread`) : /^not used: /);
     expect(activeKernelOverrides("wasm")).toEqual(info.kernelOverrides);
   });
 

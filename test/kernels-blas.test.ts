@@ -3,21 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadBlas, loadedBlas, type Blas } from "../src/engine/blas.ts";
 import { selectBackend } from "../src/engine/backend.ts";
 import { activeKernelOverrides, kernelOverridesFor, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
-import { randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
+import { maxDiff, randomData, size, useMode, type Mode } from "./helpers/kernel-modes.ts";
 
 // The OpenBLAS matmul kernels exist only where the library loads (here: libopenblas0-pthread).
 const state = await loadBlas();
 const reason = state.blas ? "" : ` (skipped: ${state.reason})`;
 
-const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
 const transposed = (shape: number[], t: boolean) => (t ? [...shape.slice(0, -2), shape[shape.length - 1]!, shape[shape.length - 2]!] : shape);
 
-function maxDiff(x: Float32Array, y: Float32Array): number {
-  expect(x.length).toBe(y.length);
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
-  return m;
-}
 
 /** Counts sgemm calls (the kernels call the library object's method). */
 function countSgemm<T>(fn: () => T): { result: T; calls: number } {

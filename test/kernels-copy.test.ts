@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
-import { randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
+import { randomData, size, useMode, type Mode } from "./helpers/kernel-modes.ts";
 import { activeKernelOverrides, applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 
 /**
@@ -12,7 +12,6 @@ import { activeKernelOverrides, applyKernelOverrides, removeKernelOverrides } fr
 
 
 
-const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
 
 type Dtype = "float32" | "int32" | "bool";
 type Values = Float32Array | Int32Array | boolean[];

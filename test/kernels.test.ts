@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
-import { randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
+import { maxDiff, randomData, size, useMode, type Mode } from "./helpers/kernel-modes.ts";
 import { reducedBlock } from "../src/engine/kernels/wasm-sum.ts";
 import {
   activeKernelOverrides,
@@ -13,14 +13,7 @@ import {
 
 
 const makeTensor = (data: Float32Array, shape: number[]): tf.Tensor => tf.tensor(data, shape);
-const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
 
-function maxDiff(x: Float32Array, y: Float32Array): number {
-  expect(x.length).toBe(y.length);
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
-  return m;
-}
 
 
 

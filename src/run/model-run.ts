@@ -62,41 +62,47 @@ export async function runModel(
   const resultFile = join(dir, RESULT_FILE);
   const wholeRun = !options.stopAfter && !options.reevaluate;
   const finished = async () => (wholeRun && (await exists(resultFile)) ? (JSON.parse(await readFile(resultFile, "utf8")) as ModelResult) : undefined);
-  let result = await finished();
+  const result = await finished();
   if (result) {
     log().info({ model: recipe.name, seed }, "already finished: skipped");
     return result;
   }
-  // Another process on the same run directory may hold this (model, seed): a whole run leaves it
-  // to that process and goes on; a single stage or evaluation waits for it.
-  const attempt = await tryLock(lockInside(dir));
-  let lock: FileLock;
-  if ("heldBy" in attempt) {
-    if (wholeRun) {
-      log().warn({ model: recipe.name, seed, heldBy: attempt.heldBy }, "running in another process: skipped");
-      return undefined;
-    }
-    lock = await waitForLock(lockInside(dir), (owner) => log().info({ model: recipe.name, seed, heldBy: owner }, "waiting for another process"));
-  } else {
-    lock = attempt.lock;
-  }
+  const lock = await lockModel(dir, wholeRun, { model: recipe.name, seed });
+  if (!lock) return undefined;
   try {
-    result = await finished();
-    return result ?? (await trainAndEvaluate(recipe, experiment, dataset, seed, backend, options, dir));
+    return (await finished()) ?? (await trainAndEvaluate({ recipe, experiment, dataset, seed, backend, options, dir }));
   } finally {
     await lock.release();
   }
 }
 
-async function trainAndEvaluate(
-  recipe: ModelRecipe,
-  experiment: LoadedExperiment,
-  dataset: PreparedDataset,
-  seed: number,
-  backend: BackendInfo,
-  options: ModelRunOptions,
-  dir: string,
-): Promise<ModelResult | undefined> {
+/**
+ * Takes the (model, seed) directory's lock. Another process on the same run directory may hold it:
+ * a whole run leaves the (model, seed) to that process (undefined); a single stage or evaluation
+ * waits for it.
+ */
+async function lockModel(dir: string, wholeRun: boolean, who: { model: string; seed: number }): Promise<FileLock | undefined> {
+  const attempt = await tryLock(lockInside(dir));
+  if ("lock" in attempt) return attempt.lock;
+  if (wholeRun) {
+    log().warn({ ...who, heldBy: attempt.heldBy }, "running in another process: skipped");
+    return undefined;
+  }
+  return waitForLock(lockInside(dir), (owner) => log().info({ ...who, heldBy: owner }, "waiting for another process"));
+}
+
+/** runModel's arguments, and the (model, seed) directory it holds the lock of. */
+interface HeldModelRun {
+  recipe: ModelRecipe;
+  experiment: LoadedExperiment;
+  dataset: PreparedDataset;
+  seed: number;
+  backend: BackendInfo;
+  options: ModelRunOptions;
+  dir: string;
+}
+
+async function trainAndEvaluate({ recipe, experiment, dataset, seed, backend, options, dir }: HeldModelRun): Promise<ModelResult | undefined> {
   const resultFile = join(dir, RESULT_FILE);
   const started = performance.now();
   const stageDirs: Record<string, string> = {};

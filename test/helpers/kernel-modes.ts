@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { expect } from "vitest";
 import { applyKernelOverrides, removeKernelOverrides } from "../../src/engine/kernels/registry.ts";
 import { mulberry32 } from "../../src/util/random.ts";
 
@@ -23,4 +24,14 @@ export async function useMode(mode: Mode): Promise<void> {
 export function randomData(size: number, seed: number): Float32Array {
   const uniform = mulberry32(seed);
   return Float32Array.from({ length: size }, () => uniform() * 2 - 1);
+}
+
+export const size = (shape: readonly number[]): number => shape.reduce((n, d) => n * d, 1);
+
+/** Largest elementwise difference, relative to 1 + |y| (arrays of one length). */
+export function maxDiff(x: Float32Array, y: Float32Array): number {
+  expect(x.length).toBe(y.length);
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
+  return m;
 }

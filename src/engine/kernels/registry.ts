@@ -29,8 +29,11 @@ export interface KernelOverride {
 /** The matmul kernels on OpenBLAS where it loaded (engine/blas.ts), else with explicit transposes. */
 const MATMUL = { blas: [wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride], plain: [wasmBatchMatMulOverride, wasmFusedMatMulOverride] };
 
+/** The overrides of the other kernels (one variant each). */
+const OTHERS: readonly KernelOverride[] = [...wasmCopyOverrides, wasmSumOverride];
+
 /** Every override that can be registered (both matmul variants: removal must find either). */
-const ALL_OVERRIDES: readonly KernelOverride[] = [...MATMUL.blas, ...MATMUL.plain, ...wasmCopyOverrides, wasmSumOverride];
+const ALL_OVERRIDES: readonly KernelOverride[] = [...MATMUL.blas, ...MATMUL.plain, ...OTHERS];
 
 export interface OverrideOptions {
   /** Use the OpenBLAS matmul kernels when the library loaded (default true). */
@@ -40,7 +43,7 @@ export interface OverrideOptions {
 /** The overrides to apply: one per kernel. */
 function overrides(options: OverrideOptions = {}): readonly KernelOverride[] {
   const matmul = options.blas !== false && loadedBlas() ? MATMUL.blas : MATMUL.plain;
-  return [...matmul, ...wasmCopyOverrides, wasmSumOverride];
+  return [...matmul, ...OTHERS];
 }
 
 const ADDITIONS: readonly { name: string; config: tf.KernelConfig }[] = adamKernels;

@@ -1,7 +1,8 @@
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../src/util/errors.ts";
+import { openDuck, queryObjects, sqlString } from "../src/data/duck.ts";
 import { prepareFixture, readParquetRows, tempDir } from "./helpers/prepared.ts";
 
 /**
@@ -186,6 +187,48 @@ describe("prepare on a hand-made log", () => {
       expect(held.length).toBe(1);
       expect(held[0]!).toBeGreaterThan(last);
     }
+  });
+});
+
+describe("raw value types", () => {
+  it("typed Parquet tables (integer ids, double prices) prepare to the same files as the same tables as text (CSV)", async () => {
+    // Integer ids whose numeric order differs from their text order (9 < 10 but "10" < "9"):
+    // vocabulary ids, user keys and item rows must follow the text order either way.
+    const files = fixture();
+    const numeric = (csv: string) => csv.replace(/\b[ust](\d+)\b/g, (_, n: string) => String(5 + Number(n))).replace(/t_new/g, "99");
+    files["raw/source.csv"] = numeric(files["raw/source.csv"]!);
+    files["raw/target.csv"] = numeric(files["raw/target.csv"]!);
+    const textDir = await tempDir();
+    const text = await prepareFixture(textDir, files);
+
+    const typedDir = await tempDir();
+    const duck = await openDuck();
+    const types: Record<string, string> = {};
+    try {
+      await mkdir(join(typedDir, "raw"));
+      for (const name of ["source", "target"]) {
+        const csv = join(typedDir, "raw", `${name}.csv`);
+        await writeFile(csv, files[`raw/${name}.csv`]!);
+        await duck.con.run(`COPY (SELECT * FROM read_csv(${sqlString(csv)})) TO ${sqlString(join(typedDir, "raw", `${name}.parquet`))} (FORMAT parquet)`);
+        for (const row of await queryObjects(duck.con, `DESCRIBE SELECT * FROM read_parquet(${sqlString(join(typedDir, "raw", `${name}.parquet`))})`)) {
+          types[`${name}.${String(row.column_name)}`] = String(row.column_type);
+        }
+      }
+    } finally {
+      duck.close();
+    }
+    // The typed path is really taken: ids are integers and prices doubles in the Parquet tables.
+    expect(types["source.user_id"]).toMatch(/INT/);
+    expect(types["target.item_id"]).toMatch(/INT/);
+    expect(types["source.price"]).toBe("DOUBLE");
+    const typedSpec = files["spec.yaml"]!.replace("source.csv", "source.parquet").replace("target.csv", "target.parquet");
+    const typed = await prepareFixture(typedDir, { "spec.yaml": typedSpec });
+
+    expect(typed.stats.fingerprint).toBe(text.stats.fingerprint);
+    const relative = (dir: string) => readdir(dir, { recursive: true }).then((names) => names.filter((n) => n.endsWith(".tsv") || n.endsWith(".parquet")).sort());
+    const names = await relative(text.dir);
+    expect(await relative(typed.dir)).toEqual(names);
+    for (const name of names) expect(await readFile(join(typed.dir, name)), name).toEqual(await readFile(join(text.dir, name)));
   });
 });
 

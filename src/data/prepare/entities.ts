@@ -44,20 +44,34 @@ interface Check {
   value: string;
 }
 
-/**
- * Builds `ent_<entity>`: one row per logged impression with raw values (strings) for the user,
- * item, time, label and every field, joined from the impression, item and user tables. Then
- * checks every row; with on_bad_rows: fail the first bad row stops prepare with file, row and
- * column, with skip the bad rows are dropped and counted per reason.
- */
-export async function buildEntityTable(
-  con: DuckDBConnection,
-  spec: DatasetSpec,
-  entity: EntityName,
-  tables: Map<string, LoadedTable>,
-  plans: FieldPlan[],
-  badRows: BadRowCounts,
-): Promise<void> {
+/** How a raw value may be kept: ids and categories as integers, numeric fields as numbers, the rest as text. */
+type RawKind = "key" | "number" | "text";
+
+/** One raw value of an entity's rows: where it comes from in the joined row (log l, item table i, user table u). */
+interface RawValue {
+  /** Column of ent_<entity> ("user_raw", "item_raw", …, or a field's final column name). */
+  name: string;
+  alias: "l" | "i" | "u";
+  table: LoadedTable;
+  column: string;
+  kind: RawKind;
+  /** The spec's field name, for messages (fields only). */
+  field?: string;
+  /** Only a join key (the item or user table's key): decides whether the join compares native values, not selected. */
+  joinKey?: boolean;
+}
+
+/** An entity's raw tables (checked to have every column the spec names) and where each value of its rows comes from. */
+export interface EntitySources {
+  entity: EntityName;
+  log: LoadedTable;
+  itemTable?: LoadedTable;
+  userTable?: LoadedTable;
+  values: RawValue[];
+}
+
+/** Resolves and checks the raw columns of one entity; a column the spec names that is not there is a one-line error. */
+export function locateEntitySources(spec: DatasetSpec, entity: EntityName, tables: Map<string, LoadedTable>, plans: FieldPlan[]): EntitySources {
   const e = spec.entities[entity];
   const where = `entities.${entity}`;
   const log = requireTable(tables, e.table, `${where}.table`);
@@ -71,29 +85,89 @@ export async function buildEntityTable(
   if (itemTable) requireColumn(itemTable, e.items!.key ?? e.item_column, `${where}.items.key`);
   if (userTable) requireColumn(userTable, spec.users!.key, "users.key");
 
-  /** Where a field's raw value lives for this entity: the log, else the item table, else the user table. */
-  const source = (plan: FieldPlan, column: string, specPath: string): string => {
-    if (plan.group === "user") {
-      if (plan.field.name === "user_id") return `CAST(l.${sqlIdent(e.user_column)} AS VARCHAR)`;
-      if (!userTable) throw new UserError(`dataset spec: ${specPath}: user fields need a users table`);
-      requireColumn(userTable, column, specPath);
-      return `CAST(u.${sqlIdent(column)} AS VARCHAR)`;
-    }
-    if (plan.field.name === "item_id" && plan.group === "specific") return `CAST(l.${sqlIdent(e.item_column)} AS VARCHAR)`;
-    if (log.columns.includes(column)) return `CAST(l.${sqlIdent(column)} AS VARCHAR)`;
-    if (itemTable?.columns.includes(column)) return `CAST(i.${sqlIdent(column)} AS VARCHAR)`;
-    throw new UserError(
-      `dataset spec: ${specPath}: column '${column}' is in neither ${log.file}${itemTable ? ` nor ${itemTable.file}` : ""} (columns: ${[...log.columns, ...(itemTable?.columns ?? [])].join(", ")})`,
-    );
-  };
+  const fromLog = (name: string, column: string, kind: RawKind): RawValue => ({ name, alias: "l", table: log, column, kind });
+  const values: RawValue[] = [fromLog("user_raw", e.user_column, "key"), fromLog("item_raw", e.item_column, "key")];
+  if (e.time_column) values.push(fromLog("t_raw", e.time_column, "number"));
+  if (e.label) values.push(fromLog("label_raw", e.label.column, "text"));
+  if (itemTable) values.push({ name: "item_raw", alias: "i", table: itemTable, column: e.items!.key ?? e.item_column, kind: "key", joinKey: true });
+  if (userTable) values.push({ name: "user_raw", alias: "u", table: userTable, column: spec.users!.key, kind: "key", joinKey: true });
 
-  const selects = [
-    "l._row AS _row",
-    `NULLIF(TRIM(CAST(l.${sqlIdent(e.user_column)} AS VARCHAR)), '') AS user_raw`,
-    `NULLIF(TRIM(CAST(l.${sqlIdent(e.item_column)} AS VARCHAR)), '') AS item_raw`,
-    `${e.time_column ? `CAST(l.${sqlIdent(e.time_column)} AS VARCHAR)` : "NULL::VARCHAR"} AS t_raw`,
-    `${e.label ? `CAST(l.${sqlIdent(e.label.column)} AS VARCHAR)` : "'1'"} AS label_raw`,
-  ];
+  for (const plan of plans) {
+    if (plan.entity !== "both" && plan.entity !== entity) continue;
+    if (plan.field.derive) continue;
+    const column = plan.group === "shared" ? (e.shared_columns[plan.field.name] ?? plan.field.column ?? plan.field.name) : (plan.field.column ?? plan.field.name);
+    const specPath =
+      plan.group === "user" ? `users.fields.${plan.field.name}` : plan.group === "shared" ? `shared.${plan.field.name}` : `${where}.specific.${plan.field.name}`;
+    const kind: RawKind = plan.field.type === "numeric" ? "number" : "key";
+    const field = plan.field.name;
+    // Where a field's raw value lives for this entity: the log, else the item table, else the user table.
+    if (plan.group === "user") {
+      if (plan.field.name === "user_id") values.push({ ...fromLog(plan.column, e.user_column, kind), field });
+      else {
+        if (!userTable) throw new UserError(`dataset spec: ${specPath}: user fields need a users table`);
+        requireColumn(userTable, column, specPath);
+        values.push({ name: plan.column, alias: "u", table: userTable, column, kind, field });
+      }
+    } else if (plan.field.name === "item_id" && plan.group === "specific") values.push({ ...fromLog(plan.column, e.item_column, kind), field });
+    else if (log.columns.includes(column)) values.push({ ...fromLog(plan.column, column, kind), field });
+    else if (itemTable?.columns.includes(column)) values.push({ name: plan.column, alias: "i", table: itemTable, column, kind, field });
+    else {
+      throw new UserError(
+        `dataset spec: ${specPath}: column '${column}' is in neither ${log.file}${itemTable ? ` nor ${itemTable.file}` : ""} (columns: ${[...log.columns, ...(itemTable?.columns ?? [])].join(", ")})`,
+      );
+    }
+  }
+  return { entity, log, itemTable, userTable, values };
+}
+
+const INTEGER_TYPE = /^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/;
+// Not FLOAT: its text form ('0.1') reads back as a different double than the float itself.
+const NUMBER_TYPE = /^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|DOUBLE|DECIMAL\(\d+,\d+\))$/;
+
+/**
+ * The ent_* columns kept in their raw type instead of trimmed text: a name is native when every raw
+ * column it comes from, in both entities and in its join keys, is an integer (ids, categories) or a
+ * DOUBLE/DECIMAL/integer (numeric fields, time). Text is what CSV/TSV gives and what mixed types
+ * fall back to. Native values compare, join and sort without text conversion (prepare of the
+ * generator's Parquet tables is faster); wherever ordering decides ids, prepare orders by the text
+ * form, so the prepared data is the same either way.
+ */
+export function nativeValues(sources: readonly EntitySources[]): Set<string> {
+  const verdict = new Map<string, boolean>();
+  for (const { values } of sources) {
+    for (const v of values) {
+      const type = v.table.types[v.column] ?? "VARCHAR";
+      const ok = v.kind === "key" ? INTEGER_TYPE.test(type) : v.kind === "number" ? NUMBER_TYPE.test(type) : false;
+      verdict.set(v.name, (verdict.get(v.name) ?? true) && ok);
+    }
+  }
+  return new Set([...verdict].filter(([, ok]) => ok).map(([name]) => name));
+}
+
+/**
+ * Builds `ent_<entity>`: one row per logged impression with raw values for the user, item, time,
+ * label and every field, joined from the impression, item and user tables (text, or the raw type
+ * where nativeValues allows). Then checks every row; with on_bad_rows: fail the first bad row stops
+ * prepare with file, row and column, with skip the bad rows are dropped and counted per reason.
+ */
+export async function buildEntityTable(
+  con: DuckDBConnection,
+  spec: DatasetSpec,
+  sources: EntitySources,
+  native: ReadonlySet<string>,
+  badRows: BadRowCounts,
+): Promise<void> {
+  const { entity, log, itemTable, userTable } = sources;
+  const e = spec.entities[entity];
+  /** The raw value as selected: its own type where native, else trimmed text with '' as missing. */
+  const value = (v: RawValue) => {
+    const ref = `${v.alias}.${sqlIdent(v.column)}`;
+    return native.has(v.name) ? ref : v.kind === "text" ? `CAST(${ref} AS VARCHAR)` : `NULLIF(TRIM(CAST(${ref} AS VARCHAR)), '')`;
+  };
+  const selected = sources.values.filter((v) => !v.joinKey);
+  const selects = ["l._row AS _row", ...selected.map((v) => `${value(v)} AS ${sqlIdent(v.name)}`)];
+  if (!e.time_column) selects.push("NULL::VARCHAR AS t_raw");
+  if (!e.label) selects.push("'1' AS label_raw");
   const checks: Check[] = [
     { reason: "missing user id", column: e.user_column, condition: "user_raw IS NULL", value: "''" },
     { reason: "missing item id", column: e.item_column, condition: "item_raw IS NULL", value: "''" },
@@ -111,27 +185,25 @@ export async function buildEntityTable(
   if (e.time_column) {
     checks.push({ reason: "time is not a number or timestamp", column: e.time_column, condition: `(${timeExpr("t_raw")}) IS NULL`, value: "t_raw" });
   }
-  for (const plan of plans) {
-    if (plan.entity !== "both" && plan.entity !== entity) continue;
-    if (plan.field.derive) continue;
-    const column = plan.group === "shared" ? (e.shared_columns[plan.field.name] ?? plan.field.column ?? plan.field.name) : (plan.field.column ?? plan.field.name);
-    const specPath =
-      plan.group === "user" ? `users.fields.${plan.field.name}` : plan.group === "shared" ? `shared.${plan.field.name}` : `${where}.specific.${plan.field.name}`;
-    selects.push(`NULLIF(TRIM(${source(plan, column, specPath)}), '') AS ${sqlIdent(plan.column)}`);
-    if (plan.field.type === "numeric") {
-      const c = sqlIdent(plan.column);
-      checks.push({
-        reason: `${plan.field.name} is not a number`,
-        column,
-        condition: `${c} IS NOT NULL AND (TRY_CAST(${c} AS DOUBLE) IS NULL OR NOT isfinite(TRY_CAST(${c} AS DOUBLE)))`,
-        value: c,
-      });
-    }
+  for (const v of selected) {
+    if (v.kind !== "number" || v.field === undefined) continue;
+    const c = sqlIdent(v.name);
+    checks.push({
+      reason: `${v.field} is not a number`,
+      column: v.column,
+      condition: `${c} IS NOT NULL AND (TRY_CAST(${c} AS DOUBLE) IS NULL OR NOT isfinite(TRY_CAST(${c} AS DOUBLE)))`,
+      value: c,
+    });
   }
-  const joins = [
-    itemTable ? `LEFT JOIN (SELECT DISTINCT ON (k) *, CAST(${sqlIdent(e.items!.key ?? e.item_column)} AS VARCHAR) AS k FROM ${itemTable.sqlName}) i ON i.k = CAST(l.${sqlIdent(e.item_column)} AS VARCHAR)` : "",
-    userTable ? `LEFT JOIN (SELECT DISTINCT ON (k) *, CAST(${sqlIdent(spec.users!.key)} AS VARCHAR) AS k FROM ${userTable.sqlName}) u ON u.k = CAST(l.${sqlIdent(e.user_column)} AS VARCHAR)` : "",
-  ];
+  /** Joins a lookup table on its key, first row per key; native keys compare as they are, others as text. */
+  const join = (table: LoadedTable | undefined, alias: "i" | "u", logColumn: string, rawName: string) => {
+    if (!table) return "";
+    const key = sources.values.find((v) => v.joinKey && v.alias === alias)!;
+    const k = native.has(rawName) ? sqlIdent(key.column) : `CAST(${sqlIdent(key.column)} AS VARCHAR)`;
+    const l = native.has(rawName) ? `l.${sqlIdent(logColumn)}` : `CAST(l.${sqlIdent(logColumn)} AS VARCHAR)`;
+    return `LEFT JOIN (SELECT DISTINCT ON (k) *, ${k} AS k FROM ${table.sqlName}) ${alias} ON ${alias}.k = ${l}`;
+  };
+  const joins = [join(itemTable, "i", e.item_column, "item_raw"), join(userTable, "u", e.user_column, "user_raw")];
   const ent = sqlIdent(`ent_${entity}`);
   await con.run(`CREATE TABLE ${ent} AS SELECT ${selects.join(", ")} FROM ${log.sqlName} l ${joins.join(" ")}`);
 

@@ -46,7 +46,7 @@ export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, pla
       const vocab = sqlIdent(`vocab_${index}`);
       await con.run(`
         CREATE TABLE ${vocab} AS
-        SELECT value, (row_number() OVER (ORDER BY cnt DESC, value) + 1)::INTEGER AS idx, cnt
+        SELECT value, (row_number() OVER (ORDER BY cnt DESC, CAST(value AS VARCHAR)) + 1)::INTEGER AS idx, cnt
         FROM (SELECT ${col} AS value, count(*) AS cnt ${trainRows} GROUP BY 1 HAVING count(*) >= ${spec.vocab_min_count})`);
       await con.run(`COPY (SELECT idx, value, cnt AS train_count FROM ${vocab} ORDER BY idx) TO ${sqlString(join(outDir, "vocab", `${plan.column}.tsv`))} (HEADER, DELIMITER '\t')`);
       const [size] = await queryObjects(con, `SELECT count(*) AS n FROM ${vocab}`);

@@ -9,7 +9,7 @@ import { log } from "../../util/log.ts";
 import { openDuck, queryValue } from "../duck.ts";
 import { generateSynthetic } from "../generator.ts";
 import { PREPARED_FORMAT_VERSION, SCHEMA_FILE, STATS_FILE, type PreparedSchema } from "../schema.ts";
-import { buildEntityTable, planFields, type BadRowCounts } from "./entities.ts";
+import { buildEntityTable, locateEntitySources, nativeValues, planFields, type BadRowCounts } from "./entities.ts";
 import { fitAndEncode } from "./features.ts";
 import { loadRawTable, type LoadedTable } from "./raw.ts";
 import { buildSamples } from "./samples.ts";
@@ -90,7 +90,9 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
       // Row order matters only while raw rows get their numbers (above); from here on DuckDB may reorder freely.
       await con.run("SET preserve_insertion_order = false");
       const plans = planFields(spec);
-      for (const entity of ["source", "target"] as const) await buildEntityTable(con, spec, entity, tables, plans, badRows);
+      const sources = (["source", "target"] as const).map((entity) => locateEntitySources(spec, entity, tables, plans));
+      const native = nativeValues(sources);
+      for (const entitySources of sources) await buildEntityTable(con, spec, entitySources, native, badRows);
       const rawRows = Number(await queryValue(con, "SELECT (SELECT count(*) FROM ent_source) + (SELECT count(*) FROM ent_target)"));
       step("entity tables");
       await buildSamples(con, spec, plans);

@@ -12,6 +12,8 @@ export interface LoadedTable {
   file: string;
   format: "csv" | "tsv" | "parquet";
   columns: string[];
+  /** DuckDB type of each column (VARCHAR for every CSV/TSV column: they are read as text). */
+  types: Record<string, string>;
   /** The file line of data row 1 (2 with a header), so that line = _row + lineOffset; undefined for Parquet. */
   lineOffset: number | undefined;
   /** Rows the CSV reader could not parse (only with on_bad_rows: skip; otherwise prepare stops). */
@@ -82,8 +84,10 @@ export async function loadRawTable(
     await con.run(`CREATE OR REPLACE TABLE ${sqlName} AS SELECT row_number() OVER () AS _row, * FROM ${sqlName}`);
     lineOffset = unparsedRows === 0 ? (table.header ? 1 : 0) : undefined;
   }
-  const columns = (await queryObjects(con, `DESCRIBE ${sqlName}`)).map((r) => String(r.column_name)).filter((c) => c !== "_row");
+  const described = (await queryObjects(con, `DESCRIBE ${sqlName}`)).filter((r) => r.column_name !== "_row");
+  const columns = described.map((r) => String(r.column_name));
+  const types = Object.fromEntries(described.map((r) => [String(r.column_name), String(r.column_type)]));
   const rows = Number(await queryValue(con, `SELECT count(*) FROM ${sqlName}`));
   if (rows === 0) throw new UserError(`${file}: raw table '${name}' has no data rows`);
-  return { name, sqlName, file: shown, format, columns, lineOffset, unparsedRows };
+  return { name, sqlName, file: shown, format, columns, types, lineOffset, unparsedRows };
 }

@@ -37,7 +37,7 @@ export async function buildSamples(con: DuckDBConnection, spec: DatasetSpec, pla
   // Dense user keys (all users, for GAUC grouping) and training clicks per user (for user groups).
   await con.run(`
     CREATE TABLE users AS
-    SELECT user_raw, (row_number() OVER (ORDER BY user_raw))::INTEGER AS user_key,
+    SELECT user_raw, (row_number() OVER (ORDER BY CAST(user_raw AS VARCHAR)))::INTEGER AS user_key,
            (count(*) FILTER (WHERE split = 'train' AND label = 1))::INTEGER AS user_clicks
     FROM samples GROUP BY user_raw`);
 }
@@ -57,7 +57,7 @@ async function addSampledNegatives(con: DuckDBConnection, spec: DatasetSpec, ent
   const weight = negatives.strategy === "uniform" ? "1" : "count(*)";
   await con.run(`
     CREATE TEMP TABLE catalog AS
-    SELECT *, sum(w) OVER (ORDER BY item_raw) - w AS lo, sum(w) OVER (ORDER BY item_raw) AS hi
+    SELECT *, sum(w) OVER (ORDER BY CAST(item_raw AS VARCHAR)) - w AS lo, sum(w) OVER (ORDER BY CAST(item_raw AS VARCHAR)) AS hi
     FROM (SELECT item_raw, ${itemCols.map((c) => `any_value(${c}) AS ${c}`).join(", ")}, ${weight} AS w FROM ${log} GROUP BY item_raw)`);
   const total = Number(await queryValue(con, "SELECT max(hi) FROM catalog"));
   await con.run(`

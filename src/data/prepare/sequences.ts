@@ -29,7 +29,7 @@ export async function addSequences(con: DuckDBConnection, features: PreparedFeat
     const hist = sqlIdent(`hist_${entity}`);
     await con.run(`
       CREATE TABLE ${items} AS
-      SELECT item_raw, (row_number() OVER (ORDER BY item_raw))::INTEGER AS item_row,
+      SELECT item_raw, (row_number() OVER (ORDER BY CAST(item_raw AS VARCHAR)))::INTEGER AS item_row,
              ${Object.entries(elements).map(([element, column]) => `any_value(${sqlIdent(column)}) AS ${sqlIdent(element)}`).join(", ")}
       FROM encoded WHERE entity = ${code} GROUP BY item_raw`);
     const itemsFile = `items/${entity}.parquet`;

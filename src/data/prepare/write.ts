@@ -47,14 +47,18 @@ export async function writeSplits(
     return seq ? paddedSequence(c, seq.maxlen) : sqlIdent(c);
   });
   const splits: Partial<Record<SplitName, { file: string; rows: number }>> = {};
+  // The ORDER BY sits in a subquery (below): DuckDB keeps its order through the projection and the
+  // writer only while insertion order is preserved.
+  await con.run("SET preserve_insertion_order = true");
   for (const [name, { entity, split }] of Object.entries(SPLIT_FILES) as [SplitName, (typeof SPLIT_FILES)[SplitName]][]) {
     const rows = Number(await queryValue(con, `SELECT count(*) FROM final WHERE entity = ${entity} AND split = '${split}'`));
     if (rows === 0 && name === "source/test") continue;
     const file = `${name}.parquet`;
     await mkdir(join(outDir, name.split("/")[0]!), { recursive: true });
     const order = split === "train" ? `hash(${seed}, _row, _neg)` : "user_key, t, _row, _neg";
+    // Sorted before the sequences are padded: the sort then moves short click lists, not 2 × maxlen ints per row.
     await con.run(
-      `COPY (SELECT ${select.join(", ")} FROM final WHERE entity = ${entity} AND split = '${split}' ORDER BY ${order})
+      `COPY (SELECT ${select.join(", ")} FROM (SELECT * FROM final WHERE entity = ${entity} AND split = '${split}' ORDER BY ${order}))
        TO ${sqlString(join(outDir, file))} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`,
     );
     splits[name] = { file, rows };

@@ -45,12 +45,18 @@ describe("batch reader", () => {
     expect(users).toEqual([...users].sort((a, b) => a - b));
   });
 
-  it("shuffles a mixed train split through a bounded buffer: every row exactly once, seeded", async () => {
-    const options = { split: "train", entities: ["source", "target"], batchSize: 256 } as const;
+  // Batches of the reader's piece size (256), larger (slots left empty by a draw are refilled over
+  // several pieces) and smaller (several batches per piece).
+  it.each([
+    [256, 1000],
+    [500, 700],
+    [100, 2000],
+  ])("shuffles a mixed train split through a bounded buffer: every row exactly once, seeded (batch %i, buffer %i)", async (batchSize, bufferRows) => {
+    const options = { split: "train", entities: ["source", "target"], batchSize } as const;
     const plain = rowKeys(await readAll(ds, options));
-    const shuffled = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows: 1000, seed: 3 } }));
-    const again = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows: 1000, seed: 3 } }));
-    const other = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows: 1000, seed: 4 } }));
+    const shuffled = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows, seed: 3 } }));
+    const again = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows, seed: 3 } }));
+    const other = rowKeys(await readAll(ds, { ...options, shuffle: { bufferRows, seed: 4 } }));
     expect(shuffled.length).toBe(ds.stats.splits["source/train"]!.rows + ds.stats.splits["target/train"]!.rows);
     expect([...shuffled].sort()).toEqual([...plain].sort());
     expect(shuffled).not.toEqual(plain);

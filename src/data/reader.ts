@@ -273,11 +273,15 @@ class PieceMixer {
   }
 }
 
+/**
+ * Turns pieces of rows into batches. Batches come one at a time and a batch's array columns (item
+ * rows) may be reused for the next one: the caller expands them (toBatch) before asking for more.
+ */
 interface Batcher {
-  /** Takes a piece of rows; returns the batches that became full. */
-  add(piece: Piece): ColumnBlock[];
+  /** Takes a piece of rows; yields the batches that became full. */
+  add(piece: Piece): Generator<ColumnBlock>;
   /** The rows left, as batches (the last one partial if keepPartial). */
-  finish(keepPartial: boolean): ColumnBlock[];
+  finish(keepPartial: boolean): Generator<ColumnBlock>;
 }
 
 /** Batches in stream order (evaluation). */
@@ -291,23 +295,22 @@ class SequentialBatcher implements Batcher {
     this.current = newBlock(batchSize, shape);
   }
 
-  add({ block: chunk, from: start, count: rows }: Piece): ColumnBlock[] {
-    const full: ColumnBlock[] = [];
+  *add({ block: chunk, from: start, count: rows }: Piece): Generator<ColumnBlock> {
     for (let from = start; from < start + rows; ) {
       const count = Math.min(start + rows - from, this.batchSize - this.current.rows);
       this.current.copyRange(chunk, from, this.current.rows, count);
       this.current.rows += count;
       from += count;
       if (this.current.rows === this.batchSize) {
-        full.push(this.current);
+        const full = this.current;
         this.current = newBlock(this.batchSize, this.shape);
+        yield full;
       }
     }
-    return full;
   }
 
-  finish(keepPartial: boolean): ColumnBlock[] {
-    return keepPartial && this.current.rows > 0 ? [this.current] : [];
+  *finish(keepPartial: boolean): Generator<ColumnBlock> {
+    if (keepPartial && this.current.rows > 0) yield this.current;
   }
 }
 
@@ -322,6 +325,8 @@ class ShuffleBatcher implements Batcher {
   private readonly buffer: RowBuffer;
   private readonly permutation: Int32Array;
   private permutationRows = -1;
+  /** The array columns of every batch taken (reused: allocating them per batch cost ~6 %). */
+  private readonly itemRows: Int32Array[];
   /** Slots of the last batch drawn; those from `holes` on are still empty. */
   private holeSlots: Int32Array = new Int32Array(0);
   private holes = 0;
@@ -334,11 +339,11 @@ class ShuffleBatcher implements Batcher {
   ) {
     const rows = Math.max(capacity, batchSize);
     this.buffer = new RowBuffer(rows, shape);
+    this.itemRows = Array.from({ length: shape.arrays }, () => new Int32Array(batchSize * shape.width));
     this.permutation = Int32Array.from({ length: rows }, (_, i) => i);
   }
 
-  add({ block: chunk, from: start, count: rows }: Piece): ColumnBlock[] {
-    const out: ColumnBlock[] = [];
+  *add({ block: chunk, from: start, count: rows }: Piece): Generator<ColumnBlock> {
     let from = start;
     const end = start + rows;
     const buffer = this.buffer;
@@ -362,29 +367,29 @@ class ShuffleBatcher implements Batcher {
       // (Filling them as rows arrive, rather than moving the buffer's last rows into them, saves
       // a random read and write per row.)
       const slots = this.drawSlots(this.batchSize, buffer.capacity);
-      out.push(buffer.take(slots));
       this.holeSlots = slots;
       this.holes = 0;
+      yield buffer.take(slots, this.itemRows);
     }
-    return out;
   }
 
-  finish(keepPartial: boolean): ColumnBlock[] {
-    const out: ColumnBlock[] = [];
+  *finish(keepPartial: boolean): Generator<ColumnBlock> {
     const buffer = this.buffer;
     this.compact(this.holeSlots.subarray(this.holes));
     this.holeSlots = new Int32Array(0);
     this.holes = 0;
     while (buffer.rows >= this.batchSize) {
       const slots = this.drawSlots(this.batchSize, buffer.rows);
-      out.push(buffer.take(slots));
+      const block = buffer.take(slots, this.itemRows);
       this.compact(slots);
+      yield block;
     }
     if (keepPartial && buffer.rows > 0) {
-      out.push(buffer.take(this.drawSlots(buffer.rows, buffer.rows)));
+      const block = buffer.take(this.drawSlots(buffer.rows, buffer.rows), this.itemRows);
+      buffer.rows = 0;
+      yield block;
     }
     buffer.rows = 0;
-    return out;
   }
 
   /** `k` distinct slots drawn uniformly from the first `n` rows. */
@@ -444,15 +449,17 @@ class RowBuffer {
     }
   }
 
-  /** The rows at `slots` as a columnar block, in slot order; array elements past each length are 0. */
-  take(slots: Int32Array): ColumnBlock {
+  /**
+   * The rows at `slots` as a columnar block, in slot order: new scalar columns, and the array
+   * columns written into `arrays` (≥ slots × width ints each) up to each row's length only: what
+   * lies past it is stale (toBatch never reads it).
+   */
+  take(slots: Int32Array, arrays: Int32Array[]): ColumnBlock {
     const n = slots.length;
-    const block = newBlock(n, this.shape);
-    block.rows = n;
+    const block = ColumnBlock.over(newScalars(n, this.shape), arrays, this.shape.width, n);
     const { data, stride } = this;
     const { width: w, lengthColumns } = this.shape;
     const scalars = block.scalars;
-    const arrays = block.arrays;
     for (let i = 0; i < n; i++) {
       const row = slots[i]! * stride;
       for (let c = 0; c < scalars.length; c++) scalars[c]![i] = data[row + c]!;
@@ -471,4 +478,8 @@ class RowBuffer {
 
 function newBlock(rows: number, shape: BlockShape): ColumnBlock {
   return new ColumnBlock(rows, shape.scalars, shape.arrays, shape.width);
+}
+
+function newScalars(rows: number, shape: BlockShape): Int32Array[] {
+  return Array.from({ length: shape.scalars }, () => new Int32Array(rows));
 }

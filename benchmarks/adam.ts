@@ -60,13 +60,16 @@ for (let r = 0; r < rounds; r++) {
     use(name);
     tf.tidy(() => adam.applyGradients(gradients)); // untimed after the switch
     trainer.step(index++);
+    // Training steps back to back (as in mlp-vs-torch.ts: OpenBLAS's threads stay awake), then Adam alone.
     for (let s = 0; s < steps; s++) {
-      let t0 = performance.now();
-      tf.tidy(() => adam.applyGradients(gradients));
-      times[name]!.adam.push(performance.now() - t0);
-      t0 = performance.now();
+      const t0 = performance.now();
       trainer.step(index++);
       times[name]!.step.push(performance.now() - t0);
+    }
+    for (let s = 0; s < steps; s++) {
+      const t0 = performance.now();
+      tf.tidy(() => adam.applyGradients(gradients));
+      times[name]!.adam.push(performance.now() - t0);
     }
     tensors[name]!.push(tf.memory().numTensors);
   }

@@ -9,8 +9,8 @@
 ;;   m' = beta1·m + oneMinusBeta1·g;  v' = beta2·v + (oneMinusBeta2·g)·g
 ;;   p' = p − (step·m') / (√(v'·inverse2) + epsilon)      with step = lr/c1, inverse2 = 1/c2
 ;; Every operation rounds to float32 (no fused multiply-add in wasm, so results do not depend on
-;; the machine). Loads and stores carry the natural alignment hint of 4: tfjs's malloc gives
-;; 8- or 16-byte aligned buffers, and unaligned v128 accesses are valid either way.
+;; the machine). Loads and stores carry the alignment hint 4, a float's: wasm accepts any
+;; address, and the hint promises no more alignment than a tensor's buffer is sure to have.
 (module
   (import "env" "memory" (memory 0))
   (func (export "adam")
@@ -49,7 +49,7 @@
           (f32x4.add
             (f32x4.mul (local.get $b2) (v128.load align=4 (i32.add (local.get $v) (local.get $at))))
             (f32x4.mul (f32x4.mul (local.get $c2) (local.get $gi)) (local.get $gi))))
-        ;; p' before m' and v' are stored: with pOut = p the load of p must come first anyway.
+        ;; Every input of these four elements (p too, inside the store) is loaded before the first store.
         (v128.store align=4 (i32.add (local.get $pOut) (local.get $at))
           (f32x4.sub
             (v128.load align=4 (i32.add (local.get $p) (local.get $at)))

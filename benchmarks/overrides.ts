@@ -3,14 +3,19 @@
  * evaluation pass with every override applied, against the same with a group of overrides removed
  * (default: the data-movement ones of wasm-copy.ts), alternating rounds in one process.
  *
- * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul] [--rounds 3] [--steps 4] [--sizes cpu|paper]
+ * `--without adam` compares the SIMD Adam kernel (wasm:MktAdam/simd) with the JS-loop kernel it
+ * replaced (wasmAdamJs registered in its place), not with no kernel.
+ *
+ * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul|adam] [--rounds 3] [--steps 4] [--sizes cpu|paper]
  */
+import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Batch } from "../src/data/batch.ts";
 import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
+import { ADAM_KERNEL, wasmAdamJs } from "../src/engine/kernels/adam-kernel.ts";
 import { applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { wasmCopyOverrides } from "../src/engine/kernels/wasm-copy.ts";
 import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
@@ -29,6 +34,15 @@ const { values: args, positionals } = parseArgs({
 const [modelName = "mlp", stageName = modelName === "mkt" ? "pretrain" : "train"] = positionals;
 const copyNames = new Set(wasmCopyOverrides.map((o) => o.name));
 const removed = args.without === "matmul" ? (name: string) => name.includes("MatMul") : (name: string) => copyNames.has(name);
+/** --without adam: the JS-loop Adam kernel in the SIMD one's place (the registry then lists neither). */
+function useJsAdam(): void {
+  removeKernelOverrides((name) => name === `wasm:${ADAM_KERNEL}/simd`);
+  tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: wasmAdamJs });
+}
+function useAll(): void {
+  if (tf.getKernel(ADAM_KERNEL, "wasm")?.kernelFunc === wasmAdamJs) tf.unregisterKernel(ADAM_KERNEL, "wasm");
+  applyKernelOverrides("wasm");
+}
 
 await selectBackend("wasm");
 const datasetSpec = await loadSpec("datasets/synthetic-paper.yaml", datasetSpecSchema);
@@ -46,7 +60,7 @@ const evalBatches = await read({ split: "test", entities: ["target"], batchSize:
 const optimizer = new Adam(1e-3);
 const variables = model.trainableVariables();
 
-const variants = { all: () => applyKernelOverrides("wasm"), [`without ${args.without}`]: () => removeKernelOverrides(removed) };
+const variants = { all: useAll, [`without ${args.without}`]: args.without === "adam" ? useJsAdam : () => void removeKernelOverrides(removed) };
 const times: Record<string, { train: number[]; eval: number[] }> = {};
 for (const name of Object.keys(variants)) times[name] = { train: [], eval: [] };
 const steps = Number(args.steps);
@@ -69,7 +83,7 @@ for (let r = 0; r < Number(args.rounds); r++) {
     }
   }
 }
-applyKernelOverrides("wasm");
+useAll();
 const sps = (perSample: number[]) => Math.round(1000 / median(perSample));
 const result = Object.fromEntries(Object.entries(times).map(([name, t]) => [name, { trainSamplesPerSecond: sps(t.train), evalSamplesPerSecond: sps(t.eval) }]));
 const [a, b] = Object.values(result);

@@ -56,7 +56,7 @@ describe("kernel override registry", () => {
       "wasm:Slice/js-runs",
       "wasm:Identity/shared-data",
       "wasm:Sum/no-transpose",
-      "wasm:MktAdam/fused",
+      "wasm:MktAdam/simd",
     ]);
     expect(kernelOverridesFor("cpu")).toEqual(["cpu:MktAdam/fused"]);
     removeKernelOverrides((name) => name.startsWith("cpu:"));

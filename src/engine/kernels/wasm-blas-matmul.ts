@@ -20,8 +20,13 @@ interface WasmHeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
 }
 
-/** Multiply-adds per matrix below which a batched product stays on the wasm kernel. */
-const MIN_BATCHED_WORK = 32_768;
+/**
+ * Multiply-adds per matrix below which a batched product stays on the wasm kernel. The experts'
+ * gate mixing of MMoE/PLE/MEM ([B,1,2]·[B,2,1024] and its gradients, 2,048 per matrix) took 2–5×
+ * longer on wasm's kernel (~6 µs per matrix) than one sgemm call per matrix (~2 µs); DIN's
+ * attention products (480 per matrix) measured the same either way (docs/performance.md).
+ */
+const MIN_BATCHED_WORK = 1_024;
 
 interface Plan {
   m: number;

@@ -24,13 +24,35 @@ export class BilinearInteraction extends Module {
   apply(fields: tf.Tensor): tf.Tensor3D {
     const nFields = fields.shape[1] ?? 0;
     const projected = tf.matMul(fields.reshape([-1, this.dim]), this.w as tf.Tensor2D).reshape(fields.shape);
-    // Slices instead of a pair-index gather: gather's gradient is not available on the wasm backend.
-    const blocks: tf.Tensor[] = [];
-    for (let i = 0; i < nFields - 1; i++) {
-      const left = tf.slice(projected, [0, i, 0], [-1, 1, -1]);
-      const right = tf.slice(fields, [0, i + 1, 0], [-1, -1, -1]);
-      blocks.push(tf.mul(left, right));
-    }
-    return tf.concat(blocks, 1) as tf.Tensor3D;
+    // The pairs are picked by two constant 0/1 matrices [P, F] applied along the field axis: one
+    // matmul each instead of F − 1 slices, products and a concat (whose gradients were F − 1 pads
+    // and adds): FiBiNet trains 1.15–1.18× faster (docs/performance.md). Picking by 0/1 weights
+    // copies values exactly.
+    const [left, right] = pairSelections(nFields);
+    const pairs = left.shape[0];
+    const byField = (t: tf.Tensor) => tf.transpose(t, [1, 0, 2]).reshape([nFields, -1]) as tf.Tensor2D;
+    const pick = (selection: tf.Tensor2D, t: tf.Tensor) => tf.matMul(selection, byField(t)).reshape([pairs, -1, this.dim]);
+    return tf.transpose(tf.mul(pick(left, projected), pick(right, fields)), [1, 0, 2]) as tf.Tensor3D;
   }
+}
+
+const selections = new Map<number, [Float32Array, Float32Array]>();
+
+/** 0/1 matrices [P, F] picking field i (left) and field j (right) of each pair i < j, in order. */
+function pairSelections(fields: number): [tf.Tensor2D, tf.Tensor2D] {
+  let s = selections.get(fields);
+  const pairs = (fields * (fields - 1)) / 2;
+  if (s === undefined) {
+    const left = new Float32Array(pairs * fields);
+    const right = new Float32Array(pairs * fields);
+    for (let i = 0, p = 0; i < fields; i++) {
+      for (let j = i + 1; j < fields; j++, p++) {
+        left[p * fields + i] = 1;
+        right[p * fields + j] = 1;
+      }
+    }
+    s = [left, right];
+    selections.set(fields, s);
+  }
+  return [tf.tensor2d(s[0], [pairs, fields]), tf.tensor2d(s[1], [pairs, fields])];
 }

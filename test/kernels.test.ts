@@ -57,6 +57,8 @@ describe("kernel override registry", () => {
       "wasm:Identity/shared-data",
       "wasm:Sum/no-transpose",
       "wasm:MktAdam/simd",
+      "wasm:MktReluGrad/simd",
+      "grad:Relu/MktReluGrad",
     ]);
     expect(kernelOverridesFor("cpu")).toEqual(["cpu:MktAdam/fused"]);
     removeKernelOverrides((name) => name.startsWith("cpu:"));

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { denseMatMul } from "../engine/kernels/fused-matmul-grad.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export type Activation = "relu" | "sigmoid" | "none";
@@ -23,6 +24,18 @@ export interface DenseOptions {
   bias?: boolean;
 }
 
+/**
+ * act(x · kernel + bias) for x [n, in]. With the wasm overrides applied the bias is fused into the
+ * matmul (engine/kernels/fused-matmul-grad.ts's denseMatMul: one _FusedMatMul kernel; on wasm with
+ * OpenBLAS the bias is written into the output and sgemm adds the product to it, beta = 1: no Add
+ * pass), else matMul then add. The activation is its own op either way: tfjs fuses one only outside
+ * gradient recording, and ReLU's gradient runs as one kernel (engine/kernels/relu-grad.ts).
+ */
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor | undefined, activation: Activation): tf.Tensor2D {
+  const y = bias === undefined ? tf.matMul(x, kernel) : denseMatMul(x, kernel, bias);
+  return activate(y, activation) as tf.Tensor2D;
+}
+
 /** y = act(x W + b); kernel [in, out] glorot-uniform, bias zeros. */
 export class Dense extends Module {
   readonly kernel: tf.Variable;
@@ -43,9 +56,7 @@ export class Dense extends Module {
   /** x [..., in] (rank ≥ 2) → [..., out]; leading axes are flattened for one matMul. */
   apply(x: tf.Tensor): tf.Tensor {
     const flat = x.rank === 2 ? (x as tf.Tensor2D) : x.reshape([-1, this.inputSize]) as tf.Tensor2D;
-    let y: tf.Tensor = tf.matMul(flat, this.kernel as tf.Tensor2D);
-    if (this.bias !== undefined) y = tf.add(y, this.bias);
-    y = activate(y, this.activation);
+    const y = dense(flat, this.kernel as tf.Tensor2D, this.bias, this.activation);
     return x.rank === 2 ? y : y.reshape([...x.shape.slice(0, -1), this.units]);
   }
 }

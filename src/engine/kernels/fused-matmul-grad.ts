@@ -1,0 +1,79 @@
+/**
+ * A gradient for the `_FusedMatMul` kernel (`grad:_FusedMatMul/per-input`), so that Dense can run
+ * x · W + b as one kernel — on wasm with OpenBLAS, sgemm adds the product to the bias written into
+ * the output (beta = 1), saving the Add pass — and still get only the gradients it needs.
+ *
+ * tfjs registers no gradient for _FusedMatMul: its op, tf.fused.matMul, wraps the kernel in
+ * tf.customGrad, whose gradient function returns every input's gradient at once. The engine cannot
+ * skip one: for a first layer, whose input is the data batch, it computes dL/dx — a full
+ * [batch, out] · [out, in] product nobody reads (6 ms of a 41 ms step for the dense MLP
+ * 1024 → [1024, 512, 64, 1] at batch 1024; measured, docs/performance.md). A gradient registered for
+ * the kernel gives the engine one function per input, and it calls only those on the path to the
+ * variables, as for BatchMatMul.
+ *
+ * Linear activation only (Dense applies its activation as its own op): another activation, or
+ * prelu weights, throws when the gradient is taken. The formulas are tfjs's fused.matMul gradient's
+ * for each transpose combination; a batch dimension or bias broadcast over the output is summed
+ * back to the input's shape, as BatchMatMul's and Add's gradients do.
+ *
+ * Registered (and removed) with the wasm overrides through the kernel registry. The gradient
+ * registry is global, so it also serves the cpu backend's _FusedMatMul. denseMatMul (below), used
+ * by src/layers/dense.ts, runs the kernel only while this gradient is registered, and otherwise
+ * tf.matMul then tf.add: the computation Dense had before, exactly, under --no-kernel-overrides.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** Sums `t` over the axes along which `shape` was broadcast to t's shape, then reshapes to `shape`. */
+function reduceTo(t: tf.Tensor, shape: number[]): tf.Tensor {
+  const axes = tf.backend_util.getReductionAxes(shape, t.shape);
+  return tf.reshape(axes.length > 0 ? tf.sum(t, axes) : t, shape);
+}
+
+const MARK = Symbol.for("mkt.fusedMatMulGradient");
+
+export const fusedMatMulGradient: tf.GradConfig & { [MARK]: true } = {
+  kernelName: tf._FusedMatMul,
+  inputsToSave: ["a", "b", "bias"],
+  gradFunc: (dy, saved, attrs) => {
+    const [a, b, bias] = saved;
+    const activation = attrs["activation"] ?? "linear";
+    if (activation !== "linear") throw new Error(`_FusedMatMul gradient (mkt): activation ${String(activation)} is not supported, only linear`);
+    if (a === undefined || b === undefined || Array.isArray(dy)) throw new Error("_FusedMatMul gradient (mkt): needs a, b and one dy");
+    const transposeA = attrs["transposeA"] === true;
+    const transposeB = attrs["transposeB"] === true;
+    const grads: Record<string, () => tf.Tensor> = {
+      a: () =>
+        reduceTo(
+          !transposeA ? tf.matMul(dy, b, false, !transposeB) : !transposeB ? tf.matMul(b, dy, false, true) : tf.matMul(b, dy, true, true),
+          a.shape,
+        ),
+      b: () =>
+        reduceTo(
+          !transposeB ? (!transposeA ? tf.matMul(a, dy, true, false) : tf.matMul(a, dy, false, false)) : !transposeA ? tf.matMul(dy, a, true, false) : tf.matMul(dy, a, true, true),
+          b.shape,
+        ),
+    };
+    if (bias !== undefined) grads["bias"] = () => reduceTo(dy, bias.shape);
+    return grads;
+  },
+  [MARK]: true,
+};
+
+/** Whether the registered _FusedMatMul gradient is this one (the wasm overrides are applied). */
+export function fusedMatMulGradientActive(): boolean {
+  return (tf.getGradient(tf._FusedMatMul) as { [MARK]?: true } | undefined)?.[MARK] === true;
+}
+
+/**
+ * x [n, in] · kernel [in, out] + bias [out]: one _FusedMatMul kernel where its gradient above is
+ * registered, else tf.add(tf.matMul(x, kernel), bias).
+ */
+export function denseMatMul(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
+  if (!fusedMatMulGradientActive()) return tf.add(tf.matMul(x, kernel), bias);
+  const [n, k] = x.shape;
+  const units = kernel.shape[1];
+  // 3-D operands, as tf.fused.matMul hands them to the kernel (the backends' kernels read [batch, rows, cols]).
+  const inputs = { a: tf.reshape(x, [1, n, k]), b: tf.reshape(kernel, [1, k, units]), bias };
+  const out = tf.engine().runKernel(tf._FusedMatMul, inputs, { transposeA: false, transposeB: false, activation: "linear", leakyreluAlpha: 0 }) as tf.Tensor;
+  return tf.reshape(out, [n, units]);
+}

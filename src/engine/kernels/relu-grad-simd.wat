@@ -1,0 +1,48 @@
+;; ReLU's gradient over float32 arrays in the memory it imports (tfjs-backend-wasm's heap), in one
+;; pass with f32x4 SIMD and a scalar loop for the last n mod 4 elements. Compiled by
+;; `npm run build:wasm` (scripts/build-wasm.ts) into relu-grad-simd.wasm.ts; the kernel tests check
+;; that the committed bytes are what this file compiles to.
+;;
+;; reluGrad(dy, x, out, n): out = dy · step(x), byte offsets of n float32 values each, where
+;;   step(x) = 1 if x > 0, x itself if x is NaN, else +0
+;; which is what tfjs's Relu gradient computes with three kernels, mul(dy, cast(step(x))): the same
+;; multiplication by the same factor, so the same bits (dy · +0 keeps dy's sign: −0 for dy < 0; NaN
+;; for an infinite or NaN dy, or a NaN x). Each element is read before it is written.
+(module
+  (import "env" "memory" (memory 0))
+  (func (export "reluGrad") (param $dy i32) (param $x i32) (param $out i32) (param $n i32)
+    (local $at i32) (local $vectorEnd i32) (local $end i32)
+    (local $xv v128) (local $one v128) (local $xs f32)
+    (local.set $one (f32x4.splat (f32.const 1)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vectorEnd (i32.and (local.get $end) (i32.const -16)))
+
+    (local.set $at (i32.const 0))
+    (block $vectorDone
+      (loop $vector
+        (br_if $vectorDone (i32.ge_u (local.get $at) (local.get $vectorEnd)))
+        (local.set $xv (v128.load align=4 (i32.add (local.get $x) (local.get $at))))
+        (v128.store align=4 (i32.add (local.get $out) (local.get $at))
+          (f32x4.mul
+            (v128.load align=4 (i32.add (local.get $dy) (local.get $at)))
+            ;; (x > 0 ? 1.0 : +0.0) | (x is NaN ? x : +0.0), lane by lane
+            (v128.or
+              (v128.and (f32x4.gt (local.get $xv) (v128.const f32x4 0 0 0 0)) (local.get $one))
+              (v128.and (f32x4.ne (local.get $xv) (local.get $xv)) (local.get $xv)))))
+        (local.set $at (i32.add (local.get $at) (i32.const 16)))
+        (br $vector)))
+
+    (block $tailDone
+      (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $at) (local.get $end)))
+        (local.set $xs (f32.load (i32.add (local.get $x) (local.get $at))))
+        (f32.store (i32.add (local.get $out) (local.get $at))
+          (f32.mul
+            (f32.load (i32.add (local.get $dy) (local.get $at)))
+            (select
+              (f32.const 1)
+              (select (local.get $xs) (f32.const 0) (f32.ne (local.get $xs) (local.get $xs)))
+              (f32.gt (local.get $xs) (f32.const 0)))))
+        (local.set $at (i32.add (local.get $at) (i32.const 4)))
+        (br $tail))))
+)

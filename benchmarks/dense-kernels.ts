@@ -6,7 +6,7 @@
  *     sum-simd  the registered wasm:Sum/no-transpose (sum-simd.wat, f64x2 accumulators)
  *     sum-js    the same override's JS loop (sumRowsJs, its kernel before sum-simd.wat)
  *   ReLU's gradient (the three hidden activations, [1024, n]):
- *     relu-grad MktReluGrad (relu-grad-simd.wat), one pass
+ *     relu-grad MktReluGrad (relu-simd.wat), one pass
  *     relu-ops  tfjs's gradient: mul(dy, cast(step(x), 'float32')), three kernels
  * Figures: median ms for all the shapes of a group, per variant.
  *

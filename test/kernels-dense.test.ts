@@ -10,7 +10,7 @@ import { maxDiff, randomData, size, useMode } from "./helpers/kernel-modes.ts";
 
 /**
  * The dense-layer kernels of a training step: ReLU's gradient in one pass (MktReluGrad,
- * relu-grad-simd.wat, run through the gradient override grad:Relu/MktReluGrad), the Sum override's
+ * relu-simd.wat, run through the gradient override grad:Relu/MktReluGrad), the Sum override's
  * SIMD column sums (sum-simd.wat), and Dense's bias fused into the matmul.
  *
  * MktReluGrad multiplies dy by the factor tfjs's Step makes, so it is compared bit for bit with
@@ -169,7 +169,7 @@ describe("ReLU's gradient in one pass (MktReluGrad)", () => {
 
 describe("Sum's column sums in SIMD (sum-simd.wat)", () => {
   it("is built with the other WAT modules", () => {
-    expect(WAT_SOURCES).toEqual(expect.arrayContaining(["src/engine/kernels/relu-grad-simd.wat", "src/engine/kernels/sum-simd.wat"]));
+    expect(WAT_SOURCES).toEqual(expect.arrayContaining(["src/engine/kernels/relu-simd.wat", "src/engine/kernels/sum-simd.wat"]));
   });
 
   /** Values over 16 binary orders of magnitude, so that float32 and float64 running sums part. */
@@ -283,35 +283,61 @@ describe("Dense with the bias fused into the matmul", () => {
     });
   }
 
-  for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
-    it(`the kernel's gradient (transposeA ${transposeA}, transposeB ${transposeB}) gives tf.fused.matMul's gradients bit for bit, per input`, async () => {
-      await useMode("wasm-blas");
-      const [m, k, u] = [13, 9, 6];
-      const aData = randomData(m * k, 41);
-      const bData = randomData(k * u, 42);
-      const grads = (direct: boolean) =>
-        tf.tidy(() => {
-          const a = tf.tensor3d(aData, transposeA ? [1, k, m] : [1, m, k]);
-          const b = tf.tensor3d(bData, transposeB ? [1, u, k] : [1, k, u]);
-          const bias = tf.tensor1d(randomData(u, 43));
-          const f = (at: tf.Tensor, bt: tf.Tensor, ct: tf.Tensor) =>
-            direct
-              ? (tf.engine().runKernel(tf._FusedMatMul, { a: at, b: bt, bias: ct }, { transposeA, transposeB, activation: "linear", leakyreluAlpha: 0 }) as tf.Tensor)
-              : tf.fused.matMul({ a: at as tf.Tensor3D, b: bt as tf.Tensor3D, bias: ct, transposeA, transposeB });
-          return tf.grads(f)([a, b, bias], tf.tensor3d(randomData(m * u, 44), [1, m, u])).map((g) => g.dataSync() as Float32Array);
-        });
-      const mine = grads(true);
-      const tfjs = grads(false);
-      mine.forEach((g, i) => expectSameBits(g, tfjs[i]!, ["da", "db", "dbias"][i]));
-    });
+  for (const activation of ["linear", "relu"] as const) {
+    for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+      it(`the kernel's gradient (${activation}, transposeA ${transposeA}, transposeB ${transposeB}) = tfjs's fused.matMul (then tf.relu) gradients, bit for bit`, async () => {
+        await useMode("wasm-blas");
+        const [m, k, u] = [13, 9, 6];
+        const aData = randomData(m * k, 41);
+        const bData = randomData(k * u, 42);
+        const grads = (direct: boolean) =>
+          tf.tidy(() => {
+            const a = tf.tensor3d(aData, transposeA ? [1, k, m] : [1, m, k]);
+            const b = tf.tensor3d(bData, transposeB ? [1, u, k] : [1, k, u]);
+            const bias = tf.tensor1d(randomData(u, 43));
+            const f = (at: tf.Tensor, bt: tf.Tensor, ct: tf.Tensor) => {
+              if (direct) return tf.engine().runKernel(tf._FusedMatMul, { a: at, b: bt, bias: ct }, { transposeA, transposeB, activation, leakyreluAlpha: 0 }) as tf.Tensor;
+              const y = tf.fused.matMul({ a: at as tf.Tensor3D, b: bt as tf.Tensor3D, bias: ct, transposeA, transposeB });
+              return activation === "relu" ? tf.relu(y) : y;
+            };
+            const { value, grads } = tf.valueAndGrads(f)([a, b, bias], tf.tensor3d(randomData(m * u, 44), [1, m, u]));
+            return [value, ...grads].map((g) => g.dataSync() as Float32Array);
+          });
+        const mine = grads(true);
+        const tfjs = grads(false);
+        expect(mine[0]!.some((v) => v === 0) && mine[0]!.some((v) => v > 0)).toBe(activation === "relu");
+        mine.forEach((g, i) => expectSameBits(g, tfjs[i]!, ["y", "da", "db", "dbias"][i]));
+      });
+    }
   }
 
-  it("wasm with OpenBLAS: one _FusedMatMul forward, no Add, Step or Multiply in the step", async () => {
+  it("the OpenBLAS _FusedMatMul's in-place ReLU gives the wasm Relu kernel's bits (−0, NaN, sizes not multiple of 4)", async () => {
+    await useMode("wasm-blas");
+    for (const [m, k, u] of [[5, 3, 7], [9, 4, 13], [1, 2, 3], [64, 33, 67]] as const) {
+      const aData = randomData(m * k, 51 + m);
+      aData[0] = NaN; // a NaN row of the output
+      if (m > 1) aData.fill(0, k, 2 * k); // a zero row: 0·b + (−bias) gives −0 and negatives
+      const bias = randomData(u, 52).map((v, i) => (i % 3 === 0 ? -0 : v));
+      const [fused, separate] = tf.tidy(() => {
+        const a = tf.tensor3d(aData, [1, m, k]);
+        const b = tf.tensor3d(randomData(k * u, 53), [1, k, u]);
+        const c = tf.tensor1d(bias);
+        const attrs = { transposeA: false, transposeB: false, leakyreluAlpha: 0 };
+        const relu = tf.engine().runKernel(tf._FusedMatMul, { a, b, bias: c }, { ...attrs, activation: "relu" }) as tf.Tensor;
+        const linear = tf.engine().runKernel(tf._FusedMatMul, { a, b, bias: c }, { ...attrs, activation: "linear" }) as tf.Tensor;
+        return [relu.dataSync() as Float32Array, tf.relu(linear).dataSync() as Float32Array];
+      });
+      expect(fused.some((v) => Number.isNaN(v))).toBe(true);
+      expectSameBits(fused, separate, `[${m}, ${k}, ${u}]`);
+    }
+  });
+
+  it("wasm with OpenBLAS: one _FusedMatMul forward, no Add, Relu, Step or Multiply in the step", async () => {
     await useMode("wasm-blas");
     const p = await tf.profile(() => run(true));
     const names = kernelNames(p);
     expect(names).toContain("_FusedMatMul");
     expect(names).toContain(RELU_GRAD_KERNEL);
-    for (const k of ["Add", "Step", "Cast", "Multiply"]) expect(names).not.toContain(k);
+    for (const k of ["Add", "Relu", "Step", "Cast", "Multiply"]) expect(names).not.toContain(k);
   });
 });

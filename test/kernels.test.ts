@@ -59,6 +59,7 @@ describe("kernel override registry", () => {
       "wasm:MktAdam/simd",
       "wasm:MktReluGrad/simd",
       "grad:Relu/MktReluGrad",
+      "grad:_FusedMatMul/per-input",
     ]);
     expect(kernelOverridesFor("cpu")).toEqual(["cpu:MktAdam/fused"]);
     removeKernelOverrides((name) => name.startsWith("cpu:"));

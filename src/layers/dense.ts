@@ -25,15 +25,16 @@ export interface DenseOptions {
 }
 
 /**
- * act(x · kernel + bias) for x [n, in]. With the wasm overrides applied the bias is fused into the
- * matmul (engine/kernels/fused-matmul-grad.ts's denseMatMul: one _FusedMatMul kernel; on wasm with
- * OpenBLAS the bias is written into the output and sgemm adds the product to it, beta = 1: no Add
- * pass), else matMul then add. The activation is its own op either way: tfjs fuses one only outside
- * gradient recording, and ReLU's gradient runs as one kernel (engine/kernels/relu-grad.ts).
+ * act(x · kernel + bias) for x [n, in]. With the wasm overrides applied the bias and a ReLU are
+ * fused into the matmul (engine/kernels/fused-matmul-grad.ts's denseMatMul: one _FusedMatMul
+ * kernel; on wasm with OpenBLAS the bias is written into the output, sgemm adds the product to it
+ * (beta = 1) and the ReLU runs in place: no Add pass, no second output), else matMul, add, relu.
+ * Other activations, and layers without a bias, take the separate ops.
  */
 export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor | undefined, activation: Activation): tf.Tensor2D {
-  const y = bias === undefined ? tf.matMul(x, kernel) : denseMatMul(x, kernel, bias);
-  return activate(y, activation) as tf.Tensor2D;
+  if (bias === undefined) return activate(tf.matMul(x, kernel), activation) as tf.Tensor2D;
+  if (activation === "relu") return denseMatMul(x, kernel, bias, true);
+  return activate(denseMatMul(x, kernel, bias), activation) as tf.Tensor2D;
 }
 
 /** y = act(x W + b); kernel [in, out] glorot-uniform, bias zeros. */

@@ -11,8 +11,11 @@
  * the kernel gives the engine one function per input, and it calls only those on the path to the
  * variables, as for BatchMatMul.
  *
- * Linear activation only (Dense applies its activation as its own op): another activation, or
- * prelu weights, throws when the gradient is taken. The formulas are tfjs's fused.matMul gradient's
+ * Activations linear and relu (Dense runs its ReLU in the kernel, others as their own op); another
+ * throws when the gradient is taken. For relu, dy goes through ReLU's gradient at the kernel's
+ * output y first: MktReluGrad(dy, y) where the active backend has that kernel (relu-grad.ts), else
+ * tfjs's Relu gradient formula mul(dy, cast(step(y))) — the same bits either way, and the same as
+ * tfjs's gradient of a separate tf.relu, since step(relu(x)) = step(x). The formulas are tfjs's fused.matMul gradient's
  * for each transpose combination; a batch dimension or bias broadcast over the output is summed
  * back to the input's shape, as BatchMatMul's and Add's gradients do.
  *
@@ -22,6 +25,7 @@
  * tf.matMul then tf.add: the computation Dense had before, exactly, under --no-kernel-overrides.
  */
 import * as tf from "@tensorflow/tfjs";
+import { RELU_GRAD_KERNEL } from "./relu-grad.ts";
 
 /** Sums `t` over the axes along which `shape` was broadcast to t's shape, then reshapes to `shape`. */
 function reduceTo(t: tf.Tensor, shape: number[]): tf.Tensor {
@@ -31,14 +35,26 @@ function reduceTo(t: tf.Tensor, shape: number[]): tf.Tensor {
 
 const MARK = Symbol.for("mkt.fusedMatMulGradient");
 
+/** dy · step(y), as tfjs's Relu gradient computes it: one MktReluGrad kernel where the backend has it. */
+function reluBackward(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  if (dy.dtype === "float32" && y.dtype === "float32" && tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) !== undefined) {
+    return tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, x: y }) as tf.Tensor;
+  }
+  return tf.mul(dy, tf.cast(tf.step(y), "float32"));
+}
+
 export const fusedMatMulGradient: tf.GradConfig & { [MARK]: true } = {
   kernelName: tf._FusedMatMul,
+  // The bias must be there (the engine clones what it saves): denseMatMul always passes one.
   inputsToSave: ["a", "b", "bias"],
-  gradFunc: (dy, saved, attrs) => {
-    const [a, b, bias] = saved;
+  outputsToSave: [true],
+  gradFunc: (dyOut, saved, attrs) => {
+    const [a, b, bias, y] = saved;
     const activation = attrs["activation"] ?? "linear";
-    if (activation !== "linear") throw new Error(`_FusedMatMul gradient (mkt): activation ${String(activation)} is not supported, only linear`);
-    if (a === undefined || b === undefined || Array.isArray(dy)) throw new Error("_FusedMatMul gradient (mkt): needs a, b and one dy");
+    if (activation !== "linear" && activation !== "relu") throw new Error(`_FusedMatMul gradient (mkt): activation ${String(activation)} is not supported, only linear and relu`);
+    if (a === undefined || b === undefined || y === undefined || Array.isArray(dyOut)) throw new Error("_FusedMatMul gradient (mkt): needs a, b, the output and one dy");
+    // Computed here, not in each input's function: the engine disposes what those create but return.
+    const dy = activation === "linear" ? dyOut : reluBackward(dyOut, y);
     const transposeA = attrs["transposeA"] === true;
     const transposeB = attrs["transposeB"] === true;
     const grads: Record<string, () => tf.Tensor> = {
@@ -65,15 +81,18 @@ export function fusedMatMulGradientActive(): boolean {
 }
 
 /**
- * x [n, in] · kernel [in, out] + bias [out]: one _FusedMatMul kernel where its gradient above is
- * registered, else tf.add(tf.matMul(x, kernel), bias).
+ * x [n, in] · kernel [in, out] + bias [out], then ReLU if `relu`: one _FusedMatMul kernel where its
+ * gradient above is registered, else tf.add(tf.matMul(x, kernel), bias) (and tf.relu).
  */
-export function denseMatMul(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
-  if (!fusedMatMulGradientActive()) return tf.add(tf.matMul(x, kernel), bias);
+export function denseMatMul(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor, relu = false): tf.Tensor2D {
+  if (!fusedMatMulGradientActive()) {
+    const y: tf.Tensor2D = tf.add(tf.matMul(x, kernel), bias);
+    return relu ? tf.relu(y) : y;
+  }
   const [n, k] = x.shape;
   const units = kernel.shape[1];
   // 3-D operands, as tf.fused.matMul hands them to the kernel (the backends' kernels read [batch, rows, cols]).
   const inputs = { a: tf.reshape(x, [1, n, k]), b: tf.reshape(kernel, [1, k, units]), bias };
-  const out = tf.engine().runKernel(tf._FusedMatMul, inputs, { transposeA: false, transposeB: false, activation: "linear", leakyreluAlpha: 0 }) as tf.Tensor;
+  const out = tf.engine().runKernel(tf._FusedMatMul, inputs, { transposeA: false, transposeB: false, activation: relu ? "relu" : "linear", leakyreluAlpha: 0 }) as tf.Tensor;
   return tf.reshape(out, [n, units]);
 }

@@ -1,5 +1,5 @@
 /**
- * ReLU's gradient in one pass: the kernel `MktReluGrad` (wasm, relu-grad-simd.wat) and the
+ * ReLU's gradient in one pass: the kernel `MktReluGrad` (wasm, relu-simd.wat) and the
  * gradient override `grad:Relu/MktReluGrad` that makes tfjs's Relu gradient run it.
  *
  * tfjs registers Relu's gradient as mul(dy, cast(step(x), 'float32')): three kernels (Step, Cast —
@@ -18,10 +18,12 @@
  *
  * tf.fused.matMul with activation 'relu' is not covered, and need not be: tfjs fuses an activation
  * only outside gradient recording (shouldFuse), so in training it runs matMul, add and relu apart
- * and the Relu gradient is this one. Dense (src/layers/dense.ts) fuses only the bias.
+ * and the Relu gradient is this one. Dense (src/layers/dense.ts) runs the _FusedMatMul kernel with
+ * its ReLU itself; the gradient mkt registers for that kernel (fused-matmul-grad.ts) runs
+ * MktReluGrad on the kernel's output (step(relu(x)) = step(x), NaN included).
  */
 import * as tf from "@tensorflow/tfjs";
-import { WASM_BASE64 } from "./relu-grad-simd.wasm.ts";
+import { WASM_BASE64 } from "./relu-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory } from "./wasm-module.ts";
 
 export const RELU_GRAD_KERNEL = "MktReluGrad";
@@ -33,6 +35,20 @@ interface WasmBackend {
 }
 
 type SimdReluGrad = (dy: number, x: number, out: number, n: number) => void;
+type SimdRelu = (x: number, out: number, n: number) => void;
+
+/**
+ * ReLU of a float32 tensor of the wasm backend, in place (relu-simd.wat's relu: the same bits as
+ * tfjs-backend-wasm's Relu kernel). False, touching nothing, where the heap is not reachable.
+ * For kernels that own the tensor they apply it to (the OpenBLAS _FusedMatMul's fresh output).
+ */
+export function reluInPlace(backend: unknown, t: tf.TensorInfo): boolean {
+  const memory = wasmHeapMemory(backend);
+  if (memory === undefined || t.dtype !== "float32") return false;
+  const at = (backend as WasmBackend).getMemoryOffset(t.dataId);
+  (heapModuleExports(WASM_BASE64, memory).relu as SimdRelu)(at, at, tf.util.sizeFromShape(t.shape));
+  return true;
+}
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 

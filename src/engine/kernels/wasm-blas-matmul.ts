@@ -3,7 +3,7 @@
  * overrides when the library loads. sgemm reads and writes the wasm heap in place (the operands'
  * heap views are passed as pointers) and takes the transposes itself, so a gradient's transposed
  * product costs no copy. _FusedMatMul's bias is written into the output first and added by sgemm
- * (beta = 1); the activation then runs as the wasm kernel.
+ * (beta = 1); the activation then runs as the wasm kernel (ReLU in place on the output, in SIMD).
  *
  * Left to the wrapped kernel (`fallback`): other dtypes, empty operands, batch shapes that
  * broadcast other than "equal" or "one side has a single matrix", and batched products too small
@@ -14,6 +14,7 @@ import { loadedBlas, type Blas } from "../blas.ts";
 import type { KernelOverride } from "./registry.ts";
 import { batchSize, disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
 import { activate, wasmFusedMatMul } from "./wasm-fusedmatmul.ts";
+import { reluInPlace } from "./relu-grad.ts";
 
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -109,6 +110,8 @@ export function blasFusedMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
       for (let row = 0, rows = p.batch * p.m; row < rows; row++) ov.set(bv, row * p.n);
     }
     gemm(blas, backend, a, b, out, p, transposeA, transposeB, bias !== undefined);
+    // ReLU in place on the fresh output (relu-simd.wat: the wasm Relu kernel's bits), else the activation kernel.
+    if (attrs["activation"] === "relu" && reluInPlace(backend, out)) return out;
     const activated = activate(out, args.inputs, attrs, backend);
     if (activated === undefined) {
       disposeInfos(backend, [out]);

@@ -8,8 +8,8 @@
  * sequential pass adding each row into a running row of sums (in doubles). Other reductions
  * (innermost axes, every axis, axes that are not consecutive) go to the original kernel.
  *
- * The sums run in sum-simd.wat (mkt's own WebAssembly on tfjs's heap, wasm-module.ts): f64x2
- * accumulators, 16 columns per pass down the rows. Each column is summed in float64 from +0 in row
+ * The sums run in sum-simd.wat (mkt's own WebAssembly on tfjs's heap, wasm-module.ts): one
+ * sequential pass adding each row into a running row of float64 sums with f64x2 adds. Each column is summed in float64 from +0 in row
  * order and rounded once, exactly as the JS loop (sumRowsJs, kept as the fallback where the heap
  * is not reachable), so both give the same bits (test/kernels-dense.test.ts). Dense MLP step
  * 1024 → [1024, 512, 64, 1], batch 1024: the four bias gradients' Sum 3.4 → see docs/performance.md.
@@ -23,9 +23,10 @@ interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
   getMemoryOffset(dataId: tf.DataId): number;
+  disposeData(dataId: tf.DataId): boolean;
 }
 
-type SimdSumRows = (x: number, out: number, outer: number, rows: number, width: number) => void;
+type SimdSumRows = (x: number, out: number, acc: number, outer: number, rows: number, width: number) => void;
 
 /** The reduced block [from, to) when `axis` names consecutive axes ending before the innermost; else undefined. */
 export function reducedBlock(axis: unknown, rank: number): { from: number; to: number } | undefined {
@@ -57,7 +58,9 @@ export function sumBlock(original: tf.KernelFunc, simd = true): tf.KernelFunc {
     const memory = simd ? wasmHeapMemory(backend) : undefined;
     if (memory !== undefined) {
       const sumRows = heapModuleExports(WASM_BASE64, memory).sumRows as SimdSumRows;
-      sumRows(backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId), outer, rows, width);
+      const acc = backend.makeOutput([2 * width], "float32"); // scratch: width float64 sums
+      sumRows(backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId), backend.getMemoryOffset(acc.dataId), outer, rows, width);
+      backend.disposeData(acc.dataId);
     } else {
       // Views after makeOutput: growing the heap detaches older ones.
       sumRowsJs(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), outer, rows, width);

@@ -1,7 +1,10 @@
-;; ReLU's gradient over float32 arrays in the memory it imports (tfjs-backend-wasm's heap), in one
-;; pass with f32x4 SIMD and a scalar loop for the last n mod 4 elements. Compiled by
-;; `npm run build:wasm` (scripts/build-wasm.ts) into relu-grad-simd.wasm.ts; the kernel tests check
+;; ReLU and its gradient over float32 arrays in the memory it imports (tfjs-backend-wasm's heap),
+;; each in one pass with f32x4 SIMD and a scalar loop for the last n mod 4 elements. Compiled by
+;; `npm run build:wasm` (scripts/build-wasm.ts) into relu-simd.wasm.ts; the kernel tests check
 ;; that the committed bytes are what this file compiles to.
+;;
+;; relu(x, out, n): out = x if x > 0 or x is NaN, else +0 (byte offsets of n float32 values; out may
+;;   be x): tfjs-backend-wasm's Relu kernel, bit for bit (it maps −0 to +0 and keeps a NaN).
 ;;
 ;; reluGrad(dy, x, out, n): out = dy · step(x), byte offsets of n float32 values each, where
 ;;   step(x) = 1 if x > 0, x itself if x is NaN, else +0
@@ -43,6 +46,31 @@
               (f32.const 1)
               (select (local.get $xs) (f32.const 0) (f32.ne (local.get $xs) (local.get $xs)))
               (f32.gt (local.get $xs) (f32.const 0)))))
+        (local.set $at (i32.add (local.get $at) (i32.const 4)))
+        (br $tail))))
+
+  (func (export "relu") (param $x i32) (param $out i32) (param $n i32)
+    (local $at i32) (local $vectorEnd i32) (local $end i32) (local $xv v128) (local $xs f32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vectorEnd (i32.and (local.get $end) (i32.const -16)))
+    (local.set $at (i32.const 0))
+    (block $vectorDone
+      (loop $vector
+        (br_if $vectorDone (i32.ge_u (local.get $at) (local.get $vectorEnd)))
+        (local.set $xv (v128.load align=4 (i32.add (local.get $x) (local.get $at))))
+        ;; x & (x > 0 | x is NaN), lane by lane: the other lanes become +0
+        (v128.store align=4 (i32.add (local.get $out) (local.get $at))
+          (v128.and (local.get $xv)
+            (v128.or (f32x4.gt (local.get $xv) (v128.const f32x4 0 0 0 0)) (f32x4.ne (local.get $xv) (local.get $xv)))))
+        (local.set $at (i32.add (local.get $at) (i32.const 16)))
+        (br $vector)))
+    (block $tailDone
+      (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $at) (local.get $end)))
+        (local.set $xs (f32.load (i32.add (local.get $x) (local.get $at))))
+        (f32.store (i32.add (local.get $out) (local.get $at))
+          (select (local.get $xs) (f32.const 0)
+            (i32.or (f32.gt (local.get $xs) (f32.const 0)) (f32.ne (local.get $xs) (local.get $xs)))))
         (local.set $at (i32.add (local.get $at) (i32.const 4)))
         (br $tail))))
 )

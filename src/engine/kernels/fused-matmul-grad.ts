@@ -27,8 +27,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { RELU_GRAD_KERNEL } from "./relu-grad.ts";
 
-/** Sums `t` over the axes along which `shape` was broadcast to t's shape, then reshapes to `shape`. */
+/**
+ * Sums `t` over the axes along which `shape` was broadcast to t's shape, then reshapes to `shape`;
+ * `t` itself when it has that shape already (so `t` must be a tensor the gradient made, not dy).
+ */
 function reduceTo(t: tf.Tensor, shape: number[]): tf.Tensor {
+  if (tf.util.arraysEqual(t.shape, shape)) return t; // no Reshape kernel call
   const axes = tf.backend_util.getReductionAxes(shape, t.shape);
   return tf.reshape(axes.length > 0 ? tf.sum(t, axes) : t, shape);
 }
@@ -53,7 +57,7 @@ export const fusedMatMulGradient: tf.GradConfig & { [MARK]: true } = {
     const activation = attrs["activation"] ?? "linear";
     if (activation !== "linear" && activation !== "relu") throw new Error(`_FusedMatMul gradient (mkt): activation ${String(activation)} is not supported, only linear and relu`);
     if (a === undefined || b === undefined || y === undefined || Array.isArray(dyOut)) throw new Error("_FusedMatMul gradient (mkt): needs a, b, the output and one dy");
-    // Computed here, not in each input's function: the engine disposes what those create but return.
+    // Once, here: each input's function runs in a tidy of its own, which would dispose a shared dy.
     const dy = activation === "linear" ? dyOut : reluBackward(dyOut, y);
     const transposeA = attrs["transposeA"] === true;
     const transposeB = attrs["transposeB"] === true;
@@ -69,7 +73,13 @@ export const fusedMatMulGradient: tf.GradConfig & { [MARK]: true } = {
           b.shape,
         ),
     };
-    if (bias !== undefined) grads["bias"] = () => reduceTo(dy, bias.shape);
+    if (bias !== undefined) {
+      // Never dy itself (the engine disposes the gradients it is handed): summed, or reshaped.
+      grads["bias"] = () => {
+        const axes = tf.backend_util.getReductionAxes(bias.shape, dy.shape);
+        return tf.reshape(axes.length > 0 ? tf.sum(dy, axes) : dy, bias.shape);
+      };
+    }
     return grads;
   },
   [MARK]: true,

@@ -36,6 +36,20 @@ interface WasmBackend {
 
 type SimdReluGrad = (dy: number, x: number, out: number, n: number) => void;
 type SimdRelu = (x: number, out: number, n: number) => void;
+type SimdAddBias = (out: number, bias: number, rows: number, n: number, relu: number) => void;
+
+/**
+ * out[r][c] += bias[c] over rows × n float32 values of the wasm backend, in place, then ReLU if
+ * `relu` (relu-simd.wat's addBias: the same bits as the Add kernel, then the Relu kernel). False,
+ * touching nothing, where the heap is not reachable. For the OpenBLAS _FusedMatMul's fresh output.
+ */
+export function addBiasInPlace(backend: unknown, out: tf.TensorInfo, bias: tf.TensorInfo, rows: number, n: number, relu: boolean): boolean {
+  const memory = wasmHeapMemory(backend);
+  if (memory === undefined || out.dtype !== "float32" || bias.dtype !== "float32") return false;
+  const at = (t: tf.TensorInfo) => (backend as WasmBackend).getMemoryOffset(t.dataId);
+  (heapModuleExports(WASM_BASE64, memory).addBias as SimdAddBias)(at(out), at(bias), rows, n, relu ? 1 : 0);
+  return true;
+}
 
 /**
  * ReLU of a float32 tensor of the wasm backend, in place (relu-simd.wat's relu: the same bits as

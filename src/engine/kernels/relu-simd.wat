@@ -6,6 +6,10 @@
 ;; relu(x, out, n): out = x if x > 0 or x is NaN, else +0 (byte offsets of n float32 values; out may
 ;;   be x): tfjs-backend-wasm's Relu kernel, bit for bit (it maps −0 to +0 and keeps a NaN).
 ;;
+;; addBias(out, bias, rows, n, relu): in place on rows × n values, out[r][c] = out[r][c] + bias[c],
+;;   then relu as above when `relu` is not 0: the epilogue of a matmul, in one pass. One float32
+;;   addition per element, as tfjs-backend-wasm's Add kernel makes, so the same bits as Add then Relu.
+;;
 ;; reluGrad(dy, x, out, n): out = dy · step(x), byte offsets of n float32 values each, where
 ;;   step(x) = 1 if x > 0, x itself if x is NaN, else +0
 ;; which is what tfjs's Relu gradient computes with three kernels, mul(dy, cast(step(x))): the same
@@ -73,4 +77,42 @@
             (i32.or (f32.gt (local.get $xs) (f32.const 0)) (f32.ne (local.get $xs) (local.get $xs)))))
         (local.set $at (i32.add (local.get $at) (i32.const 4)))
         (br $tail))))
+
+  (func (export "addBias") (param $out i32) (param $bias i32) (param $rows i32) (param $n i32) (param $relu i32)
+    (local $row i32) (local $rowEnd i32) (local $vectorEnd i32) (local $p i32) (local $b i32)
+    (local $v v128) (local $keep v128) (local $s f32)
+    ;; keep: all ones when relu is off (the mask then keeps every lane)
+    (local.set $keep (i32x4.splat (i32.sub (i32.const 0) (i32.eqz (local.get $relu)))))
+    (local.set $p (local.get $out))
+    (local.set $row (i32.const 0))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $rowEnd (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $vectorEnd (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+        (local.set $b (local.get $bias))
+        (block $vectorDone
+          (loop $vector
+            (br_if $vectorDone (i32.ge_u (local.get $p) (local.get $vectorEnd)))
+            (local.set $v (f32x4.add (v128.load align=4 (local.get $p)) (v128.load align=4 (local.get $b))))
+            (v128.store align=4 (local.get $p)
+              (v128.and (local.get $v)
+                (v128.or (local.get $keep)
+                  (v128.or (f32x4.gt (local.get $v) (v128.const f32x4 0 0 0 0)) (f32x4.ne (local.get $v) (local.get $v))))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (local.set $b (i32.add (local.get $b) (i32.const 16)))
+            (br $vector)))
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $p) (local.get $rowEnd)))
+            (local.set $s (f32.add (f32.load (local.get $p)) (f32.load (local.get $b))))
+            (f32.store (local.get $p)
+              (select (local.get $s) (f32.const 0)
+                (i32.or (i32.eqz (local.get $relu))
+                  (i32.or (f32.gt (local.get $s) (f32.const 0)) (f32.ne (local.get $s) (local.get $s))))))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (local.set $b (i32.add (local.get $b) (i32.const 4)))
+            (br $tail)))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rowLoop))))
 )

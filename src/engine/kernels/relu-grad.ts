@@ -1,6 +1,8 @@
 /**
  * ReLU's gradient in one pass: the kernel `MktReluGrad` (wasm, relu-simd.wat) and the
- * gradient override `grad:Relu/MktReluGrad` that makes tfjs's Relu gradient run it.
+ * gradient override `grad:Relu/MktReluGrad` that makes tfjs's Relu gradient run it. Also the
+ * in-place ReLU and bias-plus-ReLU passes of relu-simd.wat that the OpenBLAS _FusedMatMul runs on
+ * its output (reluInPlace, addBiasInPlace).
  *
  * tfjs registers Relu's gradient as mul(dy, cast(step(x), 'float32')): three kernels (Step, Cast —
  * a copy, float32 to float32 — and Multiply), three passes over the activations and two

@@ -16,6 +16,7 @@
  *   unfused      matMul + add + relu as separate ops (Dense before the fused bias)
  *   no-relu-grad tfjs's Relu gradient (grad:Relu/MktReluGrad and its kernel removed)
  *   sum-js       the Sum override's JS loop in place of sum-simd.wat
+ *   no-grad-sum  MktReluGrad then Sum for a Dense layer's ReLU backward and bias gradient (wasm:MktReluGradSum/simd removed)
  *   before       all three undone (the code before these changes)
  * Figures: median ms per step and samples/s per variant.
  *
@@ -26,7 +27,7 @@ import { parseArgs } from "node:util";
 import { selectBackend } from "../src/engine/backend.ts";
 import { applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { createDenseMlpTrainer, makeBatches, type DenseMlpTrainer } from "./dense-mlp.ts";
-import { RELU_GRAD_KERNEL } from "../src/engine/kernels/relu-grad.ts";
+import { RELU_GRAD_KERNEL, RELU_GRAD_SUM_KERNEL } from "../src/engine/kernels/relu-grad.ts";
 import { sumBlock } from "../src/engine/kernels/wasm-sum.ts";
 import { median } from "./stats.ts";
 
@@ -85,13 +86,14 @@ const trainers: Record<"dense" | "unfused", DenseMlpTrainer> = {
   unfused: createDenseMlpTrainer({ ...config, layer: "unfused" }, batches),
 };
 const SUM = "wasm:Sum/no-transpose";
-const RELU = (name: string) => name === "grad:Relu/MktReluGrad" || name === `wasm:${RELU_GRAD_KERNEL}/simd`;
+const RELU = (name: string) => name === "grad:Relu/MktReluGrad" || name === `wasm:${RELU_GRAD_KERNEL}/simd` || name === `wasm:${RELU_GRAD_SUM_KERNEL}/simd`;
 /** Every override, then the named changes undone. */
-function configure(undo: { sumJs?: boolean; reluGrad?: boolean }): void {
+function configure(undo: { sumJs?: boolean; reluGrad?: boolean; gradSum?: boolean }): void {
   if (tf.getKernel(tf.Sum, "wasm")?.kernelFunc === sumJsKernel) tf.unregisterKernel(tf.Sum, "wasm");
   if (tf.getKernel(tf.Sum, "wasm") === undefined) tf.registerKernel(tfjsSum);
   applyKernelOverrides("wasm");
   if (undo.reluGrad) removeKernelOverrides(RELU);
+  if (undo.gradSum) removeKernelOverrides((name) => name === `wasm:${RELU_GRAD_SUM_KERNEL}/simd`);
   if (undo.sumJs) {
     removeKernelOverrides((name) => name === SUM);
     tf.unregisterKernel(tf.Sum, "wasm");
@@ -102,8 +104,9 @@ removeKernelOverrides((name) => name === SUM);
 const tfjsSum = tf.getKernel(tf.Sum, "wasm")!;
 const sumJsKernel = sumBlock(tfjsSum.kernelFunc, false);
 applyKernelOverrides("wasm");
-const stepVariants: Record<string, { layer: "dense" | "unfused"; undo: { sumJs?: boolean; reluGrad?: boolean } }> = {
+const stepVariants: Record<string, { layer: "dense" | "unfused"; undo: { sumJs?: boolean; reluGrad?: boolean; gradSum?: boolean } }> = {
   after: { layer: "dense", undo: {} },
+  "no-grad-sum": { layer: "dense", undo: { gradSum: true } },
   unfused: { layer: "unfused", undo: {} },
   "no-relu-grad": { layer: "dense", undo: { reluGrad: true } },
   "sum-js": { layer: "dense", undo: { sumJs: true } },

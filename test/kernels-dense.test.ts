@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
-import { RELU_GRAD_KERNEL, reluGradJs } from "../src/engine/kernels/relu-grad.ts";
+import { RELU_GRAD_KERNEL, RELU_GRAD_SUM_KERNEL, reluGradJs } from "../src/engine/kernels/relu-grad.ts";
 import { activeKernelOverrides, applyKernelOverrides, kernelOverridesFor, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { sumBlock, sumRowsJs } from "../src/engine/kernels/wasm-sum.ts";
 import { dense } from "../src/layers/dense.ts";
@@ -150,7 +150,7 @@ describe("ReLU's gradient in one pass (MktReluGrad)", () => {
     await useMode("wasm-original");
     const tfjsGradient = tf.getGradient(tf.Relu);
     expect(tf.getGradient(RELU_GRAD_KERNEL)).toBeUndefined();
-    expect(kernelOverridesFor("wasm")).toEqual(expect.arrayContaining(["wasm:MktReluGrad/simd", "grad:Relu/MktReluGrad"]));
+    expect(kernelOverridesFor("wasm")).toEqual(expect.arrayContaining(["wasm:MktReluGrad/simd", "wasm:MktReluGradSum/simd", "grad:Relu/MktReluGrad"]));
     applyKernelOverrides("wasm");
     expect(activeKernelOverrides("wasm")).toEqual(expect.arrayContaining(["wasm:MktReluGrad/simd", "grad:Relu/MktReluGrad"]));
     const overridden = tf.getGradient(tf.Relu);
@@ -163,7 +163,62 @@ describe("ReLU's gradient in one pass (MktReluGrad)", () => {
     removeKernelOverrides();
     expect(tf.getKernel(RELU_GRAD_KERNEL, "wasm")).toBeUndefined();
     expect(tf.getGradient(RELU_GRAD_KERNEL)).toBeUndefined();
+    expect(tf.getKernel(RELU_GRAD_SUM_KERNEL, "wasm")).toBeUndefined();
+    expect(tf.getGradient(RELU_GRAD_SUM_KERNEL)).toBeUndefined();
     expect(activeKernelOverrides("wasm")).toEqual([]);
+  });
+});
+
+describe("ReLU's gradient and its column sums in one pass (MktReluGradSum)", () => {
+  for (const shape of [[1, 1], [7, 3], [12, 12], [1, 45, 19], [64, 83], [300, 17], [1024, 512]]) {
+    it(`[${shape}]: the same bits as MktReluGrad, then the Sum override over every axis but the last`, async () => {
+      const { x, dy } = reluCase(size(shape), 60 + shape.length);
+      for (let i = 0; i < dy.length; i++) if (Number.isFinite(dy[i]!)) dy[i] = dy[i]! * 2 ** ((i % 17) - 8); // wide range: float32 sums would differ
+      await useMode("wasm-blas");
+      const tensors = tf.memory().numTensors;
+      const [fusedOut, fusedSums, out, sums] = tf.tidy(() => {
+        const [dyt, xt] = [tf.tensor(dy, shape), tf.tensor(x, shape)];
+        const [o, s] = tf.engine().runKernel(RELU_GRAD_SUM_KERNEL, { dy: dyt, x: xt }) as tf.Tensor[];
+        const g = tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: dyt, x: xt }) as tf.Tensor;
+        const axes = shape.slice(0, -1).map((_, i) => i);
+        return [o!, s!, g, tf.sum(g, axes)].map((t) => t.dataSync() as Float32Array);
+      });
+      expect(tf.memory().numTensors).toBe(tensors);
+      expectSameBits(fusedOut!, out!, "dy · step(x)");
+      expectSameBits(fusedSums!, sums!, "column sums");
+      const js = new Float32Array(x.length);
+      reluGradJs(dy, x, js);
+      const jsSums = new Float32Array(shape[shape.length - 1]!);
+      sumRowsJs(js, jsSums, 1, x.length / jsSums.length, jsSums.length);
+      expectSameBits(fusedSums!, jsSums, "column sums vs sumRowsJs");
+    });
+  }
+
+  it("its gradient: d/d(dy) of both outputs, numerically equal to the tfjs ops' (zeros may differ in sign)", async () => {
+    await useMode("wasm-blas");
+    const shape = [9, 6];
+    const { x, dy } = reluCase(54, 71);
+    const [w1, w2] = [randomData(54, 72), randomData(6, 73)];
+    const grad = (fused: boolean) =>
+      tf.tidy(() => {
+        const xt = tf.tensor(x, shape);
+        const f = (d: tf.Tensor) => {
+          const [o, s] = fused
+            ? (tf.engine().runKernel(RELU_GRAD_SUM_KERNEL, { dy: d, x: xt }) as tf.Tensor[])
+            : (() => {
+                const g = tf.mul(d, tf.cast(tf.step(xt), "float32"));
+                return [g, tf.sum(g, 0)];
+              })();
+          return tf.add(tf.sum(tf.mul(o!, tf.tensor(w1, shape))), tf.sum(tf.mul(s!, tf.tensor(w2))));
+        };
+        return tf.grad(f)(tf.tensor(dy, shape)).dataSync() as Float32Array;
+      });
+    const mine = grad(true);
+    const ops = grad(false);
+    for (let i = 0; i < mine.length; i++) {
+      if (Number.isNaN(ops[i]!)) expect(Number.isNaN(mine[i]!)).toBe(true);
+      else expect(Math.abs(mine[i]! - ops[i]!)).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(ops[i]!)));
+    }
   });
 });
 
@@ -343,7 +398,7 @@ describe("Dense with the bias fused into the matmul", () => {
     const p = await tf.profile(() => run(true));
     const names = kernelNames(p);
     expect(names).toContain("_FusedMatMul");
-    expect(names).toContain(RELU_GRAD_KERNEL);
+    expect(names).toContain(RELU_GRAD_SUM_KERNEL); // ReLU backward and the bias gradient in one pass
     for (const k of ["Add", "Relu", "Step", "Cast", "Multiply"]) expect(names).not.toContain(k);
   });
 });

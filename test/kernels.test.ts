@@ -58,6 +58,7 @@ describe("kernel override registry", () => {
       "wasm:Sum/no-transpose",
       "wasm:MktAdam/simd",
       "wasm:MktReluGrad/simd",
+      "wasm:MktReluGradSum/simd",
       "grad:Relu/MktReluGrad",
       "grad:_FusedMatMul/per-input",
     ]);

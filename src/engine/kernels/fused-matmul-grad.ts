@@ -25,7 +25,7 @@
  * tf.matMul then tf.add: the computation Dense had before, exactly, under --no-kernel-overrides.
  */
 import * as tf from "@tensorflow/tfjs";
-import { RELU_GRAD_KERNEL } from "./relu-grad.ts";
+import { RELU_GRAD_KERNEL, RELU_GRAD_SUM_KERNEL } from "./relu-grad.ts";
 
 /**
  * Sums `t` over the axes along which `shape` was broadcast to t's shape, then reshapes to `shape`;
@@ -58,7 +58,14 @@ export const fusedMatMulGradient: tf.GradConfig & { [MARK]: true } = {
     if (activation !== "linear" && activation !== "relu") throw new Error(`_FusedMatMul gradient (mkt): activation ${String(activation)} is not supported, only linear and relu`);
     if (a === undefined || b === undefined || y === undefined || Array.isArray(dyOut)) throw new Error("_FusedMatMul gradient (mkt): needs a, b, the output and one dy");
     // Once, here: each input's function runs in a tidy of its own, which would dispose a shared dy.
-    const dy = activation === "linear" ? dyOut : reluBackward(dyOut, y);
+    // With ReLU and a bias over the last axis, MktReluGradSum gives the bias gradient in the same pass.
+    let dy: tf.Tensor;
+    let biasSums: tf.Tensor | undefined;
+    if (activation === "relu" && bias !== undefined && bias.size === y.shape[y.rank - 1] && dyOut.dtype === "float32" && y.dtype === "float32" && tf.getKernel(RELU_GRAD_SUM_KERNEL, tf.getBackend()) !== undefined) {
+      [dy, biasSums] = tf.engine().runKernel(RELU_GRAD_SUM_KERNEL, { dy: dyOut, x: y }) as [tf.Tensor, tf.Tensor];
+    } else {
+      dy = activation === "linear" ? dyOut : reluBackward(dyOut, y);
+    }
     const transposeA = attrs["transposeA"] === true;
     const transposeB = attrs["transposeB"] === true;
     const grads: Record<string, () => tf.Tensor> = {
@@ -76,6 +83,7 @@ export const fusedMatMulGradient: tf.GradConfig & { [MARK]: true } = {
     if (bias !== undefined) {
       // Never dy itself (the engine disposes the gradients it is handed): summed, or reshaped.
       grads["bias"] = () => {
+        if (biasSums !== undefined) return tf.reshape(biasSums, bias.shape);
         const axes = tf.backend_util.getReductionAxes(bias.shape, dy.shape);
         return tf.reshape(axes.length > 0 ? tf.sum(dy, axes) : dy, bias.shape);
       };

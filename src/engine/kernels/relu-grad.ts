@@ -27,16 +27,25 @@
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./relu-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory } from "./wasm-module.ts";
+import { sumRowsJs } from "./wasm-sum.ts";
 
 export const RELU_GRAD_KERNEL = "MktReluGrad";
+/**
+ * MktReluGradSum(dy, x) → [dy · step(x), its sums over every axis but the last]: a Dense layer's
+ * ReLU backward and its bias gradient in one pass (fused-matmul-grad.ts). The sums are float64 in
+ * row order, rounded once: the same bits as the Sum override on the first output.
+ */
+export const RELU_GRAD_SUM_KERNEL = "MktReluGradSum";
 
 interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
   getMemoryOffset(dataId: tf.DataId): number;
+  disposeData(dataId: tf.DataId): boolean;
 }
 
 type SimdReluGrad = (dy: number, x: number, out: number, n: number) => void;
+type SimdReluGradSum = (dy: number, x: number, out: number, acc: number, sums: number, rows: number, n: number) => void;
 type SimdRelu = (x: number, out: number, n: number) => void;
 type SimdAddBias = (out: number, bias: number, rows: number, n: number, relu: number) => void;
 
@@ -98,6 +107,30 @@ const wasmReluGrad: tf.KernelFunc = ({ inputs, backend }) => {
   return out;
 };
 
+const wasmReluGradSum: tf.KernelFunc = ({ inputs, backend }) => {
+  const [dy, x] = inputsOf(inputs);
+  if (x.shape.length === 0) throw new Error(`${RELU_GRAD_SUM_KERNEL}: needs rank ≥ 1`);
+  const b = backend as unknown as WasmBackend;
+  const n = x.shape[x.shape.length - 1]!;
+  const size = tf.util.sizeFromShape(x.shape);
+  const rows = n === 0 ? 0 : size / n;
+  const out = b.makeOutput(x.shape, "float32");
+  const sums = b.makeOutput([n], "float32");
+  const memory = wasmHeapMemory(b);
+  if (memory === undefined) {
+    // Views after makeOutput: growing the heap detaches older ones.
+    const view = (t: tf.TensorInfo) => b.typedArrayFromHeap(t);
+    reluGradJs(view(dy), view(x), view(out));
+    sumRowsJs(view(out), view(sums), 1, rows, n);
+    return [out, sums];
+  }
+  const acc = b.makeOutput([2 * n], "float32"); // scratch: n float64 sums
+  const at = (t: tf.TensorInfo) => b.getMemoryOffset(t.dataId);
+  (heapModuleExports(WASM_BASE64, memory).reluGradSum as SimdReluGradSum)(at(dy), at(x), at(out), at(acc), at(sums), rows, n);
+  b.disposeData(acc.dataId);
+  return [out, sums];
+};
+
 /** MktReluGrad's gradient: the one tfjs's mul(dy, cast(step(x))) has (step's is zero). */
 const reluGradGradient: tf.GradConfig = {
   kernelName: RELU_GRAD_KERNEL,
@@ -111,9 +144,24 @@ const reluGradGradient: tf.GradConfig = {
   },
 };
 
-/** The kernel (with its gradient), registered and removed through the kernel registry. */
+/** MktReluGradSum's gradient: both outputs are linear in dy, d(out)/d(dy) = step(x) and the sums broadcast back over the rows. */
+const reluGradSumGradient: tf.GradConfig = {
+  kernelName: RELU_GRAD_SUM_KERNEL,
+  inputsToSave: ["x"],
+  gradFunc: (dys, saved) => {
+    const [x] = saved;
+    const [dOut, dSums] = dys as tf.Tensor[];
+    return {
+      dy: () => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: tf.add(dOut!, dSums!), x: x! }) as tf.Tensor,
+      x: () => tf.zerosLike(x!),
+    };
+  },
+};
+
+/** The kernels (with their gradients), registered and removed through the kernel registry. */
 export const reluGradKernels: readonly { name: string; config: tf.KernelConfig; gradient?: tf.GradConfig }[] = [
   { name: `wasm:${RELU_GRAD_KERNEL}/simd`, config: { kernelName: RELU_GRAD_KERNEL, backendName: "wasm", kernelFunc: wasmReluGrad }, gradient: reluGradGradient },
+  { name: `wasm:${RELU_GRAD_SUM_KERNEL}/simd`, config: { kernelName: RELU_GRAD_SUM_KERNEL, backendName: "wasm", kernelFunc: wasmReluGradSum }, gradient: reluGradSumGradient },
 ];
 
 /** tfjs's Relu gradient with MktReluGrad in place of mul(dy, cast(step(x))) where the active backend has it. */

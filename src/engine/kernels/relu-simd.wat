@@ -3,6 +3,11 @@
 ;; `npm run build:wasm` (scripts/build-wasm.ts) into relu-simd.wasm.ts; the kernel tests check
 ;; that the committed bytes are what this file compiles to.
 ;;
+;; reluGradSum(dy, x, out, acc, sums, rows, n): reluGrad over rows × n values, and the column sums
+;;   of its result: sums[c] = Σ_r out[r][c], accumulated in float64 from +0 in row order at acc (n
+;;   float64 of scratch) and rounded once: the same bits as sum-simd.wat's sumRows on out, in the
+;;   same pass (a Dense layer's ReLU backward and its bias gradient).
+;;
 ;; relu(x, out, n): out = x if x > 0 or x is NaN, else +0 (byte offsets of n float32 values; out may
 ;;   be x): tfjs-backend-wasm's Relu kernel, bit for bit (it maps −0 to +0 and keeps a NaN).
 ;;
@@ -115,4 +120,73 @@
             (br $tail)))
         (local.set $row (i32.add (local.get $row) (i32.const 1)))
         (br $rowLoop))))
+
+  (func (export "reluGradSum") (param $dy i32) (param $x i32) (param $out i32) (param $acc i32) (param $sums i32) (param $rows i32) (param $n i32)
+    (local $r i32) (local $c i32) (local $vectorEnd i32) (local $at i32) (local $a i32)
+    (local $xv v128) (local $g v128) (local $one v128) (local $xs f32) (local $gs f32)
+    (local.set $one (f32x4.splat (f32.const 1)))
+    (local.set $vectorEnd (i32.and (local.get $n) (i32.const -4)))
+    ;; acc = 0
+    (local.set $c (i32.const 0))
+    (block $zeroDone
+      (loop $zero
+        (br_if $zeroDone (i32.ge_u (local.get $c) (local.get $n)))
+        (f64.store (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $zero)))
+    (local.set $at (i32.const 0))
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $c (i32.const 0))
+        (local.set $a (local.get $acc))
+        (block $vectorDone
+          (loop $vector
+            (br_if $vectorDone (i32.ge_u (local.get $c) (local.get $vectorEnd)))
+            (local.set $xv (v128.load align=4 (i32.add (local.get $x) (local.get $at))))
+            (local.set $g
+              (f32x4.mul
+                (v128.load align=4 (i32.add (local.get $dy) (local.get $at)))
+                (v128.or
+                  (v128.and (f32x4.gt (local.get $xv) (v128.const f32x4 0 0 0 0)) (local.get $one))
+                  (v128.and (f32x4.ne (local.get $xv) (local.get $xv)) (local.get $xv)))))
+            (v128.store align=4 (i32.add (local.get $out) (local.get $at)) (local.get $g))
+            (v128.store align=8 (local.get $a)
+              (f64x2.add (v128.load align=8 (local.get $a)) (f64x2.promote_low_f32x4 (local.get $g))))
+            (v128.store offset=16 align=8 (local.get $a)
+              (f64x2.add (v128.load offset=16 align=8 (local.get $a)) (f64x2.promote_low_f32x4
+                (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $g) (local.get $g)))))
+            (local.set $at (i32.add (local.get $at) (i32.const 16)))
+            (local.set $a (i32.add (local.get $a) (i32.const 32)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $vector)))
+        (block $tailDone
+          (loop $tail
+            (br_if $tailDone (i32.ge_u (local.get $c) (local.get $n)))
+            (local.set $xs (f32.load (i32.add (local.get $x) (local.get $at))))
+            (local.set $gs
+              (f32.mul
+                (f32.load (i32.add (local.get $dy) (local.get $at)))
+                (select
+                  (f32.const 1)
+                  (select (local.get $xs) (f32.const 0) (f32.ne (local.get $xs) (local.get $xs)))
+                  (f32.gt (local.get $xs) (f32.const 0)))))
+            (f32.store (i32.add (local.get $out) (local.get $at)) (local.get $gs))
+            (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.promote_f32 (local.get $gs))))
+            (local.set $at (i32.add (local.get $at) (i32.const 4)))
+            (local.set $a (i32.add (local.get $a) (i32.const 8)))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $tail)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowLoop)))
+    ;; sums = acc, rounded to float32
+    (local.set $c (i32.const 0))
+    (block $roundDone
+      (loop $round
+        (br_if $roundDone (i32.ge_u (local.get $c) (local.get $n)))
+        (f32.store (i32.add (local.get $sums) (i32.shl (local.get $c) (i32.const 2)))
+          (f32.demote_f64 (f64.load (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $round))))
 )

@@ -7,7 +7,7 @@
  * replaced (wasmAdamJs registered in its place), not with no kernel.
  *
  * `--without dense` undoes the dense-layer changes together: ReLU's one-pass gradient
- * (wasm:MktReluGrad/simd, grad:Relu/MktReluGrad), Dense's fused bias and ReLU
+ * (wasm:MktReluGrad/simd, wasm:MktReluGradSum/simd, grad:Relu/MktReluGrad), Dense's fused bias and ReLU
  * (grad:_FusedMatMul/per-input: without it Dense runs matMul, add, relu) and the Sum override's
  * SIMD sums (its JS loop, sumBlock(…, false), registered in its place).
  *
@@ -45,7 +45,7 @@ function useJsAdam(): void {
   removeKernelOverrides((name) => name === `wasm:${ADAM_KERNEL}/simd`);
   tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: wasmAdamJs });
 }
-const DENSE = new Set(["wasm:MktReluGrad/simd", "grad:Relu/MktReluGrad", "grad:_FusedMatMul/per-input", "wasm:Sum/no-transpose"]);
+const DENSE = new Set(["wasm:MktReluGrad/simd", "wasm:MktReluGradSum/simd", "grad:Relu/MktReluGrad", "grad:_FusedMatMul/per-input", "wasm:Sum/no-transpose"]);
 /** tfjs's own Sum, and the Sum override's JS loop around it (--without dense). */
 let sumJs: { tfjs: tf.KernelConfig; kernelFunc: tf.KernelFunc } | undefined;
 /** --without dense: the dense-layer changes undone, the Sum override's JS loop in its place. */

@@ -27,9 +27,10 @@ export interface DenseOptions {
 /**
  * act(x · kernel + bias) for x [n, in]. With the wasm overrides applied the bias and a ReLU are
  * fused into the matmul (engine/kernels/fused-matmul-grad.ts's denseMatMul: one _FusedMatMul
- * kernel; on wasm with OpenBLAS the bias is written into the output, sgemm adds the product to it
- * (beta = 1) and the ReLU runs in place: no Add pass, no second output), else matMul, add, relu.
- * Other activations, and layers without a bias, take the separate ops.
+ * kernel; on wasm with OpenBLAS the product, then one SIMD pass in place adding the bias and
+ * applying the ReLU, with the bits of the separate Add and Relu kernels; backward, the ReLU's
+ * gradient and the bias gradient in one pass), else matMul, add, relu. Other activations, and
+ * layers without a bias, take the separate ops.
  */
 export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor | undefined, activation: Activation): tf.Tensor2D {
   if (bias === undefined) return activate(tf.matMul(x, kernel), activation) as tf.Tensor2D;

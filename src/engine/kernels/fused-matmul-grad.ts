@@ -1,7 +1,8 @@
 /**
  * A gradient for the `_FusedMatMul` kernel (`grad:_FusedMatMul/per-input`), so that Dense can run
- * x · W + b as one kernel — on wasm with OpenBLAS, sgemm adds the product to the bias written into
- * the output (beta = 1), saving the Add pass — and still get only the gradients it needs.
+ * relu(x · W + b) as one kernel — on wasm with OpenBLAS the product, then bias and ReLU in one SIMD
+ * pass in place (wasm-blas-matmul.ts), saving the Add and Relu passes and their outputs — and
+ * still get only the gradients it needs.
  *
  * tfjs registers no gradient for _FusedMatMul: its op, tf.fused.matMul, wraps the kernel in
  * tf.customGrad, whose gradient function returns every input's gradient at once. The engine cannot
@@ -13,16 +14,20 @@
  *
  * Activations linear and relu (Dense runs its ReLU in the kernel, others as their own op); another
  * throws when the gradient is taken. For relu, dy goes through ReLU's gradient at the kernel's
- * output y first: MktReluGrad(dy, y) where the active backend has that kernel (relu-grad.ts), else
- * tfjs's Relu gradient formula mul(dy, cast(step(y))) — the same bits either way, and the same as
- * tfjs's gradient of a separate tf.relu, since step(relu(x)) = step(x). The formulas are tfjs's fused.matMul gradient's
- * for each transpose combination; a batch dimension or bias broadcast over the output is summed
- * back to the input's shape, as BatchMatMul's and Add's gradients do.
+ * output y first: MktReluGradSum(dy, y) where the backend has it and the bias runs along the last
+ * axis (its second output, the column sums, is then the bias gradient: one pass), else
+ * MktReluGrad(dy, y), else tfjs's Relu gradient formula mul(dy, cast(step(y))) — the same bits each
+ * way, and the same as tfjs's gradient of a separate tf.relu, since step(relu(x)) = step(x). The
+ * formulas are tfjs's fused.matMul gradient's for each transpose combination; a batch dimension or
+ * bias broadcast over the output is summed back to the input's shape, as BatchMatMul's and Add's
+ * gradients do.
  *
  * Registered (and removed) with the wasm overrides through the kernel registry. The gradient
  * registry is global, so it also serves the cpu backend's _FusedMatMul. denseMatMul (below), used
  * by src/layers/dense.ts, runs the kernel only while this gradient is registered, and otherwise
- * tf.matMul then tf.add: the computation Dense had before, exactly, under --no-kernel-overrides.
+ * tf.matMul, tf.add (and tf.relu): the computation Dense had before, exactly, under
+ * --no-kernel-overrides. The kernel must get a bias (the engine saves every input the gradient
+ * names, and cannot clone a missing one): denseMatMul always passes one.
  */
 import * as tf from "@tensorflow/tfjs";
 import { RELU_GRAD_KERNEL, RELU_GRAD_SUM_KERNEL } from "./relu-grad.ts";

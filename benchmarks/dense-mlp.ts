@@ -2,13 +2,15 @@
  * The dense MLP training step shared by the training-speed benchmarks (benchmarks/matmul.ts,
  * benchmarks/mlp-vs-torch.ts), and the deterministic batches they train on.
  *
- * Model: `layers` dense layers (the last one is the logit, width 1), ReLU between them, He-normal
+ * Model: `layers` dense layers (the last one is the logit, width 1; each computed as mkt's Dense
+ * layer computes it, src/layers/dense.ts's dense()), ReLU between them, He-normal
  * weights and zero biases, sigmoid cross-entropy (mean over the batch), Adam. The PyTorch twin is
  * benchmarks/reference/torch_mlp.py; the batches come from a seeded JS PRNG so both frameworks
  * can be handed byte-identical data (see writeBatchFile for the file layout).
  */
 import * as tf from "@tensorflow/tfjs";
 import { writeFile } from "node:fs/promises";
+import { dense } from "../src/layers/dense.ts";
 import { Adam } from "../src/train/adam.ts";
 import { mulberry32, normalSource } from "../src/util/random.ts";
 
@@ -21,6 +23,11 @@ export interface DenseMlpConfig {
   seed: number;
   /** Adam learning rate; default 1e-3. */
   learningRate?: number;
+  /**
+   * "dense" (default): each layer as mkt's Dense computes it (bias fused into the matmul);
+   * "unfused": matMul, then add, then relu as separate ops (Dense before the fused bias), for comparisons.
+   */
+  layer?: "dense" | "unfused";
 }
 
 export interface Batch {
@@ -111,9 +118,15 @@ export function createDenseMlpTrainer(config: DenseMlpConfig, batches: readonly 
   const lossOn = (index: number) => () => {
     const { x, y } = data[index % data.length]!;
     let h: tf.Tensor = x;
+    // mkt's Dense layer's own computation (src/layers/dense.ts), on these weights.
     params.forEach(({ w, b }, i) => {
-      h = tf.add(tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D), b);
-      if (i < params.length - 1) h = tf.relu(h);
+      const activation = i < params.length - 1 ? "relu" : "none";
+      if (config.layer === "unfused") {
+        h = tf.add(tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D), b);
+        if (activation === "relu") h = tf.relu(h);
+      } else {
+        h = dense(h as tf.Tensor2D, w as tf.Tensor2D, b, activation);
+      }
     });
     return tf.losses.sigmoidCrossEntropy(y, h) as tf.Scalar;
   };

@@ -3,6 +3,7 @@
  * same layers, initial weights and loss, on batches that carry their rows as typed arrays.
  */
 import * as tf from "@tensorflow/tfjs";
+import { dense } from "../src/layers/dense.ts";
 import type { BatchRows } from "../src/train/parallel/group.ts";
 import type { ReplicaModel } from "../src/train/parallel/replica.ts";
 import { mulberry32, normalSource } from "../src/util/random.ts";
@@ -50,9 +51,9 @@ export async function buildDenseReplica(args: DenseReplicaArgs): Promise<Replica
     trainableVariables: () => [...variables.values()],
     lossOn: (batch) => {
       let h: tf.Tensor = tf.tensor2d(batch.x, [batch.y.length, batch.width]);
+      // mkt's Dense layer's computation (src/layers/dense.ts), as in dense-mlp.ts.
       params.forEach(({ w, b }, i) => {
-        h = tf.add(tf.matMul(h as tf.Tensor2D, w as tf.Tensor2D), b);
-        if (i < params.length - 1) h = tf.relu(h);
+        h = dense(h as tf.Tensor2D, w as tf.Tensor2D, b, i < params.length - 1 ? "relu" : "none");
       });
       const total = tf.losses.sigmoidCrossEntropy(tf.tensor2d(batch.y, [batch.y.length, 1]), h) as tf.Scalar;
       return { total, parts: {} };

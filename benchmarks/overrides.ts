@@ -6,7 +6,12 @@
  * `--without adam` compares the SIMD Adam kernel (wasm:MktAdam/simd) with the JS-loop kernel it
  * replaced (wasmAdamJs registered in its place), not with no kernel.
  *
- * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul|adam] [--rounds 3] [--steps 4] [--sizes cpu|paper]
+ * `--without dense` undoes the dense-layer changes together: ReLU's one-pass gradient
+ * (wasm:MktReluGrad/simd, wasm:MktReluGradSum/simd, grad:Relu/MktReluGrad), Dense's fused bias and ReLU
+ * (grad:_FusedMatMul/per-input: without it Dense runs matMul, add, relu) and the Sum override's
+ * SIMD sums (its JS loop, sumBlock(…, false), registered in its place).
+ *
+ * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul|adam|dense] [--rounds 3] [--steps 4] [--sizes cpu|paper]
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
@@ -18,6 +23,7 @@ import { selectBackend } from "../src/engine/backend.ts";
 import { ADAM_KERNEL, wasmAdamJs } from "../src/engine/kernels/adam-kernel.ts";
 import { applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { wasmCopyOverrides } from "../src/engine/kernels/wasm-copy.ts";
+import { sumBlock } from "../src/engine/kernels/wasm-sum.ts";
 import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
@@ -39,8 +45,23 @@ function useJsAdam(): void {
   removeKernelOverrides((name) => name === `wasm:${ADAM_KERNEL}/simd`);
   tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: wasmAdamJs });
 }
+const DENSE = new Set(["wasm:MktReluGrad/simd", "wasm:MktReluGradSum/simd", "grad:Relu/MktReluGrad", "grad:_FusedMatMul/per-input", "wasm:Sum/no-transpose"]);
+/** tfjs's own Sum, and the Sum override's JS loop around it (--without dense). */
+let sumJs: { tfjs: tf.KernelConfig; kernelFunc: tf.KernelFunc } | undefined;
+/** --without dense: the dense-layer changes undone, the Sum override's JS loop in its place. */
+function useDenseBefore(): void {
+  removeKernelOverrides((name) => DENSE.has(name));
+  const tfjs = tf.getKernel(tf.Sum, "wasm")!;
+  sumJs = { tfjs, kernelFunc: sumBlock(tfjs.kernelFunc, false) };
+  tf.unregisterKernel(tf.Sum, "wasm");
+  tf.registerKernel({ ...tfjs, kernelFunc: sumJs.kernelFunc });
+}
 function useAll(): void {
   if (tf.getKernel(ADAM_KERNEL, "wasm")?.kernelFunc === wasmAdamJs) tf.unregisterKernel(ADAM_KERNEL, "wasm");
+  if (sumJs !== undefined && tf.getKernel(tf.Sum, "wasm")?.kernelFunc === sumJs.kernelFunc) {
+    tf.unregisterKernel(tf.Sum, "wasm");
+    tf.registerKernel(sumJs.tfjs);
+  }
   applyKernelOverrides("wasm");
 }
 
@@ -60,7 +81,7 @@ const evalBatches = await read({ split: "test", entities: ["target"], batchSize:
 const optimizer = new Adam(1e-3);
 const variables = model.trainableVariables();
 
-const variants = { all: useAll, [`without ${args.without}`]: args.without === "adam" ? useJsAdam : () => void removeKernelOverrides(removed) };
+const variants = { all: useAll, [`without ${args.without}`]: args.without === "adam" ? useJsAdam : args.without === "dense" ? useDenseBefore : () => void removeKernelOverrides(removed) };
 const times: Record<string, { train: number[]; eval: number[] }> = {};
 for (const name of Object.keys(variants)) times[name] = { train: [], eval: [] };
 const steps = Number(args.steps);

@@ -57,6 +57,10 @@ describe("kernel override registry", () => {
       "wasm:Identity/shared-data",
       "wasm:Sum/no-transpose",
       "wasm:MktAdam/simd",
+      "wasm:MktReluGrad/simd",
+      "wasm:MktReluGradSum/simd",
+      "grad:Relu/MktReluGrad",
+      "grad:_FusedMatMul/per-input",
     ]);
     expect(kernelOverridesFor("cpu")).toEqual(["cpu:MktAdam/fused"]);
     removeKernelOverrides((name) => name.startsWith("cpu:"));

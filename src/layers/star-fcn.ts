@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { dense } from "./dense.ts";
 import type { EntityName } from "../data/batch.ts";
 import { Module, type ParamInit } from "./params.ts";
 
@@ -57,7 +58,8 @@ export class StarFcn extends Module {
   /** x [n, inputSize], rows read as `entity`'s → [n, outputSize]. */
   apply(x: tf.Tensor2D, entity: EntityName): tf.Tensor2D {
     let h = x;
-    for (const { kernel, bias } of this.effectiveWeights(entity)) h = tf.relu(tf.add(tf.matMul(h, kernel), bias)) as tf.Tensor2D;
+    // relu(h · kernel + bias) as Dense computes it (bias and ReLU fused into the matmul where the overrides are applied).
+    for (const { kernel, bias } of this.effectiveWeights(entity)) h = dense(h, kernel, bias, "relu");
     return h;
   }
 }

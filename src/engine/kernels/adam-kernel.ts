@@ -27,6 +27,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./adam-simd.wasm.ts";
+import { heapModuleExports, wasmHeapMemory, type WasmMemory } from "./wasm-module.ts";
+
+export { wasmHeapMemory };
 
 export const ADAM_KERNEL = "MktAdam";
 
@@ -64,7 +67,6 @@ export function adamUpdate(param: F32, m: F32, v: F32, grad: F32, out: { param: 
 }
 
 interface WasmBackend {
-  wasm: { asm?: { memory?: unknown }; HEAPU8: Uint8Array };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
   getMemoryOffset(dataId: tf.DataId): number;
@@ -91,37 +93,9 @@ type SimdAdam = (
   beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, step: number, inverse2: number, epsilon: number,
 ) => void;
 
-/** The little of the WebAssembly JS API used here (TypeScript declares it only in the DOM libs). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-const wasmApi = (globalThis as unknown as {
-  WebAssembly: {
-    Memory: abstract new (...args: never[]) => WasmMemory;
-    Module: new (bytes: Uint8Array) => object;
-    Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
-  };
-}).WebAssembly;
-
-let simdModule: object | undefined;
-/** One instance per heap (a WebAssembly.Memory outlives its growth; only JS views of it detach). */
-const simdInstances = new WeakMap<WasmMemory, SimdAdam>();
-
-/** tfjs-backend-wasm's heap: the emscripten module exports its memory as `asm.memory` (4.22). */
-export function wasmHeapMemory(backend: unknown): WasmMemory | undefined {
-  const memory = (backend as Partial<WasmBackend>).wasm?.asm?.memory;
-  return memory instanceof wasmApi.Memory ? memory : undefined;
-}
-
-/** The SIMD update (adam-simd.wat) bound to `memory` (compiled and instantiated once per memory). */
+/** The SIMD update (adam-simd.wat) bound to `memory` (compiled once, instantiated once per memory: wasm-module.ts). */
 export function simdAdamFor(memory: WasmMemory): SimdAdam {
-  let adam = simdInstances.get(memory);
-  if (adam === undefined) {
-    simdModule ??= new wasmApi.Module(Buffer.from(WASM_BASE64, "base64"));
-    adam = new wasmApi.Instance(simdModule, { env: { memory } }).exports.adam as SimdAdam;
-    simdInstances.set(memory, adam);
-  }
-  return adam;
+  return heapModuleExports(WASM_BASE64, memory).adam as SimdAdam;
 }
 
 /** The float32 scalars the SIMD loop takes, each computed in doubles first as adamUpdate does. */

@@ -7,6 +7,11 @@
  * config travels on the registered config itself (under a global symbol), so the state lives in
  * tfjs's global kernel registry: applying is idempotent and removal restores exactly what was
  * there, even if this module were loaded twice.
+ *
+ * A gradient override does the same to an entry of tfjs's gradient registry (global, not per
+ * backend: its gradFunc checks the active backend itself, e.g. for the kernel it needs, and calls
+ * the original otherwise); it is applied and removed with its backend's overrides. An addition may
+ * bring the gradient of its kernel, registered and removed with it.
  */
 import * as tf from "@tensorflow/tfjs";
 import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
@@ -16,6 +21,8 @@ import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
 import { wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride } from "./wasm-blas-matmul.ts";
 import { loadedBlas } from "../blas.ts";
 import { wasmSumOverride } from "./wasm-sum.ts";
+import { reluGradient, reluGradKernels } from "./relu-grad.ts";
+import { fusedMatMulGradient } from "./fused-matmul-grad.ts";
 
 export interface KernelOverride {
   /** Stable name, reported by selectBackend / `mkt info`. */
@@ -24,6 +31,17 @@ export interface KernelOverride {
   backendName: string;
   /** Builds the replacement kernelFunc around the original one. */
   wrap(original: tf.KernelFunc): tf.KernelFunc;
+}
+
+export interface GradientOverride {
+  /** Stable name, reported with its backend's kernel overrides. */
+  name: string;
+  /** The kernel whose registered gradient it replaces. */
+  kernelName: string;
+  /** The backend whose overrides it is applied and removed with. */
+  backendName: string;
+  /** Builds the replacement gradient config around the original one. */
+  wrap(original: tf.GradConfig): tf.GradConfig;
 }
 
 /** The matmul kernels on OpenBLAS where it loaded (engine/blas.ts), else with explicit transposes. */
@@ -46,12 +64,27 @@ function overrides(options: OverrideOptions = {}): readonly KernelOverride[] {
   return [...matmul, ...OTHERS];
 }
 
-const ADDITIONS: readonly { name: string; config: tf.KernelConfig }[] = adamKernels;
+const GRADIENTS: readonly GradientOverride[] = [{ name: "grad:Relu/MktReluGrad", kernelName: tf.Relu, backendName: "wasm", wrap: reluGradient }];
+
+/** Gradients for kernels tfjs registers none for, applied and removed with their backend's overrides. */
+const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient: tf.GradConfig }[] = [
+  { name: "grad:_FusedMatMul/per-input", backendName: "wasm", gradient: fusedMatMulGradient },
+];
+
+const ADDITIONS: readonly { name: string; config: tf.KernelConfig; gradient?: tf.GradConfig }[] = [...adamKernels, ...reluGradKernels];
 
 const ORIGINAL = Symbol.for("mkt.kernelOverride");
 
 interface OverriddenConfig extends tf.KernelConfig {
   [ORIGINAL]?: { name: string; original: tf.KernelConfig };
+}
+
+interface OverriddenGradient extends tf.GradConfig {
+  [ORIGINAL]?: { name: string; original: tf.GradConfig };
+}
+
+function registeredGradient(g: GradientOverride): OverriddenGradient | undefined {
+  return tf.getGradient(g.kernelName) as OverriddenGradient | undefined;
 }
 
 function registered(o: KernelOverride): OverriddenConfig | undefined {
@@ -60,7 +93,12 @@ function registered(o: KernelOverride): OverriddenConfig | undefined {
 
 /** Names of the overrides defined for a backend (whether applied or not). */
 export function kernelOverridesFor(backendName: string, options: OverrideOptions = {}): string[] {
-  return [...overrides(options).filter((o) => o.backendName === backendName).map((o) => o.name), ...ADDITIONS.filter((a) => a.config.backendName === backendName).map((a) => a.name)];
+  return [
+    ...overrides(options).filter((o) => o.backendName === backendName).map((o) => o.name),
+    ...ADDITIONS.filter((a) => a.config.backendName === backendName).map((a) => a.name),
+    ...GRADIENTS.filter((g) => g.backendName === backendName).map((g) => g.name),
+    ...GRADIENT_ADDITIONS.filter((g) => g.backendName === backendName).map((g) => g.name),
+  ];
 }
 
 /** Names of the overrides currently registered for a backend. */
@@ -68,6 +106,8 @@ export function activeKernelOverrides(backendName: string): string[] {
   return [
     ...ALL_OVERRIDES.filter((o) => o.backendName === backendName && registered(o)?.[ORIGINAL]?.name === o.name).map((o) => o.name),
     ...ADDITIONS.filter((a) => a.config.backendName === backendName && tf.getKernel(a.config.kernelName, backendName) !== undefined).map((a) => a.name),
+    ...GRADIENTS.filter((g) => g.backendName === backendName && registeredGradient(g)?.[ORIGINAL]?.name === g.name).map((g) => g.name),
+    ...GRADIENT_ADDITIONS.filter((g) => g.backendName === backendName && tf.getGradient(g.gradient.kernelName) === g.gradient).map((g) => g.name),
   ];
 }
 
@@ -89,7 +129,18 @@ export function applyKernelOverrides(backendName: string, options: OverrideOptio
     tf.registerKernel(replacement);
   }
   for (const a of ADDITIONS) {
-    if (a.config.backendName === backendName && tf.getKernel(a.config.kernelName, backendName) === undefined) tf.registerKernel(a.config);
+    if (a.config.backendName !== backendName || tf.getKernel(a.config.kernelName, backendName) !== undefined) continue;
+    tf.registerKernel(a.config);
+    if (a.gradient !== undefined && tf.getGradient(a.gradient.kernelName) === undefined) tf.registerGradient(a.gradient);
+  }
+  for (const g of GRADIENTS) {
+    const current = g.backendName === backendName ? registeredGradient(g) : undefined;
+    if (current === undefined || current[ORIGINAL] !== undefined) continue;
+    const replacement: OverriddenGradient = { ...g.wrap(current), [ORIGINAL]: { name: g.name, original: current } };
+    tf.registerGradient(replacement); // replaces the entry (warns only under DEBUG)
+  }
+  for (const g of GRADIENT_ADDITIONS) {
+    if (g.backendName === backendName && tf.getGradient(g.gradient.kernelName) === undefined) tf.registerGradient(g.gradient);
   }
   return activeKernelOverrides(backendName);
 }
@@ -111,7 +162,21 @@ export function removeKernelOverrides(which: (name: string) => boolean = () => t
   for (const a of ADDITIONS) {
     if (!which(a.name) || tf.getKernel(a.config.kernelName, a.config.backendName) === undefined) continue;
     tf.unregisterKernel(a.config.kernelName, a.config.backendName);
+    // Its gradient goes with the last backend's kernel of that name.
+    const stillRegistered = ADDITIONS.some((other) => other.config.kernelName === a.config.kernelName && tf.getKernel(other.config.kernelName, other.config.backendName) !== undefined);
+    if (a.gradient !== undefined && tf.getGradient(a.gradient.kernelName) === a.gradient && !stillRegistered) tf.unregisterGradient(a.gradient.kernelName);
     removed.push(a.name);
+  }
+  for (const g of GRADIENTS) {
+    const info = registeredGradient(g)?.[ORIGINAL];
+    if (info === undefined || info.name !== g.name || !which(info.name)) continue;
+    tf.registerGradient(info.original);
+    removed.push(info.name);
+  }
+  for (const g of GRADIENT_ADDITIONS) {
+    if (!which(g.name) || tf.getGradient(g.gradient.kernelName) !== g.gradient) continue;
+    tf.unregisterGradient(g.gradient.kernelName);
+    removed.push(g.name);
   }
   return removed;
 }

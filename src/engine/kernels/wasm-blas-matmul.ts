@@ -2,8 +2,10 @@
  * wasm matmul kernels on OpenBLAS (engine/blas.ts), used instead of the explicit-transpose
  * overrides when the library loads. sgemm reads and writes the wasm heap in place (the operands'
  * heap views are passed as pointers) and takes the transposes itself, so a gradient's transposed
- * product costs no copy. _FusedMatMul's bias is written into the output first and added by sgemm
- * (beta = 1); the activation then runs as the wasm kernel.
+ * product costs no copy. _FusedMatMul with a bias and no activation or ReLU (Dense's): the product,
+ * then one SIMD pass in place adding the bias and applying the ReLU (relu-simd.wat's addBias: the
+ * same bits as the Add and Relu kernels after the product). Other activations: the bias is written
+ * into the output first and added by sgemm (beta = 1), then the activation kernel runs.
  *
  * Left to the wrapped kernel (`fallback`): other dtypes, empty operands, batch shapes that
  * broadcast other than "equal" or "one side has a single matrix", and batched products too small
@@ -14,6 +16,8 @@ import { loadedBlas, type Blas } from "../blas.ts";
 import type { KernelOverride } from "./registry.ts";
 import { batchSize, disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
 import { activate, wasmFusedMatMul } from "./wasm-fusedmatmul.ts";
+import { addBiasInPlace, reluInPlace } from "./relu-grad.ts";
+import { wasmHeapMemory } from "./wasm-module.ts";
 
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -108,12 +112,22 @@ export function blasFusedMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
     if (!blas || !a || !b || !p || (bias !== undefined && !isRowBias(bias, p.n))) return fallback(args);
     const backend = args.backend as WasmHeapBackend;
     const out = backend.makeOutput(p.outShape, "float32");
+    const activation = attrs["activation"] ?? "linear";
+    if (bias !== undefined && (activation === "linear" || activation === "relu") && wasmHeapMemory(backend) !== undefined) {
+      // The product, then bias and ReLU in one SIMD pass in place (relu-simd.wat's addBias: the
+      // bits of the Add and Relu kernels after the plain product).
+      gemm(blas, backend, a, b, out, p, transposeA, transposeB, false);
+      addBiasInPlace(backend, out, bias, p.batch * p.m, p.n, activation === "relu");
+      return out;
+    }
     if (bias !== undefined) {
       const ov = backend.typedArrayFromHeap(out);
       const bv = backend.typedArrayFromHeap(bias);
       for (let row = 0, rows = p.batch * p.m; row < rows; row++) ov.set(bv, row * p.n);
     }
     gemm(blas, backend, a, b, out, p, transposeA, transposeB, bias !== undefined);
+    // ReLU in place on the fresh output (relu-simd.wat: the wasm Relu kernel's bits), else the activation kernel.
+    if (attrs["activation"] === "relu" && reluInPlace(backend, out)) return out;
     const activated = activate(out, args.inputs, attrs, backend);
     if (activated === undefined) {
       disposeInfos(backend, [out]);

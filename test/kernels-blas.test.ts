@@ -121,6 +121,24 @@ describe.skipIf(!state.blas)(`OpenBLAS matmul kernels${reason}`, () => {
     }
   }
 
+  it("an empty inner dimension (an empty batch's weight gradient) gives zeros, plain and batched, with a bias", async () => {
+    await useMode("wasm-blas");
+    // Fill the heap with non-zero values first: wasm's own kernel returns whatever memory it gets.
+    tf.dispose(tf.tidy(() => tf.fill([256, 256], 7)));
+    const plain = tf.tidy(() => tf.matMul(tf.zeros([0, 5]), tf.zeros([0, 4]), true, false));
+    expect(plain.shape).toEqual([5, 4]);
+    expect(Array.from(await plain.data())).toEqual(new Array(20).fill(0));
+    const batched = tf.tidy(() => tf.matMul(tf.zeros([3, 2, 0]), tf.zeros([3, 0, 6])));
+    expect(Array.from(await batched.data())).toEqual(new Array(36).fill(0));
+    const fused = tf.tidy(() => tf.fused.matMul({ a: tf.zeros([2, 0]), b: tf.zeros([0, 3]), bias: tf.tensor1d([1, -2, 3]), activation: "relu" }));
+    expect(Array.from(await fused.data())).toEqual([1, 0, 3, 1, 0, 3]);
+    // A Dense layer's weight gradient on a batch with no rows.
+    const w = tf.variable(tf.ones([4, 3]));
+    const { grads } = tf.variableGrads(() => tf.sum(tf.matMul(tf.zeros([0, 4]), w)) as tf.Scalar, [w]);
+    expect(Array.from(await grads[w.name]!.data())).toEqual(new Array(12).fill(0));
+    tf.dispose([plain, batched, fused, w, grads[w.name]!]);
+  });
+
   it("gradients of a Dense stack match cpu, and nothing leaks over repeated steps", async () => {
     const x = randomData(64 * 48, 7);
     const w1 = randomData(48 * 40, 8);

@@ -229,6 +229,20 @@ describe("wasm Sum without a transpose", () => {
     { label: "axes [0, 2], not consecutive (original)", shape: [4, 6, 5], axis: [0, 2], keepDims: false, overridden: false },
     { label: "innermost block [1, 2] (original)", shape: [4, 6, 5], axis: [1, 2], keepDims: false, overridden: false },
   ];
+  // wasm's own kernel returns uninitialized memory for an empty input; the override returns zeros.
+  it.each([
+    { shape: [0, 5], axis: 0, keepDims: false, out: [5] },
+    { shape: [0, 5], axis: [0, 1], keepDims: false, out: [] },
+    { shape: [3, 0], axis: 1, keepDims: true, out: [3, 1] },
+    { shape: [2, 0, 4], axis: [1], keepDims: false, out: [2, 4] },
+  ])("the sum of an empty tensor $shape over $axis is zeros of shape $out", async ({ shape, axis, keepDims, out }) => {
+    await useMode("wasm-override");
+    tf.dispose(tf.tidy(() => tf.fill([256, 256], 7))); // non-zero heap memory for a buggy kernel to return
+    const sum = tf.sum(tf.zeros(shape), axis, keepDims);
+    expect(sum.shape).toEqual(out);
+    expect(Array.from(await sum.data()).every((v) => v === 0)).toBe(true);
+    sum.dispose();
+  });
   for (const c of cases) {
     it(`${c.label}: override = original = cpu`, async () => {
       const data = randomData(size(c.shape), 12);

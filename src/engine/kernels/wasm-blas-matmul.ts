@@ -51,14 +51,16 @@ function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transpose
   const m = transposeA ? ca : ra;
   const k = transposeA ? ra : ca;
   const n = transposeB ? rb : cb;
-  if ((transposeB ? cb : rb) !== k || m === 0 || n === 0 || k === 0) return undefined;
+  // k = 0 (an empty batch's weight gradient) is planned too: the product is zeros, which wasm's own
+  // kernel does not write (it returns uninitialized memory).
+  if ((transposeB ? cb : rb) !== k || m === 0 || n === 0) return undefined;
   const batchA = batchSize(a.shape);
   const batchB = batchSize(b.shape);
   const outer = (batchA >= batchB ? a : b).shape.slice(0, -2);
   const sameBatch = batchA === batchB && a.shape.length === b.shape.length && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
   if (!sameBatch && batchA !== 1 && batchB !== 1) return undefined;
   const batch = Math.max(batchA, batchB);
-  if (batch > 1 && m * n * k < MIN_BATCHED_WORK) return undefined;
+  if (batch > 1 && k > 0 && m * n * k < MIN_BATCHED_WORK) return undefined;
   return { m, n, k, batch, strideA: batchA === 1 ? 0 : m * k, strideB: batchB === 1 ? 0 : k * n, outShape: [...outer, m, n] };
 }
 
@@ -69,6 +71,11 @@ function gemm(blas: Blas, backend: WasmHeapBackend, a: tf.TensorInfo, b: tf.Tens
   const bv = backend.typedArrayFromHeap(b);
   const ov = backend.typedArrayFromHeap(out);
   const { m, n, k } = p;
+  if (k === 0) {
+    // An empty sum: zeros (or what the output already holds, when accumulating onto a bias).
+    if (!accumulate) ov.fill(0);
+    return;
+  }
   const lda = transposeA ? m : k;
   const ldb = transposeB ? k : n;
   for (let i = 0; i < p.batch; i++) {

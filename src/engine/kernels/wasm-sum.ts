@@ -47,6 +47,7 @@ export function sumBlock(original: tf.KernelFunc, simd = true): tf.KernelFunc {
   return (args) => {
     const { x } = args.inputs;
     const attrs = args.attrs ?? {};
+    if (x && (x.dtype === "float32" || x.dtype === "int32") && x.shape.some((d) => d === 0)) return emptySum(x, attrs, args.backend as WasmHeapBackend);
     const block = x ? reducedBlock(attrs["axis"], x.shape.length) : undefined;
     if (!x || x.dtype !== "float32" || !block) return original(args);
     const product = (dims: number[]) => dims.reduce((p, d) => p * d, 1);
@@ -68,6 +69,16 @@ export function sumBlock(original: tf.KernelFunc, simd = true): tf.KernelFunc {
     }
     return out;
   };
+}
+
+/** The sum of an empty tensor: zeros of the reduced shape (wasm's own kernel leaves them uninitialized). */
+function emptySum(x: tf.TensorInfo, attrs: tf.NamedAttrMap, backend: WasmHeapBackend): tf.TensorInfo {
+  const axes = tf.util.parseAxisParam((attrs["axis"] ?? null) as number | number[] | null ?? x.shape.map((_, i) => i), x.shape);
+  const [reduced] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
+  const shape = attrs["keepDims"] === true ? tf.backend_util.expandShapeToKeepDim(reduced, axes) : reduced;
+  const out = backend.makeOutput(shape, x.dtype);
+  backend.typedArrayFromHeap(out).fill(0);
+  return out;
 }
 
 /**

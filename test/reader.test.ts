@@ -64,6 +64,37 @@ describe("batch reader", () => {
     expect(other).not.toEqual(shuffled);
   });
 
+  it.each([false, true])("recycled batches' id arrays are reused, zeroed, and change nothing (shuffled: %s)", async (shuffled) => {
+    const options: BatchOptions = { split: "train", entities: ["source", "target"], batchSize: 300, ...(shuffled ? { shuffle: { bufferRows: 900, seed: 5 } } : {}) };
+    const fresh = rowKeys(await readAll(ds, options));
+    const keys: string[] = [];
+    const seen = new Set<Int32Array>();
+    let reused = 0;
+    for await (const batch of ds.batches(options)) {
+      keys.push(...rowKeys([batch]));
+      for (const seq of Object.values(batch.sequences)) for (const ids of Object.values(seq.ids)) if (seen.has(ids)) reused++;
+      for (const seq of Object.values(batch.sequences)) for (const ids of Object.values(seq.ids)) seen.add(ids);
+      ds.recycle(batch);
+      ds.recycle(batch); // a second time is ignored (else two later batches would share arrays)
+    }
+    expect(keys).toEqual(fresh);
+    expect(reused).toBeGreaterThan(0);
+  });
+
+  it("never hands one recycled array to two live batches", async () => {
+    const options: BatchOptions = { split: "test", entities: ["target"], batchSize: 200 };
+    const iterator = ds.batches(options)[Symbol.asyncIterator]();
+    const first = (await iterator.next()).value as Batch;
+    ds.recycle(first);
+    ds.recycle(first);
+    const second = (await iterator.next()).value as Batch;
+    const third = (await iterator.next()).value as Batch;
+    const arrays = (b: Batch) => Object.values(b.sequences).flatMap((s) => Object.values(s.ids));
+    const inSecond = new Set(arrays(second));
+    expect(arrays(third).some((a) => inSecond.has(a))).toBe(false);
+    await iterator.return?.(undefined);
+  });
+
   it("keeps the real source:target ratio from the first batches on", async () => {
     const batches = await readAll(ds, { split: "train", entities: ["source", "target"], batchSize: 512, shuffle: { bufferRows: 4096, seed: 1 } });
     const share = ds.stats.splits["target/train"]!.rows / (ds.stats.splits["target/train"]!.rows + ds.stats.splits["source/train"]!.rows);

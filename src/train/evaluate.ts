@@ -65,6 +65,7 @@ export async function evaluateSplit(model: CtrModel, dataset: PreparedDataset, o
     rows.labels.set(batch.label, offset);
     rows.userKey.set(batch.userKey, offset);
     rows.userClicks.set(batch.userClicks, offset);
+    dataset.recycle(batch);
     offset += batch.size;
   }
   if (offset !== n) throw new Error(`evaluate: the ${options.split} split yielded ${offset} of its ${n} rows`);

@@ -200,6 +200,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
         });
         for await (const batch of batches) {
           const loss = await steps.step(batch);
+          dataset.recycle(batch); // the step has made its tensors (and replicas their copies)
           means.add(loss, batch.size);
           samples += batch.size;
           step++;

@@ -35,6 +35,7 @@ export async function meanImportance(mem: MultiEntityModel, dataset: PreparedDat
         return importance ? (tf.sum(importance, 0) as tf.Tensor1D) : undefined;
       });
       disposeBatchTensors(tensors);
+      dataset.recycle(batch);
       if (!p) return undefined;
       const values = await p.data();
       p.dispose();

@@ -20,11 +20,17 @@ function appliesTo(plan: FieldPlan, prefix: string): string {
 export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, plans: FieldPlan[], outDir: string): Promise<PreparedFeature[]> {
   // Derived item_popularity: the item's number of training impressions in its own entity (0 if never shown in train).
   const derived = plans.filter((p) => p.field.derive === "item_popularity");
-  await con.run(`CREATE TABLE popularity AS SELECT entity, item_raw, count(*)::DOUBLE AS n FROM samples WHERE split = 'train' GROUP BY 1, 2`);
-  await con.run(`
-    CREATE VIEW fitted AS
-    SELECT s.*${derived.map((p) => `, CASE WHEN ${appliesTo(p, "s.")} THEN COALESCE(pop.n, 0) END AS ${sqlIdent(p.column)}`).join("")}
-    FROM samples s LEFT JOIN popularity pop ON pop.entity = s.entity AND pop.item_raw = s.item_raw`);
+  if (derived.length === 0) {
+    // Nothing derived: every fit and the encoding read the samples themselves (a view joining
+    // popularity would be joined again by each of them).
+    await con.run("CREATE VIEW fitted AS SELECT * FROM samples");
+  } else {
+    await con.run(`CREATE TABLE popularity AS SELECT entity, item_raw, count(*)::DOUBLE AS n FROM samples WHERE split = 'train' GROUP BY 1, 2`);
+    await con.run(`
+      CREATE TABLE fitted AS
+      SELECT s.*${derived.map((p) => `, CASE WHEN ${appliesTo(p, "s.")} THEN COALESCE(pop.n, 0) END AS ${sqlIdent(p.column)}`).join("")}
+      FROM samples s LEFT JOIN popularity pop ON pop.entity = s.entity AND pop.item_raw = s.item_raw`);
+  }
 
   const features: PreparedFeature[] = [];
   const encodedCols: string[] = [];

@@ -2,14 +2,13 @@
  * The wasm Adam kernels side by side on the dense MLP of benchmarks/dense-mlp.ts (default input
  * 1024, layers [1024, 512, 64, 1]: 1.6M parameters, batch 1024), alternating variants every round
  * in one process so drift on a shared machine hits them alike:
- *   simd      the registered kernel (adam-simd.wat, in place where the buffers are not shared)
- *   simd-copy the same SIMD loop into three new outputs (attr inPlace forced off)
+ *   simd      the registered kernel (adam-simd.wat, three new outputs)
  *   js        the earlier kernel: adamUpdate's JS loop over heap views, three new outputs
  *   ops       no kernel: src/train/adam.ts's tfjs-ops fallback (as under --no-kernel-overrides)
  * Figures per variant: median ms of one Adam step over all the MLP's variables (applyGradients on
  * fixed gradients) and median ms of a whole training step (forward, backward, Adam) → samples/s.
  *
- * Usage: npx tsx benchmarks/adam.ts [rounds=5] [steps=6] [--variants simd,simd-copy,js,ops]
+ * Usage: npx tsx benchmarks/adam.ts [rounds=5] [steps=6] [--variants simd,js,ops]
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
@@ -19,7 +18,7 @@ import { Adam } from "../src/train/adam.ts";
 import { createDenseMlpTrainer, makeBatches } from "./dense-mlp.ts";
 import { median } from "./stats.ts";
 
-const { values: args, positionals } = parseArgs({ allowPositionals: true, options: { variants: { type: "string", default: "simd,simd-copy,js,ops" } } });
+const { values: args, positionals } = parseArgs({ allowPositionals: true, options: { variants: { type: "string", default: "simd,js,ops" } } });
 const rounds = Number(positionals[0] ?? 5);
 const steps = Number(positionals[1] ?? 6);
 const batch = 1024;
@@ -31,7 +30,6 @@ const simd = tf.getKernel(ADAM_KERNEL, "wasm");
 if (simd === undefined) throw new Error("the wasm Adam kernel is not registered");
 const variants: Record<string, tf.KernelFunc | undefined> = {
   simd: simd.kernelFunc,
-  "simd-copy": (a) => simd.kernelFunc({ ...a, attrs: { ...a.attrs, inPlace: false } }),
   js: wasmAdamJs,
   ops: undefined,
 };

@@ -37,7 +37,6 @@ export class Adam {
       epsilon: this.epsilon,
       correction1: 1 - this.beta1 ** this.steps,
       correction2: 1 - this.beta2 ** this.steps,
-      inPlace: true, // each output is assigned to its input's variable below
     };
     const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
     tf.tidy(() => {
@@ -51,8 +50,6 @@ export class Adam {
         }
         const [param, m, v] = fused ? this.fusedStep(variable, state, grad, attrs) : this.opsStep(variable, state, grad, attrs);
         if (param === undefined || m === undefined || v === undefined) throw new Error("Adam: the update returned too few tensors");
-        // Where the kernel updated in place, the outputs share the variables' data and these
-        // assigns only swap a reference (the buffers then stay held once, by the variables).
         variable.assign(param);
         state.m.assign(m);
         state.v.assign(v);

@@ -5,7 +5,7 @@
  * output: 15–18 ms per step for the 1.6M parameters of the dense MLP 1024 → [1024, 512, 64, 1].
  *
  * Inputs: param, m, v, grad (float32, same shape). Attrs: learningRate, beta1, beta2, epsilon,
- * correction1 = 1 − β1^t, correction2 = 1 − β2^t, inPlace. Outputs: [param', m', v'] with
+ * correction1 = 1 − β1^t, correction2 = 1 − β2^t. Outputs: [param', m', v'] with
  *   m' = β1·m + (1 − β1)·g,  v' = β2·v + (1 − β2)·g²,
  *   param' = param − lr · (m' / c1) / (√(v' / c2) + ε)          (tfjs's formula).
  *
@@ -15,13 +15,14 @@
  * runs the update with f32x4 SIMD (scalar tail for n mod 4) directly on the tensors' bytes, at
  * their byte offsets (dataIdMap's memoryOffset), which stay valid when the heap grows. Every
  * operation rounds to float32 (the JS loop below computes in doubles and rounds once): one step
- * agrees with it within 2^-22 relative to 1 + |value| (test/kernels-adam.test.ts). With attr
- * inPlace (src/train/adam.ts, which assigns the outputs back) and param, m and v each held by one
- * tensor, it writes into those buffers and returns them (shared, like the Identity override's
- * outputs); otherwise — a snapshot clone shares the variable's data — into three new outputs.
- * Measured on that MLP (benchmarks/adam.ts, docs/performance.md): 1.6–2.2 ms per step (1.0–1.4 ns
- * per parameter), against 2.0–3.1 ms into new outputs and 11.5–12.2 ms for the JS loop it replaced
- * (~7.3 ns per parameter), which stays as the fallback where the heap is not reachable (wasmAdamJs).
+ * agrees with it within 2^-22 relative to 1 + |value| (test/kernels-adam.test.ts). It writes three
+ * new outputs, never the inputs' buffers: tfjs-backend-wasm's XNNPACK matmuls cache each weight
+ * matrix packed, keyed by its tensor, so a weight changed in place would be multiplied in its old
+ * packing from then on (measured: training without OpenBLAS stopped learning; the test "a weight
+ * Adam updated is multiplied with its new values" checks it). Measured on that MLP
+ * (benchmarks/adam.ts, docs/performance.md): 2.0–3.1 ms per step, against 11.5–12.2 ms for the JS
+ * loop it replaced (~7.3 ns per parameter), which stays as the fallback where the heap is not
+ * reachable (wasmAdamJs).
  *
  * cpu (`cpu:MktAdam/fused`): the JS loop (adamUpdate) into three new arrays.
  */
@@ -40,11 +41,6 @@ export interface AdamAttrs {
   epsilon: number;
   correction1: number;
   correction2: number;
-  /**
-   * The caller assigns the outputs back to param, m and v (src/train/adam.ts): the wasm kernel may
-   * then write them into the inputs' own buffers where no other tensor shares those.
-   */
-  inPlace?: boolean;
 }
 
 type F32 = Float32Array;
@@ -70,8 +66,6 @@ interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
   getMemoryOffset(dataId: tf.DataId): number;
-  refCount(dataId: tf.DataId): number;
-  incRef(dataId: tf.DataId): void;
 }
 
 interface CpuBackend {
@@ -104,20 +98,8 @@ export function simdScalars(a: AdamAttrs): [number, number, number, number, numb
 }
 
 /**
- * Whether the update may overwrite param, m and v: the caller asked (attr inPlace, for state it
- * then assigns the outputs to) and each of the three buffers is held by its one tensor alone (no
- * clone sharing it through the Identity/shared-data override, no tensor a variable was made from)
- * and is distinct from the gradient's.
- */
-function updatableInPlace(b: WasmBackend, param: tf.TensorInfo, m: tf.TensorInfo, v: tf.TensorInfo, grad: tf.TensorInfo): boolean {
-  const ids = new Set([param.dataId, m.dataId, v.dataId, grad.dataId]);
-  return ids.size === 4 && [param, m, v].every((t) => b.refCount(t.dataId) === 1);
-}
-
-/**
  * The wasm kernel: the SIMD loop of adam-simd.wat run by an instance of its own on tfjs's heap,
- * in place where updatableInPlace allows (the outputs then share the inputs' data, like the
- * Identity override's), else into three new outputs. The plain JS loop where the heap is not reachable.
+ * into three new outputs. The plain JS loop where the heap is not reachable.
  */
 const wasmAdam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const [param, m, v, grad] = inputsOf(inputs);
@@ -126,17 +108,11 @@ const wasmAdam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const memory = wasmHeapMemory(b);
   if (memory === undefined) return wasmAdamJs({ inputs, backend, attrs });
   const n = tf.util.sizeFromShape(param.shape);
-  let outs: [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
-  if (a.inPlace === true && updatableInPlace(b, param, m, v, grad)) {
-    for (const t of [param, m, v]) b.incRef(t.dataId);
-    outs = [param, m, v].map(({ dataId, shape, dtype }) => ({ dataId, shape, dtype })) as typeof outs;
-  } else {
-    outs = [b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32")];
-  }
+  const [paramOut, mOut, vOut] = [b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32")];
   // Byte offsets, not views: they stay valid when an allocation grows the heap.
   const at = (t: tf.TensorInfo) => b.getMemoryOffset(t.dataId);
-  simdAdamFor(memory)(at(param), at(m), at(v), at(grad), at(outs[0]), at(outs[1]), at(outs[2]), n, ...simdScalars(a));
-  return outs;
+  simdAdamFor(memory)(at(param), at(m), at(v), at(grad), at(paramOut), at(mOut), at(vOut), n, ...simdScalars(a));
+  return [paramOut, mOut, vOut];
 };
 
 /** The wasm kernel before the SIMD one: adamUpdate over Float32Array views of the heap (kept as the fallback and for benchmarks). */

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
+import { loadBlas } from "../src/engine/blas.ts";
 import { RELU_GRAD_KERNEL, RELU_GRAD_SUM_KERNEL, reluGradJs } from "../src/engine/kernels/relu-grad.ts";
 import { activeKernelOverrides, applyKernelOverrides, kernelOverridesFor, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { sumBlock, sumRowsJs } from "../src/engine/kernels/wasm-sum.ts";
@@ -41,6 +42,10 @@ function expectSameBits(actual: Float32Array, expected: Float32Array, label = ""
     else if (a[i] !== e[i]) expect(`${label} [${i}] ${actual[i]} (0x${a[i]!.toString(16)})`).toBe(`${expected[i]} (0x${e[i]!.toString(16)})`);
   }
 }
+
+// The OpenBLAS kernels' cases run only where the library loads (here: libopenblas0-pthread).
+const blasState = await loadBlas();
+const withBlas = blasState.blas ? "" : ` (skipped: ${blasState.reason})`;
 
 const SPECIAL = [NaN, 0, -0, 1e-45, -1e-45, 1.1754942e-38, Infinity, -Infinity, 1, -1, 3.5, -2.25];
 
@@ -319,7 +324,7 @@ describe("Dense with the bias fused into the matmul", () => {
   }
 
   for (const mode of ["wasm-blas", "wasm-original", "cpu"] as const) {
-    it(`${mode}: the same output and gradients as matMul + add + relu (within rounding), no leaks`, async () => {
+    it.skipIf(mode === "wasm-blas" && !blasState.blas)(`${mode}: the same output and gradients as matMul + add + relu (within rounding), no leaks${mode === "wasm-blas" ? withBlas : ""}`, async () => {
       await useMode(mode);
       // tfjs's IS_TEST leak check counts the copies tfjs-backend-wasm's own Identity makes of a
       // custom-gradient op's saved inputs (fused.matMul is one) as leaks: without mkt's Identity
@@ -368,7 +373,7 @@ describe("Dense with the bias fused into the matmul", () => {
     }
   }
 
-  it("the OpenBLAS _FusedMatMul's bias and ReLU pass gives the bits of the Add and Relu kernels (−0, NaN, sizes not multiple of 4)", async () => {
+  it.skipIf(!blasState.blas)(`the OpenBLAS _FusedMatMul's bias and ReLU pass gives the bits of the Add and Relu kernels (−0, NaN, sizes not multiple of 4)${withBlas}`, async () => {
     await useMode("wasm-blas");
     for (const [m, k, u] of [[5, 3, 7], [9, 4, 13], [1, 2, 3], [64, 33, 67]] as const) {
       const aData = randomData(m * k, 51 + m);

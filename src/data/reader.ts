@@ -166,7 +166,8 @@ export class PreparedDataset {
       const lengths = col(scalarCols.indexOf(seq.lengthColumn));
       const outs = table.elements.map(() => this.idArray(n * seq.maxlen));
       // Only the first `length` elements of a row are items (newest first); the rest is padding,
-      // item row 0, whose ids are 0 as the fresh arrays already are. Most of a sequence is padding.
+      // item row 0, whose ids are 0 as idArray's arrays (fresh or zeroed) already are. Most of a
+      // sequence is padding.
       for (let r = 0; r < n; r++) {
         for (let i = r * seq.maxlen, end = i + lengths[r]!; i < end; i++) {
           const base = rows[i]! * width;

@@ -100,14 +100,17 @@ async function parent(): Promise<void> {
   console.log(`backend ${backend?.name} (overrides: ${backend?.overrides.join(", ") || "none"}), tfjs ${backend?.versions["tfjs"] ?? "?"}`);
   console.log(`OpenBLAS matmuls: ${backend?.blas ?? "not used"}; "1 replica" = the main thread alone (OpenBLAS may use more threads inside a large product)`);
   console.log(`${args.warmup} warm-up + ${args.steps} timed steps per stage (median); batch size and sizes from ${Object.values(SIZE_SPECS).join(" and ")}\n`);
-  console.log("| sizes | model / stage | rows | params | matmul MFLOP/sample | train samples/s, 1 replica | matmul GFLOP/s, 1 replica | train samples/s, replicas | speed-up | best × MLP's best | eval samples/s, 1 replica | eval samples/s, replicas | peak RSS MiB |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  // "GFLOP/s × MLP's": the stage's matmul rate against the MLP's at the same sizes — samples/s
+  // weighted by the arithmetic per sample, so a model doing more work per sample is not read as slow.
+  console.log("| sizes | model / stage | rows | params | matmul MFLOP/sample | train samples/s, 1 replica | matmul GFLOP/s, 1 replica | GFLOP/s × MLP's | train samples/s, replicas | speed-up | best × MLP's best | eval samples/s, 1 replica | eval samples/s, replicas | peak RSS MiB |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
     const mlp = rows.find((m) => m.sizes === r.sizes && m.model === "mlp")!;
     const par = r.parallel ? `${fmt(r.parallel.trainSamplesPerSecond)} (×${r.parallel.replicas})` : "—";
     const speedup = r.parallel ? (r.parallel.trainSamplesPerSecond / r.trainSamplesPerSecond).toFixed(2) : "—";
+    const gflops = (x: Row) => (x.matmulMflopPerSample * x.trainSamplesPerSecond) / 1000;
     console.log(
-      `| ${r.sizes} | ${r.model} / ${r.stage} | ${r.entities.join("+")} | ${fmt(r.trainableParameters)} | ${r.matmulMflopPerSample.toFixed(2)} | ${fmt(r.trainSamplesPerSecond)} | ${((r.matmulMflopPerSample * r.trainSamplesPerSecond) / 1000).toFixed(1)} | ${par} | ${speedup} | ${(best(r) / best(mlp)).toFixed(2)} | ${fmt(r.evalSamplesPerSecond)} | ${r.parallel ? fmt(r.parallel.evalSamplesPerSecond) : "—"} | ${fmt(r.peakRssMiB)} |`,
+      `| ${r.sizes} | ${r.model} / ${r.stage} | ${r.entities.join("+")} | ${fmt(r.trainableParameters)} | ${r.matmulMflopPerSample.toFixed(2)} | ${fmt(r.trainSamplesPerSecond)} | ${gflops(r).toFixed(1)} | ${(gflops(r) / gflops(mlp)).toFixed(2)} | ${par} | ${speedup} | ${(best(r) / best(mlp)).toFixed(2)} | ${fmt(r.evalSamplesPerSecond)} | ${r.parallel ? fmt(r.parallel.evalSamplesPerSecond) : "—"} | ${fmt(r.peakRssMiB)} |`,
     );
   }
   if (torch) {

@@ -28,9 +28,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./adam-simd.wasm.ts";
-import { heapModuleExports, wasmHeapMemory, type WasmMemory } from "./wasm-module.ts";
+import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend, type WasmMemory } from "./wasm-module.ts";
 
-export { wasmHeapMemory };
 
 export const ADAM_KERNEL = "MktAdam";
 
@@ -62,11 +61,6 @@ export function adamUpdate(param: F32, m: F32, v: F32, grad: F32, out: { param: 
   }
 }
 
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  getMemoryOffset(dataId: tf.DataId): number;
-}
 
 interface CpuBackend {
   data: { get(id: tf.DataId): { values: unknown } };
@@ -103,7 +97,7 @@ export function simdScalars(a: AdamAttrs): [number, number, number, number, numb
  */
 const wasmAdam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const [param, m, v, grad] = inputsOf(inputs);
-  const b = backend as unknown as WasmBackend;
+  const b = backend as unknown as WasmHeapBackend;
   const a = attrs as unknown as AdamAttrs;
   const memory = wasmHeapMemory(b);
   if (memory === undefined) return wasmAdamJs({ inputs, backend, attrs });
@@ -118,7 +112,7 @@ const wasmAdam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 /** The wasm kernel before the SIMD one: adamUpdate over Float32Array views of the heap (kept as the fallback and for benchmarks). */
 export const wasmAdamJs: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const [param, m, v, grad] = inputsOf(inputs);
-  const b = backend as unknown as WasmBackend;
+  const b = backend as unknown as WasmHeapBackend;
   const outs = [b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32")] as const;
   // Views only after every makeOutput: growing the wasm heap detaches earlier ones.
   const view = (t: tf.TensorInfo) => b.typedArrayFromHeap(t);

@@ -26,7 +26,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./relu-simd.wasm.ts";
-import { heapModuleExports, wasmHeapMemory } from "./wasm-module.ts";
+import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 import { sumRowsJs } from "./wasm-sum.ts";
 
 export const RELU_GRAD_KERNEL = "MktReluGrad";
@@ -37,12 +37,6 @@ export const RELU_GRAD_KERNEL = "MktReluGrad";
  */
 export const RELU_GRAD_SUM_KERNEL = "MktReluGradSum";
 
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  getMemoryOffset(dataId: tf.DataId): number;
-  disposeData(dataId: tf.DataId): boolean;
-}
 
 type SimdReluGrad = (dy: number, x: number, out: number, n: number) => void;
 type SimdReluGradSum = (dy: number, x: number, out: number, acc: number, sums: number, rows: number, n: number) => void;
@@ -57,7 +51,7 @@ type SimdAddBias = (out: number, bias: number, rows: number, n: number, relu: nu
 export function addBiasInPlace(backend: unknown, out: tf.TensorInfo, bias: tf.TensorInfo, rows: number, n: number, relu: boolean): boolean {
   const memory = wasmHeapMemory(backend);
   if (memory === undefined || out.dtype !== "float32" || bias.dtype !== "float32") return false;
-  const at = (t: tf.TensorInfo) => (backend as WasmBackend).getMemoryOffset(t.dataId);
+  const at = (t: tf.TensorInfo) => (backend as WasmHeapBackend).getMemoryOffset(t.dataId);
   (heapModuleExports(WASM_BASE64, memory).addBias as SimdAddBias)(at(out), at(bias), rows, n, relu ? 1 : 0);
   return true;
 }
@@ -70,7 +64,7 @@ export function addBiasInPlace(backend: unknown, out: tf.TensorInfo, bias: tf.Te
 export function reluInPlace(backend: unknown, t: tf.TensorInfo): boolean {
   const memory = wasmHeapMemory(backend);
   if (memory === undefined || t.dtype !== "float32") return false;
-  const at = (backend as WasmBackend).getMemoryOffset(t.dataId);
+  const at = (backend as WasmHeapBackend).getMemoryOffset(t.dataId);
   (heapModuleExports(WASM_BASE64, memory).relu as SimdRelu)(at, at, tf.util.sizeFromShape(t.shape));
   return true;
 }
@@ -94,7 +88,7 @@ export function reluGradJs(dy: Float32Array, x: Float32Array, out: Float32Array)
 
 const wasmReluGrad: tf.KernelFunc = ({ inputs, backend }) => {
   const [dy, x] = inputsOf(inputs);
-  const b = backend as unknown as WasmBackend;
+  const b = backend as unknown as WasmHeapBackend;
   const out = b.makeOutput(x.shape, "float32");
   const memory = wasmHeapMemory(b);
   if (memory === undefined) {
@@ -110,7 +104,7 @@ const wasmReluGrad: tf.KernelFunc = ({ inputs, backend }) => {
 const wasmReluGradSum: tf.KernelFunc = ({ inputs, backend }) => {
   const [dy, x] = inputsOf(inputs);
   if (x.shape.length === 0) throw new Error(`${RELU_GRAD_SUM_KERNEL}: needs rank ≥ 1`);
-  const b = backend as unknown as WasmBackend;
+  const b = backend as unknown as WasmHeapBackend;
   const n = x.shape[x.shape.length - 1]!;
   const size = tf.util.sizeFromShape(x.shape);
   const rows = n === 0 ? 0 : size / n;

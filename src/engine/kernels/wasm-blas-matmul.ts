@@ -17,12 +17,8 @@ import type { KernelOverride } from "./registry.ts";
 import { batchSize, disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
 import { activate, wasmFusedMatMul } from "./wasm-fusedmatmul.ts";
 import { addBiasInPlace, reluInPlace } from "./relu-grad.ts";
-import { wasmHeapMemory } from "./wasm-module.ts";
+import { wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
 
 /**
  * Multiply-adds per matrix below which a batched product stays on the wasm kernel. The experts'

@@ -8,8 +8,19 @@
  * which stay valid when the heap grows (only JS views of it detach). Each module is compiled once
  * and instantiated once per memory.
  */
+import type * as tf from "@tensorflow/tfjs";
 
 /** The little of the WebAssembly JS API used here (TypeScript declares it only in the DOM libs). */
+/** What mkt's wasm kernels use of tfjs-backend-wasm's backend object (it has no exported type). */
+export interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  /** A view of a tensor's heap bytes: take it after every makeOutput (growing the heap detaches older ones). */
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  /** A tensor's byte offset in the heap: stays valid when the heap grows. */
+  getMemoryOffset(dataId: tf.DataId): number;
+  disposeData(dataId: tf.DataId): boolean;
+}
+
 export interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }

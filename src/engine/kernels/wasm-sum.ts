@@ -18,14 +18,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { KernelOverride } from "./registry.ts";
 import { WASM_BASE64 } from "./sum-simd.wasm.ts";
-import { heapModuleExports, wasmHeapMemory } from "./wasm-module.ts";
+import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  getMemoryOffset(dataId: tf.DataId): number;
-  disposeData(dataId: tf.DataId): boolean;
-}
 
 type SimdSumRows = (x: number, out: number, acc: number, outer: number, rows: number, width: number) => void;
 

@@ -39,7 +39,7 @@ describe("selectBackend", () => {
     expect(info.versions["tfjs-backend-wasm"]).toBe("4.22.0");
     // The matmuls run on OpenBLAS where it loads (here: libopenblas0-pthread), else with explicit transposes.
     const blas = loadedBlas();
-    const matmul = blas ? ["wasm:BatchMatMul/openblas", "wasm:_FusedMatMul/openblas"] : ["wasm:BatchMatMul/explicit-transpose", "wasm:_FusedMatMul/explicit-transpose+batched-fix"];
+    const matmul = blas ? ["wasm:BatchMatMul/openblas+small-simd", "wasm:_FusedMatMul/openblas"] : ["wasm:BatchMatMul/explicit-transpose+small-simd", "wasm:_FusedMatMul/explicit-transpose+batched-fix"];
     expect(info.kernelOverrides).toEqual(expect.arrayContaining(matmul));
     expect(info.blas).toMatch(blas ? new RegExp(`^${blas.library}, \\d+ thread`) : /^not used: /);
     expect(activeKernelOverrides("wasm")).toEqual(info.kernelOverrides);

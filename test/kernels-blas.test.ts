@@ -36,14 +36,14 @@ afterAll(() => {
 describe.skipIf(!state.blas)(`OpenBLAS matmul kernels${reason}`, () => {
   it("replace the explicit-transpose matmul overrides when the library loads", async () => {
     await useMode("wasm-blas");
-    expect(kernelOverridesFor("wasm").slice(0, 2)).toEqual(["wasm:BatchMatMul/openblas", "wasm:_FusedMatMul/openblas"]);
+    expect(kernelOverridesFor("wasm").slice(0, 2)).toEqual(["wasm:BatchMatMul/openblas+small-simd", "wasm:_FusedMatMul/openblas"]);
     expect(activeKernelOverrides("wasm")).toEqual(kernelOverridesFor("wasm"));
     await useMode("wasm-override");
-    expect(activeKernelOverrides("wasm").slice(0, 2)).toEqual(["wasm:BatchMatMul/explicit-transpose", "wasm:_FusedMatMul/explicit-transpose+batched-fix"]);
+    expect(activeKernelOverrides("wasm").slice(0, 2)).toEqual(["wasm:BatchMatMul/explicit-transpose+small-simd", "wasm:_FusedMatMul/explicit-transpose+batched-fix"]);
   });
 
-  // sgemm calls expected per product: batched products below 1,024 multiply-adds per matrix stay
-  // on the wasm kernel; one library call per matrix otherwise.
+  // sgemm calls expected per product: batched products of up to 8,192 multiply-adds per matrix go
+  // to the SIMD kernel (small-batched-matmul.ts); one library call per matrix otherwise.
   const cases: { label: string; a: number[]; b: number[]; out: number[]; calls: number }[] = [
     { label: "2-D", a: [37, 53], b: [53, 29], out: [37, 29], calls: 1 },
     { label: "2-D outer product", a: [6, 1], b: [1, 5], out: [6, 5], calls: 1 },
@@ -52,9 +52,10 @@ describe.skipIf(!state.blas)(`OpenBLAS matmul kernels${reason}`, () => {
     { label: "3-D × 2-D broadcast, large", a: [3, 40, 50], b: [50, 30], out: [3, 40, 30], calls: 3 },
     { label: "2-D × 3-D broadcast, large", a: [40, 50], b: [2, 50, 30], out: [2, 40, 30], calls: 2 },
     { label: "4-D batched, large", a: [2, 2, 40, 50], b: [2, 2, 50, 30], out: [2, 2, 40, 30], calls: 4 },
-    { label: "3-D batched, gate mixing (2,048 per matrix)", a: [5, 1, 2], b: [5, 2, 1024], out: [5, 1, 1024], calls: 5 },
-    { label: "3-D batched, small (wasm kernel)", a: [3, 5, 7], b: [3, 7, 6], out: [3, 5, 6], calls: 0 },
-    { label: "3-D batched, just under the threshold (wasm kernel)", a: [3, 1, 20], b: [3, 20, 51], out: [3, 1, 51], calls: 0 },
+    { label: "3-D batched, gate mixing (2,048 per matrix: SIMD kernel)", a: [5, 1, 2], b: [5, 2, 1024], out: [5, 1, 1024], calls: 0 },
+    { label: "3-D batched, small (SIMD kernel)", a: [3, 5, 7], b: [3, 7, 6], out: [3, 5, 6], calls: 0 },
+    { label: "3-D batched, at the threshold (8,192 per matrix: SIMD kernel)", a: [3, 16, 32], b: [3, 32, 16], out: [3, 16, 16], calls: 0 },
+    { label: "3-D batched, just over the threshold (8,400 per matrix)", a: [3, 20, 20], b: [3, 20, 21], out: [3, 20, 21], calls: 3 },
   ];
   for (const c of cases) {
     for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {

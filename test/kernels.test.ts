@@ -46,7 +46,7 @@ describe("kernel override registry", () => {
     await useMode("wasm-original");
     const original = tf.getKernel(tf.BatchMatMul, "wasm");
     expect(kernelOverridesFor("wasm", { blas: false })).toEqual([
-      "wasm:BatchMatMul/explicit-transpose",
+      "wasm:BatchMatMul/explicit-transpose+small-simd",
       "wasm:_FusedMatMul/explicit-transpose+batched-fix",
       "wasm:GatherV2/js-rows",
       "wasm:Concat/js-runs",

@@ -11,6 +11,7 @@
  * through unchanged: an explicit transpose would only add a copy (measured: no gain).
  */
 import * as tf from "@tensorflow/tfjs";
+import { SMALL_MATRIX_WORK, smallBatchedMatMul } from "./small-batched-matmul.ts";
 import type { KernelOverride } from "./registry.ts";
 
 /** The one backend method needed: intermediates are freed by dataId (ref-counted on wasm). */
@@ -18,9 +19,7 @@ interface DisposingBackend {
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
 }
 
-export function batchSize(shape: readonly number[]): number {
-  return shape.slice(0, -2).reduce((n, d) => n * d, 1);
-}
+import { batchSize } from "./matmul-plan.ts";
 
 /** Runs a wasm kernel directly (no engine: no tape entry, no tensor tracking); the caller frees the result. */
 export function runWasmKernel(
@@ -86,8 +85,9 @@ export function explicitTransposeMatMul(original: tf.KernelFunc): tf.KernelFunc 
 }
 
 export const wasmBatchMatMulOverride: KernelOverride = {
-  name: "wasm:BatchMatMul/explicit-transpose",
+  name: "wasm:BatchMatMul/explicit-transpose+small-simd",
   kernelName: tf.BatchMatMul,
   backendName: "wasm",
-  wrap: explicitTransposeMatMul,
+  // Batches of small matrices first go to the SIMD kernel (small-batched-matmul.ts).
+  wrap: (original) => smallBatchedMatMul(explicitTransposeMatMul(original), SMALL_MATRIX_WORK.withoutBlas),
 };

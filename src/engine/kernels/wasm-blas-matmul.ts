@@ -14,9 +14,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { loadedBlas, type Blas } from "../blas.ts";
 import type { KernelOverride } from "./registry.ts";
-import { batchSize, disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
+import { disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
 import { activate, wasmFusedMatMul } from "./wasm-fusedmatmul.ts";
 import { addBiasInPlace, reluInPlace } from "./relu-grad.ts";
+import { matmulPlan, type MatMulPlan } from "./matmul-plan.ts";
+import { SMALL_MATRIX_WORK, smallBatchedMatMul } from "./small-batched-matmul.ts";
 import { wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 
 
@@ -28,40 +30,8 @@ import { wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
  */
 const MIN_BATCHED_WORK = 1_024;
 
-interface Plan {
-  m: number;
-  n: number;
-  k: number;
-  batch: number;
-  /** Matrix strides per batch step (0: the one matrix serves every batch). */
-  strideA: number;
-  strideB: number;
-  outShape: number[];
-}
-
-/** The product's dimensions, or undefined when it belongs to the fallback kernel. */
-function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): Plan | undefined {
-  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return undefined;
-  const [ra, ca] = a.shape.slice(-2) as [number, number];
-  const [rb, cb] = b.shape.slice(-2) as [number, number];
-  const m = transposeA ? ca : ra;
-  const k = transposeA ? ra : ca;
-  const n = transposeB ? rb : cb;
-  // k = 0 (an empty batch's weight gradient) is planned too: the product is zeros, which wasm's own
-  // kernel does not write (it returns uninitialized memory).
-  if ((transposeB ? cb : rb) !== k || m === 0 || n === 0) return undefined;
-  const batchA = batchSize(a.shape);
-  const batchB = batchSize(b.shape);
-  const outer = (batchA >= batchB ? a : b).shape.slice(0, -2);
-  const sameBatch = batchA === batchB && a.shape.length === b.shape.length && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
-  if (!sameBatch && batchA !== 1 && batchB !== 1) return undefined;
-  const batch = Math.max(batchA, batchB);
-  if (batch > 1 && k > 0 && m * n * k < MIN_BATCHED_WORK) return undefined;
-  return { m, n, k, batch, strideA: batchA === 1 ? 0 : m * k, strideB: batchB === 1 ? 0 : k * n, outShape: [...outer, m, n] };
-}
-
 /** out[i] = op(a[i])·op(b[i]) (+ out[i] when `accumulate`), batch by batch, on the wasm heap. */
-function gemm(blas: Blas, backend: WasmHeapBackend, a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, p: Plan, transposeA: boolean, transposeB: boolean, accumulate: boolean): void {
+function gemm(blas: Blas, backend: WasmHeapBackend, a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, p: MatMulPlan, transposeA: boolean, transposeB: boolean, accumulate: boolean): void {
   // Views after makeOutput: growing the heap detaches older ones.
   const av = backend.typedArrayFromHeap(a);
   const bv = backend.typedArrayFromHeap(b);
@@ -85,6 +55,12 @@ function gemm(blas: Blas, backend: WasmHeapBackend, a: tf.TensorInfo, b: tf.Tens
 /** One value per output column (a Dense layer's bias): other biases go to the fallback. */
 function isRowBias(bias: tf.TensorInfo, n: number): boolean {
   return bias.dtype === "float32" && bias.shape.reduce((x, d) => x * d, 1) === n && bias.shape[bias.shape.length - 1] === n;
+}
+
+/** The product's plan when OpenBLAS should take it: not a batch of matrices too small for a library call to pay. */
+function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | undefined {
+  const p = matmulPlan(a, b, transposeA, transposeB);
+  return p === undefined || (p.batch > 1 && p.k > 0 && p.m * p.n * p.k < MIN_BATCHED_WORK) ? undefined : p;
 }
 
 /** BatchMatMul on OpenBLAS, else `fallback`. */
@@ -142,10 +118,11 @@ export function blasFusedMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
 }
 
 export const wasmBlasBatchMatMulOverride: KernelOverride = {
-  name: "wasm:BatchMatMul/openblas",
+  name: "wasm:BatchMatMul/openblas+small-simd",
   kernelName: tf.BatchMatMul,
   backendName: "wasm",
-  wrap: (original) => blasBatchMatMul(explicitTransposeMatMul(original)),
+  // Batches of small matrices first go to the SIMD kernel (small-batched-matmul.ts).
+  wrap: (original) => smallBatchedMatMul(blasBatchMatMul(explicitTransposeMatMul(original)), SMALL_MATRIX_WORK.withBlas),
 };
 
 export const wasmBlasFusedMatMulOverride: KernelOverride = {

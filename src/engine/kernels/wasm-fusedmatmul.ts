@@ -12,7 +12,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KernelOverride } from "./registry.ts";
-import { batchSize, disposeInfos, explicitTransposeMatMul, runWasmKernel } from "./wasm-batchmatmul.ts";
+import { batchSize } from "./matmul-plan.ts";
+import { disposeInfos, explicitTransposeMatMul, runWasmKernel } from "./wasm-batchmatmul.ts";
 
 /** Applies a fusable activation with the standalone wasm kernel; undefined if unknown. */
 export function activate(

@@ -1,0 +1,43 @@
+/**
+ * Batches of small products (per-row attention and expert mixing: [B,1,L]·[B,L,D], [B,1,E]·[B,E,D]
+ * and their gradients) in one SIMD pass of mkt's own (bmm-simd.wat) on the wasm heap. tfjs-backend-
+ * wasm's kernel sets up XNNPACK for every matrix of the batch and OpenBLAS costs a library call per
+ * matrix: ~2–6 µs each, for matrices of a few hundred to a few thousand multiply-adds.
+ *
+ * Part of both BatchMatMul overrides (with OpenBLAS and without): a product with more than one
+ * matrix and at most SMALL_MATRIX_WORK multiply-adds per matrix runs here, anything else goes to
+ * `fallback`. Each output is a float32 sum of float32 products, in t order where b is not
+ * transposed, else in four interleaved partial sums (bmm-simd.wat).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { WASM_BASE64 } from "./bmm-simd.wasm.ts";
+import { matmulPlan } from "./matmul-plan.ts";
+import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
+
+/**
+ * Largest multiply-adds per matrix sent here, measured on batches of 64–915 matrices
+ * (benchmarks/small-batched.ts): against one OpenBLAS call per matrix the SIMD loop wins up to
+ * 16³ = 4,096 (1.2–1.7×) and loses from 24³ = 13,824 (0.6×); against tfjs-backend-wasm's own
+ * kernel it wins at every size measured, up to 64³ = 262,144 (6×).
+ */
+export const SMALL_MATRIX_WORK = { withBlas: 8_192, withoutBlas: 262_144 } as const;
+
+type SimdBmm = (a: number, b: number, out: number, batch: number, m: number, n: number, k: number, strideA: number, strideB: number, transA: number, transB: number) => void;
+
+/** BatchMatMul of batched matrices of at most `maxWork` multiply-adds each in SIMD, else `fallback`. */
+export function smallBatchedMatMul(fallback: tf.KernelFunc, maxWork: number): tf.KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs;
+    const transposeA = args.attrs?.["transposeA"] === true;
+    const transposeB = args.attrs?.["transposeB"] === true;
+    const memory = wasmHeapMemory(args.backend);
+    const p = a && b && memory ? matmulPlan(a, b, transposeA, transposeB) : undefined;
+    if (!a || !b || !memory || !p || p.batch < 2 || p.m * p.n * p.k > maxWork) return fallback(args);
+    const backend = args.backend as WasmHeapBackend;
+    const out = backend.makeOutput(p.outShape, "float32");
+    const at = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
+    const bmm = heapModuleExports(WASM_BASE64, memory).bmm as SimdBmm;
+    bmm(at(a), at(b), at(out), p.batch, p.m, p.n, p.k, p.strideA, p.strideB, transposeA ? 1 : 0, transposeB ? 1 : 0);
+    return out;
+  };
+}

@@ -45,6 +45,21 @@ const TRANS = 112;
 const THREADED_WORK = 64 * 2 ** 20;
 
 let state: BlasState | undefined;
+/** Set while data-parallel replicas run: every product on one thread, in every thread. */
+let replicaMode = false;
+/** Sets OpenBLAS's (process-wide) thread count, once the library has loaded. */
+let useThreads: ((n: number) => void) | undefined;
+
+/**
+ * Main thread only: while replicas compute at the same time (worker threads of this process), every
+ * product runs on its caller's thread. Measured: with the main thread still using OpenBLAS's
+ * threads beside a worker, 2 replicas trained at 0.45–0.97× of one.
+ */
+export function setBlasReplicaMode(on: boolean): void {
+  if (!isMainThread) throw new Error("setBlasReplicaMode: main thread only");
+  replicaMode = on;
+  if (on) useThreads?.(1);
+}
 
 /** Loads OpenBLAS once; later calls return the same state (the library, or why it is unavailable). */
 export async function loadBlas(): Promise<BlasState> {
@@ -82,18 +97,22 @@ async function tryLoad(): Promise<BlasState> {
     const setThreads = lib.func("void openblas_set_num_threads(int n)");
     // Its threads for large products only: a product runs between other kernels, so its threads
     // have gone to sleep and waking them costs more than it saves on small ones (measured on MEM at
-    // CPU sizes: 1 thread 6,441 samples/s, 2 threads 5,407). In a replica worker, always one.
-    const maxThreads = isMainThread ? (getThreads() as number) : 1;
-    let current = getThreads() as number;
-    const useThreads = (n: number) => {
+    // CPU sizes: 1 thread 6,441 samples/s, 2 threads 5,407).
+    // The thread count is one setting for the whole process, worker threads included: only the main
+    // thread changes it, and while replicas run (see setBlasReplicaMode) it stays at one, so that
+    // no two callers share OpenBLAS's thread pool (they would wait for each other on its lock).
+    const defaultThreads = getThreads() as number;
+    let current = defaultThreads;
+    const setCount = (n: number) => {
       if (n !== current) setThreads(n);
       current = n;
     };
+    if (isMainThread) useThreads = setCount;
     const blas: Blas = {
       library,
-      threads: () => maxThreads,
+      threads: () => (isMainThread && !replicaMode ? defaultThreads : 1),
       sgemm: (transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) => {
-        useThreads(m * n * k >= THREADED_WORK ? maxThreads : 1);
+        if (isMainThread) setCount(!replicaMode && m * n * k >= THREADED_WORK ? defaultThreads : 1);
         sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       },
     };

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sliceBatch, type Batch } from "../../src/data/batch.ts";
 import type { PreparedDataset } from "../../src/data/reader.ts";
 import { selectBackend } from "../../src/engine/backend.ts";
+import { loadBlas } from "../../src/engine/blas.ts";
 import { recipeByName } from "../../src/models/registry.ts";
 import { buildStageReplica, modelAtStage, untrained, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
 import { StageRunner } from "../../src/run/stages.ts";
@@ -15,6 +16,8 @@ import { Adam } from "../../src/train/adam.ts";
 import { trainStep } from "../../src/train/trainer.ts";
 import { testSpec } from "../models/baselines/stage-context.ts";
 import { openTinyDataset } from "./helpers.ts";
+
+const blasState = await loadBlas(); // where the machine has OpenBLAS
 
 let outRoot: string;
 let dataset: PreparedDataset;
@@ -128,6 +131,23 @@ describe("data-parallel training across worker threads", () => {
       parallelModel.module.dispose();
       singleModel.module.dispose();
     }
+  });
+
+  it.skipIf(!blasState.blas)("keeps OpenBLAS on one thread while replicas run, and gives its threads back after", async () => {
+    // Two replicas computing at once on OpenBLAS's one (process-wide) thread pool wait for each
+    // other on its lock, and its threads beside a busy worker oversubscribe the cores.
+    const blas = blasState.blas!;
+    const threads = blas.threads();
+    const args = replicaArgs("mlp", "train");
+    const model = await buildStageReplica(args);
+    const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
+    try {
+      expect(blas.threads()).toBe(1);
+    } finally {
+      await group.close();
+      model.module.dispose();
+    }
+    expect(blas.threads()).toBe(threads);
   });
 
   it("trains a model to the same quality as a single thread on synthetic-tiny", async () => {

@@ -8,6 +8,7 @@
 import { Worker } from "node:worker_threads";
 import { batchBuffers, sliceBatch, type Batch } from "../../data/batch.ts";
 import type { BackendName } from "../../engine/backend.ts";
+import { setBlasReplicaMode } from "../../engine/blas.ts";
 import type { ReplicaFactory } from "./factory.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { createExchangeBuffers, Replica, type ReplicaModel } from "./replica.ts";
@@ -31,6 +32,17 @@ export interface ReplicaGroupOptions {
   learningRate: number;
   backend: BackendName;
   kernelOverrides: boolean;
+}
+
+/** Replica groups started and not yet closed (OpenBLAS stays on one thread while any is). */
+let liveGroups = 0;
+
+function groupStarted(): void {
+  if (liveGroups++ === 0) setBlasReplicaMode(true);
+}
+
+function groupClosed(): void {
+  if (--liveGroups === 0) setBlasReplicaMode(false);
 }
 
 type Waiter = { type: FromWorker["type"]; resolve: (m: FromWorker) => void; reject: (e: Error) => void };
@@ -84,6 +96,7 @@ export class ReplicaGroup<B> {
     const buffers = createExchangeBuffers(options.replicas, shapes);
     const main = new Replica(model, options.learningRate, buffers, 0);
     const workers: ReplicaWorker[] = [];
+    groupStarted();
     try {
       for (let slot = 1; slot < options.replicas; slot++) {
         workers.push(new ReplicaWorker(new Worker(new URL("./worker-bootstrap.mjs", import.meta.url), { execArgv: [] })));
@@ -104,6 +117,7 @@ export class ReplicaGroup<B> {
     } catch (error) {
       main.dispose();
       await Promise.all(workers.map((w) => w.worker.terminate()));
+      groupClosed();
       throw error;
     }
     return new ReplicaGroup(main, rows, workers);
@@ -177,15 +191,19 @@ export class ReplicaGroup<B> {
   /** Stops every worker (a worker that failed or already exited is terminated or simply awaited). */
   async close(): Promise<void> {
     this.main.dispose();
-    await Promise.all(
-      this.workers.map((w) => {
-        try {
-          w.post({ type: "close" });
-        } catch {
-          void w.worker.terminate();
-        }
-        return w.exited;
-      }),
-    );
+    try {
+      await Promise.all(
+        this.workers.map((w) => {
+          try {
+            w.post({ type: "close" });
+          } catch {
+            void w.worker.terminate();
+          }
+          return w.exited;
+        }),
+      );
+    } finally {
+      groupClosed();
+    }
   }
 }

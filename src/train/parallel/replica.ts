@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../../data/batch.ts";
+import { float32Values } from "../../engine/read-values.ts";
 import { batchToTensors } from "../../models/inputs.ts";
 import { Adam } from "../adam.ts";
 import { predictBatch } from "../evaluate.ts";
@@ -50,6 +51,8 @@ export interface ExchangeBuffers {
   gradients: SharedArrayBuffer;
   /** 1 where a replica's part had a gradient for the variable (a variable its rows never reach has none). */
   present: SharedArrayBuffer;
+  /** Each part's share of the batch's rows (its gradient's weight in the sum), one float64 per replica. */
+  partWeights: SharedArrayBuffer;
   weights: SharedArrayBuffer;
 }
 
@@ -58,7 +61,7 @@ const sizeOf = (shape: readonly number[]) => shape.reduce((n, d) => n * d, 1);
 export function createExchangeBuffers(replicas: number, shapes: number[][]): ExchangeBuffers {
   const total = shapes.reduce((n, s) => n + sizeOf(s), 0);
   const floats = (n: number) => new SharedArrayBuffer(n * Float32Array.BYTES_PER_ELEMENT);
-  return { replicas, shapes, gradients: floats(replicas * total), present: new SharedArrayBuffer(replicas * shapes.length), weights: floats(total) };
+  return { replicas, shapes, gradients: floats(replicas * total), present: new SharedArrayBuffer(replicas * shapes.length), partWeights: new SharedArrayBuffer(replicas * Float64Array.BYTES_PER_ELEMENT), weights: floats(total) };
 }
 
 /**
@@ -85,6 +88,7 @@ export class Replica<B> {
   private readonly total: number;
   private readonly gradients: Float32Array;
   private readonly present: Uint8Array;
+  private readonly weightOfPart: Float64Array;
   private readonly weights: Float32Array;
   /** Indices of the variables this replica updates, and of those it loads from the others. */
   private readonly own: number[];
@@ -114,6 +118,7 @@ export class Replica<B> {
     this.total = offset;
     this.gradients = new Float32Array(buffers.gradients);
     this.present = new Uint8Array(buffers.present);
+    this.weightOfPart = new Float64Array(buffers.partWeights);
     this.weights = new Float32Array(buffers.weights);
     const owners = shardOwners(shapes, buffers.replicas);
     this.own = owners.flatMap((owner, i) => (owner === slot ? [i] : []));
@@ -126,8 +131,8 @@ export class Replica<B> {
   }
 
   /**
-   * Writes weight × ∇(mean loss over `batch`) into this replica's part; returns the loss and its
-   * named parts on these rows.
+   * Writes ∇(mean loss over `batch`) and `weight` (the part's share of the batch's rows) into this
+   * replica's part; returns the loss and its named parts on these rows.
    */
   computeGradients(batch: B, weight: number): Record<string, number> {
     const { values, flags } = this.region(this.slot);
@@ -135,6 +140,7 @@ export class Replica<B> {
       // An empty part (a batch with fewer rows than replicas): it contributes nothing, and its mean
       // loss would be NaN, which a zero weight cannot cancel (0 · NaN = NaN).
       this.present.fill(0, flags, flags + this.variables.length);
+      this.weightOfPart[this.slot] = 0;
       return {};
     }
     let names: string[] = [];
@@ -150,11 +156,9 @@ export class Replica<B> {
         this.variables.forEach((v, i) => {
           const g = grads[v.name];
           this.present[flags + i] = g === undefined ? 0 : 1;
-          if (g === undefined) return;
-          const data = g.dataSync() as Float32Array;
-          const start = values + this.offsets[i]!;
-          for (let j = 0; j < data.length; j++) this.gradients[start + j] = weight * data[j]!;
+          if (g !== undefined) this.gradients.set(float32Values(g), values + this.offsets[i]!);
         });
+        this.weightOfPart[this.slot] = weight;
       });
       const read = losses!.dataSync();
       return Object.fromEntries(names.map((name, i) => [name, read[i]!]));
@@ -168,7 +172,7 @@ export class Replica<B> {
    * Adam step, and publishes the new values. Call loadOthers() once every replica has done this.
    */
   applyOwn(): void {
-    const regions = Array.from({ length: this.buffers.replicas }, (_, slot) => this.region(slot));
+    const regions = Array.from({ length: this.buffers.replicas }, (_, slot) => ({ ...this.region(slot), weight: this.weightOfPart[slot]! }));
     tf.tidy(() => {
       const update: tf.NamedTensorMap = {};
       for (const i of this.own) {
@@ -177,17 +181,20 @@ export class Replica<B> {
         const end = start + v.size;
         let any = false;
         this.sum.fill(0, start, end);
-        for (const { values, flags } of regions) {
+        for (const { values, flags, weight } of regions) {
           if (this.present[flags + i] === 0) continue;
           any = true;
           // The part's copy of variable i starts at values + start, as the sum's does at start.
-          for (let j = start; j < end; j++) this.sum[j] = this.sum[j]! + this.gradients[values + j]!;
+          // Each weighted part is rounded to float32 before it is added, as when the parts were stored weighted.
+          const sum = this.sum;
+          const part = this.gradients;
+          for (let j = start, p = values + start; j < end; j++, p++) sum[j] = sum[j]! + Math.fround(weight * part[p]!);
         }
         if (any) update[v.name] = tf.tensor(this.sum.subarray(start, end), v.shape, "float32");
       }
       this.optimizer.applyGradients(update);
     });
-    for (const i of this.own) this.weights.set(this.variables[i]!.dataSync() as Float32Array, this.offsets[i]!);
+    for (const i of this.own) this.weights.set(float32Values(this.variables[i]!), this.offsets[i]!);
   }
 
   /** Loads the variables the other replicas own from their published values. */

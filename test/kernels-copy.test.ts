@@ -316,6 +316,10 @@ describe("wasm Concat override", () => {
     { label: "bool, axis −1", inputs: [input([4, 3], "bool", 35), input([4, 7], "bool", 36)], axis: -1 },
     { label: "bool, axis 0", inputs: [input([2, 3], "bool", 37), input([1, 3], "bool", 38), input([3, 3], "bool", 39)], axis: 0 },
     { label: "a single input (no kernel call)", inputs: [input([4, 6], "float32", 40)], axis: 1, noKernel: true },
+    // 256+ elements in short runs: copied by copy-simd.wat (16-, 4- and 1-byte steps).
+    { label: "short runs in SIMD, float32, axis 1", inputs: [input([100, 3], "float32", 41), input([100, 13], "float32", 42)], axis: 1 },
+    { label: "short runs in SIMD, bool, axis −1", inputs: [input([90, 3], "bool", 43), input([90, 21], "bool", 44)], axis: -1 },
+    { label: "short runs in SIMD, int32, rank 3", inputs: [input([40, 5, 2], "int32", 45), input([40, 5, 7], "int32", 46)], axis: 2 },
   ];
 
   for (const c of cases) {
@@ -348,6 +352,8 @@ describe("wasm Pack override", () => {
     { label: "bool, 2 inputs, axis −1", inputs: [input([2, 3], "bool", 11), input([2, 3], "bool", 12)], axis: -1 },
     { label: "empty inputs", inputs: [input([0, 3], "float32", 13), input([0, 3], "float32", 14)], axis: 1 },
     { label: "a single input (falls back)", inputs: [input([3, 4], "float32", 15)], axis: 1, fallback: true },
+    { label: "short runs in SIMD: embedding features [n, L, 8] stacked on axis 2", inputs: five([30, 4, 8]), axis: 2 },
+    { label: "short runs in SIMD, bool, axis 1", inputs: five([60, 7], "bool"), axis: 1 },
   ];
 
   for (const c of cases) {
@@ -376,6 +382,9 @@ describe("wasm Unpack override", () => {
     { label: "int32, middle axis", value: input([3, 5, 2], "int32", 11), axis: 1 },
     { label: "int32, last axis", value: input([3, 5, 2], "int32", 12), axis: 2 },
     { label: "bool, last axis", value: input([3, 4], "bool", 13), axis: 1 },
+    { label: "short runs in SIMD: [n, L, 3, 8] on axis 2", value: input([30, 4, 3, 8], "float32", 14), axis: 2 },
+    { label: "short runs in SIMD, int32, middle axis, odd inner", value: input([100, 3, 5], "int32", 15), axis: 1 },
+    { label: "short runs in SIMD, bool, middle axis", value: input([90, 4, 3], "bool", 16), axis: 1 },
   ];
 
   for (const c of cases) {
@@ -404,6 +413,8 @@ describe("wasm SplitV override", () => {
     { label: "int32, sizes, last axis", x: input([5, 12], "int32", 11), splits: [5, -1, 0], axis: 1 },
     { label: "int32, equal, axis 0", x: input([4, 3, 2], "int32", 12), splits: 2, axis: 0 },
     { label: "bool, sizes, axis −2", x: input([6, 3], "bool", 13), splits: [1, 5], axis: -2 },
+    { label: "short runs in SIMD, float32, last axis", x: input([100, 20], "float32", 14), splits: [3, 17], axis: 1 },
+    { label: "short runs in SIMD, bool, last axis", x: input([100, 9], "bool", 15), splits: [5, -1], axis: -1 },
   ];
 
   for (const c of cases) {
@@ -546,6 +557,8 @@ describe("wasm Slice override", () => {
     { label: "empty", x: input([5, 4], "float32", 8), begin: [2, 1], size: [0, 3] },
     { label: "int32", x: input([6, 7], "int32", 9), begin: [0, 2], size: [6, 4] },
     { label: "bool", x: input([4, 3, 2], "bool", 10), begin: [1, 1, 1], size: [2, 2, 1] },
+    { label: "short runs in SIMD: key columns of [n, L, 24]", x: input([30, 10, 24], "float32", 11), begin: [0, 0, 0], size: [-1, -1, 16] },
+    { label: "short runs in SIMD, bool, odd runs", x: input([120, 9], "bool", 12), begin: [3, 2], size: [110, 5] },
   ];
   for (const c of cases) {
     it(`${c.label}: override = original = cpu, bit for bit`, async () => {

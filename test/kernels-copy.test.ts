@@ -45,7 +45,7 @@ const make = (i: Input): tf.Tensor => tf.tensor(i.data, i.shape, i.dtype);
 const MODES: readonly Mode[] = ["cpu", "wasm-original", "wasm-override"];
 
 
-const COPY_KERNELS = [tf.GatherV2, tf.Concat, tf.Pack, tf.Unpack, tf.SplitV, tf.Slice] as const;
+const COPY_KERNELS = [tf.GatherV2, tf.Concat, tf.Pack, tf.Unpack, tf.SplitV, tf.Slice, tf.Transpose] as const;
 type CopyKernel = (typeof COPY_KERNELS)[number];
 
 /**
@@ -565,6 +565,27 @@ describe("wasm Slice override", () => {
       const { calls, out } = await compareModes(() => tf.slice(make(c.x), c.begin, c.size));
       expectHandled(calls, tf.Slice, false);
       expect(out[0]!.shape).toEqual(c.size.map((s, i) => (s === -1 ? c.x.shape[i]! - c.begin[i]! : s)));
+    });
+  }
+});
+
+describe("wasm Transpose override (last axis kept)", () => {
+  const cases: { label: string; x: Input; perm: number[]; fallback?: boolean }[] = [
+    { label: "FiBiNet's [B, F, E] → [F, B, E]", x: input([6, 5, 8], "float32", 1), perm: [1, 0, 2] },
+    { label: "short runs in SIMD, [B, F, E] → [F, B, E]", x: input([40, 15, 8], "float32", 2), perm: [1, 0, 2] },
+    { label: "4-D, two outer axes walked", x: input([3, 4, 5, 6], "float32", 3), perm: [2, 0, 1, 3] },
+    { label: "4-D, identity permutation", x: input([2, 3, 4, 5], "float32", 4), perm: [0, 1, 2, 3] },
+    { label: "odd runs, int32", x: input([30, 12, 3], "int32", 5), perm: [1, 0, 2] },
+    { label: "odd runs, bool", x: input([50, 7, 5], "bool", 6), perm: [1, 0, 2] },
+    { label: "empty", x: input([0, 4, 3], "float32", 7), perm: [1, 0, 2] },
+    { label: "last axis moved (falls back)", x: input([4, 5, 6], "float32", 8), perm: [2, 1, 0], fallback: true },
+    { label: "rank 2 (falls back)", x: input([4, 5], "float32", 9), perm: [1, 0], fallback: true },
+  ];
+  for (const c of cases) {
+    it(`${c.label}: override = original = cpu, bit for bit`, async () => {
+      const { calls, out } = await compareModes(() => tf.transpose(make(c.x), c.perm));
+      expectHandled(calls, tf.Transpose, c.fallback === true);
+      expect(out[0]!.shape).toEqual(c.perm.map((p) => c.x.shape[p]!));
     });
   }
 });

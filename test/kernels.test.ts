@@ -54,6 +54,7 @@ describe("kernel override registry", () => {
       "wasm:Unpack/js-runs",
       "wasm:SplitV/js-runs",
       "wasm:Slice/js-runs",
+      "wasm:Transpose/runs",
       "wasm:Identity/shared-data",
       "wasm:Sum/no-transpose",
       "wasm:MktAdam/simd",

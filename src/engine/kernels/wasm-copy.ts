@@ -273,6 +273,46 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
 }
 
 /**
+ * Transpose that keeps the last axis last (FiBiNet's [B, F, E] ↔ [F, B, E]) as runs of the last
+ * axis: the output's second-to-last axis is one copyRuns call (its input stride between runs), the
+ * axes before it are walked with an index counter. tfjs-backend-wasm's kernel moves element by
+ * element through a generic strided loop: 2.2 ms for [1024, 105, 8] (FiBiNet: 9 of 105 ms a step).
+ * Other permutations go to the original kernel.
+ */
+function transpose(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs;
+    const perm = args.attrs?.["perm"] as number[] | undefined;
+    const rank = x?.shape.length ?? 0;
+    if (x === undefined || perm === undefined || !numeric(x) || rank < 3 || perm[rank - 1] !== rank - 1) return original(args);
+    const shape = x.shape;
+    const outShape = perm.map((p) => shape[p]!);
+    const b = heap(args.backend);
+    const out = b.makeOutput(outShape, x.dtype);
+    if (product(outShape) === 0) return out;
+    const run = shape[rank - 1]!;
+    const strides = shape.map((_, i) => product(shape.slice(i + 1)));
+    const src = b.typedArrayFromHeap(x);
+    const dst = b.typedArrayFromHeap(out);
+    // Output axis rank−2 is the runs of one copyRuns call; output axes 0…rank−3 are walked here.
+    const last = rank - 2;
+    const index = new Array<number>(last).fill(0);
+    const calls = product(outShape.slice(0, last));
+    for (let call = 0, to = 0; call < calls; call++) {
+      let from = 0;
+      for (let i = 0; i < last; i++) from += index[i]! * strides[perm[i]!]!;
+      copyRuns(b, src, from, strides[perm[last]!]!, dst, to, run, run, outShape[last]!);
+      to += run * outShape[last]!;
+      for (let i = last - 1; i >= 0; i--) {
+        if (++index[i]! < outShape[i]!) break;
+        index[i] = 0;
+      }
+    }
+    return out;
+  };
+}
+
+/**
  * Identity without a copy: the output shares the input's data, reference-counted, as the cpu
  * backend's Identity and the wasm backend's own Reshape do. tfjs's engine runs Identity to save
  * every input a gradient needs (engine.clone), so the shipped copy cost 16 of MEM's 190 ms per step.
@@ -293,5 +333,6 @@ export const wasmCopyOverrides: readonly KernelOverride[] = [
   override(tf.Unpack, "js-runs", unpack),
   override(tf.SplitV, "js-runs", splitV),
   override(tf.Slice, "js-runs", slice),
+  override(tf.Transpose, "runs", transpose),
   override(tf.Identity, "shared-data", identity),
 ];

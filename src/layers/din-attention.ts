@@ -60,8 +60,11 @@ export class DinAttention extends Module {
     const flatKeys = keys.reshape([-1, dim]) as tf.Tensor2D;
     const products = tf.mul(query.expandDims(1), keys).reshape([-1, dim]) as tf.Tensor2D;
     const perKey = tf.add(tf.matMul(flatKeys, tf.sub(wk, wd)), tf.matMul(products, wp)).reshape([batch, length, first.units]);
-    let pre: tf.Tensor = tf.add(perKey, tf.matMul(query as tf.Tensor2D, tf.add(wq, wd)).expandDims(1));
-    if (first.bias !== undefined) pre = tf.add(pre, first.bias);
+    // The bias joins the query's term [B, h] before the broadcast: one pass over [B, L, h] fewer,
+    // forward and backward (its gradient sums [B, h] instead of [B·L, h]).
+    let perRow: tf.Tensor = tf.matMul(query as tf.Tensor2D, tf.add(wq, wd));
+    if (first.bias !== undefined) perRow = tf.add(perRow, first.bias);
+    const pre = tf.add(perKey, perRow.expandDims(1));
     return rest.reduce((h, layer) => layer.apply(h), activate(pre, first.activation));
   }
 }

@@ -133,21 +133,28 @@ describe("data-parallel training across worker threads", () => {
     }
   });
 
-  it.skipIf(!blasState.blas)("keeps OpenBLAS on one thread while replicas run, and gives its threads back after", async () => {
+  it.skipIf(!blasState.blas)("keeps OpenBLAS on one thread while replicas compute, and gives its threads back between steps", async () => {
     // Two replicas computing at once on OpenBLAS's one (process-wide) thread pool wait for each
-    // other on its lock, and its threads beside a busy worker oversubscribe the cores.
+    // other on its lock, and its threads beside a busy worker oversubscribe the cores. Outside the
+    // steps the main thread alone may use them (e.g. training alone while a group stays open).
     const blas = blasState.blas!;
     const threads = blas.threads();
     const args = replicaArgs("mlp", "train");
     const model = await buildStageReplica(args);
-    const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
+    const replica = ctrReplicaModel(model);
+    const during: number[] = [];
+    const observed = { ...replica, lossOn: (batch: Batch) => (during.push(blas.threads()), replica.lossOn(batch)) };
+    const group = await ReplicaGroup.start(observed, readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
     try {
-      expect(blas.threads()).toBe(1);
+      expect(blas.threads()).toBe(threads);
+      const [batch] = await firstBatches(1, ["target"]);
+      await group.step(batch!);
+      expect(during).toEqual([1]);
+      expect(blas.threads()).toBe(threads);
     } finally {
       await group.close();
       model.module.dispose();
     }
-    expect(blas.threads()).toBe(threads);
   });
 
   it("trains a model to the same quality as a single thread on synthetic-tiny", async () => {

@@ -34,15 +34,20 @@ export interface ReplicaGroupOptions {
   kernelOverrides: boolean;
 }
 
-/** Replica groups started and not yet closed (OpenBLAS stays on one thread while any is). */
-let liveGroups = 0;
+/** Steps and predictions of replica groups under way (OpenBLAS stays on one thread while any is). */
+let computing = 0;
 
-function groupStarted(): void {
-  if (liveGroups++ === 0) setBlasReplicaMode(true);
-}
-
-function groupClosed(): void {
-  if (--liveGroups === 0) setBlasReplicaMode(false);
+/**
+ * Runs `work` (replicas computing at the same time) with every OpenBLAS product on its caller's
+ * thread; the main thread's products alone use OpenBLAS's threads again once no replicas compute.
+ */
+async function whileReplicasCompute<T>(work: () => Promise<T>): Promise<T> {
+  if (computing++ === 0) setBlasReplicaMode(true);
+  try {
+    return await work();
+  } finally {
+    if (--computing === 0) setBlasReplicaMode(false);
+  }
 }
 
 type Waiter = { type: FromWorker["type"]; resolve: (m: FromWorker) => void; reject: (e: Error) => void };
@@ -96,7 +101,6 @@ export class ReplicaGroup<B> {
     const buffers = createExchangeBuffers(options.replicas, shapes);
     const main = new Replica(model, options.learningRate, buffers, 0);
     const workers: ReplicaWorker[] = [];
-    groupStarted();
     try {
       for (let slot = 1; slot < options.replicas; slot++) {
         workers.push(new ReplicaWorker(new Worker(new URL("./worker-bootstrap.mjs", import.meta.url), { execArgv: [] })));
@@ -117,7 +121,6 @@ export class ReplicaGroup<B> {
     } catch (error) {
       main.dispose();
       await Promise.all(workers.map((w) => w.worker.terminate()));
-      groupClosed();
       throw error;
     }
     return new ReplicaGroup(main, rows, workers);
@@ -134,7 +137,11 @@ export class ReplicaGroup<B> {
   }
 
   /** Scores of every row of `batch`, each replica scoring its part at the same time. */
-  async predict(batch: B): Promise<Float32Array> {
+  predict(batch: B): Promise<Float32Array> {
+    return whileReplicasCompute(() => this.predictInParts(batch));
+  }
+
+  private async predictInParts(batch: B): Promise<Float32Array> {
     const size = this.rows.size(batch);
     const bounds = this.bounds(size);
     const replies = this.workers.map((w, i) => {
@@ -151,7 +158,11 @@ export class ReplicaGroup<B> {
   }
 
   /** One synchronous step on `batch`: returns the batch's loss and named parts (row-weighted means). */
-  async step(batch: B): Promise<Record<string, number>> {
+  step(batch: B): Promise<Record<string, number>> {
+    return whileReplicasCompute(() => this.stepInParts(batch));
+  }
+
+  private async stepInParts(batch: B): Promise<Record<string, number>> {
     const size = this.rows.size(batch);
     const bounds = this.bounds(size);
     const weight = (k: number) => (bounds[k + 1]! - bounds[k]!) / size;
@@ -191,19 +202,15 @@ export class ReplicaGroup<B> {
   /** Stops every worker (a worker that failed or already exited is terminated or simply awaited). */
   async close(): Promise<void> {
     this.main.dispose();
-    try {
-      await Promise.all(
-        this.workers.map((w) => {
-          try {
-            w.post({ type: "close" });
-          } catch {
-            void w.worker.terminate();
-          }
-          return w.exited;
-        }),
-      );
-    } finally {
-      groupClosed();
-    }
+    await Promise.all(
+      this.workers.map((w) => {
+        try {
+          w.post({ type: "close" });
+        } catch {
+          void w.worker.terminate();
+        }
+        return w.exited;
+      }),
+    );
   }
 }

@@ -11,7 +11,11 @@
  * (grad:_FusedMatMul/per-input: without it Dense runs matMul, add, relu) and the Sum override's
  * SIMD sums (its JS loop, sumBlock(…, false), registered in its place).
  *
- * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul|adam|dense] [--rounds 3] [--steps 4] [--sizes cpu|paper]
+ * `--without small` compares the BatchMatMul override with its SIMD kernel for batches of small
+ * matrices (small-batched-matmul.ts) against the same override without it (those products then go
+ * to OpenBLAS per matrix, or to wasm's own kernel).
+ *
+ * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul|adam|dense|small] [--rounds 3] [--steps 4] [--sizes cpu|paper]
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
@@ -24,6 +28,9 @@ import { ADAM_KERNEL, wasmAdamJs } from "../src/engine/kernels/adam-kernel.ts";
 import { applyKernelOverrides, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { wasmCopyOverrides } from "../src/engine/kernels/wasm-copy.ts";
 import { sumBlock } from "../src/engine/kernels/wasm-sum.ts";
+import { explicitTransposeMatMul } from "../src/engine/kernels/wasm-batchmatmul.ts";
+import { blasBatchMatMul } from "../src/engine/kernels/wasm-blas-matmul.ts";
+import { loadedBlas } from "../src/engine/blas.ts";
 import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
@@ -56,7 +63,21 @@ function useDenseBefore(): void {
   tf.unregisterKernel(tf.Sum, "wasm");
   tf.registerKernel({ ...tfjs, kernelFunc: sumJs.kernelFunc });
 }
+/** tfjs's own BatchMatMul, and the BatchMatMul override without its small-matrix SIMD kernel (--without small). */
+let withoutSmall: { tfjs: tf.KernelConfig; kernelFunc: tf.KernelFunc } | undefined;
+function useWithoutSmall(): void {
+  removeKernelOverrides((name) => name.startsWith("wasm:BatchMatMul/"));
+  const tfjs = tf.getKernel(tf.BatchMatMul, "wasm")!;
+  const plain = explicitTransposeMatMul(tfjs.kernelFunc);
+  withoutSmall = { tfjs, kernelFunc: loadedBlas() ? blasBatchMatMul(plain) : plain };
+  tf.unregisterKernel(tf.BatchMatMul, "wasm");
+  tf.registerKernel({ ...tfjs, kernelFunc: withoutSmall.kernelFunc });
+}
 function useAll(): void {
+  if (withoutSmall !== undefined && tf.getKernel(tf.BatchMatMul, "wasm")?.kernelFunc === withoutSmall.kernelFunc) {
+    tf.unregisterKernel(tf.BatchMatMul, "wasm");
+    tf.registerKernel(withoutSmall.tfjs);
+  }
   if (tf.getKernel(ADAM_KERNEL, "wasm")?.kernelFunc === wasmAdamJs) tf.unregisterKernel(ADAM_KERNEL, "wasm");
   if (sumJs !== undefined && tf.getKernel(tf.Sum, "wasm")?.kernelFunc === sumJs.kernelFunc) {
     tf.unregisterKernel(tf.Sum, "wasm");
@@ -81,7 +102,7 @@ const evalBatches = await read({ split: "test", entities: ["target"], batchSize:
 const optimizer = new Adam(1e-3);
 const variables = model.trainableVariables();
 
-const variants = { all: useAll, [`without ${args.without}`]: args.without === "adam" ? useJsAdam : args.without === "dense" ? useDenseBefore : () => void removeKernelOverrides(removed) };
+const variants = { all: useAll, [`without ${args.without}`]: args.without === "adam" ? useJsAdam : args.without === "dense" ? useDenseBefore : args.without === "small" ? useWithoutSmall : () => void removeKernelOverrides(removed) };
 const times: Record<string, { train: number[]; eval: number[] }> = {};
 for (const name of Object.keys(variants)) times[name] = { train: [], eval: [] };
 const steps = Number(args.steps);

@@ -180,6 +180,11 @@ describe("wasm GatherV2 override", () => {
     { label: "int32 rank-2 table, rows of 70", table: input([30, 70], "int32", 22), indices: { shape: [2, 7], seed: 12 } },
     { label: "int32 rank-3 table", table: input([10, 3, 5], "int32", 23), indices: { shape: [8], seed: 13 } },
     { label: "bool rank-2 table", table: input([10, 6], "bool", 24), indices: { shape: [7], seed: 14 } },
+    // 256+ elements in rows under 64: copy-simd.wat's gatherRows.
+    { label: "embedding lookup in SIMD, rows of 8", table: input([500, 8], "float32", 40), indices: { shape: [300], seed: 40 } },
+    { label: "embedding lookup in SIMD, rank-2 indices, rows of 13", table: input([60, 13], "float32", 41), indices: { shape: [20, 30], seed: 41 } },
+    { label: "lookup in SIMD, int32 rows of 3", table: input([100, 3], "int32", 42), indices: { shape: [200], seed: 42 } },
+    { label: "lookup in SIMD, bool rows of 5", table: input([50, 5], "bool", 43), indices: { shape: [120], seed: 43 } },
     { label: "single row table", table: input([1, 9], "float32", 25), indices: { shape: [4], seed: 15 } },
     { label: "scalar index", table: input([10, 6], "float32", 26), indices: { shape: [], seed: 16 } },
     { label: "empty indices", table: input([10, 6], "float32", 27), indices: { shape: [0], seed: 17 } },

@@ -35,6 +35,7 @@ const SET_THRESHOLD = 64;
 const WASM_COPY_MIN = 256;
 
 type SimdCopyRuns = (src: number, srcStride: number, dst: number, dstStride: number, length: number, count: number) => void;
+type SimdGatherRows = (src: number, indices: number, dst: number, count: number, length: number) => void;
 
 /**
  * Copies `count` runs of `length` elements: run r from src[srcStart + r·srcStride] to
@@ -115,6 +116,14 @@ function gatherRows(original: tf.KernelFunc): tf.KernelFunc {
     const src = b.typedArrayFromHeap(x);
     const idx = b.typedArrayFromHeap(indices);
     const dst = b.typedArrayFromHeap(out);
+    const memory = batchSize === 1 && outerSize === 1 && row < SET_THRESHOLD && n * row >= WASM_COPY_MIN ? wasmHeapMemory(args.backend) : undefined;
+    if (memory !== undefined) {
+      // An embedding lookup (rows of a table): copy-simd.wat's gatherRows, 16 bytes at a time.
+      const bytes = src.BYTES_PER_ELEMENT;
+      const gather = heapModuleExports(WASM_BASE64, memory).gatherRows as SimdGatherRows;
+      gather(src.byteOffset, idx.byteOffset, dst.byteOffset, n, row * bytes);
+      return out;
+    }
     let d = 0;
     for (let bt = 0; bt < batchSize; bt++) {
       for (let o = 0; o < outerSize; o++) {

@@ -10,6 +10,8 @@
  * Left to the wrapped kernel (`fallback`): other dtypes, empty operands, batch shapes that
  * broadcast other than "equal" or "one side has a single matrix", and batched products too small
  * for a library call to pay (DIN's per-row attention products), where the call overhead dominates.
+ * In the registered BatchMatMul override, batches of matrices of up to SMALL_MATRIX_WORK.withBlas
+ * multiply-adds never get here: the SIMD kernel in front of it takes them (small-batched-matmul.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadedBlas, type Blas } from "../blas.ts";
@@ -21,9 +23,9 @@ import { matmulPlan, type MatMulPlan } from "./matmul-plan.ts";
 import { SMALL_MATRIX_WORK, smallBatchedMatMul } from "./small-batched-matmul.ts";
 import { wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 
-
 /**
- * Multiply-adds per matrix below which a batched product stays on the wasm kernel. The experts'
+ * Multiply-adds per matrix below which a batched product goes to `fallback` (for this kernel on its
+ * own: the registered override sends batches of small matrices to the SIMD kernel first). The experts'
  * gate mixing of MMoE/PLE/MEM ([B,1,2]·[B,2,1024] and its gradients, 2,048 per matrix) took 2–5×
  * longer on wasm's kernel (~6 µs per matrix) than one sgemm call per matrix (~2 µs); DIN's
  * attention products (480 per matrix) measured the same either way (docs/performance.md).

@@ -1,6 +1,6 @@
 /**
- * wasm overrides for the kernels that only move data: GatherV2, Concat, Pack, Unpack, SplitV, Slice
- * and Identity (which need not move anything).
+ * wasm overrides for the kernels that only move data: GatherV2, Concat, Pack, Unpack, SplitV, Slice,
+ * Transpose (when the last axis stays last) and Identity (which need not move anything).
  *
  * tfjs-backend-wasm 4.22 implements Concat and Slice (which Unpack and SplitV call) in JS with one
  * `subarray` + `set` per row: with the short rows of embedding features (8–24 floats) the typed

@@ -17,6 +17,10 @@ export interface PreparedFeature {
   vocabSize: number;
   /** Bucket boundaries (numeric features), fitted on train. */
   boundaries?: number[];
+  /** Made by prepare without a spec field naming it (the user id, each entity's item id). */
+  implicit?: true;
+  /** Computed by prepare instead of read from a column. */
+  derive?: "item_popularity";
 }
 
 /**
@@ -42,7 +46,7 @@ export interface PreparedSequence {
 export type SplitName = "source/train" | "source/test" | "target/train" | "target/valid" | "target/test";
 
 /** Layout version of prepared datasets: a dataset prepared with another version is prepared again. */
-export const PREPARED_FORMAT_VERSION = 2;
+export const PREPARED_FORMAT_VERSION = 3;
 
 export interface PreparedSchema {
   version: typeof PREPARED_FORMAT_VERSION;
@@ -53,7 +57,7 @@ export interface PreparedSchema {
   sequences: PreparedSequence[];
   userGroups: number[];
   splits: Partial<Record<SplitName, { file: string; rows: number }>>;
-  split: { by: "time" | "user_order"; detail: string };
+  split: { by: "time" | "user_order" | "user_last"; detail: string };
 }
 
 export const SCHEMA_FILE = "schema.json";

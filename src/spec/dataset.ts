@@ -3,9 +3,13 @@ import { z } from "zod";
 /** Field names become column and vocabulary file names: keep them plain. */
 const fieldName = z.string().regex(/^[a-z][a-z0-9_]*$/, "expected a lower-case name of letters, digits and _");
 
-/** A raw table: CSV, TSV or Parquet. Paths are relative to the dataset's raw_dir. */
+/**
+ * A raw table: CSV, TSV or Parquet, in one file or several read as one (a list of paths and/or glob
+ * patterns, `*` `?` `[…]` `**`; the files in list order, each pattern's matches sorted by path).
+ * Paths are relative to the dataset's raw_dir.
+ */
 export const rawTableSchema = z.strictObject({
-  path: z.string().min(1),
+  path: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
   /** Default: from the extension (.csv → csv, .tsv/.tab → tsv, .parquet → parquet). */
   format: z.enum(["csv", "tsv", "parquet"]).optional(),
   /** Whether a CSV/TSV file has a header line. */
@@ -24,8 +28,9 @@ export const fieldSchema = z.strictObject({
   buckets: z.number().int().min(2).max(1000).default(10),
   /**
    * A value computed by prepare instead of read from a column. `item_popularity`: the item's
-   * number of training impressions (numeric, bucketized); useful as a shared feature when the
-   * raw data has no item features.
+   * number of training rows in its entity's log as logged (impressions, or positives for a log of
+   * positives only; never sampled negatives, never valid/test rows), numeric, bucketized; useful as
+   * a shared feature when the raw data has no item features.
    */
   derive: z.enum(["item_popularity"]).optional(),
 });
@@ -39,6 +44,12 @@ const labelSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * For a log of positives only: after the split, each positive gets `per_positive` negatives drawn
+ * inside its own split, without replacement, from the entity's items the user never interacted with
+ * (in any split): uniformly over the items of the entity's log, or in proportion to each item's
+ * number of training positives.
+ */
 const negativesSchema = z.strictObject({
   /** Negatives drawn per positive (the log holds positives only). */
   per_positive: z.number().int().min(1).max(100),
@@ -87,9 +98,16 @@ const timeSplitSchema = z.strictObject({
 
 const userOrderSplitSchema = z.strictObject({
   by: z.literal("user_order"),
-  /** Share of each user's target rows (the last ones) held out for test, and the ones before for valid. */
+  /** Share of each user's logged target rows (the last ones) held out for test, and the ones before for valid. */
   test_fraction: z.number().min(0).max(0.9).default(0.2),
   valid_fraction: z.number().min(0).max(0.9).default(0.1),
+});
+
+/** Leave-last-out: each user's last `test` logged target rows → test, the `valid` before → valid (sequential and cross-domain papers' protocol). */
+const userLastSplitSchema = z.strictObject({
+  by: z.literal("user_last"),
+  test: z.number().int().min(1).max(100).default(1),
+  valid: z.number().int().min(1).max(100).default(1),
 });
 
 export const syntheticGeneratorSchema = z.strictObject({
@@ -127,7 +145,7 @@ export const datasetSpecSchema = z.strictObject({
   shared: z.array(fieldSchema).default([]),
   /** Length of each behaviour sequence (newest first, padded with 0). */
   sequence_maxlen: z.number().int().min(1).max(200).default(20),
-  split: z.discriminatedUnion("by", [timeSplitSchema, userOrderSplitSchema]).default({ by: "time", slice_seconds: 86_400 }),
+  split: z.discriminatedUnion("by", [timeSplitSchema, userOrderSplitSchema, userLastSplitSchema]).default({ by: "time", slice_seconds: 86_400 }),
   /** Thresholds on a user's training clicks: [10, 30] → groups <10, 10–30, ≥30. */
   user_groups: z.array(z.number().int().min(1)).min(1).default([10, 30]),
   /** Values seen fewer times than this in train map to out-of-vocabulary (id 1). */

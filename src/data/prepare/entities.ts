@@ -12,16 +12,18 @@ export interface FieldPlan {
   column: string;
   group: "user" | "shared" | "specific";
   entity: "both" | EntityName;
+  /** Made by prepare without a spec field naming it: the user id and each entity's item id. */
+  implicit?: true;
 }
 
 export function planFields(spec: DatasetSpec): FieldPlan[] {
   const plans: FieldPlan[] = [
-    { field: { name: "user_id", type: "categorical", buckets: 10 }, column: "user__user_id", group: "user", entity: "both" },
+    { field: { name: "user_id", type: "categorical", buckets: 10 }, column: "user__user_id", group: "user", entity: "both", implicit: true },
   ];
   for (const field of spec.users?.fields ?? []) plans.push({ field, column: `user__${field.name}`, group: "user", entity: "both" });
   for (const field of spec.shared) plans.push({ field, column: `shared__${field.name}`, group: "shared", entity: "both" });
   for (const entity of ["source", "target"] as const) {
-    plans.push({ field: { name: "item_id", type: "categorical", buckets: 10 }, column: `${entity}__item_id`, group: "specific", entity });
+    plans.push({ field: { name: "item_id", type: "categorical", buckets: 10 }, column: `${entity}__item_id`, group: "specific", entity, implicit: true });
     for (const field of spec.entities[entity].specific) plans.push({ field, column: `${entity}__${field.name}`, group: "specific", entity });
   }
   const seen = new Set<string>();
@@ -214,7 +216,7 @@ export async function buildEntityTable(
       const check = checks[Number(bad.k)]!;
       const [row] = await queryObjects(con, `SELECT CAST(${check.value} AS VARCHAR) AS v FROM ${ent} WHERE _row = ${Number(bad.r)}`);
       const value = row?.v === null || row?.v === undefined || row.v === "" ? "empty" : `'${String(row.v)}'`;
-      throw new UserError(`${log.file}: ${rowLabel(log, Number(bad.r))}, column ${check.column}: ${check.reason} (value ${value})`);
+      throw new UserError(`${rowLabel(log, Number(bad.r))}, column ${check.column}: ${check.reason} (value ${value})`);
     }
   } else {
     // A row counts under its first failing reason.

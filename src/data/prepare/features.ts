@@ -18,14 +18,15 @@ function appliesTo(plan: FieldPlan, prefix: string): string {
  * `encoded`: samples with every feature replaced by its id (0 missing, 1 out-of-vocabulary).
  */
 export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, plans: FieldPlan[], outDir: string): Promise<PreparedFeature[]> {
-  // Derived item_popularity: the item's number of training impressions in its own entity (0 if never shown in train).
+  // Derived item_popularity: the item's number of training rows as logged in its own entity (impressions,
+  // or positives for a log of positives only: never sampled negatives); 0 if never in train.
   const derived = plans.filter((p) => p.field.derive === "item_popularity");
   if (derived.length === 0) {
     // Nothing derived: every fit and the encoding read the samples themselves (a view joining
     // popularity would be joined again by each of them).
     await con.run("CREATE VIEW fitted AS SELECT * FROM samples");
   } else {
-    await con.run(`CREATE TABLE popularity AS SELECT entity, item_raw, count(*)::DOUBLE AS n FROM samples WHERE split = 'train' GROUP BY 1, 2`);
+    await con.run(`CREATE TABLE popularity AS SELECT entity, item_raw, count(*)::DOUBLE AS n FROM samples WHERE split = 'train' AND _neg = 0 GROUP BY 1, 2`);
     await con.run(`
       CREATE TABLE fitted AS
       SELECT s.*${derived.map((p) => `, CASE WHEN ${appliesTo(p, "s.")} THEN COALESCE(pop.n, 0) END AS ${sqlIdent(p.column)}`).join("")}
@@ -38,7 +39,14 @@ export async function fitAndEncode(con: DuckDBConnection, spec: DatasetSpec, pla
   for (const [index, plan] of plans.entries()) {
     const col = sqlIdent(plan.column);
     const numeric = plan.field.type === "numeric" || plan.field.derive !== undefined;
-    const base = { name: plan.field.name, column: plan.column, group: plan.group, entity: plan.entity };
+    const base = {
+      name: plan.field.name,
+      column: plan.column,
+      group: plan.group,
+      entity: plan.entity,
+      ...(plan.implicit ? { implicit: true as const } : {}),
+      ...(plan.field.derive ? { derive: plan.field.derive } : {}),
+    };
     const trainRows = `FROM fitted WHERE split = 'train' AND ${appliesTo(plan, "")} AND ${col} IS NOT NULL`;
     if (numeric) {
       const probs = Array.from({ length: plan.field.buckets - 1 }, (_, i) => (i + 1) / plan.field.buckets);

@@ -12,7 +12,7 @@ import { PREPARED_FORMAT_VERSION, SCHEMA_FILE, STATS_FILE, type PreparedSchema }
 import { buildEntityTable, locateEntitySources, nativeValues, planFields, type BadRowCounts } from "./entities.ts";
 import { fitAndEncode } from "./features.ts";
 import { loadRawTable, type LoadedTable } from "./raw.ts";
-import { buildSamples } from "./samples.ts";
+import { buildSamples, describeSplit } from "./samples.ts";
 import { addSequences } from "./sequences.ts";
 import { computeStats, fingerprintFiles, sampleColumns, writeSplits, type DatasetStats } from "./write.ts";
 
@@ -95,7 +95,7 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
       for (const entitySources of sources) await buildEntityTable(con, spec, entitySources, native, badRows);
       const rawRows = Number(await queryValue(con, "SELECT (SELECT count(*) FROM ent_source) + (SELECT count(*) FROM ent_target)"));
       step("entity tables");
-      await buildSamples(con, spec, plans);
+      const sampled = await buildSamples(con, spec, plans);
       step("samples");
       await mkdir(join(tmp, "vocab"), { recursive: true });
       await mkdir(join(tmp, "items"), { recursive: true });
@@ -103,6 +103,7 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
       step("vocabularies, buckets, encoding");
       const sequences = await addSequences(con, features, spec.sequence_maxlen, tmp);
       step("sequences");
+      const split = describeSplit(spec);
       const splits = await writeSplits(con, tmp, sampleColumns(features, sequences), sequences, spec.seed);
       step("write splits");
       const schema: PreparedSchema = {
@@ -117,17 +118,11 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
         sequences,
         userGroups: spec.user_groups,
         splits,
-        split:
-          spec.split.by === "time"
-            ? { by: "time", detail: `target test = last time slice of ${spec.split.slice_seconds} s, valid = the slice before; source rows of those slices are not trained on` }
-            : {
-                by: "user_order",
-                detail: `no time column: per-user file order; each user's last ${spec.split.test_fraction} of target rows → test, the ${spec.split.valid_fraction} before → valid; source rows after a user's first held-out target row are not trained on`,
-              },
+        split: { by: spec.split.by, detail: split.detail },
       };
       const fingerprint = await fingerprintFiles(tmp, Object.values(splits).map((s) => s.file));
       step("fingerprint");
-      const computed = await computeStats(con, sequences, spec.user_groups);
+      const computed = await computeStats(con, sequences, spec.user_groups, sampled, split.leftOutReason);
       step("stats");
       const stats: DatasetStats = {
         dataset: spec.name,

@@ -1,37 +1,96 @@
 import { stat } from "node:fs/promises";
-import { basename, extname, resolve } from "node:path";
+import { extname, isAbsolute, relative, resolve } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { RawTable } from "../../spec/dataset.ts";
 import { UserError } from "../../util/errors.ts";
 import { queryObjects, queryValue, sqlIdent, sqlString } from "../duck.ts";
 
-/** A raw table loaded into DuckDB as `raw_<name>`, every row numbered in `_row` (1-based data row). */
+/** One file of a raw table: how messages name it, and the table's `_row` of its first data row. */
+export interface RawFilePart {
+  file: string;
+  firstRow: number;
+  /** The file line of its first data row (2 with a header); undefined for Parquet, or when unparsable rows were skipped. */
+  firstLine: number | undefined;
+}
+
+/** A raw table loaded into DuckDB as `raw_<name>`, every row numbered in `_row` (1-based, over its files in order). */
 export interface LoadedTable {
   name: string;
   sqlName: string;
+  /** How messages name the table: its file, or its path(s) as the spec gives them when it has several. */
   file: string;
+  /** Its files in reading order. */
+  parts: RawFilePart[];
   format: "csv" | "tsv" | "parquet";
   columns: string[];
   /** DuckDB type of each column (VARCHAR for every CSV/TSV column: they are read as text). */
   types: Record<string, string>;
-  /** The file line of data row 1 (2 with a header), so that line = _row + lineOffset; undefined for Parquet. */
-  lineOffset: number | undefined;
   /** Rows the CSV reader could not parse (only with on_bad_rows: skip; otherwise prepare stops). */
   unparsedRows: number;
 }
 
+/** The spec's path(s) of a table, as a list. */
+export function tablePaths(table: RawTable): string[] {
+  return Array.isArray(table.path) ? table.path : [table.path];
+}
+
 export function tableFormat(table: RawTable): "csv" | "tsv" | "parquet" {
   if (table.format) return table.format;
-  const ext = extname(table.path).toLowerCase();
+  const formats = new Set(tablePaths(table).map((path) => formatOfExtension(path)));
+  if (formats.size > 1) throw new UserError(`${tablePaths(table).join(", ")}: files of different formats in one table; set format: csv, tsv or parquet`);
+  return [...formats][0]!;
+}
+
+function formatOfExtension(path: string): "csv" | "tsv" | "parquet" {
+  const ext = extname(path).toLowerCase();
   if (ext === ".parquet") return "parquet";
   if (ext === ".tsv" || ext === ".tab") return "tsv";
   if (ext === ".csv") return "csv";
-  throw new UserError(`${table.path}: cannot tell the format from the extension '${ext}'; set format: csv, tsv or parquet`);
+  throw new UserError(`${path}: cannot tell the format from the extension '${ext}'; set format: csv, tsv or parquet`);
 }
 
-/** How a row is named in messages: a file line for CSV/TSV, a row number for Parquet. */
+/** How a row is named in messages: its file and line (CSV/TSV) or row (Parquet, or lines unknown). */
 export function rowLabel(table: LoadedTable, row: number): string {
-  return table.lineOffset === undefined ? `row ${row}` : `line ${row + table.lineOffset}`;
+  let part = table.parts[0]!;
+  for (const p of table.parts) if (p.firstRow <= row) part = p;
+  const inFile = row - part.firstRow;
+  return part.firstLine === undefined ? `${part.file}: row ${inFile + 1}` : `${part.file}: line ${inFile + part.firstLine}`;
+}
+
+const GLOB = /[*?[]/;
+
+/**
+ * The files of a raw table in reading order: its paths in list order, a glob pattern standing for
+ * its matches sorted by path. A path that does not exist, a pattern matching nothing, and an empty
+ * file are one-line errors.
+ */
+async function tableFiles(con: DuckDBConnection, name: string, table: RawTable, rawDir: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of tablePaths(table)) {
+    const full = resolve(rawDir, path);
+    if (GLOB.test(path)) {
+      const matches = (await queryObjects(con, `SELECT file FROM glob(${sqlString(full)}) ORDER BY file`)).map((r) => String(r.file));
+      if (matches.length === 0) throw new UserError(`${full}: raw table '${name}': the pattern matches no file`);
+      files.push(...matches);
+    } else files.push(full);
+  }
+  for (const file of files) {
+    let size: number;
+    try {
+      size = (await stat(file)).size;
+    } catch {
+      throw new UserError(`${file}: raw table '${name}' does not exist`);
+    }
+    if (size === 0) throw new UserError(`${file}: raw table '${name}' is empty`);
+  }
+  if (new Set(files).size < files.length) throw new UserError(`${tablePaths(table).join(", ")}: raw table '${name}' lists a file twice`);
+  return files;
+}
+
+/** A file as messages name it: relative to raw_dir when inside it, else its absolute path. */
+function shownName(file: string, rawDir: string): string {
+  const rel = relative(rawDir, file);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : file;
 }
 
 export async function loadRawTable(
@@ -41,53 +100,100 @@ export async function loadRawTable(
   rawDir: string,
   onBadRows: "fail" | "skip",
 ): Promise<LoadedTable> {
-  const file = resolve(rawDir, table.path);
-  const shown = basename(file);
-  let size: number;
-  try {
-    size = (await stat(file)).size;
-  } catch {
-    throw new UserError(`${file}: raw table '${name}' does not exist`);
-  }
-  if (size === 0) throw new UserError(`${file}: raw table '${name}' is empty`);
   const format = tableFormat(table);
+  const files = await tableFiles(con, name, table, rawDir);
+  const shown = files.map((file) => shownName(file, rawDir));
+  const several = files.length > 1;
+  const list = several ? `[${files.map(sqlString).join(", ")}]` : sqlString(files[0]!);
   const sqlName = sqlIdent(`raw_${name}`);
-  let unparsedRows = 0;
-  let lineOffset: number | undefined;
-  if (format === "parquet") {
-    await con.run(`CREATE TABLE ${sqlName} AS SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) FROM read_parquet(${sqlString(file)}, file_row_number = true)`);
-  } else {
-    if (!table.header && !table.columns) {
-      throw new UserError(`${file}: table '${name}' has no header line, so its spec needs columns: [...]`);
+  if (format !== "parquet" && !table.header && !table.columns) {
+    throw new UserError(`${shown[0]}: table '${name}' has no header line, so its spec needs columns: [...]`);
+  }
+  const csvOptions = [
+    `delim = ${sqlString(format === "tsv" ? "\t" : ",")}`,
+    `header = ${table.header}`,
+    "all_varchar = true",
+    "strict_mode = true",
+    "null_padding = false",
+    ...(table.columns ? [`names = [${table.columns.map(sqlString).join(", ")}]`] : []),
+  ];
+  const reader = (source: string, extra: string[]) =>
+    format === "parquet" ? `read_parquet(${[source, ...extra].join(", ")})` : `read_csv(${[source, ...csvOptions, ...extra].join(", ")})`;
+  // DuckDB reads every file by the first one's columns (dropping a later file's extra columns):
+  // the files of one table must have the same columns, in the same order.
+  if (several) {
+    let first: string[] | undefined;
+    for (const [k, file] of files.entries()) {
+      // (With a rejects table, a bad row in the sniffed sample does not stop the sniffer: it is reported when the rows are read.)
+      const rejects = format === "parquet" ? [] : ["store_rejects = true", `rejects_table = ${sqlString(`sniff_rejects_${name}`)}`, `rejects_scan = ${sqlString(`sniff_scan_${name}`)}`];
+      const columns = (await queryObjects(con, `DESCRIBE SELECT * FROM ${reader(sqlString(file), rejects)}`)).map((r) => String(r.column_name));
+      first ??= columns;
+      if (columns.join("\0") !== first.join("\0")) {
+        throw new UserError(`${shown[k]}: columns (${columns.join(", ")}) differ from those of ${shown[0]} (${first.join(", ")}); the files of table '${name}' must have the same columns`);
+      }
     }
-    const options = [
-      `delim = ${sqlString(format === "tsv" ? "\t" : ",")}`,
-      `header = ${table.header}`,
-      "all_varchar = true",
-      "store_rejects = true",
-      `rejects_table = ${sqlString(`rejects_${name}`)}`,
-      `rejects_scan = ${sqlString(`rejects_scan_${name}`)}`,
-      "strict_mode = true",
-      "null_padding = false",
-    ];
-    if (table.columns) options.push(`names = [${table.columns.map(sqlString).join(", ")}]`);
+  }
+  const withFilename = several ? ["filename = true"] : [];
+  let parts: RawFilePart[];
+  let unparsedRows = 0;
+  if (format === "parquet") {
+    // Rows numbered by file (in order) and row within the file.
+    const counts: number[] = [];
+    for (const file of files) counts.push(Number(await queryValue(con, `SELECT count(*) FROM read_parquet(${sqlString(file)})`)));
+    const firstRows = counts.map((_, k) => 1 + counts.slice(0, k).reduce((a, b) => a + b, 0));
+    const offset = several ? `CASE filename ${files.map((f, k) => `WHEN ${sqlString(f)} THEN ${firstRows[k]! - 1}`).join(" ")} END + ` : "";
+    await con.run(
+      `CREATE TABLE ${sqlName} AS SELECT ${offset}file_row_number + 1 AS _row, * EXCLUDE (file_row_number${several ? ", filename" : ""}) FROM ${reader(list, ["file_row_number = true", ...withFilename])}`,
+    );
+    parts = shown.map((file, k) => ({ file, firstRow: firstRows[k]!, firstLine: undefined }));
+  } else {
+    const rejects = sqlIdent(`rejects_${name}`);
+    const scans = sqlIdent(`rejects_scan_${name}`);
+    const rejectOptions = ["store_rejects = true", `rejects_table = ${sqlString(`rejects_${name}`)}`, `rejects_scan = ${sqlString(`rejects_scan_${name}`)}`];
     // Rows in file order; the reader's own line numbers are used for rows it rejects.
-    await con.run(`CREATE TABLE ${sqlName} AS SELECT * FROM read_csv(${sqlString(file)}, ${options.join(", ")})`);
-    const rejects = await queryObjects(con, `SELECT line, column_name, error_type, error_message FROM ${sqlIdent(`rejects_${name}`)} ORDER BY line LIMIT 1`);
-    unparsedRows = Number(await queryValue(con, `SELECT count(DISTINCT line) FROM ${sqlIdent(`rejects_${name}`)}`));
-    const first = rejects[0];
+    await con.run(`CREATE TABLE ${sqlName} AS SELECT * FROM ${reader(list, [...rejectOptions, ...withFilename])}`);
+    const filePosition = `list_position([${files.map(sqlString).join(", ")}], s.file_path)`;
+    const unparsed = await queryObjects(
+      con,
+      `SELECT ${filePosition} AS k, count(DISTINCT e.line) AS n, min(e.line) AS line, arg_min(e.column_name, e.line) AS column_name, arg_min(e.error_type, e.line) AS error_type
+       FROM ${rejects} e JOIN ${scans} s USING (scan_id, file_id) GROUP BY 1 ORDER BY 1`,
+    );
+    unparsedRows = unparsed.reduce((sum, r) => sum + Number(r.n), 0);
+    const first = unparsed[0];
     if (first && onBadRows === "fail") {
       const column = first.column_name ? `, column ${first.column_name}` : "";
-      throw new UserError(`${shown}: line ${first.line}${column}: row does not parse (${String(first.error_type).toLowerCase().replaceAll("_", " ")})`);
+      throw new UserError(`${shown[Number(first.k) - 1]}: line ${first.line}${column}: row does not parse (${String(first.error_type).toLowerCase().replaceAll("_", " ")})`);
     }
-    // With rejected rows skipped, file lines and row numbers no longer line up: only then are lines unknown.
     await con.run(`CREATE OR REPLACE TABLE ${sqlName} AS SELECT row_number() OVER () AS _row, * FROM ${sqlName}`);
-    lineOffset = unparsedRows === 0 ? (table.header ? 1 : 0) : undefined;
+    const firstRows = several ? await fileFirstRows(con, sqlName, files) : [1];
+    if (several) await con.run(`ALTER TABLE ${sqlName} DROP COLUMN filename`);
+    // With rejected rows skipped, a file's lines and row numbers no longer line up: only then are its lines unknown.
+    const skipped = new Set(unparsed.map((r) => Number(r.k) - 1));
+    parts = shown.map((file, k) => ({ file, firstRow: firstRows[k]!, firstLine: skipped.has(k) ? undefined : table.header ? 2 : 1 }));
   }
   const described = (await queryObjects(con, `DESCRIBE ${sqlName}`)).filter((r) => r.column_name !== "_row");
   const columns = described.map((r) => String(r.column_name));
   const types = Object.fromEntries(described.map((r) => [String(r.column_name), String(r.column_type)]));
   const rows = Number(await queryValue(con, `SELECT count(*) FROM ${sqlName}`));
-  if (rows === 0) throw new UserError(`${file}: raw table '${name}' has no data rows`);
-  return { name, sqlName, file: shown, format, columns, types, lineOffset, unparsedRows };
+  if (rows === 0) throw new UserError(`${several ? tablePaths(table).join(", ") : files[0]}: raw table '${name}' has no data rows`);
+  return { name, sqlName, file: several ? tablePaths(table).join(", ") : shown[0]!, parts, format, columns, types, unparsedRows };
+}
+
+/**
+ * The `_row` of each file's first row, rows having been numbered in the order the reader gave them.
+ * That order is the files' order, each file's rows in order (DuckDB preserves insertion order): checked
+ * here, since line numbers in messages depend on it.
+ */
+async function fileFirstRows(con: DuckDBConnection, sqlName: string, files: string[]): Promise<number[]> {
+  const ranges = await queryObjects(con, `SELECT filename, min(_row) AS lo, max(_row) AS hi, count(*) AS n FROM ${sqlName} GROUP BY filename`);
+  const byFile = new Map(ranges.map((r) => [String(r.filename), { lo: Number(r.lo), hi: Number(r.hi), n: Number(r.n) }]));
+  const firstRows: number[] = [];
+  let next = 1;
+  for (const file of files) {
+    const range = byFile.get(file) ?? { lo: next, hi: next - 1, n: 0 };
+    if (range.lo !== next || range.hi - range.lo + 1 !== range.n) throw new Error(`${file}: rows were not read in file order`);
+    firstRows.push(next);
+    next = range.hi + 1;
+  }
+  return firstRows;
 }

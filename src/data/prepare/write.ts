@@ -4,8 +4,10 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { queryObjects, queryValue, sqlIdent, sqlString } from "../duck.ts";
+import { ENTITY_NAMES, type EntityName } from "../batch.ts";
 import type { PreparedFeature, PreparedSequence, SplitName } from "../schema.ts";
 import { groupLabels, groupOf } from "../../metrics/groups.ts";
+import { auditNegatives, type NegativeAudit, type NegativeSampling } from "./negatives.ts";
 import { paddedSequence } from "./sequences.ts";
 
 export const SPLIT_FILES: Record<SplitName, { entity: 0 | 1; split: string }> = {
@@ -81,6 +83,28 @@ export interface SplitStats {
   positives: number;
   ctr: number | null;
   users: number;
+  /** Entities with sampled negatives: groups (a positive and its negatives) with rows in this split and in another; always 0. */
+  groupsCut?: number;
+  /** Entities with sampled negatives: positives of this split dropped because their user had fewer than per_positive candidate items. */
+  droppedPositives?: number;
+}
+
+/** Negative sampling of one entity (a log of positives only), and the audit of the rows written. */
+export interface NegativeStats extends Omit<NegativeSampling, "entity" | "droppedPositives">, Omit<NegativeAudit, "groupsCutBySplit"> {
+  /** Groups written: positives that got their negatives. */
+  groups: number;
+  droppedPositives: number;
+}
+
+/** Logged rows of an entity that a split rule keeps out of training (they are written to its test split). */
+export interface LeftOutOfTraining {
+  entity: EntityName;
+  /** Rows as logged (impressions, or positives of a log of positives only) and their positives. */
+  rows: number;
+  positives: number;
+  /** Share of the entity's logged rows. */
+  share: number;
+  reason: string;
 }
 
 export interface DatasetStats {
@@ -88,6 +112,9 @@ export interface DatasetStats {
   fingerprint: string;
   rawRows: number;
   splits: Partial<Record<SplitName, SplitStats>>;
+  /** Per entity with sampled negatives. */
+  negatives: Partial<Record<EntityName, NegativeStats>>;
+  leftOutOfTraining: LeftOutOfTraining[];
   users: { total: number; source: number; target: number; inBoth: number };
   /** Sequence length percentiles over the target test split and over all samples. */
   sequenceLength: Record<string, { p50: number; p90: number; p99: number; mean: number; emptyShare: number }>;
@@ -99,8 +126,24 @@ export interface DatasetStats {
   stepSeconds?: Record<string, number>;
 }
 
-export async function computeStats(con: DuckDBConnection, sequences: PreparedSequence[], thresholds: number[]): Promise<Omit<DatasetStats, "dataset" | "fingerprint" | "rawRows" | "badRows" | "seconds" | "stepSeconds">> {
+export async function computeStats(
+  con: DuckDBConnection,
+  sequences: PreparedSequence[],
+  thresholds: number[],
+  sampled: NegativeSampling[],
+  leftOutReason: string,
+): Promise<Omit<DatasetStats, "dataset" | "fingerprint" | "rawRows" | "badRows" | "seconds" | "stepSeconds">> {
   const splits: DatasetStats["splits"] = {};
+  const negatives: DatasetStats["negatives"] = {};
+  const audits = new Map<EntityName, NegativeAudit>();
+  for (const sampling of sampled) {
+    const audit = await auditNegatives(con, sampling);
+    audits.set(sampling.entity, audit);
+    const { entity: _, droppedPositives, ...rest } = sampling;
+    const { groupsCutBySplit: __, ...checks } = audit;
+    const groups = Number(await queryValue(con, `SELECT count(*) FROM final WHERE entity = ${ENTITY_NAMES.indexOf(sampling.entity)} AND _neg = 0`));
+    negatives[sampling.entity] = { ...rest, groups, droppedPositives: Object.values(droppedPositives).reduce((a, b) => a + b, 0), ...checks };
+  }
   for (const [name, { entity, split }] of Object.entries(SPLIT_FILES) as [SplitName, (typeof SPLIT_FILES)[SplitName]][]) {
     const [row] = await queryObjects(
       con,
@@ -110,7 +153,20 @@ export async function computeStats(con: DuckDBConnection, sequences: PreparedSeq
     if (rows === 0 && name === "source/test") continue;
     const positives = Number(row!.positives);
     splits[name] = { rows, positives, ctr: rows ? positives / rows : null, users: Number(row!.users) };
+    const sampling = sampled.find((s) => s.entity === ENTITY_NAMES[entity]);
+    if (sampling) {
+      splits[name].groupsCut = audits.get(sampling.entity)!.groupsCutBySplit[split] ?? 0;
+      splits[name].droppedPositives = sampling.droppedPositives[split] ?? 0;
+    }
   }
+  // The source rows of the test split: a split rule's verdict, not a choice of the user's.
+  const [left] = await queryObjects(
+    con,
+    `SELECT count(*) FILTER (WHERE split <> 'train') AS rows, COALESCE(sum(label) FILTER (WHERE split <> 'train'), 0) AS positives, count(*) AS total FROM final WHERE entity = 0 AND _neg = 0`,
+  );
+  const leftOutOfTraining: LeftOutOfTraining[] = [
+    { entity: "source", rows: Number(left!.rows), positives: Number(left!.positives), share: Number(left!.rows) / Math.max(1, Number(left!.total)), reason: leftOutReason },
+  ];
   const [users] = await queryObjects(
     con,
     `SELECT count(*) AS total, count(*) FILTER (WHERE s > 0) AS source, count(*) FILTER (WHERE t > 0) AS target, count(*) FILTER (WHERE s > 0 AND t > 0) AS both
@@ -148,6 +204,8 @@ export async function computeStats(con: DuckDBConnection, sequences: PreparedSeq
   };
   return {
     splits,
+    negatives,
+    leftOutOfTraining,
     users: { total: Number(users!.total), source: Number(users!.source), target: Number(users!.target), inBoth: Number(users!.both) },
     sequenceLength,
     userGroups: { thresholds, all: await groupCounts("TRUE"), targetTest: await groupCounts("entity = 1 AND split = 'test'") },

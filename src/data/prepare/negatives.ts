@@ -1,0 +1,176 @@
+import type { DuckDBConnection } from "@duckdb/node-api";
+import type { DatasetSpec } from "../../spec/dataset.ts";
+import { UserError } from "../../util/errors.ts";
+import { ENTITY_NAMES, type EntityName } from "../batch.ts";
+import { queryObjects, queryValue, sqlIdent } from "../duck.ts";
+import type { FieldPlan } from "./entities.ts";
+
+/** What negative sampling did for one entity (a log of positives only). */
+export interface NegativeSampling {
+  entity: EntityName;
+  perPositive: number;
+  strategy: "uniform" | "popularity";
+  /** Items negatives are drawn from: the entity's logged items (uniform), or those with a training positive (popularity). */
+  poolItems: number;
+  /** Sum of the pool's weights: its items (uniform) or the entity's training positives (popularity). */
+  poolWeight: number;
+  /** Users who interacted with all but fewer than per_positive of the pool's items: their positives are dropped. */
+  droppedUsers: number;
+  /** Positives dropped (with their would-be negatives) per split, for that reason. */
+  droppedPositives: Record<string, number>;
+}
+
+/**
+ * A 64-bit pseudo-random number from its parts. DuckDB's hash of several values mixes them weakly
+ * (hash(…, 3) and hash(…, 6) correlate at 0.99 in their high bits); the hash of one string of them is
+ * well mixed.
+ */
+function randomBits(...parts: (string | number)[]): string {
+  return `hash(concat_ws(':', ${parts.join(", ")}))`;
+}
+
+/** Rejection rounds before the groups still short of negatives are completed by an exact draw over their candidates. */
+const REJECTION_ROUNDS = 4;
+/** Orders the negatives of a group: draws of round r come after those of round r − 1. */
+const ROUND_STRIDE = 1_000_000;
+
+/**
+ * Adds the negatives of one entity's positives to `samples`, after the split: each positive gets
+ * `per_positive` negatives in its own split (same user, time and slice), so a positive and its
+ * negatives never straddle splits and every split's CTR is exactly 1/(1 + per_positive).
+ *
+ * The negatives of one positive are distinct items of the entity's pool that the user never
+ * interacted with (in any split), drawn without replacement with probability proportional to their
+ * weight (1, or the item's training positives): successive draws from the weighted pool, rejecting
+ * an item the user interacted with or the group already holds. A few rounds of such draws fill
+ * nearly every group; the rare groups still short (a user who interacted with most of the pool's
+ * weight) are completed by the exact equivalent over their explicit candidates (Efraimidis–Spirakis
+ * keys u^(1/w)). Every draw comes from a hash of (seed, entity, row, round, draw): the same spec gives the
+ * same negatives. A user left with fewer candidates than per_positive cannot get a full group: their
+ * positives of this entity are dropped and counted.
+ */
+export async function addSampledNegatives(con: DuckDBConnection, spec: DatasetSpec, entity: EntityName, own: FieldPlan[]): Promise<NegativeSampling> {
+  const negatives = spec.entities[entity].negatives!;
+  const k = negatives.per_positive;
+  const code = ENTITY_NAMES.indexOf(entity);
+  const seed = spec.seed;
+  const [pool, interacted, groups, chosen] = ["pool", "interacted", "groups", "chosen"].map((t) => sqlIdent(`neg_${t}_${entity}`)) as [string, string, string, string];
+  const itemCols = own.filter((p) => p.group !== "user").map((p) => sqlIdent(p.column));
+  const userCols = own.filter((p) => p.group === "user").map((p) => sqlIdent(p.column));
+  // Here `samples` holds only logged rows: for this entity, its positives.
+  const weight = negatives.strategy === "uniform" ? "1" : "count(*) FILTER (WHERE split = 'train')";
+  // An item's fields: those of its first logged row. Items ordered by their text form (as everywhere ids are decided).
+  await con.run(`
+    CREATE TABLE ${pool} AS
+    SELECT *, (sum(w) OVER (ORDER BY item_idx) - w)::BIGINT AS lo FROM (
+      SELECT *, row_number() OVER (ORDER BY CAST(item_raw AS VARCHAR)) AS item_idx FROM (
+        SELECT item_raw, ${itemCols.map((c) => `min_by(${c}, _row) AS ${c}, `).join("")}${weight} AS w
+        FROM samples WHERE entity = ${code} GROUP BY item_raw)
+      WHERE w > 0)`);
+  const [totals] = await queryObjects(con, `SELECT count(*) AS items, COALESCE(sum(w), 0) AS weight FROM ${pool}`);
+  const poolItems = Number(totals!.items);
+  const poolWeight = Number(totals!.weight);
+  if (poolItems <= k) {
+    const what = negatives.strategy === "uniform" ? "items in its log" : "items with a training positive";
+    throw new UserError(`dataset spec: entities.${entity}.negatives.per_positive: the ${entity} entity has ${poolItems} ${what}, too few to draw ${k} negatives per positive`);
+  }
+  await con.run(`CREATE TEMP TABLE ${interacted} AS SELECT DISTINCT s.user_raw, p.item_idx FROM samples s JOIN ${pool} p USING (item_raw) WHERE s.entity = ${code}`);
+  // Users with fewer than k items of the pool left to draw from.
+  const shortUsers = `SELECT user_raw FROM ${interacted} GROUP BY user_raw HAVING ${poolItems} - count(*) < ${k}`;
+  const dropped = await queryObjects(con, `SELECT split, count(*) AS n FROM samples WHERE entity = ${code} AND user_raw IN (${shortUsers}) GROUP BY split`);
+  const droppedUsers = Number(await queryValue(con, `SELECT count(*) FROM (${shortUsers})`));
+  await con.run(`CREATE TEMP TABLE ${groups} AS SELECT _row, user_raw FROM samples WHERE entity = ${code} AND user_raw NOT IN (${shortUsers})`);
+  await con.run(`CREATE TEMP TABLE ${chosen} (_row BIGINT, item_idx BIGINT, ord BIGINT)`);
+  const short = `SELECT g._row, g.user_raw, ${k} - count(c._row) AS need FROM ${groups} g LEFT JOIN ${chosen} c USING (_row) GROUP BY g._row, g.user_raw HAVING need > 0`;
+  // A candidate is an item the user never interacted with and the group does not hold yet.
+  const isCandidate = (row: string, user: string, item: string) => `
+    NOT EXISTS (SELECT 1 FROM ${interacted} i WHERE i.user_raw = ${user} AND i.item_idx = ${item})
+    AND NOT EXISTS (SELECT 1 FROM ${chosen} c WHERE c._row = ${row} AND c.item_idx = ${item})`;
+  for (let round = 0; round < REJECTION_ROUNDS; round++) {
+    // 3 draws per missing negative (+2): with replacement, mapped to an item by its weight interval [lo, lo + w).
+    await con.run(`
+      INSERT INTO ${chosen}
+      SELECT _row, item_idx, ${round * ROUND_STRIDE} + j FROM (
+        SELECT * FROM (
+          SELECT d._row, d.j, d.need, p.item_idx, d.user_raw FROM (
+            SELECT g._row, g.user_raw, g.need, r.j, (${randomBits(seed, code, "g._row", round, "r.j")} % ${poolWeight})::BIGINT AS x
+            FROM (${short}) g JOIN range(${3 * k + 2}) r(j) ON r.j < 3 * g.need + 2
+          ) d ASOF JOIN ${pool} p ON d.x >= p.lo
+        ) d
+        WHERE ${isCandidate("d._row", "d.user_raw", "d.item_idx")}
+        QUALIFY row_number() OVER (PARTITION BY _row, item_idx ORDER BY j) = 1)
+      QUALIFY row_number() OVER (PARTITION BY _row ORDER BY j) <= need`);
+  }
+  // Exact completion of the groups still short: the largest keys ln(u)/w among their candidates.
+  await con.run(`
+    INSERT INTO ${chosen}
+    SELECT _row, item_idx, ${REJECTION_ROUNDS * ROUND_STRIDE} + rank FROM (
+      SELECT g._row, g.need, p.item_idx,
+             row_number() OVER (PARTITION BY g._row ORDER BY ln(((${randomBits(seed, code, "g._row", "'exact'", "p.item_idx")} >> 11)::DOUBLE + 0.5) / 9007199254740992) / p.w DESC, p.item_idx) AS rank
+      FROM (${short}) g CROSS JOIN ${pool} p
+      WHERE ${isCandidate("g._row", "g.user_raw", "p.item_idx")})
+    WHERE rank <= need`);
+  const unfilled = Number(await queryValue(con, `SELECT count(*) FROM (${short})`));
+  if (unfilled > 0) throw new Error(`negative sampling of ${entity}: ${unfilled} groups short of ${k} negatives`);
+
+  await con.run(`
+    INSERT INTO samples BY NAME
+    SELECT s.entity, s._row, c._neg, s.user_raw, p.item_raw, s.t, 0 AS label, s.slice, s.split,
+           ${[...userCols.map((col) => `s.${col}`), ...itemCols.map((col) => `p.${col}`)].join(", ")}
+    FROM (SELECT _row, item_idx, row_number() OVER (PARTITION BY _row ORDER BY ord) AS _neg FROM ${chosen}) c
+    JOIN samples s ON s.entity = ${code} AND s._row = c._row
+    JOIN ${pool} p USING (item_idx)`);
+  await con.run(`DELETE FROM samples WHERE entity = ${code} AND user_raw IN (${shortUsers})`);
+  await con.run(`DROP TABLE ${interacted}; DROP TABLE ${groups}; DROP TABLE ${chosen}`);
+  return {
+    entity,
+    perPositive: k,
+    strategy: negatives.strategy,
+    poolItems,
+    poolWeight,
+    droppedUsers,
+    droppedPositives: Object.fromEntries(dropped.map((r) => [String(r.split), Number(r.n)])),
+  };
+}
+
+/** Checks of the written rows of an entity with sampled negatives; each must be 0. */
+export interface NegativeAudit {
+  /** Groups (a positive and its negatives) with rows in more than one split. */
+  groupsCut: number;
+  /** Groups cut, per split the group has a row in. */
+  groupsCutBySplit: Record<string, number>;
+  /** Groups with other than per_positive negatives. */
+  incompleteGroups: number;
+  /** Negatives repeating an item of their group. */
+  duplicateNegatives: number;
+  /** Negatives on an item the user interacted with (any split). */
+  negativesOnInteractedItems: number;
+  /** Negatives on an item outside the pool (under popularity: an item without training positives). */
+  negativesOutsidePool: number;
+}
+
+/** Audits `final` (the rows written) against the rules of negative sampling. */
+export async function auditNegatives(con: DuckDBConnection, sampling: NegativeSampling): Promise<NegativeAudit> {
+  const code = ENTITY_NAMES.indexOf(sampling.entity);
+  const pool = sqlIdent(`neg_pool_${sampling.entity}`);
+  const groups = `SELECT _row, count(DISTINCT split) AS splits, count(*) - 1 AS negatives, count(*) - count(DISTINCT item_raw) AS repeats, list(DISTINCT split) AS in_splits FROM final WHERE entity = ${code} GROUP BY _row`;
+  const [g] = await queryObjects(
+    con,
+    `SELECT count(*) FILTER (WHERE splits > 1) AS cut, count(*) FILTER (WHERE negatives <> ${sampling.perPositive}) AS incomplete, COALESCE(sum(repeats), 0) AS repeats FROM (${groups})`,
+  );
+  const bySplit = await queryObjects(con, `SELECT split, count(*) AS n FROM (SELECT unnest(in_splits) AS split FROM (${groups}) WHERE splits > 1) GROUP BY split`);
+  const [n] = await queryObjects(
+    con,
+    `SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM ${sqlIdent(`log_${sampling.entity}`)} l WHERE l.user_raw = f.user_raw AND l.item_raw = f.item_raw)) AS interacted,
+            count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ${pool} p WHERE p.item_raw = f.item_raw)) AS outside
+     FROM (SELECT f.item_raw, u.user_raw FROM final f JOIN users u USING (user_key) WHERE f.entity = ${code} AND f._neg > 0) f`,
+  );
+  return {
+    groupsCut: Number(g!.cut),
+    groupsCutBySplit: Object.fromEntries(bySplit.map((r) => [String(r.split), Number(r.n)])),
+    incompleteGroups: Number(g!.incomplete),
+    duplicateNegatives: Number(g!.repeats),
+    negativesOnInteractedItems: Number(n!.interacted),
+    negativesOutsidePool: Number(n!.outside),
+  };
+}

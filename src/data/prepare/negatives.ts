@@ -21,17 +21,20 @@ export interface NegativeSampling {
 }
 
 /**
- * A 64-bit pseudo-random number from its parts. DuckDB's hash of several values mixes them weakly
- * (hash(…, 3) and hash(…, 6) correlate at 0.99 in their high bits); the hash of one string of them is
- * well mixed.
+ * A 64-bit pseudo-random number for each distinct value of `key` (a non-negative integer expression)
+ * under a salt. DuckDB's hash of several values mixes them weakly (hash(…, 3) and hash(…, 6)
+ * correlate at 0.99 in their high bits), its hash of one integer well: so the salt's hash is xor-ed
+ * into the key and the result hashed once.
  */
-function randomBits(...parts: (string | number)[]): string {
-  return `hash(concat_ws(':', ${parts.join(", ")}))`;
+function randomBits(salt: (string | number)[], key: string): string {
+  return `hash(xor(hash(${salt.join(", ")}), (${key})::UBIGINT))`;
 }
 
 /** Rejection rounds before the groups still short of negatives are completed by an exact draw over their candidates. */
 const REJECTION_ROUNDS = 4;
-/** Orders the negatives of a group: draws of round r come after those of round r − 1. */
+/** Most draws for one group in one round (a user who interacted with nearly all the pool's weight is left to the exact completion). */
+const MAX_DRAWS = 4096;
+/** Orders the negatives of a group: draws of round r come after those of round r − 1 (> MAX_DRAWS). */
 const ROUND_STRIDE = 1_000_000;
 
 /**
@@ -42,19 +45,32 @@ const ROUND_STRIDE = 1_000_000;
  * The negatives of one positive are distinct items of the entity's pool that the user never
  * interacted with (in any split), drawn without replacement with probability proportional to their
  * weight (1, or the item's training positives): successive draws from the weighted pool, rejecting
- * an item the user interacted with or the group already holds. A few rounds of such draws fill
- * nearly every group; the rare groups still short (a user who interacted with most of the pool's
- * weight) are completed by the exact equivalent over their explicit candidates (Efraimidis–Spirakis
- * keys u^(1/w)). Every draw comes from a hash of (seed, entity, row, round, draw): the same spec gives the
+ * an item the user interacted with or the group already holds. A few rounds of such draws (more
+ * draws for a user who interacted with more of the pool's weight) fill nearly every group; the rare
+ * groups still short (a user left with few candidates) are completed by the exact equivalent over
+ * their explicit candidates (Efraimidis–Spirakis keys u^(1/w)). Every draw is a hash of (seed, entity, row, round, draw): the same spec gives the
  * same negatives. A user left with fewer candidates than per_positive cannot get a full group: their
  * positives of this entity are dropped and counted.
  */
-export async function addSampledNegatives(con: DuckDBConnection, spec: DatasetSpec, entity: EntityName, own: FieldPlan[]): Promise<NegativeSampling> {
+export async function addSampledNegatives(
+  con: DuckDBConnection,
+  spec: DatasetSpec,
+  entity: EntityName,
+  own: FieldPlan[],
+  /** Tests set 0 to check the exact completion on its own. */
+  rejectionRounds = REJECTION_ROUNDS,
+): Promise<NegativeSampling> {
   const negatives = spec.entities[entity].negatives!;
   const k = negatives.per_positive;
   const code = ENTITY_NAMES.indexOf(entity);
   const seed = spec.seed;
-  const [pool, interacted, groups, chosen] = ["pool", "interacted", "groups", "chosen"].map((t) => sqlIdent(`neg_${t}_${entity}`)) as [string, string, string, string];
+  const [pool, slots, interacted, groups, chosen] = ["pool", "slots", "interacted", "groups", "chosen"].map((t) => sqlIdent(`neg_${t}_${entity}`)) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const itemCols = own.filter((p) => p.group !== "user").map((p) => sqlIdent(p.column));
   const userCols = own.filter((p) => p.group === "user").map((p) => sqlIdent(p.column));
   // Here `samples` holds only logged rows: for this entity, its positives.
@@ -74,41 +90,46 @@ export async function addSampledNegatives(con: DuckDBConnection, spec: DatasetSp
     const what = negatives.strategy === "uniform" ? "items in its log" : "items with a training positive";
     throw new UserError(`dataset spec: entities.${entity}.negatives.per_positive: the ${entity} entity has ${poolItems} ${what}, too few to draw ${k} negatives per positive`);
   }
+  // One slot per unit of weight: a draw x in [0, poolWeight) is the item of slot x (an equality join).
+  await con.run(`CREATE TEMP TABLE ${slots} AS SELECT item_idx, unnest(range(lo, lo + w)) AS x FROM ${pool}`);
   await con.run(`CREATE TEMP TABLE ${interacted} AS SELECT DISTINCT s.user_raw, p.item_idx FROM samples s JOIN ${pool} p USING (item_raw) WHERE s.entity = ${code}`);
   // Users with fewer than k items of the pool left to draw from.
   const shortUsers = `SELECT user_raw FROM ${interacted} GROUP BY user_raw HAVING ${poolItems} - count(*) < ${k}`;
   const dropped = await queryObjects(con, `SELECT split, count(*) AS n FROM samples WHERE entity = ${code} AND user_raw IN (${shortUsers}) GROUP BY split`);
   const droppedUsers = Number(await queryValue(con, `SELECT count(*) FROM (${shortUsers})`));
-  await con.run(`CREATE TEMP TABLE ${groups} AS SELECT _row, user_raw FROM samples WHERE entity = ${code} AND user_raw NOT IN (${shortUsers})`);
+  // The groups to fill, with 1 / the share of the pool's weight their user has not interacted with:
+  // a round draws that many times the negatives still needed (+ 2), so that most groups fill at once.
+  await con.run(`
+    CREATE TEMP TABLE ${groups} AS
+    SELECT s._row, s.user_raw, ${poolWeight}::DOUBLE / (${poolWeight} - COALESCE(u.taken, 0)) AS spread
+    FROM samples s LEFT JOIN (SELECT i.user_raw, sum(p.w) AS taken FROM ${interacted} i JOIN ${pool} p USING (item_idx) GROUP BY 1) u USING (user_raw)
+    WHERE s.entity = ${code} AND s.user_raw NOT IN (${shortUsers})`);
   await con.run(`CREATE TEMP TABLE ${chosen} (_row BIGINT, item_idx BIGINT, ord BIGINT)`);
-  const short = `SELECT g._row, g.user_raw, ${k} - count(c._row) AS need FROM ${groups} g LEFT JOIN ${chosen} c USING (_row) GROUP BY g._row, g.user_raw HAVING need > 0`;
+  const short = `SELECT g._row, g.user_raw, g.spread, ${k} - count(c._row) AS need FROM ${groups} g LEFT JOIN ${chosen} c USING (_row) GROUP BY g._row, g.user_raw, g.spread HAVING need > 0`;
   // A candidate is an item the user never interacted with and the group does not hold yet.
-  const isCandidate = (row: string, user: string, item: string) => `
-    NOT EXISTS (SELECT 1 FROM ${interacted} i WHERE i.user_raw = ${user} AND i.item_idx = ${item})
-    AND NOT EXISTS (SELECT 1 FROM ${chosen} c WHERE c._row = ${row} AND c.item_idx = ${item})`;
-  for (let round = 0; round < REJECTION_ROUNDS; round++) {
-    // 3 draws per missing negative (+2): with replacement, mapped to an item by its weight interval [lo, lo + w).
+  const candidatesOnly = (alias: string) =>
+    `ANTI JOIN ${interacted} i ON i.user_raw = ${alias}.user_raw AND i.item_idx = ${alias}.item_idx ANTI JOIN ${chosen} c ON c._row = ${alias}._row AND c.item_idx = ${alias}.item_idx`;
+  for (let round = 0; round < rejectionRounds; round++) {
+    // Draws with replacement; of the candidates drawn, each item's first draw counts, and the first `need` of those.
     await con.run(`
       INSERT INTO ${chosen}
       SELECT _row, item_idx, ${round * ROUND_STRIDE} + j FROM (
-        SELECT * FROM (
-          SELECT d._row, d.j, d.need, p.item_idx, d.user_raw FROM (
-            SELECT g._row, g.user_raw, g.need, r.j, (${randomBits(seed, code, "g._row", round, "r.j")} % ${poolWeight})::BIGINT AS x
-            FROM (${short}) g JOIN range(${3 * k + 2}) r(j) ON r.j < 3 * g.need + 2
-          ) d ASOF JOIN ${pool} p ON d.x >= p.lo
-        ) d
-        WHERE ${isCandidate("d._row", "d.user_raw", "d.item_idx")}
-        QUALIFY row_number() OVER (PARTITION BY _row, item_idx ORDER BY j) = 1)
+        SELECT _row, item_idx, min(j) AS j, any_value(need) AS need FROM (
+          SELECT d.* FROM (
+            SELECT d._row, d.user_raw, d.need, d.j, p.item_idx FROM (
+              SELECT *, (${randomBits([seed, code, round], `_row * ${MAX_DRAWS} + j`)} % ${poolWeight})::BIGINT AS x FROM (
+                SELECT _row, user_raw, need, unnest(range(least(${MAX_DRAWS}, ceil((need + 2) * spread)::BIGINT))) AS j FROM (${short}))
+            ) d JOIN ${slots} p USING (x)
+          ) d ${candidatesOnly("d")}
+        ) GROUP BY _row, item_idx)
       QUALIFY row_number() OVER (PARTITION BY _row ORDER BY j) <= need`);
   }
   // Exact completion of the groups still short: the largest keys ln(u)/w among their candidates.
   await con.run(`
     INSERT INTO ${chosen}
-    SELECT _row, item_idx, ${REJECTION_ROUNDS * ROUND_STRIDE} + rank FROM (
-      SELECT g._row, g.need, p.item_idx,
-             row_number() OVER (PARTITION BY g._row ORDER BY ln(((${randomBits(seed, code, "g._row", "'exact'", "p.item_idx")} >> 11)::DOUBLE + 0.5) / 9007199254740992) / p.w DESC, p.item_idx) AS rank
-      FROM (${short}) g CROSS JOIN ${pool} p
-      WHERE ${isCandidate("g._row", "g.user_raw", "p.item_idx")})
+    SELECT _row, item_idx, ${rejectionRounds * ROUND_STRIDE} + rank FROM (
+      SELECT *, row_number() OVER (PARTITION BY _row ORDER BY ln(((${randomBits([seed, code, "'exact'"], `_row * ${poolItems + 1} + item_idx`)} >> 11)::DOUBLE + 0.5) / 9007199254740992) / w DESC, item_idx) AS rank
+      FROM (SELECT g.*, p.item_idx, p.w FROM (${short}) g CROSS JOIN ${pool} p) g ${candidatesOnly("g")})
     WHERE rank <= need`);
   const unfilled = Number(await queryValue(con, `SELECT count(*) FROM (${short})`));
   if (unfilled > 0) throw new Error(`negative sampling of ${entity}: ${unfilled} groups short of ${k} negatives`);
@@ -121,7 +142,7 @@ export async function addSampledNegatives(con: DuckDBConnection, spec: DatasetSp
     JOIN samples s ON s.entity = ${code} AND s._row = c._row
     JOIN ${pool} p USING (item_idx)`);
   await con.run(`DELETE FROM samples WHERE entity = ${code} AND user_raw IN (${shortUsers})`);
-  await con.run(`DROP TABLE ${interacted}; DROP TABLE ${groups}; DROP TABLE ${chosen}`);
+  await con.run(`DROP TABLE ${slots}; DROP TABLE ${interacted}; DROP TABLE ${groups}; DROP TABLE ${chosen}`);
   return {
     entity,
     perPositive: k,

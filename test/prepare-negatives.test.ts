@@ -3,6 +3,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { summary } from "../src/cli/commands/prepare.ts";
 import type { PrepareResult } from "../src/data/prepare/index.ts";
 import type { SplitName } from "../src/data/schema.ts";
+import { datasetSpecSchema } from "../src/spec/dataset.ts";
+import { parseSpecText } from "../src/spec/load.ts";
 import { positiveOnlyLog, positivesCsv, type LoggedPositive, type PositiveLog } from "./helpers/positive-log.ts";
 import { prepareFixture, readParquetRows, tempDir } from "./helpers/prepared.ts";
 
@@ -205,6 +207,15 @@ describe("a log of positives only, split by user order without a time column (po
     const reseeded = await prepareLog(log, { split: "{ by: user_order, test_fraction: 0.2, valid_fraction: 0.1 }", strategy: "popularity", time: false, seed: 4 });
     expect(reseeded.stats.fingerprint).not.toBe(result.stats.fingerprint);
     expectExactGroups(await readRows(reseeded), reseeded);
+  });
+});
+
+describe("split: { by: user_last } in the spec", () => {
+  it("defaults to the last target row → test and the one before → valid; needs at least one of each", () => {
+    const parse = (split: string) => parseSpecText("d.yaml", specText({ split, strategy: "uniform", time: true }), datasetSpecSchema).split;
+    expect(parse("{ by: user_last }")).toEqual({ by: "user_last", test: 1, valid: 1 });
+    expect(parse("{ by: user_last, test: 2 }")).toEqual({ by: "user_last", test: 2, valid: 1 });
+    expect(() => parse("{ by: user_last, valid: 0 }")).toThrow(/split\.valid/);
   });
 });
 

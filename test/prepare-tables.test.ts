@@ -1,11 +1,12 @@
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDuck, sqlString } from "../src/data/duck.ts";
 import type { PrepareResult } from "../src/data/prepare/index.ts";
-import { UserError } from "../src/util/errors.ts";
+import { datasetSpecSchema } from "../src/spec/dataset.ts";
+import { parseSpecText } from "../src/spec/load.ts";
 import { positiveOnlyLog, positivesCsv } from "./helpers/positive-log.ts";
-import { prepareFixture, tempDir } from "./helpers/prepared.ts";
+import { prepareError, prepareFixture, tempDir } from "./helpers/prepared.ts";
 
 /**
  * A table may be several files read as one (a list of paths, or glob patterns): rows in list order,
@@ -45,18 +46,14 @@ function files(targetTable: string, targetFiles: Record<string, string>): Record
 
 const partFiles = { "target/part-1.csv": parts[0]!, "target/part-2.csv": parts[1]!, "target/part-3.csv": parts[2]! };
 
-async function prepareError(input: Record<string, string>): Promise<string> {
-  const dir = await tempDir();
-  const error = await prepareFixture(dir, input).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UserError);
-  const message = (error as UserError).message;
-  expect(message).not.toContain("\n");
-  expect(await readdir(join(dir, "out", "prepared")).catch(() => [])).toEqual([]);
-  return message;
-}
+describe("tables.<name>.path in the spec", () => {
+  it("is a path, or a non-empty list of paths and patterns", () => {
+    const parse = (path: string) => parseSpecText("d.yaml", spec(`{ path: ${path} }`), datasetSpecSchema).tables.tgt!.path;
+    expect(parse("target.csv")).toBe("target.csv");
+    expect(parse("[a.csv, 'b/*.csv']")).toEqual(["a.csv", "b/*.csv"]);
+    expect(() => parse("[]")).toThrow(/tables\.tgt\.path/);
+  });
+});
 
 describe("a table of several files", () => {
   let whole: PrepareResult;

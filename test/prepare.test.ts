@@ -1,9 +1,8 @@
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { UserError } from "../src/util/errors.ts";
 import { openDuck, queryObjects, sqlString } from "../src/data/duck.ts";
-import { prepareFixture, readParquetRows, tempDir } from "./helpers/prepared.ts";
+import { prepareError, prepareFixture, readParquetRows, tempDir } from "./helpers/prepared.ts";
 
 /**
  * A small two-entity log written as CSV: time slices of 100 s (0–599 → slices 0–5), so target
@@ -64,18 +63,8 @@ ${Object.entries(overrides.spec ?? {})
 }
 
 async function expectPrepareError(files: Record<string, string>, pattern: RegExp): Promise<string> {
-  const dir = await tempDir();
-  const error = await prepareFixture(dir, files).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UserError);
-  const message = (error as UserError).message;
+  const message = await prepareError(files);
   expect(message).toMatch(pattern);
-  expect(message).not.toContain("\n");
-  // Nothing half-written: no prepared dataset and no temporary directory left behind.
-  const prepared = await readdir(join(dir, "out", "prepared")).catch(() => []);
-  expect(prepared).toEqual([]);
   return message;
 }
 

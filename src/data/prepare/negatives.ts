@@ -48,9 +48,10 @@ const ROUND_STRIDE = 1_000_000;
  * an item the user interacted with or the group already holds. A few rounds of such draws (more
  * draws for a user who interacted with more of the pool's weight) fill nearly every group; the rare
  * groups still short (a user left with few candidates) are completed by the exact equivalent over
- * their explicit candidates (Efraimidis–Spirakis keys u^(1/w)). Every draw is a hash of (seed, entity, row, round, draw): the same spec gives the
- * same negatives. A user left with fewer candidates than per_positive cannot get a full group: their
- * positives of this entity are dropped and counted.
+ * their explicit candidates (Efraimidis–Spirakis keys u^(1/w)). Every draw is a hash of (seed,
+ * entity, row, round, draw): the same spec gives the same negatives. A user left with fewer
+ * candidates than per_positive cannot get a full group: their positives of this entity are dropped
+ * and counted.
  */
 export async function addSampledNegatives(
   con: DuckDBConnection,

@@ -55,9 +55,7 @@ function ownPlans(plans: FieldPlan[], entity: EntityName): FieldPlan[] {
 
 /** The split rule in words (schema.json), and why it keeps some source rows out of training (stats.json). */
 export function describeSplit(spec: DatasetSpec): { detail: string; leftOutReason: string } {
-  const counted = (["source", "target"] as const).some((e) => spec.entities[e].negatives)
-    ? "rows as logged (positives, for a log of positives only; negatives are sampled after the split, inside it)"
-    : "rows";
+  const counted = spec.entities.target.negatives ? "positives (negatives are sampled after the split, inside it)" : "rows";
   const order = spec.entities.target.time_column ? "in time order" : "in file order (no time column)";
   const future =
     spec.entities.target.time_column && spec.entities.source.time_column

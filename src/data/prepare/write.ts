@@ -139,10 +139,21 @@ export async function computeStats(
   for (const sampling of sampled) {
     const audit = await auditNegatives(con, sampling);
     audits.set(sampling.entity, audit);
-    const { entity: _, droppedPositives, ...rest } = sampling;
-    const { groupsCutBySplit: __, ...checks } = audit;
     const groups = Number(await queryValue(con, `SELECT count(*) FROM final WHERE entity = ${ENTITY_NAMES.indexOf(sampling.entity)} AND _neg = 0`));
-    negatives[sampling.entity] = { ...rest, groups, droppedPositives: Object.values(droppedPositives).reduce((a, b) => a + b, 0), ...checks };
+    negatives[sampling.entity] = {
+      perPositive: sampling.perPositive,
+      strategy: sampling.strategy,
+      poolItems: sampling.poolItems,
+      poolWeight: sampling.poolWeight,
+      groups,
+      droppedUsers: sampling.droppedUsers,
+      droppedPositives: Object.values(sampling.droppedPositives).reduce((a, b) => a + b, 0),
+      groupsCut: audit.groupsCut,
+      incompleteGroups: audit.incompleteGroups,
+      duplicateNegatives: audit.duplicateNegatives,
+      negativesOnInteractedItems: audit.negativesOnInteractedItems,
+      negativesOutsidePool: audit.negativesOutsidePool,
+    };
   }
   for (const [name, { entity, split }] of Object.entries(SPLIT_FILES) as [SplitName, (typeof SPLIT_FILES)[SplitName]][]) {
     const [row] = await queryObjects(

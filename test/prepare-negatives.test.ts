@@ -210,12 +210,17 @@ describe("a log of positives only, split by user order without a time column (po
   });
 });
 
-describe("split: { by: user_last } in the spec", () => {
+describe("spec fields of logs of positives only", () => {
   it("defaults to the last target row → test and the one before → valid; needs at least one of each", () => {
     const parse = (split: string) => parseSpecText("d.yaml", specText({ split, strategy: "uniform", time: true }), datasetSpecSchema).split;
     expect(parse("{ by: user_last }")).toEqual({ by: "user_last", test: 1, valid: 1 });
     expect(parse("{ by: user_last, test: 2 }")).toEqual({ by: "user_last", test: 2, valid: 1 });
     expect(() => parse("{ by: user_last, valid: 0 }")).toThrow(/split\.valid/);
+  });
+
+  it("rejects negatives on a log with labels (its rows are not all positives)", () => {
+    const text = specText({ split: "{ by: user_last }", strategy: "uniform", time: true }).replace("    negatives: { per_positive: 4, strategy: uniform }\nsequence", "    label: { column: click }\n    negatives: { per_positive: 4, strategy: uniform }\nsequence");
+    expect(() => parseSpecText("d.yaml", text, datasetSpecSchema)).toThrow(/entities\.target\.negatives: only for a log of positives only/);
   });
 });
 

@@ -81,6 +81,9 @@ export const entitySchema = z.strictObject({
   shared_columns: z.record(z.string(), z.string()).default({}),
   /** Negative sampling for logs that hold only positives. */
   negatives: negativesSchema.optional(),
+}).superRefine((e, ctx) => {
+  // Every row of a log of positives only gets negatives: a label would make some rows negatives too.
+  if (e.label && e.negatives) ctx.addIssue({ code: "custom", path: ["negatives"], message: "only for a log of positives only: remove label (every row is a positive) or negatives" });
 });
 
 const usersSchema = z.strictObject({

@@ -1,11 +1,13 @@
 import { z } from "zod";
+import { datasetRules } from "./dataset-rules.ts";
+import { MAX_NAME_CHARS, specPath } from "./common.ts";
 
 /** Field names become column and vocabulary file names: keep them plain. */
-const fieldName = z.string().regex(/^[a-z][a-z0-9_]*$/, "expected a lower-case name of letters, digits and _");
+const fieldName = z.string().max(MAX_NAME_CHARS).regex(/^[a-z][a-z0-9_]*$/, "expected a lower-case name of letters, digits and _");
 
 /** A raw table: CSV, TSV or Parquet. Paths are relative to the dataset's raw_dir. */
 export const rawTableSchema = z.strictObject({
-  path: z.string().min(1),
+  path: specPath,
   /** Default: from the extension (.csv → csv, .tsv/.tab → tsv, .parquet → parquet). */
   format: z.enum(["csv", "tsv", "parquet"]).optional(),
   /** Whether a CSV/TSV file has a header line. */
@@ -113,11 +115,11 @@ export const syntheticGeneratorSchema = z.strictObject({
   taste_weight: z.number().min(0).default(1.5),
 });
 
-export const datasetSpecSchema = z.strictObject({
-  name: fieldName.or(z.string().regex(/^[a-z][a-z0-9_-]*$/, "expected a lower-case name")),
+const datasetSpecObject = z.strictObject({
+  name: z.string().max(MAX_NAME_CHARS).regex(/^[a-z][a-z0-9_-]*$/, "expected a lower-case name of letters, digits, - and _"),
   description: z.string().optional(),
   /** Directory of the raw tables, relative to this spec file. Default for a generator: `<results>/raw/<name>`. */
-  raw_dir: z.string().optional(),
+  raw_dir: specPath.optional(),
   /** With a generator, prepare first writes the raw tables, then prepares them like real data. */
   generator: syntheticGeneratorSchema.optional(),
   tables: z.record(z.string(), rawTableSchema),
@@ -138,7 +140,10 @@ export const datasetSpecSchema = z.strictObject({
   seed: z.number().int().default(1),
 });
 
-export type DatasetSpec = z.output<typeof datasetSpecSchema>;
+/** The schema with the cross-field rules (dataset-rules.ts). */
+export const datasetSpecSchema = datasetSpecObject.superRefine(datasetRules);
+
+export type DatasetSpec = z.output<typeof datasetSpecObject>;
 export type RawTable = z.output<typeof rawTableSchema>;
 export type FieldSpec = z.output<typeof fieldSchema>;
 export type EntitySpec = z.output<typeof entitySchema>;

@@ -38,22 +38,9 @@ tables:
   src: { path: source.csv }
   tgt: { path: target.csv }
 entities:
-  source:
-    name: product
-    table: src
-    time_column: ts
-    label: { column: click }
-    specific:
-      - { name: price, type: numeric, buckets: 4 }
-  target:
-    name: content
-    table: tgt
-    time_column: ts
-    label: { column: click }
-    specific:
-      - { name: style }
-shared:
-  - { name: category }
+  source: { name: product, table: src, time_column: ts, label: { column: click }, specific: [{ name: price, type: numeric, buckets: 4 }] }
+  target: { name: content, table: tgt, time_column: ts, label: { column: click }, specific: [{ name: style }] }
+shared: [{ name: category }]
 sequence_maxlen: 3
 split: { by: time, slice_seconds: 100 }
 `;

@@ -52,13 +52,19 @@ export async function checkLabelClasses(con: DuckDBConnection, spec: DatasetSpec
   }
 }
 
-/** Every target split (train, valid, test) has positives and negatives: the model trains, stops early and is scored on them. */
-export async function checkTargetSplits(con: DuckDBConnection): Promise<void> {
-  const rows = await queryObjects(con, "SELECT split, count(*) AS n, count(*) FILTER (WHERE label = 1) AS positives FROM samples WHERE entity = 1 GROUP BY split");
+/**
+ * Every target split (train, valid, test) has positives and negatives: the model trains, stops early
+ * and is scored on them. The source training split is not empty: it is what the source side learns from.
+ */
+export async function checkSplits(con: DuckDBConnection): Promise<void> {
+  const rows = await queryObjects(con, "SELECT entity, split, count(*) AS n, count(*) FILTER (WHERE label = 1) AS positives FROM samples GROUP BY ALL");
+  const counts = (entity: number, split: string) => {
+    const row = rows.find((r) => Number(r.entity) === entity && r.split === split);
+    return { n: Number(row?.n ?? 0), positives: Number(row?.positives ?? 0) };
+  };
+  if (counts(0, "train").n === 0) throw new FieldError("split", "the source training split is empty (every source row falls after the target's training rows)");
   for (const split of ["train", "valid", "test"]) {
-    const row = rows.find((r) => r.split === split);
-    const n = Number(row?.n ?? 0);
-    const positives = Number(row?.positives ?? 0);
+    const { n, positives } = counts(1, split);
     const problem = n === 0 ? "is empty" : positives === 0 ? `has no positive rows (of ${n})` : positives === n ? `has no negative rows (all ${n} are positives)` : undefined;
     if (problem) throw new FieldError("split", `the target ${split} split ${problem}; it needs both labels (AUC): check the target log's labels or choose another split`);
   }

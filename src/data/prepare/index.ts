@@ -10,7 +10,7 @@ import { log } from "../../util/log.ts";
 import { openDuck, queryValue, sqlString } from "../duck.ts";
 import { generateSynthetic } from "../generator.ts";
 import { PREPARED_FORMAT_VERSION, SCHEMA_FILE, STATS_FILE, type PreparedSchema } from "../schema.ts";
-import { checkLabelClasses, checkRawFiles, checkTargetSplits, usedTables } from "./check.ts";
+import { checkLabelClasses, checkRawFiles, checkSplits, usedTables } from "./check.ts";
 import { buildEntityTable, locateEntitySources, nativeValues, planFields, type BadRowCounts } from "./entities.ts";
 import { fitAndEncode } from "./features.ts";
 import { loadRawTable, type LoadedTable } from "./raw.ts";
@@ -119,7 +119,7 @@ async function build(spec: DatasetSpec, rawDir: string, dir: string, hash: strin
     return await buildDirAtomic(dir, async (tmp) => {
       await con.run(`SET temp_directory = ${sqlString(join(tmp, ".duckdb-spill"))}`);
       await buildSamples(con, spec, plans);
-      await checkTargetSplits(con);
+      await checkSplits(con);
       step("samples");
       await mkdir(join(tmp, "vocab"), { recursive: true });
       await mkdir(join(tmp, "items"), { recursive: true });

@@ -90,8 +90,9 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
 
 async function build(spec: DatasetSpec, rawDir: string, dir: string, hash: string): Promise<PrepareResult> {
   const started = performance.now();
-  // In memory until the raw rows are loaded and checked; then spilling to the temporary directory.
-  const duck = await openDuck();
+  // Nothing is written until the raw rows are loaded and checked: no spilling before the temporary
+  // directory exists (set below), so loading must fit in memory.
+  const duck = await openDuck({ tempDir: "" });
   try {
     const con = duck.con;
     const badRows: BadRowCounts = {};
@@ -165,6 +166,8 @@ async function build(spec: DatasetSpec, rawDir: string, dir: string, hash: strin
       await writeJsonAtomic(join(tmp, SCHEMA_FILE), schema);
       await writeJsonAtomic(join(tmp, STATS_FILE), stats);
       log().info({ dataset: spec.name, rawRows, seconds: stats.seconds }, "prepared");
+      // Closed before the directory is renamed into place: DuckDB removes its spill files from it.
+      duck.close();
       return { dir, schema, stats, prepared: true };
     });
   } finally {

@@ -28,6 +28,7 @@ async function sampleX(rejectionRounds: number | undefined): Promise<{ shares: R
     await con.run(`INSERT INTO samples VALUES ${rows.join(", ")}`);
     const spec = datasetSpecSchema.parse({
       name: "unit",
+      raw_dir: ".",
       tables: { t: { path: "t.csv" } },
       entities: {
         source: { name: "a", table: "t", negatives: { per_positive: 2 } },

@@ -96,19 +96,19 @@ describe("a table of several files", () => {
     const bad = parts[2]!.trimEnd().split("\n");
     bad.splice(3, 0, ",t0001"); // line 4 of part-3
     const message = await prepareError(files("{ path: target/part-*.csv }", { ...partFiles, "target/part-3.csv": bad.join("\n") + "\n" }));
-    expect(message).toBe("target/part-3.csv: line 4, column user_id: missing user id (value empty)");
+    expect(message).toMatch(/^\/\S*\/target\/part-3\.csv: line 4, column user_id: missing user id$/);
     const unparsable = parts[2]!.trimEnd().split("\n");
     unparsable.splice(6, 0, "u0001,t0001,extra"); // line 7 of part-3
     const message2 = await prepareError(files("{ path: target/part-*.csv }", { ...partFiles, "target/part-3.csv": unparsable.join("\n") + "\n" }));
-    expect(message2).toMatch(/^target\/part-3\.csv: line 7.*: row does not parse/);
+    expect(message2).toMatch(/^\/\S*\/target\/part-3\.csv: line 7.*: row does not parse/);
   });
 
   it("files with other columns, a pattern matching nothing and a missing file are errors naming them", async () => {
     const other = parts[1]!.replace("user_id,item_id", "user,item_id");
     expect(await prepareError(files("{ path: target/part-*.csv }", { ...partFiles, "target/part-2.csv": other }))).toMatch(
-      /^target\/part-2\.csv: columns \(user, item_id\) differ from those of target\/part-1\.csv \(user_id, item_id\)/,
+      /^\/\S*\/target\/part-2\.csv: columns \(user, item_id\) differ from those of \/\S*\/target\/part-1\.csv \(user_id, item_id\)/,
     );
     expect(await prepareError(files("{ path: target/nothing-*.csv }", partFiles))).toMatch(/target\/nothing-\*\.csv: raw table 'tgt': the pattern matches no file$/);
-    expect(await prepareError(files("{ path: [target/part-1.csv, target/part-9.csv] }", partFiles))).toMatch(/target\/part-9\.csv: raw table 'tgt' does not exist$/);
+    expect(await prepareError(files("{ path: [target/part-1.csv, target/part-9.csv] }", partFiles))).toMatch(/target\/part-9\.csv: does not exist$/);
   });
 });

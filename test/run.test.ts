@@ -26,7 +26,7 @@ describe("run layer: stages, checkpoints and results", () => {
     const spec = join(out, "exp.yaml");
     await writeFile(
       spec,
-      `name: runtest\ndataset: ${resolve("datasets/synthetic-tiny.yaml")}\nmodels: [mkt]\nseeds: [1]\n` +
+      `name: runtest\ndataset: ${resolve("datasets/synthetic-tiny.yaml")}\nmodels: [mkt]\nreference_model: mkt\nseeds: [1]\n` +
         "training: { batch_size: 256, learning_rate: 0.005, max_epochs: 1, shuffle_buffer: 4096 }\n" +
         "sizes: { embedding_dim: 4, mlp: [16, 8], tower: [8], attention: [8], hfa_dim: 8, cke_levels: [16, 8] }\n",
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
-import { experimentSpecSchema } from "../src/spec/experiment.ts";
+import { experimentSpecFileSchema, experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec, parseSpecText } from "../src/spec/load.ts";
 import { UserError } from "../src/util/errors.ts";
 
@@ -56,13 +56,13 @@ describe("spec validation: one line naming file, line, field and what was expect
   });
 
   it("a missing spec file", async () => {
-    await expect(loadSpec("does/not/exist.yaml", experimentSpecSchema)).rejects.toThrow("does/not/exist.yaml: cannot read the spec file");
+    await expect(loadSpec("does/not/exist.yaml", experimentSpecSchema)).rejects.toThrow("does/not/exist.yaml: does not exist");
   });
 
   it("every shipped spec is valid", async () => {
     for (const file of ["datasets/synthetic-tiny.yaml", "datasets/synthetic-small.yaml", "datasets/synthetic-paper.yaml", "datasets/douban-book-music.yaml"]) {
       await expect(loadSpec(file, datasetSpecSchema)).resolves.toBeDefined();
     }
-    await expect(loadSpec("experiments/quickstart.yaml", experimentSpecSchema)).resolves.toBeDefined();
+    for (const file of ["quickstart", "tiny", "small", "douban", "paper-synthetic", "paper-gpu"]) await expect(loadSpec(`experiments/${file}.yaml`, experimentSpecFileSchema)).resolves.toBeDefined();
   });
 });

@@ -2,9 +2,11 @@ import type { Command } from "commander";
 import { PreparedDataset } from "../data/reader.ts";
 import { selectBackend, type BackendInfo } from "../engine/backend.ts";
 import { replicaCount } from "../train/parallel/count.ts";
-import { loadExperiment, type LoadedExperiment } from "../run/experiment.ts";
+import { loadExperiment, loadExperimentSpecs, type LoadedExperiment } from "../run/experiment.ts";
 import type { ModelResult } from "../run/model-run.ts";
-import { UserError } from "../util/errors.ts";
+import { mktSizeProblem } from "../spec/experiment.ts";
+import { UserError, oneLine } from "../util/errors.ts";
+import { checkOutputDir } from "../util/files.ts";
 import { log } from "../util/log.ts";
 import { int, textTable } from "./format.ts";
 import { globalOptions, type GlobalOptions } from "./options.ts";
@@ -21,17 +23,27 @@ export interface ExperimentContext {
 /**
  * Loads an experiment spec (preparing its dataset if needed), selects the backend, opens the data.
  * `--seed` restricts the command to some of the spec's seeds: the same run, done in parts.
+ * Flags, both specs and the rules between them are checked before anything is prepared or written;
+ * `trainsMkt`: the command trains MKT whatever the spec's models (pretrain, finetune, eval, ablate, export).
  */
-export async function withExperiment<T>(file: string, command: Command, fn: (context: ExperimentContext) => Promise<T>): Promise<T> {
+export async function withExperiment<T>(file: string, command: Command, fn: (context: ExperimentContext) => Promise<T>, options: { trainsMkt?: boolean } = {}): Promise<T> {
   const global = globalOptions(command);
-  const experiment = await loadExperiment(file, global.out);
-  const only = (command.opts<{ seed?: string[] }>().seed ?? []).map(Number);
-  for (const seed of only) {
-    if (!experiment.spec.seeds.includes(seed)) throw new UserError(`--seed ${seed}: not one of the spec's seeds (${experiment.spec.seeds.join(", ")})`);
+  await checkOutputDir(global.out, "--out");
+  const specs = await loadExperimentSpecs(file);
+  const spec = specs.experiment.value;
+  const only: number[] = [];
+  for (const value of command.opts<{ seed?: string[] }>().seed ?? []) {
+    const seed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!spec.seeds.includes(seed)) throw new UserError(`--seed ${oneLine(value, 20)}: not one of the spec's seeds (${spec.seeds.join(", ")})`);
+    only.push(seed);
   }
-  if (only.length) experiment.spec = { ...experiment.spec, seeds: experiment.spec.seeds.filter((s) => only.includes(s)) };
+  const mkt = options.trainsMkt ? mktSizeProblem(spec) : undefined;
+  if (mkt) throw new UserError(`${file}: sizes.cke_levels: ${mkt}`);
+  // An explicit backend that does not work here is a bad flag too: refused before preparing.
   const selected = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
   const backend: BackendInfo = { ...selected, replicas: replicaCount(global.workers, selected.name) };
+  const experiment = await loadExperiment(file, global.out, specs);
+  if (only.length) experiment.spec = { ...experiment.spec, seeds: experiment.spec.seeds.filter((s) => only.includes(s)) };
   log().info({ backend: backend.name, unavailable: backend.unavailable, kernelOverrides: backend.kernelOverrides, replicas: backend.replicas }, "tfjs backend");
   log().info({ runDir: experiment.runDir, dataset: experiment.prepared.dir }, "experiment");
   const dataset = await PreparedDataset.open(experiment.prepared.dir);

@@ -1,10 +1,14 @@
 import { DuckDBInstance, DuckDBDataChunk, DOUBLE, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBType } from "@duckdb/node-api";
 
-/** A DuckDB connection on a fresh in-memory database that spills to `tempDir` when it runs out of memory. */
+/**
+ * A DuckDB connection on a fresh in-memory database that spills to `tempDir` when it runs out of
+ * memory ("": never spills; undefined: DuckDB's default, `.tmp` in the working directory).
+ */
 export interface Duck {
   con: DuckDBConnection;
   /** Another connection to the same database (a connection runs one streaming query at a time). */
   connect(): Promise<DuckDBConnection>;
+  /** Closes the database (a second call does nothing). */
   close(): void;
 }
 
@@ -12,13 +16,16 @@ export async function openDuck(options: { tempDir?: string; threads?: number; me
   const config: Record<string, string> = {};
   if (options.threads) config.threads = String(options.threads);
   if (options.memoryLimit) config.memory_limit = options.memoryLimit;
-  if (options.tempDir) config.temp_directory = options.tempDir;
+  if (options.tempDir !== undefined) config.temp_directory = options.tempDir;
   const instance = await DuckDBInstance.create(":memory:", config);
   const con = await instance.connect();
+  let open = true;
   return {
     con,
     connect: () => instance.connect(),
     close() {
+      if (!open) return;
+      open = false;
       con.closeSync();
       instance.closeSync();
     },

@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { prepareDataset, type PrepareResult } from "../data/prepare/index.ts";
-import { datasetSpecSchema } from "../spec/dataset.ts";
-import { experimentSpecSchema, type ExperimentSpec } from "../spec/experiment.ts";
-import { loadSpec } from "../spec/load.ts";
+import { datasetSpecSchema, type DatasetSpec } from "../spec/dataset.ts";
+import { experimentSpecFileSchema, type ExperimentSpec } from "../spec/experiment.ts";
+import { loadSpec, type LoadedSpec } from "../spec/load.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
+import { UserError } from "../util/errors.ts";
+import { readableFileSize } from "../util/files.ts";
 
 /** An experiment spec with its prepared dataset and its run directory. */
 export interface LoadedExperiment {
@@ -21,10 +23,9 @@ export interface LoadedExperiment {
  * changed, and names the run directory after a hash of the experiment spec and the dataset's
  * fingerprint: a changed spec or dataset gets a new directory, never a mix of results.
  */
-export async function loadExperiment(file: string, outRoot: string): Promise<LoadedExperiment> {
-  const loaded = await loadSpec(file, experimentSpecSchema);
-  const datasetSpec = await loadSpec(resolve(loaded.dir, loaded.value.dataset), datasetSpecSchema);
-  const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot });
+export async function loadExperiment(file: string, outRoot: string, specs?: ExperimentSpecs): Promise<LoadedExperiment> {
+  const { experiment: loaded, dataset: datasetSpec } = specs ?? (await loadExperimentSpecs(file));
+  const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot, specFile: datasetSpec.file });
   const specHash = createHash("sha256").update(JSON.stringify(loaded.value)).digest("hex");
   const key = createHash("sha256").update(`${specHash}\n${prepared.stats.fingerprint}`).digest("hex").slice(0, 12);
   const runDir = resolve(outRoot, "runs", `${loaded.value.name}-${key}`);
@@ -36,4 +37,25 @@ export async function loadExperiment(file: string, outRoot: string): Promise<Loa
     spec: loaded.value,
   });
   return { file, spec: loaded.value, specHash, prepared, runDir };
+}
+
+export interface ExperimentSpecs {
+  experiment: LoadedSpec<ExperimentSpec>;
+  dataset: LoadedSpec<DatasetSpec>;
+}
+
+/** The experiment spec and the dataset spec it names, each validated and the two together; reads nothing else and writes nothing. */
+export async function loadExperimentSpecs(file: string): Promise<ExperimentSpecs> {
+  const experiment = await loadSpec(file, experimentSpecFileSchema);
+  const datasetFile = resolve(experiment.dir, experiment.value.dataset);
+  // A dataset spec that is not there is named with the spec that points at it.
+  await readableFileSize(datasetFile).catch((error: unknown) => {
+    throw error instanceof UserError ? new UserError(`${file}: dataset: ${error.message}`) : error;
+  });
+  const dataset = await loadSpec(datasetFile, datasetSpecSchema);
+  // Every model embeds the candidate's shared item fields and keys its sequence attention on them.
+  if (dataset.value.shared.length === 0) {
+    throw new UserError(`${dataset.file}: shared: the models need at least one shared item field; without item features derive one: { name: popularity, derive: item_popularity }`);
+  }
+  return { experiment, dataset };
 }

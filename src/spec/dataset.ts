@@ -1,7 +1,9 @@
 import { z } from "zod";
+import { datasetRules } from "./dataset-rules.ts";
+import { MAX_NAME_CHARS, specPath } from "./common.ts";
 
 /** Field names become column and vocabulary file names: keep them plain. */
-const fieldName = z.string().regex(/^[a-z][a-z0-9_]*$/, "expected a lower-case name of letters, digits and _");
+const fieldName = z.string().max(MAX_NAME_CHARS).regex(/^[a-z][a-z0-9_]*$/, "expected a lower-case name of letters, digits and _");
 
 /**
  * A raw table: CSV, TSV or Parquet, in one file or several read as one (a list of paths and/or glob
@@ -9,7 +11,7 @@ const fieldName = z.string().regex(/^[a-z][a-z0-9_]*$/, "expected a lower-case n
  * Paths are relative to the dataset's raw_dir.
  */
 export const rawTableSchema = z.strictObject({
-  path: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  path: z.union([specPath, z.array(specPath).min(1)]),
   /** Default: from the extension (.csv → csv, .tsv/.tab → tsv, .parquet → parquet). */
   format: z.enum(["csv", "tsv", "parquet"]).optional(),
   /** Whether a CSV/TSV file has a header line. */
@@ -134,11 +136,11 @@ export const syntheticGeneratorSchema = z.strictObject({
   taste_weight: z.number().min(0).default(1.5),
 });
 
-export const datasetSpecSchema = z.strictObject({
-  name: fieldName.or(z.string().regex(/^[a-z][a-z0-9_-]*$/, "expected a lower-case name")),
+const datasetSpecObject = z.strictObject({
+  name: z.string().max(MAX_NAME_CHARS).regex(/^[a-z][a-z0-9_-]*$/, "expected a lower-case name of letters, digits, - and _"),
   description: z.string().optional(),
   /** Directory of the raw tables, relative to this spec file. Default for a generator: `<results>/raw/<name>`. */
-  raw_dir: z.string().optional(),
+  raw_dir: specPath.optional(),
   /** With a generator, prepare first writes the raw tables, then prepares them like real data. */
   generator: syntheticGeneratorSchema.optional(),
   tables: z.record(z.string(), rawTableSchema),
@@ -159,7 +161,10 @@ export const datasetSpecSchema = z.strictObject({
   seed: z.number().int().default(1),
 });
 
-export type DatasetSpec = z.output<typeof datasetSpecSchema>;
+/** The schema with the cross-field rules (dataset-rules.ts). */
+export const datasetSpecSchema = datasetSpecObject.superRefine(datasetRules);
+
+export type DatasetSpec = z.output<typeof datasetSpecObject>;
 export type RawTable = z.output<typeof rawTableSchema>;
 export type FieldSpec = z.output<typeof fieldSchema>;
 export type EntitySpec = z.output<typeof entitySchema>;

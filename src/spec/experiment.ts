@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_NAME_CHARS, specPath } from "./common.ts";
 
 /** Every model mkt knows: MKT and the ten baselines of the paper's Table 2. */
 export const MODEL_NAMES = ["mkt", "mlp", "din", "fibinet", "mmoe", "ple", "star", "conet", "minet", "finetune", "ctnet"] as const;
@@ -54,11 +55,12 @@ export const sizesSchema = z.strictObject({
   senet_reduction: z.number().int().min(1).default(3),
 });
 
+/** The shape of an experiment spec (also of the spec kept in a run's experiment.json). */
 export const experimentSpecSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "expected a lower-case name of letters, digits, - and _"),
+  name: z.string().max(MAX_NAME_CHARS).regex(/^[a-z0-9][a-z0-9_-]*$/, "expected a lower-case name of letters, digits, - and _"),
   description: z.string().optional(),
   /** Dataset spec file, relative to this experiment spec. */
-  dataset: z.string().min(1),
+  dataset: specPath,
   /** Models to train and evaluate (default: all eleven). */
   models: z.array(z.enum(MODEL_NAMES)).min(1).default([...MODEL_NAMES]),
   /** MKT ablations of Table 4 (default: all three; [] for none). */
@@ -75,5 +77,33 @@ export const experimentSpecSchema = z.strictObject({
   /** Why the sizes differ from the paper's, if they do: shown in every report header. */
   size_note: z.string().optional(),
 });
+
+/**
+ * An experiment spec file: the shape and the rules between its fields (docs/specs.md, "Validation"),
+ * checked before anything is prepared or trained.
+ */
+export const experimentSpecFileSchema = experimentSpecSchema.superRefine((spec, ctx) => {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  // A repeated seed or model would be counted by the report as another independent run (in its mean, std and p-value).
+  for (const key of ["seeds", "models", "ablations"] as const) {
+    const list: readonly (string | number)[] = spec[key];
+    const at = list.findIndex((x, i) => list.indexOf(x) !== i);
+    if (at >= 0) issue([key, at], `${String(list[at])} is listed twice`);
+  }
+  if (!spec.models.includes(spec.reference_model)) {
+    issue(["reference_model"], `'${spec.reference_model}' is not among models (${spec.models.join(", ")}); Table 3 is relative to it: set it to one of them`);
+  }
+  const mkt = mktSizeProblem(spec);
+  if (mkt && (spec.models.includes("mkt") || spec.ablations.length > 0)) issue(["sizes", "cke_levels"], mkt);
+  if (spec.models.includes("conet") && spec.sizes.mlp.length < 2) {
+    issue(["sizes", "mlp"], `CoNet needs at least two hidden layers to cross-connect, got [${spec.sizes.mlp.join(", ")}]`);
+  }
+});
+
+/** Why MKT cannot be built with these sizes, or undefined: its PDL compares the CKE and the independent MLP outputs row by row. */
+export function mktSizeProblem(spec: Pick<ExperimentSpec, "sizes">): string | undefined {
+  const { mlp, cke_levels: cke } = spec.sizes;
+  return mlp.at(-1) === cke.at(-1) ? undefined : `MKT needs the last of sizes.cke_levels (${cke.at(-1)}) equal to the last of sizes.mlp (${mlp.at(-1)})`;
+}
 
 export type ExperimentSpec = z.output<typeof experimentSpecSchema>;

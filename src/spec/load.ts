@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
 import type { z } from "zod";
-import { UserError } from "../util/errors.ts";
+import { UserError, oneLine, quoted } from "../util/errors.ts";
+import { readableFileSize } from "../util/files.ts";
 
 /** A parsed spec together with where it came from (paths inside it are relative to `dir`). */
 export interface LoadedSpec<T> {
@@ -12,18 +13,48 @@ export interface LoadedSpec<T> {
   text: string;
 }
 
+/** Largest spec file read: specs are a screenful of YAML; anything near this size is a wrong file. */
+export const MAX_SPEC_BYTES = 1024 * 1024;
+
+/** Aliases the YAML may expand (the yaml package's own default): enough for sharing blocks, not for a "billion laughs" bomb. */
+const MAX_ALIAS_COUNT = 100;
+
 /**
- * Reads a YAML spec and validates it against a zod schema. Every failure becomes one line:
- * `<file>:<line>: <field>: <what was expected>` and a UserError (exit code 2).
+ * Reads a YAML spec and validates it against a zod schema (whose refinements hold the cross-field
+ * rules). Every failure becomes one line: `<file>:<line>: <field>: <what was expected>` and a
+ * UserError (exit code 2).
  */
 export async function loadSpec<S extends z.ZodType>(file: string, schema: S): Promise<LoadedSpec<z.output<S>>> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    throw new UserError(`${file}: cannot read the spec file (does it exist?)`);
-  }
+  const text = await readSpecText(file);
   return { file, dir: dirnameOf(file), value: parseSpecText(file, text, schema), text };
+}
+
+/** The spec file's text: a readable regular file of at most MAX_SPEC_BYTES of UTF-8. */
+async function readSpecText(file: string): Promise<string> {
+  const size = await readableFileSize(file);
+  if (size > MAX_SPEC_BYTES) throw new UserError(`${file}: the spec file has ${size} bytes; a spec has at most ${MAX_SPEC_BYTES} (is it the right file?)`);
+  return decodeUtf8(file, await readFile(file));
+}
+
+/** Decodes UTF-8 strictly: a byte sequence that is not UTF-8 is an error naming its line, not a silent U+FFFD. */
+export function decodeUtf8(file: string, bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(start, i));
+      } catch {
+        break;
+      }
+      line++;
+      start = i + 1;
+    }
+    throw new UserError(`${file}:${line}: not UTF-8 text (save the file as UTF-8)`);
+  }
 }
 
 export function parseSpecText<S extends z.ZodType>(file: string, text: string, schema: S): z.output<S> {
@@ -32,9 +63,19 @@ export function parseSpecText<S extends z.ZodType>(file: string, text: string, s
   const yamlError = doc.errors[0];
   if (yamlError) {
     const line = lineCounter.linePos(yamlError.pos[0]).line;
-    throw new UserError(`${file}:${line}: not valid YAML: ${firstLine(yamlError.message)}`);
+    // The yaml package appends " at line L, column C:" and an excerpt of the text: the line is given already.
+    const message = firstLine(yamlError.message).replace(/ at line \d+, column \d+:?$/, "");
+    throw new UserError(`${file}:${line}: not valid YAML: ${oneLine(message, 120)}`);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (error) {
+    // toJS throws a ReferenceError for an alias without its anchor and for aliases that expand too far (a "YAML bomb").
+    if (!(error instanceof ReferenceError)) throw error;
+    if (error.message.startsWith("Unresolved alias")) throw new UserError(`${file}: not valid YAML: an alias (*name) has no anchor (&name) before it`);
+    throw new UserError(`${file}: YAML aliases (*name) expand too far (over ${MAX_ALIAS_COUNT} nodes); write the values out`);
+  }
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -46,7 +87,7 @@ export function parseSpecText<S extends z.ZodType>(file: string, text: string, s
     message = `unknown field (check its spelling; see docs/specs.md for the fields this spec takes)`;
   }
   const line = lineOf(doc, lineCounter, path);
-  const where = path.length ? path.join(".") : "(top level)";
+  const where = path.length ? path.map((p) => (typeof p === "string" && !/^[\w-]{1,60}$/.test(p) ? quoted(p, 40) : p)).join(".") : "(top level)";
   throw new UserError(`${file}${line ? `:${line}` : ""}: ${where}: ${message}`);
 }
 

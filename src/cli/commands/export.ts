@@ -65,6 +65,6 @@ export function registerExport(program: Command): void {
         ].join("\n");
         const json = exported.map((r, k) => ({ seed: seeds[k], dir: r.dir, files: r.files, inputs: r.description.inputs, output: r.description.output }));
         print(global, text, json);
-      }),
+      }, { trainsMkt: true }),
     );
 }

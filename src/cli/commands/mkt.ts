@@ -22,7 +22,7 @@ export function registerMktCommands(program: Command): void {
           rows.push(await stageRow(experiment.runDir, seed, "pretrain"));
         }
         print(global, `MEM pre-trained → ${experiment.runDir}\n\n${textTable(STAGE_HEADER, rows)}`, { runDir: experiment.runDir });
-      }),
+      }, { trainsMkt: true }),
     );
   seedOption(program
     .command("finetune"))
@@ -40,7 +40,7 @@ export function registerMktCommands(program: Command): void {
           rows.push(await stageRow(experiment.runDir, seed, "finetune"));
         }
         print(global, `TEM fine-tuned → ${experiment.runDir}\n\n${textTable(STAGE_HEADER, rows)}`, { runDir: experiment.runDir });
-      }),
+      }, { trainsMkt: true }),
     );
   seedOption(program
     .command("eval"))
@@ -70,7 +70,7 @@ export function registerMktCommands(program: Command): void {
           importanceTable(first),
         ].join("\n");
         print(global, text, results);
-      }),
+      }, { trainsMkt: true }),
     );
   seedOption(program
     .command("ablate"))
@@ -87,7 +87,7 @@ export function registerMktCommands(program: Command): void {
           }
         }
         print(global, `MKT ablations on ${experiment.prepared.stats.dataset} → ${experiment.runDir}\n\n${resultsTable(results)}`, results);
-      }),
+      }, { trainsMkt: true }),
     );
 }
 

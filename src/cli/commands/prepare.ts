@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { prepareDataset, type PrepareResult } from "../../data/prepare/index.ts";
 import { datasetSpecSchema } from "../../spec/dataset.ts";
 import { loadSpec } from "../../spec/load.ts";
+import { checkOutputDir } from "../../util/files.ts";
 import { int, pct, textTable } from "../format.ts";
 import { globalOptions } from "../options.ts";
 
@@ -13,8 +14,9 @@ export function registerPrepare(program: Command): void {
     .option("--force", "prepare again even if an up-to-date prepared dataset exists", false)
     .action(async (file: string, options: { force: boolean }, command: Command) => {
       const global = globalOptions(command);
+      await checkOutputDir(global.out, "--out");
       const spec = await loadSpec(file, datasetSpecSchema);
-      const result = await prepareDataset(spec.value, spec.dir, { outRoot: global.out, force: options.force });
+      const result = await prepareDataset(spec.value, spec.dir, { outRoot: global.out, force: options.force, specFile: file });
       process.stdout.write(global.json ? JSON.stringify({ dir: result.dir, prepared: result.prepared, stats: result.stats }) + "\n" : summary(result) + "\n");
     });
 }

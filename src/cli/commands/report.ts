@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { writeReport } from "../../report/index.ts";
+import { checkOutputDir } from "../../util/files.ts";
 import { globalOptions } from "../options.ts";
 
 export function registerReport(program: Command): void {
@@ -10,6 +11,7 @@ export function registerReport(program: Command): void {
     .option("--to <dir>", "where to write the report (default: <run-dir>/report)")
     .action(async (dir: string, options: { to?: string }, command: Command) => {
       globalOptions(command);
+      if (options.to !== undefined) await checkOutputDir(options.to, "--to");
       const { markdown, files } = await writeReport(dir, options.to);
       process.stdout.write(`${markdown}\n\nwritten: ${files.join(", ")}\n`);
     });

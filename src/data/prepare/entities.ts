@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { DatasetSpec, EntitySpec, FieldSpec } from "../../spec/dataset.ts";
-import { UserError } from "../../util/errors.ts";
+import { FieldError, UserError, oneLine, quoted } from "../../util/errors.ts";
 import type { EntityName } from "../batch.ts";
 import { queryObjects, sqlIdent } from "../duck.ts";
 import { rowLabel, type LoadedTable } from "./raw.ts";
@@ -26,11 +26,7 @@ export function planFields(spec: DatasetSpec): FieldPlan[] {
     plans.push({ field: { name: "item_id", type: "categorical", buckets: 10 }, column: `${entity}__item_id`, group: "specific", entity, implicit: true });
     for (const field of spec.entities[entity].specific) plans.push({ field, column: `${entity}__${field.name}`, group: "specific", entity });
   }
-  const seen = new Set<string>();
-  for (const plan of plans) {
-    if (seen.has(plan.column)) throw new UserError(`dataset spec: field '${plan.field.name}' is defined twice in the ${plan.group} group`);
-    seen.add(plan.column);
-  }
+  // Names are unique within each group (checked with the spec), hence columns are unique.
   return plans;
 }
 
@@ -42,8 +38,6 @@ interface Check {
   column: string;
   /** SQL condition that is true for a bad row of `ent`. */
   condition: string;
-  /** SQL expression of the offending value, for the message. */
-  value: string;
 }
 
 /** How a raw value may be kept: ids and categories as integers, numeric fields as numbers, the rest as text. */
@@ -83,7 +77,6 @@ export function locateEntitySources(spec: DatasetSpec, entity: EntityName, table
   requireColumn(log, e.item_column, `${where}.item_column`);
   if (e.time_column) requireColumn(log, e.time_column, `${where}.time_column`);
   if (e.label) requireColumn(log, e.label.column, `${where}.label.column`);
-  else if (!e.negatives) throw new UserError(`dataset spec: ${where}.label: required unless negatives are sampled (a log of positives only)`);
   if (itemTable) requireColumn(itemTable, e.items!.key ?? e.item_column, `${where}.items.key`);
   if (userTable) requireColumn(userTable, spec.users!.key, "users.key");
 
@@ -106,7 +99,7 @@ export function locateEntitySources(spec: DatasetSpec, entity: EntityName, table
     if (plan.group === "user") {
       if (plan.field.name === "user_id") values.push({ ...fromLog(plan.column, e.user_column, kind), field });
       else {
-        if (!userTable) throw new UserError(`dataset spec: ${specPath}: user fields need a users table`);
+        if (!userTable) throw new FieldError(specPath, "user fields need a users table");
         requireColumn(userTable, column, specPath);
         values.push({ name: plan.column, alias: "u", table: userTable, column, kind, field });
       }
@@ -114,9 +107,7 @@ export function locateEntitySources(spec: DatasetSpec, entity: EntityName, table
     else if (log.columns.includes(column)) values.push({ ...fromLog(plan.column, column, kind), field });
     else if (itemTable?.columns.includes(column)) values.push({ name: plan.column, alias: "i", table: itemTable, column, kind, field });
     else {
-      throw new UserError(
-        `dataset spec: ${specPath}: column '${column}' is in neither ${log.file}${itemTable ? ` nor ${itemTable.file}` : ""} (columns: ${[...log.columns, ...(itemTable?.columns ?? [])].join(", ")})`,
-      );
+      throw new FieldError(specPath, `column ${quoted(column)} is in neither ${log.file}${itemTable ? ` nor ${itemTable.file}` : ""}`);
     }
   }
   return { entity, log, itemTable, userTable, values };
@@ -171,21 +162,20 @@ export async function buildEntityTable(
   if (!e.time_column) selects.push("NULL::VARCHAR AS t_raw");
   if (!e.label) selects.push("'1' AS label_raw");
   const checks: Check[] = [
-    { reason: "missing user id", column: e.user_column, condition: "user_raw IS NULL", value: "''" },
-    { reason: "missing item id", column: e.item_column, condition: "item_raw IS NULL", value: "''" },
+    { reason: "missing user id", column: e.user_column, condition: "user_raw IS NULL" },
+    { reason: "missing item id", column: e.item_column, condition: "item_raw IS NULL" },
   ];
   if (e.label?.rule) {
-    checks.push({ reason: "label is not a number", column: e.label.column, condition: "TRY_CAST(label_raw AS DOUBLE) IS NULL", value: "label_raw" });
+    checks.push({ reason: "label is not a finite number", column: e.label.column, condition: "isfinite(TRY_CAST(label_raw AS DOUBLE)) IS NOT TRUE" });
   } else if (e.label) {
     checks.push({
       reason: "label is not 0/1",
       column: e.label.column,
       condition: "lower(trim(coalesce(label_raw, ''))) NOT IN ('0', '1', '0.0', '1.0', 'true', 'false')",
-      value: "label_raw",
     });
   }
   if (e.time_column) {
-    checks.push({ reason: "time is not a number or timestamp", column: e.time_column, condition: `(${timeExpr("t_raw")}) IS NULL`, value: "t_raw" });
+    checks.push({ reason: "time is not a finite number or a timestamp", column: e.time_column, condition: `isfinite(${timeExpr("t_raw")}) IS NOT TRUE` });
   }
   for (const v of selected) {
     if (v.kind !== "number" || v.field === undefined) continue;
@@ -194,7 +184,6 @@ export async function buildEntityTable(
       reason: `${v.field} is not a number`,
       column: v.column,
       condition: `${c} IS NOT NULL AND (TRY_CAST(${c} AS DOUBLE) IS NULL OR NOT isfinite(TRY_CAST(${c} AS DOUBLE)))`,
-      value: c,
     });
   }
   /** Joins a lookup table on its key, first row per key; native keys compare as they are, others as text. */
@@ -214,9 +203,8 @@ export async function buildEntityTable(
     const [bad] = await queryObjects(con, `SELECT k, r FROM (${firsts}) WHERE r IS NOT NULL ORDER BY r, k LIMIT 1`);
     if (bad) {
       const check = checks[Number(bad.k)]!;
-      const [row] = await queryObjects(con, `SELECT CAST(${check.value} AS VARCHAR) AS v FROM ${ent} WHERE _row = ${Number(bad.r)}`);
-      const value = row?.v === null || row?.v === undefined || row.v === "" ? "empty" : `'${String(row.v)}'`;
-      throw new UserError(`${rowLabel(log, Number(bad.r))}, column ${check.column}: ${check.reason} (value ${value})`);
+      // The value itself is not quoted: it is the file's content (and may be anything, of any length).
+      throw new UserError(`${rowLabel(log, Number(bad.r))}, column ${oneLine(check.column, 60)}: ${check.reason}`);
     }
   } else {
     // A row counts under its first failing reason.
@@ -249,13 +237,13 @@ export function labelExpr(e: EntitySpec, raw: string): string {
 
 function requireTable(tables: Map<string, LoadedTable>, name: string, specPath: string): LoadedTable {
   const table = tables.get(name);
-  if (!table) throw new UserError(`dataset spec: ${specPath}: no table named '${name}' under tables (have: ${[...tables.keys()].join(", ")})`);
+  if (!table) throw new FieldError(specPath, `no table named '${name}' under tables`);
   return table;
 }
 
 function requireColumn(table: LoadedTable, column: string, specPath: string): void {
   if (!table.columns.includes(column)) {
-    throw new UserError(`dataset spec: ${specPath}: column '${column}' is not in ${table.file} (columns: ${table.columns.join(", ")})`);
+    throw new FieldError(specPath, `column ${quoted(column)} is not in ${table.file} (it has ${table.columns.length} columns)`);
   }
 }
 

@@ -1,8 +1,11 @@
-import { stat } from "node:fs/promises";
-import { extname, isAbsolute, relative, resolve } from "node:path";
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { RawTable } from "../../spec/dataset.ts";
+import { formatFromExtension } from "../../spec/dataset-rules.ts";
 import { UserError } from "../../util/errors.ts";
+import { readableFileSize } from "../../util/files.ts";
 import { queryObjects, queryValue, sqlIdent, sqlString } from "../duck.ts";
 
 /** One file of a raw table: how messages name it, and the table's `_row` of its first data row. */
@@ -36,17 +39,11 @@ export function tablePaths(table: RawTable): string[] {
 
 export function tableFormat(table: RawTable): "csv" | "tsv" | "parquet" {
   if (table.format) return table.format;
-  const formats = new Set(tablePaths(table).map((path) => formatOfExtension(path)));
-  if (formats.size > 1) throw new UserError(`${tablePaths(table).join(", ")}: files of different formats in one table; set format: csv, tsv or parquet`);
-  return [...formats][0]!;
-}
-
-function formatOfExtension(path: string): "csv" | "tsv" | "parquet" {
-  const ext = extname(path).toLowerCase();
-  if (ext === ".parquet") return "parquet";
-  if (ext === ".tsv" || ext === ".tab") return "tsv";
-  if (ext === ".csv") return "csv";
-  throw new UserError(`${path}: cannot tell the format from the extension '${ext}'; set format: csv, tsv or parquet`);
+  const formats = new Set(tablePaths(table).map((path) => formatFromExtension(path)));
+  // The spec's rules (dataset-rules.ts) refuse a table whose files' extensions do not tell one format.
+  const [format] = formats;
+  if (formats.size !== 1 || format === undefined) throw new Error(`${tablePaths(table).join(", ")}: no single format`);
+  return format;
 }
 
 /** How a row is named in messages: its file and line (CSV/TSV) or row (Parquet, or lines unknown). */
@@ -60,9 +57,29 @@ export function rowLabel(table: LoadedTable, row: number): string {
 const GLOB = /[*?[]/;
 
 /**
+ * Checks one file of a raw table without reading its rows (before anything is written): a readable,
+ * non-empty regular file, and for Parquet one with its magic bytes at both ends.
+ */
+async function checkFile(name: string, file: string, format: "csv" | "tsv" | "parquet"): Promise<void> {
+  if ((await readableFileSize(file)) === 0) throw new UserError(`${file}: raw table '${name}' is empty`);
+  if (format === "parquet" && !(await hasParquetMagic(file))) {
+    throw new UserError(`${file}: not a Parquet file (truncated or corrupted: no PAR1 marker at its start and end)`);
+  }
+}
+
+/**
+ * Checks the files a raw table names directly (glob patterns are expanded, and their matches
+ * checked, when the table is loaded). Reads no rows, writes nothing.
+ */
+export async function checkRawFile(name: string, table: RawTable, rawDir: string): Promise<void> {
+  const format = tableFormat(table);
+  for (const path of tablePaths(table)) if (!GLOB.test(path)) await checkFile(name, resolve(rawDir, path), format);
+}
+
+/**
  * The files of a raw table in reading order: its paths in list order, a glob pattern standing for
  * its matches sorted by path. A path that does not exist, a pattern matching nothing, and an empty
- * file are one-line errors.
+ * or unreadable file are one-line errors.
  */
 async function tableFiles(con: DuckDBConnection, name: string, table: RawTable, rawDir: string): Promise<string[]> {
   const files: string[] = [];
@@ -74,23 +91,10 @@ async function tableFiles(con: DuckDBConnection, name: string, table: RawTable, 
       files.push(...matches);
     } else files.push(full);
   }
-  for (const file of files) {
-    let size: number;
-    try {
-      size = (await stat(file)).size;
-    } catch {
-      throw new UserError(`${file}: raw table '${name}' does not exist`);
-    }
-    if (size === 0) throw new UserError(`${file}: raw table '${name}' is empty`);
-  }
+  const format = tableFormat(table);
+  for (const file of files) await checkFile(name, file, format);
   if (new Set(files).size < files.length) throw new UserError(`${tablePaths(table).join(", ")}: raw table '${name}' lists a file twice`);
   return files;
-}
-
-/** A file as messages name it: relative to raw_dir when inside it, else its absolute path. */
-function shownName(file: string, rawDir: string): string {
-  const rel = relative(rawDir, file);
-  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : file;
 }
 
 export async function loadRawTable(
@@ -102,7 +106,8 @@ export async function loadRawTable(
 ): Promise<LoadedTable> {
   const format = tableFormat(table);
   const files = await tableFiles(con, name, table, rawDir);
-  const shown = files.map((file) => shownName(file, rawDir));
+  // Messages name files by their full paths.
+  const shown = files;
   const several = files.length > 1;
   const list = several ? `[${files.map(sqlString).join(", ")}]` : sqlString(files[0]!);
   const sqlName = sqlIdent(`raw_${name}`);
@@ -115,8 +120,16 @@ export async function loadRawTable(
     "all_varchar = true",
     "strict_mode = true",
     "null_padding = false",
+    `max_line_size = ${MAX_LINE_BYTES}`,
+    // CSV quoting is RFC 4180's: set rather than sniffed, so that an unterminated quote is an error and not a dialect without quotes.
+    ...(format === "csv" ? [`quote = '"'`, `escape = '"'`] : []),
     ...(table.columns ? [`names = [${table.columns.map(sqlString).join(", ")}]`] : []),
   ];
+  // DuckDB's messages may quote the file's bytes: only say what failed, and where.
+  const unreadable = async (error: unknown): Promise<never> => {
+    if (format === "parquet") throw new UserError(`${several ? tablePaths(table).join(", ") : files[0]}: not a readable Parquet file (corrupted)`);
+    throw await csvReadError(files, format === "tsv" ? "\t" : ",", error);
+  };
   const reader = (source: string, extra: string[]) =>
     format === "parquet" ? `read_parquet(${[source, ...extra].join(", ")})` : `read_csv(${[source, ...csvOptions, ...extra].join(", ")})`;
   // DuckDB reads every file by the first one's columns (dropping a later file's extra columns):
@@ -126,7 +139,7 @@ export async function loadRawTable(
     for (const [k, file] of files.entries()) {
       // (With a rejects table, a bad row in the sniffed sample does not stop the sniffer: it is reported when the rows are read.)
       const rejects = format === "parquet" ? [] : ["store_rejects = true", `rejects_table = ${sqlString(`sniff_rejects_${name}`)}`, `rejects_scan = ${sqlString(`sniff_scan_${name}`)}`];
-      const columns = (await queryObjects(con, `DESCRIBE SELECT * FROM ${reader(sqlString(file), rejects)}`)).map((r) => String(r.column_name));
+      const columns = (await queryObjects(con, `DESCRIBE SELECT * FROM ${reader(sqlString(file), rejects)}`).catch(unreadable)).map((r) => String(r.column_name));
       first ??= columns;
       if (columns.join("\0") !== first.join("\0")) {
         throw new UserError(`${shown[k]}: columns (${columns.join(", ")}) differ from those of ${shown[0]} (${first.join(", ")}); the files of table '${name}' must have the same columns`);
@@ -139,19 +152,19 @@ export async function loadRawTable(
   if (format === "parquet") {
     // Rows numbered by file (in order) and row within the file.
     const counts: number[] = [];
-    for (const file of files) counts.push(Number(await queryValue(con, `SELECT count(*) FROM read_parquet(${sqlString(file)})`)));
+    for (const file of files) counts.push(Number(await queryValue(con, `SELECT count(*) FROM read_parquet(${sqlString(file)})`).catch(unreadable)));
     const firstRows = counts.map((_, k) => 1 + counts.slice(0, k).reduce((a, b) => a + b, 0));
     const offset = several ? `CASE filename ${files.map((f, k) => `WHEN ${sqlString(f)} THEN ${firstRows[k]! - 1}`).join(" ")} END + ` : "";
     await con.run(
       `CREATE TABLE ${sqlName} AS SELECT ${offset}file_row_number + 1 AS _row, * EXCLUDE (file_row_number${several ? ", filename" : ""}) FROM ${reader(list, ["file_row_number = true", ...withFilename])}`,
-    );
+    ).catch(unreadable);
     parts = shown.map((file, k) => ({ file, firstRow: firstRows[k]!, firstLine: undefined }));
   } else {
     const rejects = sqlIdent(`rejects_${name}`);
     const scans = sqlIdent(`rejects_scan_${name}`);
     const rejectOptions = ["store_rejects = true", `rejects_table = ${sqlString(`rejects_${name}`)}`, `rejects_scan = ${sqlString(`rejects_scan_${name}`)}`];
     // Rows in file order; the reader's own line numbers are used for rows it rejects.
-    await con.run(`CREATE TABLE ${sqlName} AS SELECT * FROM ${reader(list, [...rejectOptions, ...withFilename])}`);
+    await con.run(`CREATE TABLE ${sqlName} AS SELECT * FROM ${reader(list, [...rejectOptions, ...withFilename])}`).catch(unreadable);
     const filePosition = `list_position([${files.map(sqlString).join(", ")}], s.file_path)`;
     const unparsed = await queryObjects(
       con,
@@ -161,7 +174,7 @@ export async function loadRawTable(
     unparsedRows = unparsed.reduce((sum, r) => sum + Number(r.n), 0);
     const first = unparsed[0];
     if (first && onBadRows === "fail") {
-      const column = first.column_name ? `, column ${first.column_name}` : "";
+      const column = typeof first.column_name === "string" && first.column_name.length <= 60 ? `, column ${first.column_name}` : "";
       throw new UserError(`${shown[Number(first.k) - 1]}: line ${first.line}${column}: row does not parse (${String(first.error_type).toLowerCase().replaceAll("_", " ")})`);
     }
     await con.run(`CREATE OR REPLACE TABLE ${sqlName} AS SELECT row_number() OVER () AS _row, * FROM ${sqlName}`);
@@ -196,4 +209,88 @@ async function fileFirstRows(con: DuckDBConnection, sqlName: string, files: stri
     next = range.hi + 1;
   }
   return firstRows;
+}
+
+/** Whether the file starts and ends with Parquet's magic bytes: a truncated file lacks the trailing ones. */
+async function hasParquetMagic(file: string): Promise<boolean> {
+  const handle = await open(file, "r");
+  try {
+    const { size } = await handle.stat();
+    if (size < 12) return false;
+    const head = Buffer.alloc(4);
+    const tail = Buffer.alloc(4);
+    await handle.read(head, 0, 4, 0);
+    await handle.read(tail, 0, 4, size - 4);
+    return head.toString("latin1") === "PAR1" && tail.toString("latin1") === "PAR1";
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Longest line of a CSV/TSV file (DuckDB's default): raw tables hold ids, labels and short fields. */
+const MAX_LINE_BYTES = 2_000_000;
+
+/**
+ * A UserError for CSV/TSV files DuckDB could not read, naming the file and line where that is known,
+ * never quoting the file.
+ */
+async function csvReadError(files: readonly string[], delimiter: string, error: unknown): Promise<UserError> {
+  const message = error instanceof Error ? error.message : String(error);
+  const scans = await Promise.all(files.map(async (file) => ({ file, ...(await scanLines(file, delimiter)) })));
+  const long = scans.find((s) => s.longLine !== undefined);
+  if (message.includes("Maximum line size") && long) {
+    return new UserError(`${long.file}: line ${long.longLine}: longer than ${MAX_LINE_BYTES} bytes (the longest line a raw table may have)`);
+  }
+  const line = /CSV Error on Line: (\d+)/.exec(message)?.[1];
+  if (line !== undefined && files.length === 1) return new UserError(`${files[0]}: line ${line}: row does not parse`);
+  const open = scans.find((s) => s.openQuote !== undefined);
+  if (open) return new UserError(`${open.file}: line ${open.openQuote}: a quoted value is never closed (unterminated ")`);
+  return new UserError(`${files.join(", ")}: cannot be read as ${delimiter === "," ? "CSV" : "TSV"} (no consistent delimiter and quoting; check the format)`);
+}
+
+/**
+ * One pass over a CSV/TSV file for what DuckDB reports without a usable line: the first line over
+ * MAX_LINE_BYTES, and the line where a quoted value opens that is still open at the end of the file
+ * (RFC 4180: a value is quoted when " starts it; inside, "" is a literal quote).
+ */
+export async function scanLines(file: string, delimiter: string): Promise<{ longLine?: number; openQuote?: number }> {
+  const QUOTE = 0x22;
+  const LF = 0x0a;
+  const DELIM = delimiter.charCodeAt(0);
+  let line = 1;
+  let lineBytes = 0;
+  let longLine: number | undefined;
+  let openedAt = 0;
+  let inQuotes = false;
+  let quoteSeen = false; // a quote inside a quoted value: closes it unless the next byte is another quote
+  let fieldStart = true;
+  for await (const chunk of createReadStream(file)) {
+    for (const byte of chunk as Buffer) {
+      if (byte === LF) {
+        if (lineBytes > MAX_LINE_BYTES) longLine ??= line;
+        lineBytes = 0;
+      } else lineBytes++;
+      if (inQuotes) {
+        if (quoteSeen) {
+          quoteSeen = false;
+          if (byte === QUOTE) continue;
+          inQuotes = false;
+        } else {
+          if (byte === QUOTE) quoteSeen = true;
+          else if (byte === LF) line++;
+          continue;
+        }
+      }
+      if (byte === QUOTE && fieldStart) {
+        inQuotes = true;
+        openedAt = line;
+        fieldStart = false;
+      } else if (byte === LF) {
+        line++;
+        fieldStart = true;
+      } else fieldStart = byte === DELIM;
+    }
+  }
+  if (lineBytes > MAX_LINE_BYTES) longLine ??= line;
+  return { longLine, openQuote: inQuotes && !quoteSeen ? openedAt : undefined };
 }

@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { DatasetSpec } from "../../spec/dataset.ts";
-import { UserError } from "../../util/errors.ts";
+import { FieldError } from "../../util/errors.ts";
 import type { EntityName } from "../batch.ts";
 import { queryObjects, sqlIdent } from "../duck.ts";
 import { labelExpr, timeExpr, type FieldPlan } from "./entities.ts";
@@ -88,7 +88,7 @@ async function splitQuery(con: DuckDBConnection, spec: DatasetSpec): Promise<str
     const last = Number(range!.last);
     const slices = Number(range!.slices);
     if (slices < 3) {
-      throw new UserError(`dataset spec: split.slice_seconds: the target log spans ${slices} time slice(s); a time split needs at least 3 (train, valid, test)`);
+      throw new FieldError("split.slice_seconds", `the target log spans ${slices} time slice(s); a time split needs at least 3 (train, valid, test)`);
     }
     // Target: test = last slice, valid = the one before. Source rows of those slices are not trained on.
     return `

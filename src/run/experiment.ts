@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { prepareDataset, type PrepareResult } from "../data/prepare/index.ts";
+import { fingerprintFiles } from "../data/prepare/write.ts";
 import { datasetSpecSchema } from "../spec/dataset.ts";
 import { experimentSpecSchema, type ExperimentSpec } from "../spec/experiment.ts";
 import { loadSpec } from "../spec/load.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
+import { CorruptArtefactError, readChecksums, verifySealed } from "../util/checksums.ts";
 
 /** An experiment spec with its prepared dataset and its run directory. */
 export interface LoadedExperiment {
@@ -23,8 +25,10 @@ export interface LoadedExperiment {
  */
 export async function loadExperiment(file: string, outRoot: string): Promise<LoadedExperiment> {
   const loaded = await loadSpec(file, experimentSpecSchema);
-  const datasetSpec = await loadSpec(resolve(loaded.dir, loaded.value.dataset), datasetSpecSchema);
+  const datasetFile = resolve(loaded.dir, loaded.value.dataset);
+  const datasetSpec = await loadSpec(datasetFile, datasetSpecSchema);
   const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot });
+  if (!prepared.prepared) await verifyPrepared(prepared, `prepare it again with 'mkt prepare --force ${datasetFile}'`);
   const specHash = createHash("sha256").update(JSON.stringify(loaded.value)).digest("hex");
   const key = createHash("sha256").update(`${specHash}\n${prepared.stats.fingerprint}`).digest("hex").slice(0, 12);
   const runDir = resolve(outRoot, "runs", `${loaded.value.name}-${key}`);
@@ -36,4 +40,26 @@ export async function loadExperiment(file: string, outRoot: string): Promise<Loa
     spec: loaded.value,
   });
   return { file, spec: loaded.value, specHash, prepared, runDir };
+}
+
+/**
+ * Checks a reused prepared dataset's files against its checksums.json (a dataset prepared before
+ * there were checksums: its split files against the fingerprint in stats.json), so a corrupted
+ * Parquet file stops the command (exit 2, naming it) before anything trains on it.
+ */
+export async function verifyPrepared(prepared: PrepareResult, hint: string): Promise<void> {
+  try {
+    if (await readChecksums(prepared.dir)) {
+      await verifySealed(prepared.dir);
+      return;
+    }
+  } catch (error) {
+    if (error instanceof CorruptArtefactError) throw error.withHint(hint);
+    throw error;
+  }
+  const splitFiles = Object.values(prepared.schema.splits).map((s) => s.file);
+  const fingerprint = await fingerprintFiles(prepared.dir, splitFiles).catch(() => "unreadable");
+  if (fingerprint !== prepared.stats.fingerprint) {
+    throw new CorruptArtefactError(`${prepared.dir}/{${splitFiles.join(",")}}`, "corrupted (they do not match the fingerprint in stats.json)", hint);
+  }
 }

@@ -3,6 +3,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { DatasetSpec } from "../../spec/dataset.ts";
 import { buildDirAtomic, writeJsonAtomic } from "../../util/atomic.ts";
+import { listFiles, sealDir } from "../../util/checksums.ts";
 import { UserError } from "../../util/errors.ts";
 import { waitForLock } from "../../util/lock.ts";
 import { log } from "../../util/log.ts";
@@ -140,6 +141,8 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
       };
       await writeJsonAtomic(join(tmp, SCHEMA_FILE), schema);
       await writeJsonAtomic(join(tmp, STATS_FILE), stats);
+      // Last: checksums.json over every file, checked whenever the dataset is reused (run/experiment.ts).
+      await sealDir(tmp, await listFiles(tmp));
       log().info({ dataset: spec.name, rawRows, seconds: stats.seconds }, "prepared");
       return { dir, schema, stats, prepared: true };
     } finally {

@@ -10,7 +10,7 @@ import { loadEpochCheckpoint, saveEpochCheckpoint } from "../train/epoch-checkpo
 import type { BackendName } from "../engine/backend.ts";
 import { trainModel, type EpochLog, type ParallelTraining, type ResumePoint } from "../train/trainer.ts";
 import type { StageReplicaArgs } from "./stage-replica.ts";
-import { writeJsonAtomic } from "../util/atomic.ts";
+import { clearStaleTemps, writeJsonAtomic } from "../util/atomic.ts";
 import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
 import { lockInside, removeStaleLock, waitForLock } from "../util/lock.ts";
@@ -210,6 +210,7 @@ export async function writeFinishedStage(dir: string, module: Module, record: St
   await writeJsonAtomic(join(dir, EPOCHS_FILE), epochs);
   await writeJsonAtomic(join(dir, RECORD_FILE), record);
   await rm(join(dir, LAST_EPOCH_DIR), { recursive: true, force: true });
+  await clearStaleTemps(join(dir, LAST_EPOCH_DIR));
   await sealDir(dir, [RECORD_FILE, EPOCHS_FILE, join(CHECKPOINT_DIR, MANIFEST_FILE)]);
 }
 

@@ -65,6 +65,7 @@ async function outcome(out: string): Promise<unknown> {
   return { table2: table2.rows.map((r) => [r.model, r.auc.perSeed, r.gauc.perSeed]), perModel };
 }
 
+// Five `mkt run` processes: minutes when the machine is busy (the suite runs two files at once).
 describe("mkt run killed with SIGKILL three times, then run to the end", () => {
   it("ends with the same Table 2, metrics and predictions as an uninterrupted run, resuming inside a stage, with no lock or temporary file left", async () => {
     const dir = await tempDir();
@@ -79,14 +80,14 @@ describe("mkt run killed with SIGKILL three times, then run to the end", () => {
     const messages: string[] = [];
     const left: string[] = [];
     // 1: during MLP's second epoch (its epoch checkpoint after epoch 1 is written just before the log line);
-    // 2: at any moment of the next run, startup and the data check included;
+    // 2: at any moment of the next run, startup and the data check included, but before MEM's first epoch ends;
     // 3: during one of MEM's epochs after the first this run trains.
     const moments: Array<(run: Run) => Promise<void>> = [
       async (run) => {
         await run.waitFor(/^mlp:train: epoch 1 /);
         await sleep(300 * random());
       },
-      () => sleep(500 + 6000 * random()),
+      (run) => Promise.race([sleep(500 + 6000 * random()), run.waitFor(/^mem:pretrain: epoch 1 /)]),
       async (run) => {
         await run.waitFor(/^mem:pretrain: epoch \d /);
         await sleep(1000 * random());
@@ -113,5 +114,5 @@ describe("mkt run killed with SIGKILL three times, then run to the end", () => {
     expect(left[0]).toMatch(/mlp\/seed-1\/stage-train\/\.lock/);
     expect(left[0]).toMatch(/mlp\/seed-1\/stage-train\/last-epoch/);
     expect(leftovers(out)).toBe("");
-  });
+  }, 600_000);
 });

@@ -35,6 +35,7 @@ describe("mkt run: run directories and resume", () => {
     expect(a.runDir).toMatch(/runs\/resume-[0-9a-f]{12}$/);
   });
 
+  // Three `mkt run` processes: minutes when the machine is busy (the suite runs two files at once).
   it("killed mid-run (SIGKILL) and re-run, it ends with the same tables as an uninterrupted run", async () => {
     const dir = await tempDir();
     const spec = join(dir, "spec.yaml");
@@ -61,7 +62,7 @@ describe("mkt run: run directories and resume", () => {
       ["finetune", false],
     ]);
     expect(await table2(killed)).toEqual(await table2(whole));
-  });
+  }, 600_000);
 
   it("two processes run one spec at once: they share the work, each (model, seed) runs once, no lock is left", async () => {
     const dir = await tempDir();

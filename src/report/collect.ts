@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { RESULT_FILE, modelDir } from "../run/model-run.ts";
 import { experimentSpecSchema, mktRecipeName, type ExperimentSpec } from "../spec/experiment.ts";
+import { CorruptArtefactError, verifySealed } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
 
 /** `<runDir>/experiment.json`, written by loadExperiment. */
@@ -97,7 +98,8 @@ function expectedVariants(spec: ExperimentSpec): string[] {
 /**
  * Reads a run directory: experiment.json and every result.json of spec.models × seeds and
  * spec.ablations × seeds. Results that are absent, unreadable or for another (model, seed) are
- * listed as missing, with why, instead of failing the report.
+ * listed as missing, with why, instead of failing the report. A result whose files do not match
+ * their checksums.json fails it (exit 2, naming the file): a corrupted result is never reported.
  */
 export async function collectRun(runDir: string): Promise<CollectedRun> {
   const experiment = await readExperiment(runDir);
@@ -106,7 +108,7 @@ export async function collectRun(runDir: string): Promise<CollectedRun> {
   const missing: MissingResult[] = [];
   for (const model of expectedVariants(experiment.spec)) {
     for (const seed of seeds) {
-      const read = await readResult(runDir, model, seed);
+      const read = await readResult(runDir, model, seed, experiment.specFile);
       if ("reason" in read) missing.push({ model, seed, reason: read.reason });
       else results.push(read.result);
     }
@@ -134,13 +136,20 @@ async function readExperiment(runDir: string): Promise<ExperimentRecord> {
   return parsed.data;
 }
 
-async function readResult(runDir: string, model: string, seed: number): Promise<{ result: ReportedResult } | { reason: string }> {
+async function readResult(runDir: string, model: string, seed: number, specFile: string): Promise<{ result: ReportedResult } | { reason: string }> {
   const dir = modelDir(runDir, model, seed);
   let text: string;
   try {
     text = await readFile(join(dir, RESULT_FILE), "utf8");
   } catch {
     return { reason: await whyNoResult(dir) };
+  }
+  // Unsealed (no checksums.json): written by an mkt without checksums, or killed just before sealing; read as it is.
+  try {
+    await verifySealed(dir);
+  } catch (error) {
+    if (error instanceof CorruptArtefactError) throw error.withHint(`rerun 'mkt run ${specFile}', which computes it again`);
+    throw error;
   }
   const parsed = parseWith(resultSchema, text);
   if ("error" in parsed) return { reason: `${RESULT_FILE} is not a valid result: ${parsed.error}` };

@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { prepareDataset, type PrepareResult } from "../data/prepare/index.ts";
+import { fingerprintFiles } from "../data/prepare/write.ts";
 import { datasetSpecSchema, type DatasetSpec } from "../spec/dataset.ts";
 import { experimentSpecFileSchema, type ExperimentSpec } from "../spec/experiment.ts";
 import { loadSpec, type LoadedSpec } from "../spec/load.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { UserError } from "../util/errors.ts";
 import { readableFileSize } from "../util/files.ts";
+import { CorruptArtefactError, readChecksums, verifySealed } from "../util/checksums.ts";
 
 /** An experiment spec with its prepared dataset and its run directory. */
 export interface LoadedExperiment {
@@ -26,6 +28,7 @@ export interface LoadedExperiment {
 export async function loadExperiment(file: string, outRoot: string, specs?: ExperimentSpecs): Promise<LoadedExperiment> {
   const { experiment: loaded, dataset: datasetSpec } = specs ?? (await loadExperimentSpecs(file));
   const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot, specFile: datasetSpec.file });
+  if (!prepared.prepared) await verifyPrepared(prepared, `prepare it again with 'mkt prepare --force ${datasetSpec.file}'`);
   const specHash = createHash("sha256").update(JSON.stringify(loaded.value)).digest("hex");
   const key = createHash("sha256").update(`${specHash}\n${prepared.stats.fingerprint}`).digest("hex").slice(0, 12);
   const runDir = resolve(outRoot, "runs", `${loaded.value.name}-${key}`);
@@ -58,4 +61,26 @@ export async function loadExperimentSpecs(file: string): Promise<ExperimentSpecs
     throw new UserError(`${dataset.file}: shared: the models need at least one shared item field; without item features derive one: { name: popularity, derive: item_popularity }`);
   }
   return { experiment, dataset };
+}
+
+/**
+ * Checks a reused prepared dataset's files against its checksums.json (a dataset prepared before
+ * there were checksums: its split files against the fingerprint in stats.json), so a corrupted
+ * Parquet file stops the command (exit 2, naming it) before anything trains on it.
+ */
+export async function verifyPrepared(prepared: PrepareResult, hint: string): Promise<void> {
+  try {
+    if (await readChecksums(prepared.dir)) {
+      await verifySealed(prepared.dir);
+      return;
+    }
+  } catch (error) {
+    if (error instanceof CorruptArtefactError) throw error.withHint(hint);
+    throw error;
+  }
+  const splitFiles = Object.values(prepared.schema.splits).map((s) => s.file);
+  const fingerprint = await fingerprintFiles(prepared.dir, splitFiles).catch(() => "unreadable");
+  if (fingerprint !== prepared.stats.fingerprint) {
+    throw new CorruptArtefactError(`${prepared.dir}/{${splitFiles.join(",")}}`, "corrupted (they do not match the fingerprint in stats.json)", hint);
+  }
 }

@@ -7,7 +7,8 @@ import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/impo
 import type { ModelCategory, ModelRecipe, StageRecord } from "../models/recipe.ts";
 import { evaluateSplit, writePredictions } from "../train/evaluate.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
-import { lockInside, tryLock, waitForLock, type FileLock } from "../util/lock.ts";
+import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/checksums.ts";
+import { lockInside, removeStaleLock, tryLock, waitForLock, type FileLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
 import type { LoadedExperiment } from "./experiment.ts";
 import { provenance, type Provenance } from "./provenance.ts";
@@ -29,6 +30,9 @@ export interface ModelResult {
 }
 
 export const RESULT_FILE = "result.json";
+export const METRICS_FILE = "metrics.json";
+export const PREDICTIONS_FILE = "predictions.csv";
+export const IMPORTANCE_FILE = "importance.json";
 
 export function modelDir(runDir: string, model: string, seed: number): string {
   return join(runDir, model, `seed-${seed}`);
@@ -40,15 +44,20 @@ export interface ModelRunOptions {
   stopAfter?: string;
   /** These stages (default: all) must have finished: loaded, never trained. */
   requireFinished?: { stages?: readonly string[]; hint: string };
-  /** Evaluate again even if result.json exists. */
-  reevaluate?: boolean;
+  /**
+   * A finished result with a corrupted file is an error telling to delete result.json and rerun
+   * this command (default: evaluated again, with a warning naming the file).
+   */
+  failOnCorruptResult?: { rerun: string };
 }
 
 /**
  * Trains (or resumes) one recipe for one seed, evaluates it on the target test split and writes
- * result.json, metrics.json, predictions.csv (and importance.json for MKT), each atomically.
- * A (model, seed) whose result.json exists is skipped. Returns undefined when stopped after a stage,
- * or when another process holds the (model, seed) (see util/lock.ts).
+ * result.json, metrics.json, predictions.csv (and importance.json for MKT), each atomically, then
+ * checksums.json over them. A (model, seed) whose result is sealed and intact is skipped; one with a
+ * corrupted file is evaluated again (its stages are loaded, or trained again if they are corrupted
+ * too). Returns undefined when stopped after a stage, or when another process holds the
+ * (model, seed) (see util/lock.ts).
  */
 export async function runModel(
   recipe: ModelRecipe,
@@ -59,20 +68,48 @@ export async function runModel(
   options: ModelRunOptions,
 ): Promise<ModelResult | undefined> {
   const dir = modelDir(experiment.runDir, recipe.name, seed);
-  const resultFile = join(dir, RESULT_FILE);
-  const wholeRun = !options.stopAfter && !options.reevaluate;
-  const finished = async () => (wholeRun && (await exists(resultFile)) ? (JSON.parse(await readFile(resultFile, "utf8")) as ModelResult) : undefined);
-  const result = await finished();
-  if (result) {
-    log().info({ model: recipe.name, seed }, "already finished: skipped");
-    return result;
+  const wholeRun = !options.stopAfter;
+  const failIfCorrupt = (found: FinishedResult) => {
+    if ("corrupt" in found && options.failOnCorruptResult) throw found.corrupt.withHint(`delete ${join(dir, RESULT_FILE)} and rerun '${options.failOnCorruptResult.rerun}'`);
+  };
+  if (wholeRun) {
+    const found = await finishedResult(dir);
+    if ("result" in found) {
+      log().info({ model: recipe.name, seed }, "already finished: skipped");
+      await removeStaleLock(lockInside(dir));
+      return found.result;
+    }
+    failIfCorrupt(found);
   }
-  const lock = await lockModel(dir, wholeRun, { model: recipe.name, seed });
+  // Training the whole (model, seed) is left to a process that holds it; a stage, or an evaluation of finished stages, waits for it.
+  const lock = await lockModel(dir, wholeRun && !options.requireFinished, { model: recipe.name, seed });
   if (!lock) return undefined;
   try {
-    return (await finished()) ?? (await trainAndEvaluate({ recipe, experiment, dataset, seed, backend, options, dir }));
+    if (wholeRun) {
+      const found = await finishedResult(dir);
+      if ("result" in found) return found.result;
+      failIfCorrupt(found);
+      if ("corrupt" in found) {
+        log().warn({ model: recipe.name, seed, file: found.corrupt.file }, `${found.corrupt.message}: evaluating again`);
+        await unsealDir(dir);
+      }
+    }
+    return await trainAndEvaluate({ recipe, experiment, dataset, seed, backend, options, dir });
   } finally {
     await lock.release();
+  }
+}
+
+type FinishedResult = { result: ModelResult } | { unfinished: true } | { corrupt: CorruptArtefactError };
+
+/** The (model, seed)'s result once its checksums hold (result.json without checksums.json: interrupted before the end, or an older mkt's). */
+async function finishedResult(dir: string): Promise<FinishedResult> {
+  try {
+    if (!(await exists(join(dir, RESULT_FILE))) || !(await verifySealed(dir))) return { unfinished: true };
+    return { result: JSON.parse(await readFile(join(dir, RESULT_FILE), "utf8")) as ModelResult };
+  } catch (error) {
+    if (error instanceof CorruptArtefactError) return { corrupt: error };
+    throw error;
   }
 }
 
@@ -81,10 +118,10 @@ export async function runModel(
  * a whole run leaves the (model, seed) to that process (undefined); a single stage or evaluation
  * waits for it.
  */
-async function lockModel(dir: string, wholeRun: boolean, who: { model: string; seed: number }): Promise<FileLock | undefined> {
+async function lockModel(dir: string, leaveIfHeld: boolean, who: { model: string; seed: number }): Promise<FileLock | undefined> {
   const attempt = await tryLock(lockInside(dir));
   if ("lock" in attempt) return attempt.lock;
-  if (wholeRun) {
+  if (leaveIfHeld) {
     log().warn({ ...who, heldBy: attempt.heldBy }, "running in another process: skipped");
     return undefined;
   }
@@ -123,11 +160,11 @@ async function trainAndEvaluate({ recipe, experiment, dataset, seed, backend, op
   }
   try {
     const evaluation = await evaluateSplit(model, dataset, { split: "test", batchSize: experiment.spec.training.eval_batch_size });
-    await writePredictions(join(dir, "predictions.csv"), evaluation.rows, dataset.schema.userGroups);
+    await writePredictions(join(dir, PREDICTIONS_FILE), evaluation.rows, dataset.schema.userGroups);
     const mem = memOf(model);
     const importance = mem ? await meanImportance(mem, dataset, experiment.spec.training.eval_batch_size) : undefined;
-    if (importance) await writeJsonAtomic(join(dir, "importance.json"), importance);
-    await writeJsonAtomic(join(dir, "metrics.json"), evaluation.metrics);
+    if (importance) await writeJsonAtomic(join(dir, IMPORTANCE_FILE), importance);
+    await writeJsonAtomic(join(dir, METRICS_FILE), evaluation.metrics);
     const result: ModelResult = {
       model: recipe.name,
       category: recipe.category,
@@ -149,6 +186,7 @@ async function trainAndEvaluate({ recipe, experiment, dataset, seed, backend, op
       ),
     };
     await writeJsonAtomic(resultFile, result);
+    await sealDir(dir, [RESULT_FILE, METRICS_FILE, PREDICTIONS_FILE, ...(importance ? [IMPORTANCE_FILE] : [])]);
     log().info({ model: recipe.name, seed, auc: evaluation.metrics.auc, gauc: evaluation.metrics.gauc }, "evaluated");
     return result;
   } finally {

@@ -1,17 +1,26 @@
-import { access, readFile } from "node:fs/promises";
+import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
+import type { Module } from "../layers/params.ts";
 import type { CtrModel } from "../models/model.ts";
 import type { RecipeContext, StageOptions, StageRecord } from "../models/recipe.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
-import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
+import { loadCheckpoint, MANIFEST_FILE, saveCheckpoint } from "../train/checkpoint.ts";
+import { loadEpochCheckpoint, saveEpochCheckpoint } from "../train/epoch-checkpoint.ts";
 import type { BackendName } from "../engine/backend.ts";
-import { trainModel, type EpochLog, type ParallelTraining } from "../train/trainer.ts";
+import { trainModel, type EpochLog, type ParallelTraining, type ResumePoint } from "../train/trainer.ts";
 import type { StageReplicaArgs } from "./stage-replica.ts";
-import { writeJsonAtomic } from "../util/atomic.ts";
+import { clearStaleTemps, writeJsonAtomic } from "../util/atomic.ts";
+import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
-import { lockInside, waitForLock } from "../util/lock.ts";
+import { lockInside, removeStaleLock, waitForLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
+
+const RECORD_FILE = "record.json";
+const EPOCHS_FILE = "epochs.json";
+const CHECKPOINT_DIR = "checkpoint";
+/** The epoch checkpoint of a stage being trained (see train/epoch-checkpoint.ts). */
+const LAST_EPOCH_DIR = "last-epoch";
 
 /** Thrown after the stage a command stops at (e.g. `mkt pretrain` stops after "pretrain"). */
 export class StopAfterStage extends Error {
@@ -41,10 +50,16 @@ export interface StageParallelism {
   recipe: string;
 }
 
+/** What a stage directory holds: a finished stage (loaded into the model), nothing usable yet, or a corrupted file. */
+type StageState = { record: StageRecord } | { unfinished: true } | { corrupt: CorruptArtefactError };
+
 /**
- * Runs a recipe's stages for one model and seed under `modelDir/stage-<name>/`: `epochs.json` is
- * rewritten after every epoch, then `checkpoint/` and last `record.json`, each atomically. A stage
- * whose record exists finished: its checkpoint is loaded instead of training again.
+ * Runs a recipe's stages for one model and seed under `modelDir/stage-<name>/`. While a stage
+ * trains, `epochs.json` and the epoch checkpoint `last-epoch/` are rewritten after every epoch; at
+ * the end come `checkpoint/`, `record.json`, then `checksums.json` (see writeFinishedStage), each
+ * atomically. A stage with checksums.json finished: it is checked and loaded instead of trained
+ * again. A stage without resumes from `last-epoch/`, so a killed training loses at most one epoch,
+ * with the same result. A stage with a corrupted file is trained again.
  */
 export class StageRunner implements RecipeContext {
   readonly records: StageRecord[] = [];
@@ -59,15 +74,24 @@ export class StageRunner implements RecipeContext {
 
   async stage(name: string, model: CtrModel, stageOptions: StageOptions = {}): Promise<StageRecord> {
     const dir = this.stageDir(name);
-    let record = await this.finished(dir, model);
-    if (!record) {
+    let found = await this.finished(dir, model);
+    let record: StageRecord;
+    if ("record" in found) {
+      record = found.record;
+      await removeStaleLock(lockInside(dir));
+    } else {
       const required = this.options.requireFinished;
-      if (required && (!required.stages || required.stages.includes(name))) throw new UserError(`stage '${name}' of ${this.modelDir} has not run yet: ${required.hint}`);
+      if (required && (!required.stages || required.stages.includes(name))) throw this.notFinished(name, found, required.hint);
       // A shared stage (w/o TEM finetune reads full MKT's pretrain) may be training in another
       // process: wait for it, then load what it wrote instead of training it twice.
       const lock = await waitForLock(lockInside(dir), (owner) => log().info({ stage: name, dir, heldBy: owner }, "stage is training in another process: waiting"));
       try {
-        record = (await this.finished(dir, model)) ?? (await this.train(name, dir, model, stageOptions));
+        found = await this.finished(dir, model);
+        if ("corrupt" in found) {
+          log().warn({ stage: name, file: found.corrupt.file }, `${found.corrupt.message}: training the stage again`);
+          await unsealDir(dir);
+        }
+        record = "record" in found ? found.record : await this.train(name, dir, model, stageOptions);
       } finally {
         await lock.release();
       }
@@ -82,9 +106,14 @@ export class StageRunner implements RecipeContext {
   }
 
   async requireStage(name: string, model: CtrModel, hint: string): Promise<void> {
-    const record = await this.finished(this.stageDir(name), model);
-    if (!record) throw new UserError(`stage '${name}' of ${this.modelDir} has not run yet: ${hint}`);
-    this.records.push(record);
+    const found = await this.finished(this.stageDir(name), model);
+    if (!("record" in found)) throw this.notFinished(name, found, hint);
+    this.records.push(found.record);
+  }
+
+  private notFinished(name: string, found: Exclude<StageState, { record: StageRecord }>, hint: string): UserError {
+    if ("corrupt" in found) return found.corrupt.withHint(`stage '${name}' must be trained again: ${hint}`);
+    return new UserError(`stage '${name}' of ${this.modelDir} has not run yet: ${hint}`);
   }
 
   private parallelTraining(stage: string, parallel: StageParallelism): ParallelTraining {
@@ -109,16 +138,35 @@ export class StageRunner implements RecipeContext {
     return this.options.stageDirs?.[name] ?? join(this.modelDir, `stage-${name}`);
   }
 
-  private async finished(dir: string, model: CtrModel): Promise<StageRecord | undefined> {
-    const recordFile = join(dir, "record.json");
-    if (!(await exists(recordFile))) return undefined;
-    await loadCheckpoint(join(dir, "checkpoint"), model.module);
-    const record = JSON.parse(await readFile(recordFile, "utf8")) as StageRecord;
-    return { ...record, resumed: true };
+  /** Loads a finished stage's checkpoint into `model`, once the stage's checksums hold. */
+  private async finished(dir: string, model: CtrModel): Promise<StageState> {
+    try {
+      // record.json without checksums.json: killed before the end of writeFinishedStage (or an older mkt's).
+      if (!(await exists(join(dir, RECORD_FILE))) || !(await verifySealed(dir))) return { unfinished: true };
+      await loadCheckpoint(join(dir, CHECKPOINT_DIR), model.module);
+      const record = JSON.parse(await readFile(join(dir, RECORD_FILE), "utf8")) as StageRecord;
+      return { record: { ...record, resumed: true } };
+    } catch (error) {
+      if (error instanceof CorruptArtefactError) return { corrupt: error };
+      throw error;
+    }
+  }
+
+  /** The epoch checkpoint of an interrupted training of this stage, loaded into `model`; a corrupted one is dropped. */
+  private async resumePoint(name: string, dir: string, model: CtrModel): Promise<ResumePoint | undefined> {
+    const lastEpoch = join(dir, LAST_EPOCH_DIR);
+    try {
+      return await loadEpochCheckpoint(lastEpoch, model.module);
+    } catch (error) {
+      if (!(error instanceof CorruptArtefactError)) throw error;
+      log().warn({ stage: name, file: error.file }, `${error.message}: training the stage from its first epoch`);
+      await rm(lastEpoch, { recursive: true, force: true });
+      return undefined;
+    }
   }
 
   private async train(name: string, dir: string, model: CtrModel, stageOptions: StageOptions): Promise<StageRecord> {
-    const epochs: EpochLog[] = [];
+    const resume = await this.resumePoint(name, dir, model);
     const result = await trainModel(model, this.dataset, {
       training: this.spec.training,
       seed: this.seed,
@@ -129,9 +177,11 @@ export class StageRunner implements RecipeContext {
       ...(stageOptions.slices ? { slices: stageOptions.slices } : {}),
       ...(stageOptions.maxEpochs ? { maxEpochs: stageOptions.maxEpochs } : {}),
       ...(this.options.parallel && this.options.parallel.replicas > 1 ? { parallel: this.parallelTraining(name, this.options.parallel) } : {}),
-      onEpoch: async (entry) => {
-        epochs.push(entry);
-        await writeJsonAtomic(join(dir, "epochs.json"), epochs);
+      ...(resume ? { resume } : {}),
+      onEpoch: async (_entry, state) => {
+        await writeJsonAtomic(join(dir, EPOCHS_FILE), state.epochs);
+        // After the last epoch the stage's checkpoint is written at once instead.
+        if (!state.final) await saveEpochCheckpoint(join(dir, LAST_EPOCH_DIR), state);
       },
     });
     const samples = result.epochs.reduce((s, e) => s + e.samples, 0);
@@ -145,10 +195,23 @@ export class StageRunner implements RecipeContext {
       samplesPerSecond: trainSeconds > 0 ? samples / trainSeconds : 0,
       resumed: false,
     };
-    await saveCheckpoint(join(dir, "checkpoint"), model.module);
-    await writeJsonAtomic(join(dir, "record.json"), record);
+    await writeFinishedStage(dir, model.module, record, result.epochs);
     return record;
   }
+}
+
+/**
+ * Writes a trained stage: its checkpoint, epochs.json and record.json, drops the epoch checkpoint,
+ * and last seals the directory (checksums.json over the record, the epochs and the checkpoint's
+ * manifest, which holds its weights' SHA-256). Until sealed, the stage counts as unfinished.
+ */
+export async function writeFinishedStage(dir: string, module: Module, record: StageRecord, epochs: readonly EpochLog[]): Promise<void> {
+  await saveCheckpoint(join(dir, CHECKPOINT_DIR), module);
+  await writeJsonAtomic(join(dir, EPOCHS_FILE), epochs);
+  await writeJsonAtomic(join(dir, RECORD_FILE), record);
+  await rm(join(dir, LAST_EPOCH_DIR), { recursive: true, force: true });
+  await clearStaleTemps(join(dir, LAST_EPOCH_DIR));
+  await sealDir(dir, [RECORD_FILE, EPOCHS_FILE, join(CHECKPOINT_DIR, MANIFEST_FILE)]);
 }
 
 async function exists(path: string): Promise<boolean> {

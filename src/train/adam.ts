@@ -8,6 +8,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { ADAM_KERNEL, type AdamAttrs } from "../engine/kernels/adam-kernel.ts";
 
+/** Adam's state, by logical variable name: what a resumed training needs to take the same steps. */
+export interface AdamState {
+  /** Steps taken (the bias corrections depend on it). */
+  steps: number;
+  /** First (m) and second (v) moments of the variables that have had a gradient. */
+  moments: Map<string, { shape: number[]; m: Float32Array; v: Float32Array }>;
+}
+
 export class Adam {
   private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
   private steps = 0;
@@ -67,6 +75,33 @@ export class Adam {
     const v = tf.add(tf.mul(state.v, a.beta2), tf.mul(tf.square(grad), 1 - a.beta2));
     const step = tf.div(tf.div(m, a.correction1), tf.add(tf.sqrt(tf.div(v, a.correction2)), a.epsilon));
     return [tf.sub(variable, tf.mul(step, a.learningRate)), m, v];
+  }
+
+  /** The state of the variables in `variables` (logical name → variable), copied to host memory. */
+  async exportState(variables: ReadonlyMap<string, tf.Variable>): Promise<AdamState> {
+    const moments: AdamState["moments"] = new Map();
+    for (const [logical, variable] of variables) {
+      const state = this.moments.get(variable.name);
+      if (state === undefined) continue;
+      moments.set(logical, { shape: [...variable.shape], m: (await state.m.data()) as Float32Array, v: (await state.v.data()) as Float32Array });
+    }
+    return { steps: this.steps, moments };
+  }
+
+  /**
+   * Continues from `state`: its step count, and the moments of those of `variables` (logical name →
+   * variable) it has; moments of other variables are ignored (a replica keeps only its own).
+   */
+  importState(state: AdamState, variables: ReadonlyMap<string, tf.Variable>): void {
+    if (this.steps !== 0 || this.moments.size !== 0) throw new Error("Adam: importState on an optimizer that has already stepped");
+    this.steps = state.steps;
+    for (const [logical, variable] of variables) {
+      const saved = state.moments.get(logical);
+      if (saved === undefined) continue;
+      if (saved.shape.join() !== variable.shape.join()) throw new Error(`Adam: the saved moments of ${logical} are [${saved.shape.join(", ")}], the variable [${variable.shape.join(", ")}]`);
+      const moment = (values: Float32Array) => tf.tidy(() => tf.variable(tf.tensor(values, variable.shape, "float32"), false));
+      this.moments.set(variable.name, { m: moment(saved.m), v: moment(saved.v) });
+    }
   }
 
   dispose(): void {

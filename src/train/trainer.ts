@@ -6,9 +6,10 @@ import { batchToTensors, disposeBatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
 import { log } from "../util/log.ts";
+import type { Module } from "../layers/params.ts";
 import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";
 import { evaluateSplit } from "./evaluate.ts";
-import { Adam } from "./adam.ts";
+import { Adam, type AdamState } from "./adam.ts";
 import type { ReplicaFactory } from "./parallel/factory.ts";
 import { readerBatchRows, ReplicaGroup } from "./parallel/group.ts";
 import { ctrReplicaModel } from "./parallel/replica.ts";
@@ -48,8 +49,13 @@ export interface TrainOptions {
   stage?: string;
   /** Draw a progress bar per epoch (pass false in JSON mode; never drawn unless stderr is a TTY). */
   progress?: boolean;
-  /** Called after each epoch's validation, e.g. to write the epoch logs atomically. */
-  onEpoch?: (entry: EpochLog) => void | Promise<void>;
+  /**
+   * Called after each epoch's validation, e.g. to write the epoch logs atomically, and with where
+   * training stands, to save it (see epoch-checkpoint.ts) so a killed training can go on from there.
+   */
+  onEpoch?: (entry: EpochLog, state: EpochState) => void | Promise<void>;
+  /** Go on from a state saved after an epoch; the model already holds that epoch's weights. */
+  resume?: ResumePoint;
   /** Called after each optimizer step (tests use it to watch memory). */
   onStep?: (info: StepInfo) => void;
   /** Stop each epoch after this many batches (tests, smoke runs). */
@@ -79,25 +85,60 @@ export interface ParallelTraining {
   kernelOverrides: boolean;
 }
 
+/** Where a training stands after an epoch, apart from the weights: what resuming needs. */
+export interface TrainingProgress {
+  /** The completed epochs' logs. */
+  epochs: EpochLog[];
+  bestEpoch: number;
+  bestValidAuc: number;
+  /** Patience ran out after the last epoch: no epoch follows. */
+  stoppedEarly: boolean;
+  /** Training wall time so far, over every process that trained this stage. */
+  seconds: number;
+}
+
+/** What onEpoch gets besides the epoch's log. */
+export interface EpochState extends TrainingProgress {
+  /** No epoch follows (the last one, or patience ran out): the caller saves the final weights next. */
+  final: boolean;
+  /** The model, holding this epoch's weights. */
+  module: Module;
+  /** The best epoch's weights when that is an earlier epoch (validation only); else the model's own. */
+  best?: WeightSnapshot;
+  /** Adam's state (read only when asked for: it is copied from the backend, or from every replica). */
+  optimizer(): Promise<AdamState>;
+}
+
+/** A saved EpochState, to resume from: the weights of its last epoch are already in the model. */
+export interface ResumePoint extends TrainingProgress {
+  /** Handed over: the trainer disposes it. */
+  best?: WeightSnapshot;
+  optimizer: AdamState;
+}
+
 /** Takes optimizer steps on batches: in this thread, or across a replica group. */
 interface Stepper {
   step(batch: Batch): Promise<Record<string, number>>;
   /** Scores for validation, across the replicas when there are several. */
   predict?: (batch: Batch) => Promise<Float32Array>;
+  optimizerState(): Promise<AdamState>;
   close(): Promise<void>;
 }
 
-async function stepper(model: CtrModel, learningRate: number, parallel: ParallelTraining | undefined): Promise<Stepper> {
+async function stepper(model: CtrModel, learningRate: number, parallel: ParallelTraining | undefined, optimizer: AdamState | undefined): Promise<Stepper> {
   if (parallel !== undefined && parallel.replicas > 1) {
-    const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { ...parallel, learningRate });
-    return { step: (batch) => group.step(batch), predict: (batch) => group.predict(batch), close: () => group.close() };
+    const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { ...parallel, learningRate, ...(optimizer ? { optimizer } : {}) });
+    return { step: (batch) => group.step(batch), predict: (batch) => group.predict(batch), optimizerState: () => group.optimizerState(), close: () => group.close() };
   }
-  const optimizer = new Adam(learningRate);
+  const adam = new Adam(learningRate);
+  const named = model.module.namedVariables();
+  if (optimizer) adam.importState(optimizer, named);
   const variables = model.trainableVariables();
   return {
-    step: (batch) => trainStep(model, optimizer, variables, batch),
+    step: (batch) => trainStep(model, adam, variables, batch),
+    optimizerState: () => adam.exportState(named),
     close: () => {
-      optimizer.dispose();
+      adam.dispose();
       return Promise.resolve();
     },
   };
@@ -165,25 +206,36 @@ export async function trainStep(model: CtrModel, optimizer: Adam, variables: tf.
  * improved for `patience` epochs and returns with the best epoch's weights in the model. Without
  * validation every epoch supersedes the previous one: all epochs run, each is logged as the best
  * so far, and the last one's weights stay (bestValidAuc is NaN). The optimizer's state is released
- * on return, so only the model's variables remain.
+ * on return, so only the model's variables remain. With `resume`, training goes on after the saved
+ * epoch exactly as it would have without the interruption: epoch e's shuffle depends on e alone,
+ * and the weights, Adam's state and the early-stopping state are the saved ones.
  */
 export async function trainModel(model: CtrModel, dataset: PreparedDataset, options: TrainOptions): Promise<TrainResult> {
-  const { training } = options;
+  const { training, resume } = options;
   const stage = options.stage ?? model.name;
   const started = performance.now();
-  const steps = await stepper(model, training.learning_rate, options.parallel);
-  const entities = options.entities ?? model.trainEntities;
   const validate = (options.validation ?? "target") === "target";
   const maxEpochs = options.maxEpochs ?? training.max_epochs;
-  // An upper bound for the progress bar when only some slices are read.
-  const epochRows = dataset.rowCount({ split: "train", entities });
-  const epochs: EpochLog[] = [];
-  let best: WeightSnapshot | undefined;
-  let bestEpoch = 0;
-  let bestValidAuc = NaN;
-  let stoppedEarly = false;
+  const epochs: EpochLog[] = resume ? [...resume.epochs] : [];
+  let best: WeightSnapshot | undefined = resume?.best;
+  let bestEpoch = resume?.bestEpoch ?? 0;
+  let bestValidAuc = resume?.bestValidAuc ?? NaN;
+  let stoppedEarly = resume?.stoppedEarly ?? false;
+  const priorSeconds = resume?.seconds ?? 0;
+  let steps: Stepper | undefined;
   try {
-    for (let epoch = 1; epoch <= maxEpochs; epoch++) {
+    if (resume) {
+      if (epochs.length > maxEpochs || bestEpoch < 1 || bestEpoch > epochs.length) throw new Error(`${stage}: cannot resume after epoch ${epochs.length} (best ${bestEpoch}) of ${maxEpochs}`);
+      // The best epoch was the last one saved: its weights are the model's.
+      if (validate && best === undefined && bestEpoch === epochs.length) best = snapshot(model.module);
+      if (validate !== (best !== undefined)) throw new Error(`${stage}: the saved state ${validate ? "lacks" : "has"} the best epoch's weights`);
+      log().info({ stage, epoch: epochs.length, bestEpoch }, `${stage}: resuming after epoch ${epochs.length}`);
+    }
+    steps = await stepper(model, training.learning_rate, options.parallel, resume?.optimizer);
+    const entities = options.entities ?? model.trainEntities;
+    // An upper bound for the progress bar when only some slices are read.
+    const epochRows = dataset.rowCount({ split: "train", entities });
+    for (let epoch = epochs.length + 1; epoch <= maxEpochs && !stoppedEarly; epoch++) {
       const epochStarted = performance.now();
       const means = new RunningMeans();
       const total = Math.min(epochRows, (options.maxBatchesPerEpoch ?? Infinity) * training.batch_size);
@@ -226,18 +278,26 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
       }
       const entry: EpochLog = { epoch, seconds, samples, samplesPerSecond: samples / seconds, loss: means.means(), validAuc, best: isBest };
       epochs.push(entry);
+      stoppedEarly = validate && epoch - bestEpoch >= training.patience && epoch < maxEpochs;
       const outcome = validate ? `valid AUC ${validAuc.toFixed(4)}${isBest ? " (best)" : ""}` : "done (no validation)";
       log().info({ stage, ...entry }, `${stage}: epoch ${epoch} ${outcome}`);
-      await options.onEpoch?.(entry);
-      if (validate && epoch - bestEpoch >= training.patience && epoch < maxEpochs) {
-        stoppedEarly = true;
-        break;
-      }
+      const stepper = steps;
+      await options.onEpoch?.(entry, {
+        epochs: [...epochs],
+        bestEpoch,
+        bestValidAuc,
+        stoppedEarly,
+        seconds: priorSeconds + (performance.now() - started) / 1000,
+        final: stoppedEarly || epoch === maxEpochs,
+        module: model.module,
+        ...(best && bestEpoch !== epoch ? { best } : {}),
+        optimizer: () => stepper.optimizerState(),
+      });
     }
     if (best && bestEpoch !== epochs.length) restore(model.module, best);
   } finally {
     if (best) disposeSnapshot(best);
-    await steps.close();
+    await steps?.close();
   }
-  return { epochs, bestEpoch, bestValidAuc, epochsRun: epochs.length, stoppedEarly, seconds: (performance.now() - started) / 1000 };
+  return { epochs, bestEpoch, bestValidAuc, epochsRun: epochs.length, stoppedEarly, seconds: priorSeconds + (performance.now() - started) / 1000 };
 }

@@ -79,11 +79,25 @@ const UNWRITTEN_STALE_MS = 60_000;
 function isAlive(owner: LockOwner): boolean {
   if (owner.pid === -1 || owner.host !== hostname()) return true;
   if (owner.pid === 0) return false;
+  return processAlive(owner.pid);
+}
+
+/** Whether a process of this host with this pid exists. */
+export function processAlive(pid: number): boolean {
   try {
-    process.kill(owner.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (error) {
     // EPERM: the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * Removes the lock at `path` if its owner is dead. For a directory that is found complete without
+ * taking its lock: a process killed after finishing it, before releasing the lock, left one.
+ */
+export async function removeStaleLock(path: string): Promise<void> {
+  const holder = await readOwner(path);
+  if (holder !== undefined && !isAlive(holder)) await rm(path, { force: true });
 }

@@ -27,9 +27,8 @@ import { TargetEntityModel } from "../../src/models/mkt/tem.ts";
 import type { CtrModel } from "../../src/models/model.ts";
 import { loadExperiment } from "../../src/run/experiment.ts";
 import { modelDir } from "../../src/run/model-run.ts";
+import { writeFinishedStage } from "../../src/run/stages.ts";
 import { sizesSchema } from "../../src/spec/experiment.ts";
-import { saveCheckpoint } from "../../src/train/checkpoint.ts";
-import { writeJsonAtomic } from "../../src/util/atomic.ts";
 import { UserError } from "../../src/util/errors.ts";
 import { tempDir } from "../helpers/prepared.ts";
 import { MAXLEN, randomBatch, testSchema } from "../models/helpers.ts";
@@ -233,7 +232,7 @@ describe("mkt export (synthetic-tiny, real batches)", () => {
     await expect(runMkt(outRoot, "export", SPEC)).rejects.toThrow(UserError);
     await expect(runMkt(outRoot, "export", SPEC)).rejects.toThrow(/stage 'finetune' .* has not run yet: run 'mkt pretrain .*' and 'mkt finetune .*' first/);
 
-    // Stand in for `mkt pretrain` + `mkt finetune`: a few steps on real batches, saved where StageRunner saves.
+    // Stand in for `mkt pretrain` + `mkt finetune`: a few steps on real batches, saved as StageRunner saves a finished stage.
     const experiment = await loadExperiment(SPEC, outRoot);
     const seed = experiment.spec.seeds[0]!;
     const dataset = await PreparedDataset.open(experiment.prepared.dir);
@@ -253,8 +252,7 @@ describe("mkt export (synthetic-tiny, real batches)", () => {
     try {
       await train(tem, ["target"]);
       const stage = join(modelDir(experiment.runDir, "mkt", seed), "stage-finetune");
-      await saveCheckpoint(join(stage, "checkpoint"), tem);
-      await writeJsonAtomic(join(stage, "record.json"), { stage: "finetune", seconds: 0, epochsRun: 1, bestEpoch: 1, bestValidAuc: 0.5, samplesPerSecond: 0, resumed: false });
+      await writeFinishedStage(stage, tem, { stage: "finetune", seconds: 0, epochsRun: 1, bestEpoch: 1, bestValidAuc: 0.5, samplesPerSecond: 0, resumed: false }, []);
 
       const [printed, ...others] = JSON.parse(await runMkt(outRoot, "export", SPEC, "--seed", String(seed))) as Array<{ dir: string; seed: number; inputs: ServingDescription["inputs"] }>;
       expect(others).toEqual([]);

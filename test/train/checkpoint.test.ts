@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import {
   type CheckpointManifest,
 } from "../../src/train/checkpoint.ts";
 import { evaluateSplit } from "../../src/train/evaluate.ts";
+import { CorruptArtefactError, sha256File } from "../../src/util/checksums.ts";
 import { openTinyDataset, TinyModel, weightValues } from "./helpers.ts";
 
 let dataset: PreparedDataset;
@@ -56,6 +57,27 @@ describe("checkpoints", () => {
       offset += v.byteLength;
     }
     expect((await stat(join(dir, "weights.bin"))).size).toBe(offset);
+    expect(onDisk.sha256).toBe((await sha256File(join(dir, "weights.bin"))).sha256);
+  });
+
+  it("refuses a corrupted or truncated weights.bin, naming it, and leaves the model untouched", async () => {
+    const dir = join(outRoot, "ckpt", "corrupted");
+    await saveCheckpoint(dir, new TinyModel(dataset.schema, { seed: 1 }).module);
+    const file = join(dir, "weights.bin");
+    const good = await readFile(file);
+    const model = new TinyModel(dataset.schema, { seed: 2 });
+    const before = weightValues(model.module);
+    const flipped = Buffer.from(good);
+    flipped[good.length >> 1]! ^= 0x10;
+    await writeFile(file, flipped);
+    await expect(loadCheckpoint(dir, model.module)).rejects.toThrow(new CorruptArtefactError(file, "corrupted (its SHA-256 does not match manifest.json)"));
+    await expect(loadCheckpointPartial(dir, model.module)).rejects.toThrow(CorruptArtefactError);
+    await writeFile(file, good.subarray(0, good.length - 4));
+    await expect(loadCheckpoint(dir, model.module)).rejects.toThrow(`${file}: ${good.length - 4} bytes where its manifest says ${good.length}`);
+    expect(weightValues(model.module)).toEqual(before);
+    await writeFile(file, good);
+    await loadCheckpoint(dir, model.module);
+    expect(weightValues(model.module)).not.toEqual(before);
   });
 
   it("refuses a checkpoint whose shapes differ, naming the variable, and leaves the model untouched", async () => {

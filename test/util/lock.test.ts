@@ -1,24 +1,11 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { tryLock, waitForLock } from "../../src/util/lock.ts";
+import { removeStaleLock, tryLock, waitForLock } from "../../src/util/lock.ts";
 import { tempDir } from "../helpers/prepared.ts";
-
-/** A process that is alive until `stop` is called, for locks held by "another process". */
-function otherProcess(): { pid: number; stop: () => Promise<void> } {
-  const child = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
-  const exited = new Promise<void>((done) => child.on("exit", () => done()));
-  return {
-    pid: child.pid!,
-    stop: async () => {
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
-}
+import { otherProcess } from "../helpers/processes.ts";
 
 const ownerText = (pid: number, host = hostname()) => JSON.stringify({ pid, host, since: new Date().toISOString() });
 
@@ -67,5 +54,18 @@ describe("file locks shared by processes", () => {
     const lock = await acquiring;
     expect(JSON.parse(await readFile(file, "utf8")).pid).toBe(process.pid);
     await lock.release();
+  });
+
+  it("removeStaleLock removes a dead owner's lock (a process killed after finishing, before releasing) and keeps a live one's", async () => {
+    const dir = await tempDir();
+    const other = otherProcess();
+    await writeFile(join(dir, "live.lock"), ownerText(other.pid));
+    await writeFile(join(dir, "dead.lock"), ownerText(other.pid));
+    await removeStaleLock(join(dir, "live.lock"));
+    expect(existsSync(join(dir, "live.lock"))).toBe(true);
+    await other.stop();
+    await removeStaleLock(join(dir, "dead.lock"));
+    expect(existsSync(join(dir, "dead.lock"))).toBe(false);
+    await removeStaleLock(join(dir, "absent.lock"));
   });
 });

@@ -44,7 +44,7 @@ export function registerMktCommands(program: Command): void {
     );
   seedOption(program
     .command("eval"))
-    .description("evaluate the fine-tuned MKT on the target test split: metrics JSON, predictions CSV, HFA importance")
+    .description("evaluate the fine-tuned MKT on the target test split: metrics JSON, predictions CSV, HFA importance (a finished evaluation is printed, not redone)")
     .argument("<experiment-spec>", SPEC_ARG)
     .action((file: string, _o: unknown, command: Command) =>
       withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
@@ -52,7 +52,7 @@ export function registerMktCommands(program: Command): void {
         for (const seed of experiment.spec.seeds) {
           const result = await runModel(mktRecipe(), experiment, dataset, seed, backend, {
             progress,
-            reevaluate: true,
+            failOnCorruptResult: { rerun: `mkt eval ${file}` },
             requireFinished: { hint: `run 'mkt pretrain ${file}' and 'mkt finetune ${file}' first` },
           });
           if (result) results.push(result);

@@ -5,6 +5,7 @@ import type { DatasetSpec } from "../../spec/dataset.ts";
 import { buildDirAtomic, writeJsonAtomic } from "../../util/atomic.ts";
 import { FieldError } from "../../util/errors.ts";
 import { removeCreatedDirsOnFailure } from "../../util/files.ts";
+import { listFiles, sealDir } from "../../util/checksums.ts";
 import { waitForLock } from "../../util/lock.ts";
 import { log } from "../../util/log.ts";
 import { openDuck, queryValue, sqlString } from "../duck.ts";
@@ -160,6 +161,8 @@ async function build(spec: DatasetSpec, rawDir: string, dir: string, hash: strin
       };
       await writeJsonAtomic(join(tmp, SCHEMA_FILE), schema);
       await writeJsonAtomic(join(tmp, STATS_FILE), stats);
+      // Last: checksums.json over every file, checked whenever the dataset is reused (run/experiment.ts).
+      await sealDir(tmp, await listFiles(tmp));
       log().info({ dataset: spec.name, rawRows, seconds: stats.seconds }, "prepared");
       // Closed before the directory is renamed into place: DuckDB removes its spill files from it.
       duck.close();

@@ -8,6 +8,7 @@
 import { Worker } from "node:worker_threads";
 import { batchBuffers, sliceBatch, type Batch } from "../../data/batch.ts";
 import type { BackendName } from "../../engine/backend.ts";
+import type { AdamState } from "../adam.ts";
 import { setBlasReplicaMode } from "../../engine/blas.ts";
 import type { ReplicaFactory } from "./factory.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
@@ -32,6 +33,8 @@ export interface ReplicaGroupOptions {
   learningRate: number;
   backend: BackendName;
   kernelOverrides: boolean;
+  /** A resumed training's Adam state (each replica takes the moments of the variables it owns). */
+  optimizer?: AdamState;
 }
 
 /** Steps and predictions of replica groups under way (OpenBLAS stays on one thread while any is). */
@@ -100,6 +103,7 @@ export class ReplicaGroup<B> {
     const shapes = model.trainableVariables().map((v) => v.shape);
     const buffers = createExchangeBuffers(options.replicas, shapes);
     const main = new Replica(model, options.learningRate, buffers, 0);
+    if (options.optimizer) main.importOptimizer(options.optimizer);
     const workers: ReplicaWorker[] = [];
     try {
       for (let slot = 1; slot < options.replicas; slot++) {
@@ -114,7 +118,7 @@ export class ReplicaGroup<B> {
           const { backend } = await ready;
           if (backend !== options.backend) throw new Error(`replica worker runs on ${backend}, the main thread on ${options.backend}`);
           const loaded = w.reply("loaded");
-          w.post({ type: "weights", values, learningRate: options.learningRate, buffers, slot: i + 1 });
+          w.post({ type: "weights", values, learningRate: options.learningRate, buffers, slot: i + 1, ...(options.optimizer ? { optimizer: options.optimizer } : {}) });
           await loaded;
         }),
       );
@@ -197,6 +201,23 @@ export class ReplicaGroup<B> {
       }),
     );
     return [this.main.trainableValues(), ...others.map((r) => r.values)];
+  }
+
+  /** Adam's state over all replicas: each variable's moments come from the replica that owns it. */
+  async optimizerState(): Promise<AdamState> {
+    const others = await Promise.all(
+      this.workers.map((w) => {
+        const reply = w.reply("optimizer");
+        w.post({ type: "optimizer" });
+        return reply;
+      }),
+    );
+    const state = await this.main.exportOptimizer();
+    for (const { state: part } of others) {
+      if (part.steps !== state.steps) throw new Error(`replica worker: ${part.steps} Adam steps, the main thread ${state.steps}`);
+      for (const [name, moments] of part.moments) state.moments.set(name, moments);
+    }
+    return state;
   }
 
   /** Stops every worker (a worker that failed or already exited is terminated or simply awaited). */

@@ -1,5 +1,6 @@
 /** Messages between the main thread and a replica worker (see group.ts and worker.ts). */
 import type { BackendName } from "../../engine/backend.ts";
+import type { AdamState } from "../adam.ts";
 import type { ReplicaFactory } from "./factory.ts";
 import type { ExchangeBuffers } from "./replica.ts";
 
@@ -9,11 +10,21 @@ export type ToWorker =
    * Every variable of the model by its name, and which are trainable now: a recipe may freeze or
    * unfreeze parts around a stage (CTNet's source model), which the worker's rebuild cannot see.
    */
-  | { type: "weights"; values: Record<string, { shape: number[]; data: Float32Array; trainable: boolean }>; learningRate: number; buffers: ExchangeBuffers; slot: number }
+  | {
+      type: "weights";
+      values: Record<string, { shape: number[]; data: Float32Array; trainable: boolean }>;
+      learningRate: number;
+      buffers: ExchangeBuffers;
+      slot: number;
+      /** A resumed training's Adam state: the replica takes the moments of the variables it owns. */
+      optimizer?: AdamState;
+    }
   | { type: "gradients"; batch: unknown; weight: number }
   | { type: "apply" }
   | { type: "predict"; batch: unknown }
   | { type: "values" }
+  /** The Adam state of the variables the replica owns (to save a resumable training). */
+  | { type: "optimizer" }
   | { type: "close" };
 
 export type FromWorker =
@@ -22,5 +33,6 @@ export type FromWorker =
   | { type: "gradients"; loss: Record<string, number> }
   | { type: "applied" }
   | { type: "values"; values: Float32Array[] }
+  | { type: "optimizer"; state: AdamState }
   | { type: "scores"; scores: Float32Array }
   | { type: "error"; message: string; stack?: string };

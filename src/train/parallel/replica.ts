@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../../data/batch.ts";
 import { float32Values } from "../../engine/read-values.ts";
 import { batchToTensors } from "../../models/inputs.ts";
-import { Adam } from "../adam.ts";
+import { Adam, type AdamState } from "../adam.ts";
 import { predictBatch } from "../evaluate.ts";
 import type { CtrModel, LossResult } from "../../models/model.ts";
 
@@ -205,6 +205,22 @@ export class Replica<B> {
         v.assign(tf.tensor(this.weights.subarray(this.offsets[i]!, this.offsets[i]! + v.size), v.shape, "float32"));
       }
     });
+  }
+
+  /** The variables this replica updates, by logical name. */
+  private ownNamed(): Map<string, tf.Variable> {
+    const own = new Set(this.own.map((i) => this.variables[i]!));
+    return new Map([...this.model.namedVariables()].filter(([, v]) => own.has(v)));
+  }
+
+  /** Adam's state for the variables this replica owns (the others' is kept by their owners). */
+  exportOptimizer(): Promise<AdamState> {
+    return this.optimizer.exportState(this.ownNamed());
+  }
+
+  /** Continues a saved training: the step count, and the moments of the variables this replica owns. */
+  importOptimizer(state: AdamState): void {
+    this.optimizer.importState(state, this.ownNamed());
   }
 
   predict(batch: B): Promise<Float32Array> {

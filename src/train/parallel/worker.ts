@@ -50,6 +50,7 @@ async function handle(message: ToWorker): Promise<void> {
       }
       if (variables.size !== Object.keys(message.values).length) throw new Error(`replica worker: ${variables.size} variables, ${Object.keys(message.values).length} sent`);
       replica = new Replica(model, message.learningRate, message.buffers, message.slot);
+      if (message.optimizer) replica.importOptimizer(message.optimizer);
       send({ type: "loaded" });
       return;
     }
@@ -71,6 +72,9 @@ async function handle(message: ToWorker): Promise<void> {
       send({ type: "values", values }, values.map((v) => v.buffer as ArrayBuffer));
       return;
     }
+    case "optimizer":
+      send({ type: "optimizer", state: await need().exportOptimizer() });
+      return;
     case "close":
       replica?.dispose();
       model?.dispose();

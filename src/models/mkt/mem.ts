@@ -121,8 +121,13 @@ export class MultiEntityModel extends Module implements CtrModel {
     const tower = (entity: EntityName): Tower =>
       this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: 2 * this.cke.outputSize, hidden: sizes.tower }));
     this.towers = { source: tower("source"), target: tower("target") };
-    const dInd = this.independent.target.outputSize;
-    this.knowledgeSizes = { user: fe.userSize, seq: fe.seqSize, shared: fe.sharedSize, common: this.cke.outputSize, independent: dInd };
+    this.knowledgeSizes = {
+      user: fe.userSize,
+      seq: fe.seqSize,
+      shared: fe.sharedSize,
+      common: this.cke.outputSize,
+      independent: this.independent.target.outputSize,
+    };
   }
 
   get module(): Module {

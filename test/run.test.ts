@@ -13,6 +13,7 @@ import { loadExperiment, type LoadedExperiment } from "../src/run/experiment.ts"
 import { modelDir, runModel } from "../src/run/model-run.ts";
 import { UserError } from "../src/util/errors.ts";
 import { tempDir } from "./helpers/prepared.ts";
+import { SCORE_TOLERANCE } from "./helpers/tolerance.ts";
 
 /** MKT's stages through the run layer on synthetic-tiny: chaining, resume, sharing, skipping. */
 describe("run layer: stages, checkpoints and results", () => {
@@ -72,15 +73,22 @@ describe("run layer: stages, checkpoints and results", () => {
     expect(again).toEqual(result);
   });
 
-  it("a fresh MKT loaded from the finetune checkpoint predicts exactly what was evaluated", async () => {
+  it("a fresh MKT loaded from the finetune checkpoint predicts what was evaluated: bit for bit on the same batches, within the tolerance on others", async () => {
     const options = { schema: dataset.schema, spec: experiment.spec, seed: 99 };
     const tem = buildTem(options, buildMem(options));
     await loadCheckpoint(join(modelDir(experiment.runDir, "mkt", 1), "stage-finetune", "checkpoint"), tem);
-    const { rows } = await evaluateSplit(tem, dataset, { split: "test", batchSize: 512 });
+    // The run evaluated with training.eval_batch_size: the same batches take the same kernels.
+    const same = await evaluateSplit(tem, dataset, { split: "test", batchSize: experiment.spec.training.eval_batch_size });
+    // Other batch shapes may take other kernels (OpenBLAS picks them per CPU and shape).
+    const other = await evaluateSplit(tem, dataset, { split: "test", batchSize: 512 });
     tem.dispose();
     const stored = (await readFile(join(modelDir(experiment.runDir, "mkt", 1), "predictions.csv"), "utf8")).trim().split("\n").slice(1);
-    expect(stored.length).toBe(rows.scores.length);
-    stored.forEach((line, i) => expect(Number(line.split(",")[2])).toBe(rows.scores[i]));
+    const scores = Float32Array.from(stored, (line) => Number(line.split(",")[2]));
+    expect(scores.length).toBe(same.rows.scores.length);
+    expect(Buffer.from(scores.buffer).equals(Buffer.from(same.rows.scores.buffer))).toBe(true);
+    let diff = 0;
+    scores.forEach((s, i) => (diff = Math.max(diff, Math.abs(s - other.rows.scores[i]!))));
+    expect(diff).toBeLessThanOrEqual(SCORE_TOLERANCE);
   });
 
   it("w/o TEM finetune reuses full MKT's pretrain stage", async () => {

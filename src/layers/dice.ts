@@ -18,7 +18,7 @@ export interface DiceContext {
 }
 
 /**
- * DIN's data adaptive activation (Zhou et al. 2018, eq. 9): f(s) = p(s)·s + (1 − p(s))·α·s with
+ * DIN's data adaptive activation (Zhou et al. 2018, §5.2): f(s) = p(s)·s + (1 − p(s))·α·s with
  * p(s) = sigmoid((s − E[s]) / sqrt(Var[s] + ε)), per channel, α learned per channel (starting at 0,
  * so f starts as a smooth rectifier centred on the data). As the DIN paper defines it, E[s] and
  * Var[s] are the mini-batch's moments in training and moving averages over the data at inference

@@ -488,7 +488,12 @@ export function buildServing(tem: TargetEntityModel, schema: PreparedSchema, opt
     fused("shared", temShared, memShared),
     fields(`${T}`, specificColumns),
   ]);
-  const crossFinal = fused("common", g.mlpOf(`${T}/cross`, temInput), memCommon);
+  let crossFinal = fused("common", g.mlpOf(`${T}/cross`, temInput), memCommon);
+  if (g.has(`${T}/glu_independent/value/kernel`)) {
+    // tem.knowledge common+target: MEM's g_ind^t = TKE([v_u ‖ v_seq ‖ v_shared ‖ flatten(v_spec^t)]) joins through its own GLU.
+    const memIndependent = g.mlpOf(`${M}/tke`, g.concat(`${M}/v_target`, [memUser, memSeq, memShared, x0]));
+    crossFinal = g.add(`${T}/independent_final`, [crossFinal, glu("independent", memIndependent)]);
+  }
   const headHidden = g.mlpOf(`${T}/head/hidden`, crossFinal);
   const output = g.dense(OUTPUT_NAME, headHidden, g.param(`${T}/head/logit/kernel`), g.param(`${T}/head/logit/bias`), "sigmoid");
 

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { activate, Dense } from "./dense.ts";
-import { Mlp } from "./mlp.ts";
+import { Dense } from "./dense.ts";
+import { Mlp, type HiddenActivation } from "./mlp.ts";
+import type { ForwardMode } from "./mode.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export interface DinAttentionOptions {
@@ -8,6 +9,11 @@ export interface DinAttentionOptions {
   dim: number;
   /** Hidden layers of the activation unit; default [36] (SPEC). */
   hidden?: readonly number[];
+  /**
+   * Activation of the hidden layers: "relu" (default; MKT's sequence encoder, the SPEC's "MLP [36]")
+   * or "dice" (the DIN paper's, for the DIN baseline; its batch statistics are over real elements).
+   */
+  activation?: "relu" | "dice";
 }
 
 export interface DinAttentionResult {
@@ -18,11 +24,12 @@ export interface DinAttentionResult {
 }
 
 /**
- * DIN's local activation unit. Each position's score is MLP(hidden, ReLU) then a linear Dense(1) on
- * [q, k, q−k, q⊙k]. DIN uses PReLU/Dice in the hidden layers; we use ReLU, which is the SPEC's
- * meaning of "MLP [36]". As in DIN, the scores are not softmax-normalised (the sum of weights keeps
- * the intensity of the user's interest); padding positions are multiplied by the mask, so their
- * weight is exactly 0 and their keys and values cannot influence the output.
+ * DIN's local activation unit. Each position's score is MLP(hidden) then a linear Dense(1) on
+ * [q, k, q−k, q⊙k]. The hidden activation is ReLU (the SPEC's "MLP [36]", MKT's encoder) or Dice
+ * (the DIN paper's PReLU/Dice, for the DIN baseline); Dice's batch statistics count real elements
+ * only, so padding influences nothing. As in DIN, the scores are not softmax-normalised (the sum of
+ * weights keeps the intensity of the user's interest); padding positions are multiplied by the
+ * mask, so their weight is exactly 0 and their keys and values cannot influence the output.
  */
 export class DinAttention extends Module {
   private readonly mlp: Mlp;
@@ -30,16 +37,17 @@ export class DinAttention extends Module {
 
   constructor(name: string, init: ParamInit, options: DinAttentionOptions) {
     super(name);
-    this.mlp = this.child(new Mlp(this.scoped("mlp"), init, { inputSize: 4 * options.dim, sizes: options.hidden ?? [36] }));
+    const activation: HiddenActivation = options.activation ?? "relu";
+    this.mlp = this.child(new Mlp(this.scoped("mlp"), init, { inputSize: 4 * options.dim, sizes: options.hidden ?? [36], activation }));
     this.score = this.child(new Dense(this.scoped("score"), init, { inputSize: this.mlp.outputSize, units: 1 }));
   }
 
   /**
    * query [B, d], keys [B, L, d], mask [B, L] float (1 real, 0 padding), values [B, L, dv]
-   * (default: the keys).
+   * (default: the keys). `mode` is required with Dice (batch or moving statistics), ignored with ReLU.
    */
-  apply(query: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, values: tf.Tensor = keys): DinAttentionResult {
-    const scores = this.score.apply(this.hidden(query, keys)).squeeze([2]);
+  apply(query: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, values: tf.Tensor = keys, mode?: ForwardMode): DinAttentionResult {
+    const scores = this.score.apply(this.hidden(query, keys, mask, mode)).squeeze([2]);
     const weights = tf.mul(scores, mask) as tf.Tensor2D;
     const output = tf.matMul(weights.expandDims(1) as tf.Tensor3D, values as tf.Tensor3D).squeeze([1]) as tf.Tensor2D;
     return { output, weights };
@@ -52,8 +60,8 @@ export class DinAttention extends Module {
    * once per row and broadcast over L. Same parameters and values as the concatenated form (the
    * test checks it); it avoids tiling the query L times, whose gradient is L slices and adds.
    */
-  hidden(query: tf.Tensor, keys: tf.Tensor): tf.Tensor {
-    const [first, ...rest] = this.mlp.layers;
+  hidden(query: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, mode?: ForwardMode): tf.Tensor {
+    const first = this.mlp.layers[0];
     if (first === undefined) throw new Error(`${this.name}: the activation unit needs a hidden layer`);
     const [batch, length, dim] = keys.shape as [number, number, number];
     const [wq, wk, wd, wp] = tf.split(first.kernel, 4, 0) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
@@ -65,6 +73,9 @@ export class DinAttention extends Module {
     let perRow: tf.Tensor = tf.matMul(query as tf.Tensor2D, tf.add(wq, wd));
     if (first.bias !== undefined) perRow = tf.add(perRow, first.bias);
     const pre = tf.add(perKey, perRow.expandDims(1));
-    return rest.reduce((h, layer) => layer.apply(h), activate(pre, first.activation));
+    const context = mode === undefined ? undefined : { mode, mask };
+    let h = this.mlp.activate(0, pre, context);
+    for (let l = 1; l < this.mlp.layers.length; l++) h = this.mlp.layer(l, h, context);
+    return h;
   }
 }

@@ -51,6 +51,8 @@ export class ParamInit {
 export abstract class Module {
   private readonly own: Array<[string, tf.Variable]> = [];
   private readonly children: Module[] = [];
+  /** This module's state variables (see state()). */
+  private readonly states = new Set<tf.Variable>();
 
   constructor(readonly name: string) {}
 
@@ -61,11 +63,25 @@ export abstract class Module {
 
   /** Turns `initial` into a trainable variable owned by this module; `initial` is disposed. */
   protected param(local: string, initial: tf.Tensor): tf.Variable {
+    return this.register(local, initial, true);
+  }
+
+  /**
+   * A variable the forward pass updates instead of the optimizer (e.g. moving statistics): saved
+   * with the parameters, never trainable, whatever setTrainable says; `initial` is disposed.
+   */
+  protected state(local: string, initial: tf.Tensor): tf.Variable {
+    const variable = this.register(local, initial, false);
+    this.states.add(variable);
+    return variable;
+  }
+
+  private register(local: string, initial: tf.Tensor, trainable: boolean): tf.Variable {
     const logical = this.scoped(local);
     const registered = tf.engine().registeredVariables;
     let engineName = logical;
     for (let n = 1; registered[engineName] !== undefined; n++) engineName = `${logical}_${n}`;
-    const variable = tf.variable(initial, true, engineName);
+    const variable = tf.variable(initial, trainable, engineName);
     initial.dispose();
     this.own.push([logical, variable]);
     return variable;
@@ -99,9 +115,15 @@ export abstract class Module {
     return this.variables().filter((v) => v.trainable);
   }
 
-  /** `false` freezes the module: optimizers and tf.variableGrads skip non-trainable variables. */
+  /** Every state variable (recursively), in creation order. */
+  stateVariables(): tf.Variable[] {
+    return [...this.states, ...this.children.flatMap((child) => child.stateVariables())];
+  }
+
+  /** `false` freezes the module: optimizers and tf.variableGrads skip non-trainable variables. State variables stay untrainable. */
   setTrainable(trainable: boolean): void {
-    for (const variable of this.variables()) variable.trainable = trainable;
+    const states = new Set(this.stateVariables());
+    for (const variable of this.variables()) variable.trainable = trainable && !states.has(variable);
   }
 
   dispose(): void {

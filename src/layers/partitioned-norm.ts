@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EntityName } from "../data/batch.ts";
+import type { ForwardMode } from "./mode.ts";
+import { MovingMoments } from "./moving-moments.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export interface PartitionedNormOptions {
@@ -14,15 +16,11 @@ export interface PartitionedNormOptions {
   epsilon?: number;
 }
 
-/** "train": normalize with the rows' own (batch) statistics and advance the moving ones; "predict": use the moving ones. */
-export type NormMode = "train" | "predict";
-
 /** One entity's part: its scale and shift factors and its moving statistics. */
 interface Partition {
   scale: tf.Variable;
   shift: tf.Variable;
-  movingMean: tf.Variable;
-  movingVariance: tf.Variable;
+  moments: MovingMoments;
 }
 
 /**
@@ -30,58 +28,44 @@ interface Partition {
  * statistics only, then z' = (γ ⊙ γ_e) ⊙ (z − μ_e) / sqrt(σ²_e + ε) + (β + β_e): the shared scale
  * is multiplied by the entity's and the shifts add (γ's start at 1, β's at 0). In "train" mode
  * μ_e, σ²_e are the (biased) batch moments of e's rows, which must all be e's, and e's moving
- * statistics move toward them (m·moving + (1 − m)·batch); "predict" uses the moving statistics.
- * The moving statistics are variables (so checkpoints and best-epoch snapshots keep them) that
- * are not trainable.
+ * statistics move toward them (MovingMoments); "predict" uses the moving statistics. They are
+ * state variables: checkpoints and best-epoch snapshots keep them, the optimizer never sees them.
  */
 export class PartitionedNorm extends Module {
   private readonly scale: tf.Variable;
   private readonly shift: tf.Variable;
   private readonly partitions: Record<EntityName, Partition>;
-  private readonly momentum: number;
   private readonly epsilon: number;
 
   constructor(name: string, init: ParamInit, options: PartitionedNormOptions) {
     super(name);
     const { size } = options;
-    this.momentum = options.momentum ?? 0.9;
     this.epsilon = options.epsilon ?? 1e-3;
     this.scale = this.param("scale", tf.ones([size]));
     this.shift = this.param("shift", init.zeros([size]));
     const partition = (entity: EntityName): Partition => {
-      const movingMean = this.param(`${entity}_moving_mean`, init.zeros([size]));
-      const movingVariance = this.param(`${entity}_moving_variance`, tf.ones([size]));
-      movingMean.trainable = false;
-      movingVariance.trainable = false;
+      const moments = this.child(new MovingMoments(this.scoped(entity), init, { size, momentum: options.momentum }));
       const scale = this.param(`${entity}_scale`, tf.ones([size]));
-      return { scale, shift: this.param(`${entity}_shift`, init.zeros([size])), movingMean, movingVariance };
+      return { scale, shift: this.param(`${entity}_shift`, init.zeros([size])), moments };
     };
     this.partitions = { source: partition("source"), target: partition("target") };
   }
 
-  /** The moving statistics of every entity (never to be trained). */
+  /** The moving statistics of every entity. */
   statistics(): tf.Variable[] {
-    return Object.values(this.partitions).flatMap((p) => [p.movingMean, p.movingVariance]);
+    return Object.values(this.partitions).flatMap((p) => [p.moments.mean, p.moments.variance]);
   }
 
   /** Entity e's moving mean and variance [size]. */
   moving(entity: EntityName): { mean: tf.Variable; variance: tf.Variable } {
-    const p = this.partitions[entity];
-    return { mean: p.movingMean, variance: p.movingVariance };
+    const { mean, variance } = this.partitions[entity].moments;
+    return { mean, variance };
   }
 
   /** x [n, size], rows read as `entity`'s → [n, size]. */
-  apply(x: tf.Tensor2D, entity: EntityName, mode: NormMode): tf.Tensor2D {
+  apply(x: tf.Tensor2D, entity: EntityName, mode: ForwardMode): tf.Tensor2D {
     const p = this.partitions[entity];
-    let mean: tf.Tensor = p.movingMean;
-    let variance: tf.Tensor = p.movingVariance;
-    if (mode === "train") {
-      ({ mean, variance } = tf.moments(x, 0));
-      // Assignments are not recorded on the gradient tape: the update is a side effect of training.
-      const m = this.momentum;
-      p.movingMean.assign(tf.add(tf.mul(p.movingMean, m), tf.mul(mean, 1 - m)));
-      p.movingVariance.assign(tf.add(tf.mul(p.movingVariance, m), tf.mul(variance, 1 - m)));
-    }
+    const { mean, variance } = p.moments.moments(x, mode);
     const normalized = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, this.epsilon)));
     return tf.add(tf.mul(normalized, tf.mul(this.scale, p.scale)), tf.add(this.shift, p.shift)) as tf.Tensor2D;
   }

@@ -120,14 +120,24 @@ export class FeatureFrontEnd extends Module {
     return this.specificColumns[entity].length;
   }
 
+  /**
+   * The embedding columns of a sequence's elements in the order of `SequenceElements.values`: the
+   * shared features (`sharedColumns` order, the keys), then the others (the item id).
+   */
+  elementColumns(name: string): readonly string[] {
+    const layout = this.sequences.find((s) => s.name === name);
+    if (layout === undefined) throw new Error(`${this.name}: no sequence '${name}' in the schema`);
+    return [...layout.keyElements, ...layout.valueElements].map(([, column]) => column);
+  }
+
   /** v_u: user-field embeddings concatenated [n, n_user·E]. */
   user(batch: BatchTensors, rows: RowSet = "all"): tf.Tensor2D {
-    return this.flatFields(batch, this.userColumns, rows);
+    return this.columns(batch, this.userColumns, rows);
   }
 
   /** v_shared: the candidate's shared-feature embeddings concatenated [n, n_shared·E]. */
   shared(batch: BatchTensors, rows: RowSet = "all"): tf.Tensor2D {
-    return this.flatFields(batch, this.sharedColumns, rows);
+    return this.columns(batch, this.sharedColumns, rows);
   }
 
   /** v_spec^e: entity e's specific-feature embeddings [n, n_spec^e, E], read on `rows` (default e's own). */
@@ -188,7 +198,8 @@ export class FeatureFrontEnd extends Module {
     return this.embeddings.lookupFields(ids, columns); // [n, F, E]
   }
 
-  private flatFields(batch: BatchTensors, columns: readonly string[], rows: RowSet): tf.Tensor2D {
+  /** Embeddings of embedded columns of `rows`, concatenated in the given order [n, columns·E]. */
+  columns(batch: BatchTensors, columns: readonly string[], rows: RowSet = "all"): tf.Tensor2D {
     return this.fields(batch, columns, rows).reshape([rowCount(batch, rows), columns.length * this.dim]) as tf.Tensor2D;
   }
 }

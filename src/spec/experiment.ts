@@ -55,6 +55,36 @@ export const sizesSchema = z.strictObject({
   senet_reduction: z.number().int().min(1).default(3),
 });
 
+/** MKT's stage 1. */
+export const memSchema = z.strictObject({
+  /**
+   * rows: the paper's eq. 13, BCE summed over the batch's rows of both entities divided by the batch
+   * size (every row weighs the same); entities: the mean BCE of each entity, summed (a target row
+   * then weighs N_s/N_t times a source row).
+   */
+  loss_weighting: z.enum(["rows", "entities"]).default("rows"),
+});
+
+/** MKT's stage 2. */
+export const temSchema = z.strictObject({
+  /**
+   * What TEM's cross part receives from MEM beside v_u, v_seq, v_shared: common, g_com^t only (the
+   * paper, §3.3); common+target, also g_ind^t (TKE's output) through its own GLU (beyond the paper).
+   */
+  knowledge: z.enum(["common", "common+target"]).default("common"),
+});
+
+/** CTNet. */
+export const ctnetSchema = z.strictObject({
+  /**
+   * Train source and target models slice by slice in time order (the CTNet paper's continual
+   * setting): auto = on when the prepared data is split by time (its rows carry time slices), off
+   * for a per-user-order split, whose rows all sit in slice 0.
+   */
+  continual: z.union([z.boolean(), z.literal("auto")]).default("auto"),
+});
+
+
 /** The shape of an experiment spec (also of the spec kept in a run's experiment.json). */
 export const experimentSpecSchema = z.strictObject({
   name: z.string().max(MAX_NAME_CHARS).regex(/^[a-z0-9][a-z0-9_-]*$/, "expected a lower-case name of letters, digits, - and _"),
@@ -72,8 +102,9 @@ export const experimentSpecSchema = z.strictObject({
   sizes: sizesSchema.default(sizesSchema.parse({})),
   /** γ: weight of MKT's pairwise discrepancy loss (PDL). */
   gamma: z.number().min(0).default(0.1),
-  /** CTNet: train source and target models slice by slice in time order. */
-  continual: z.boolean().default(false),
+  mem: memSchema.default(memSchema.parse({})),
+  tem: temSchema.default(temSchema.parse({})),
+  ctnet: ctnetSchema.default(ctnetSchema.parse({})),
   /** Why the sizes differ from the paper's, if they do: shown in every report header. */
   size_note: z.string().optional(),
 });

@@ -190,6 +190,27 @@ describe("serving export (hand-built schema)", () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("tem.knowledge common+target: the export adds MEM's TKE path and g_ind^t's GLU, and matches the training graph", async () => {
+    const mem = new MultiEntityModel("mem", new ParamInit(5), { schema, sizes: SIZES, gamma: 0.1 });
+    const mixed = batchToTensors(randomBatch(schema, { source: 24, target: 24 }, 13));
+    trainSteps(mem, mixed, 4);
+    disposeBatchTensors(mixed);
+    const withTarget = new TargetEntityModel("tem", new ParamInit(6), { schema, sizes: SIZES, mem, knowledge: "common+target" });
+    const target = batchToTensors(randomBatch(schema, { source: 0, target: 32 }, 14));
+    trainSteps(withTarget, target, 4);
+    disposeBatchTensors(target);
+    const model = buildServingModel(withTarget, schema);
+    expect(model.layers.map((l) => l.name)).toEqual(expect.arrayContaining(["mem.tke.dense1", "tem.glu_independent.gate"]));
+    const tensors = batchToTensors(edgeBatch(schema, { source: 5, target: 12 }, 23));
+    const expected = withTarget.predictTarget(tensors);
+    const served = predictServing(model, tensors);
+    expect(await maxDiff(served, expected)).toBeLessThan(1e-5);
+    tf.dispose([expected, served]);
+    disposeBatchTensors(tensors);
+    disposeServingModel(model);
+    withTarget.dispose();
+  });
+
   it("servingInputs gives one tensor per model input, rows in the batch's order", () => {
     const batch = edgeBatch(schema, { source: 2, target: 3 }, 30);
     const inputs = servingInputs(batch, loaded.inputNames);

@@ -65,4 +65,32 @@ describe("DinAttention", () => {
     const expected = tf.mul(tf.add(tf.matMul(h, ws!), bs!).reshape([2, 3]), mask);
     expectClose(a.apply(q, keys, mask).weights, expected, 1e-5);
   });
+
+  it("with Dice: the concatenated form with Dice on the hidden layer, batch statistics over real elements only; needs the mode", () => {
+    const a = new DinAttention("din", new ParamInit(13), { dim: d, hidden: [5], activation: "dice" });
+    const q = tf.randomNormal([2, d], 0, 1, "float32", 14);
+    expect(() => a.apply(q, keys, mask)).toThrow(/forward mode/);
+    const [w0, b0, , , , ws, bs] = a.variables();
+    expect([...a.namedVariables().keys()]).toEqual([
+      "din/mlp/dense0/kernel",
+      "din/mlp/dense0/bias",
+      "din/mlp/dice0/alpha",
+      "din/mlp/dice0/moments/moving_mean",
+      "din/mlp/dice0/moments/moving_variance",
+      "din/score/kernel",
+      "din/score/bias",
+    ]);
+    const qTiled = tf.tile(q.expandDims(1), [1, 3, 1]);
+    const pre = tf.add(tf.matMul(tf.concat([qTiled, keys, tf.sub(qTiled, keys), tf.mul(qTiled, keys)], -1).reshape([-1, 4 * d]), w0!), b0!);
+    // Dice with the moments of the 3 real positions (rows 0, 1 and 3 of the 6), α = 0 at the start.
+    const real = tf.gather(pre, [0, 1, 3]);
+    const { mean, variance } = tf.moments(real, 0);
+    const p = tf.sigmoid(tf.div(tf.sub(pre, mean), tf.sqrt(tf.add(variance, 1e-8))));
+    const expected = tf.mul(tf.add(tf.matMul(tf.mul(p, pre), ws!), bs!).reshape([2, 3]), mask);
+    expectClose(a.apply(q, keys, mask, keys, "train").weights, expected, 1e-5);
+    // Junk in the padded keys changes nothing, in training either.
+    const junk = tf.mul(tf.randomNormal([2, 3, d], 0, 1, "float32", 15), 100);
+    const junkKeys = tf.where(tf.cast(mask.expandDims(2).tile([1, 1, d]), "bool"), keys, junk);
+    expectClose(a.apply(q, junkKeys, mask, keys, "train").weights, expected, 1e-5);
+  });
 });

@@ -2,8 +2,10 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ParamInit } from "../../src/layers/params.ts";
 import type { BatchTensors } from "../../src/models/inputs.ts";
+import { buildMem } from "../../src/models/mkt/index.ts";
 import { MultiEntityModel, type MemOptions } from "../../src/models/mkt/mem.ts";
 import { sliceRows } from "../../src/models/rows.ts";
+import { experimentSpecSchema } from "../../src/spec/experiment.ts";
 import { UserError } from "../../src/util/errors.ts";
 import { expectClose } from "../layers/helpers.ts";
 import { gradientMagnitudes, randomTensors, SMALL_SIZES, testSchema } from "./helpers.ts";
@@ -20,6 +22,9 @@ const mem = (options: Partial<MemOptions> = {}): MultiEntityModel =>
   new MultiEntityModel("mem", new ParamInit(5), { schema, sizes: SMALL_SIZES, gamma: 0.1, ...options });
 
 const scalar = (x: tf.Tensor): number => x.dataSync()[0]!;
+
+/** Binary cross-entropy of a logit x against label y in float64: max(x, 0) − x·y + log(1 + e^(−|x|)). */
+const bceWithLogits = (x: number, y: number): number => Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)));
 
 /**
  * Mean over rows of cos(a_i, b_i), in float64 from the downloaded values, with the norms
@@ -92,7 +97,7 @@ describe("MultiEntityModel", () => {
 
   it("adds γ times the hand-computed mean cosines of (g_com, g_ind) per entity to the BCE parts", () => {
     const gamma = 0.25;
-    const m = mem({ gamma });
+    const m = mem({ gamma, lossWeighting: "entities" });
     const out = m.entityOutputs(batch);
     const pdl = meanCosine(out.source!.common, out.source!.independent) + meanCosine(out.target!.common, out.target!.independent);
     const { total, parts } = m.loss(batch);
@@ -105,10 +110,51 @@ describe("MultiEntityModel", () => {
     expect(scalar(parts["bce_target"]!)).toBeCloseTo(scalar(bceTarget), 6);
   });
 
-  it("w/o PDL: γ = 0 makes the loss exactly BCE_source + BCE_target", () => {
-    const { total, parts } = mem({ gamma: 0 }).loss(batch);
+  it("eq. 13 (loss weighting rows, the default): Σ BCE over the batch's rows / batch size + γ·(mean cos_s + mean cos_t), by hand in float64", () => {
+    const gamma = 0.3;
+    const m = mem({ gamma });
+    expect(m.lossWeighting).toBe("rows");
+    // 7 source rows, 5 target rows; computed from the downloaded logits and labels.
+    const out = m.entityOutputs(batch);
+    const labels = Array.from(batch.label.dataSync());
+    const logits = [...Array.from(out.source!.logits.dataSync()), ...Array.from(out.target!.logits.dataSync())];
+    const perRow = logits.map((x, i) => bceWithLogits(x, labels[i]!));
+    const bce = perRow.reduce((a, b) => a + b, 0) / batch.size;
+    const cosines = meanCosine(out.source!.common, out.source!.independent) + meanCosine(out.target!.common, out.target!.independent);
+    const { total, parts } = m.loss(batch);
+    expect(scalar(total)).toBeCloseTo(bce + gamma * cosines, 5);
+    // Every row weighs 1/12: not the sum of the two entities' means (which weighs a target row 7/5 times a source row here).
+    const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const [sourceMean, targetMean] = [meanOf(perRow.slice(0, 7)), meanOf(perRow.slice(7))];
+    expect(Math.abs(bce - (sourceMean + targetMean))).toBeGreaterThan(0.1);
+    expect(bce).toBeCloseTo((7 * sourceMean + 5 * targetMean) / 12, 6);
+    // The logged parts stay each entity's mean.
+    expect(scalar(parts["bce_source"]!)).toBeCloseTo(sourceMean, 5);
+    expect(scalar(parts["bce_target"]!)).toBeCloseTo(targetMean, 5);
+  });
+
+  it("loss weighting entities: the mean BCE of each entity, summed, + γ·PDL; the spec field reaches MEM", () => {
+    const gamma = 0.3;
+    const m = mem({ gamma, lossWeighting: "entities" });
+    const out = m.entityOutputs(batch);
+    const labels = Array.from(batch.label.dataSync());
+    const logits = [...Array.from(out.source!.logits.dataSync()), ...Array.from(out.target!.logits.dataSync())];
+    const perRow = logits.map((x, i) => bceWithLogits(x, labels[i]!));
+    const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const cosines = meanCosine(out.source!.common, out.source!.independent) + meanCosine(out.target!.common, out.target!.independent);
+    expect(scalar(m.loss(batch).total)).toBeCloseTo(meanOf(perRow.slice(0, 7)) + meanOf(perRow.slice(7)) + gamma * cosines, 5);
+    const spec = (lossWeighting: "rows" | "entities") =>
+      experimentSpecSchema.parse({ name: "t", dataset: "d.yaml", sizes: SMALL_SIZES, mem: { loss_weighting: lossWeighting } });
+    expect(buildMem({ schema, spec: spec("entities"), seed: 1 }).lossWeighting).toBe("entities");
+    expect(buildMem({ schema, spec: experimentSpecSchema.parse({ name: "t", dataset: "d.yaml" }), seed: 1 }).lossWeighting).toBe("rows");
+  });
+
+  it("w/o PDL: γ = 0 makes the loss exactly the BCE term", () => {
+    const { total, parts } = mem({ gamma: 0, lossWeighting: "entities" }).loss(batch);
     expect(scalar(parts["pdl"]!)).not.toBe(0);
     expect(scalar(total)).toBe(Math.fround(scalar(parts["bce_source"]!) + scalar(parts["bce_target"]!)));
+    const rows = mem({ gamma: 0 }).loss(batch);
+    expect(scalar(rows.total)).toBeCloseTo((7 * scalar(rows.parts["bce_source"]!) + 5 * scalar(rows.parts["bce_target"]!)) / 12, 6);
   });
 
   it("w/o HFA: no cross, implicit or importance variables, no importance output, same prediction shape", () => {

@@ -4,7 +4,9 @@ import { ParamInit } from "../../src/layers/params.ts";
 import { stopGradient } from "../../src/layers/stop-gradient.ts";
 import type { BatchTensors } from "../../src/models/inputs.ts";
 import { MultiEntityModel } from "../../src/models/mkt/mem.ts";
-import { TargetEntityModel } from "../../src/models/mkt/tem.ts";
+import { TargetEntityModel, type TemKnowledge } from "../../src/models/mkt/tem.ts";
+import { buildMem, buildTem } from "../../src/models/mkt/index.ts";
+import { experimentSpecSchema } from "../../src/spec/experiment.ts";
 import { expectClose } from "../layers/helpers.ts";
 import { gradientMagnitudes, randomTensors, sameValues, SMALL_SIZES, snapshot, testSchema } from "./helpers.ts";
 
@@ -16,9 +18,9 @@ beforeAll(async () => {
   batch = randomTensors(schema, { source: 0, target: 10 }, 2);
 });
 
-function build(seed = 7): { mem: MultiEntityModel; tem: TargetEntityModel } {
+function build(seed = 7, knowledge: TemKnowledge = "common"): { mem: MultiEntityModel; tem: TargetEntityModel } {
   const mem = new MultiEntityModel("mem", new ParamInit(seed), { schema, sizes: SMALL_SIZES, gamma: 0.1 });
-  const tem = new TargetEntityModel("tem", new ParamInit(seed + 1), { schema, sizes: SMALL_SIZES, mem });
+  const tem = new TargetEntityModel("tem", new ParamInit(seed + 1), { schema, sizes: SMALL_SIZES, mem, knowledge });
   return { mem, tem };
 }
 
@@ -95,5 +97,64 @@ describe("TargetEntityModel", () => {
     table.assign(tf.mul(table, 20));
     const after = tem.predictTarget(batch);
     expect(tf.max(tf.abs(tf.sub(after, before))).dataSync()[0]).toBeGreaterThan(1e-6);
+  });
+});
+
+describe("TargetEntityModel with tem.knowledge common+target", () => {
+  it("gates MEM's g_ind^t [n, d_CKE] into the cross part beside g_com^t; common has no such gate", () => {
+    const { mem, tem } = build(7, "common+target");
+    const d = SMALL_SIZES.cke_levels.at(-1)!;
+    const k = mem.targetKnowledge(batch, "all", true);
+    expect(k.independent!.shape).toEqual([10, d]);
+    expect(k.common.shape).toEqual([10, d]);
+    expect(mem.targetKnowledge(batch).independent).toBeUndefined();
+    const named = tem.namedVariables();
+    expect(named.get("tem/glu_independent/value/kernel")!.shape).toEqual([d, SMALL_SIZES.mlp.at(-1)]);
+    expect(named.get("tem/glu_independent/gate/kernel")!.shape).toEqual([d, SMALL_SIZES.mlp.at(-1)]);
+    expect(tem.predictTarget(batch).shape).toEqual([10]);
+    expect([...build(7).tem.namedVariables().keys()].some((n) => n.includes("independent"))).toBe(false);
+    // The spec field reaches TEM.
+    const spec = experimentSpecSchema.parse({ name: "t", dataset: "d.yaml", sizes: SMALL_SIZES, tem: { knowledge: "common+target" } });
+    const options = { schema, spec, seed: 1 };
+    expect(buildTem(options, buildMem(options)).knowledge).toBe("common+target");
+    expect(experimentSpecSchema.parse({ name: "t", dataset: "d.yaml" }).tem.knowledge).toBe("common");
+  });
+
+  it("every TEM parameter learns, the new gate included; no gradient reaches MEM even when made trainable", () => {
+    const { mem, tem } = build(7, "common+target");
+    const own = new Map([...tem.namedVariables()].filter(([n]) => n.startsWith("tem/")));
+    expect(new Set(tem.trainableVariables())).toEqual(new Set(own.values()));
+    const grads = gradientMagnitudes(own, () => tem.loss(batch).total);
+    expect([...grads].filter(([, g]) => !(g > 0)).map(([n]) => n)).toEqual([]);
+    expect(grads.get("tem/glu_independent/value/kernel")).toBeGreaterThan(0);
+    mem.setTrainable(true);
+    try {
+      const memGrads = gradientMagnitudes(mem.namedVariables(), () => tem.loss(batch).total);
+      expect(memGrads.get("mem/tke/dense1/kernel")).toBe(0);
+      expect([...memGrads].filter(([, g]) => g !== 0).map(([n]) => n)).toEqual([]);
+    } finally {
+      mem.setTrainable(false);
+    }
+  });
+
+  it("Adam steps leave MEM bit-identical; a TKE weight changes its predictions and not those of a common-only TEM", () => {
+    const { mem, tem } = build(7, "common+target");
+    const memBefore = snapshot(mem.namedVariables());
+    const optimizer = tf.train.adam(1e-2);
+    for (let step = 0; step < 5; step++) tf.tidy(() => void optimizer.minimize(() => tem.loss(batch).total, false, tem.trainableVariables()));
+    optimizer.dispose();
+    const memAfter = snapshot(mem.namedVariables());
+    for (const [name, values] of memBefore) expect(sameValues(values, memAfter.get(name)), name).toBe(true);
+
+    const common = build(9, "common");
+    const withTarget = build(9, "common+target");
+    const before = [common.tem.predictTarget(batch), withTarget.tem.predictTarget(batch)];
+    for (const { mem: m } of [common, withTarget]) {
+      const kernel = m.namedVariables().get("mem/tke/dense1/kernel")!;
+      kernel.assign(tf.mul(kernel, -3));
+    }
+    const after = [common.tem.predictTarget(batch), withTarget.tem.predictTarget(batch)];
+    expectClose(after[0]!, before[0]!, 0);
+    expect(tf.max(tf.abs(tf.sub(after[1]!, before[1]!))).dataSync()[0]).toBeGreaterThan(1e-6);
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
 import type { PreparedSchema } from "../../data/schema.ts";
+import type { ForwardMode } from "../../layers/mode.ts";
 import { Module, ParamInit } from "../../layers/params.ts";
 import type { ExperimentSpec } from "../../spec/experiment.ts";
 import type { FeatureFrontEnd } from "../features.ts";
@@ -69,26 +70,23 @@ export abstract class SingleDomainModel extends Module implements CtrModel {
     return this;
   }
 
-  /** Logits of `rows` [n]. */
-  abstract logits(batch: BatchTensors, rows: RowSet): tf.Tensor1D;
+  /** Logits of `rows` [n]; `mode` matters only to models with batch statistics (DIN's Dice). */
+  abstract logits(batch: BatchTensors, rows: RowSet, mode: ForwardMode): tf.Tensor1D;
 
   /** BCE on the batch's target rows (part bce_target). */
   loss(batch: BatchTensors): LossResult {
     if (rowCount(batch, "target") === 0) throw new Error(`${this.name}: a training batch needs target rows`);
-    const bce = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, "target"), this.logits(batch, "target")) as tf.Scalar;
+    const bce = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, "target"), this.logits(batch, "target", "train")) as tf.Scalar;
     return { total: bce, parts: { bce_target: bce } };
   }
 
   predictTarget(batch: BatchTensors): tf.Tensor1D {
-    return tf.sigmoid(this.logits(batch, "all"));
+    return tf.sigmoid(this.logits(batch, "all", "predict"));
   }
 }
 
-/**
- * "train": the forward pass of the loss; "predict": inference. Only models with batch-dependent
- * layers (STAR's partitioned normalization) tell them apart.
- */
-export type ForwardMode = "train" | "predict";
+/** Only models with batch-dependent layers (STAR's partitioned normalization, DIN's Dice) tell the modes apart. */
+export type { ForwardMode };
 
 /**
  * A joint-training baseline: one model on source and target rows mixed, each row through its own

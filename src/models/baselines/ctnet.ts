@@ -1,11 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EntityName } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
+import type { PreparedSchema } from "../../data/schema.ts";
 import { Glu } from "../../layers/glu.ts";
 import { Mlp } from "../../layers/mlp.ts";
 import type { Module, ParamInit } from "../../layers/params.ts";
 import { stopGradient } from "../../layers/stop-gradient.ts";
 import { Tower } from "../../layers/tower.ts";
+import type { ExperimentSpec } from "../../spec/experiment.ts";
 import { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { ModelRecipe, StageOptions } from "../recipe.ts";
@@ -102,9 +104,14 @@ export interface CtnetStage {
   options: StageOptions;
 }
 
+/** Whether CTNet trains continually: spec `ctnet.continual`, where `auto` means "when the data is split by time". */
+export function ctnetContinual(setting: ExperimentSpec["ctnet"]["continual"], schema: PreparedSchema): boolean {
+  return setting === "auto" ? schema.split.by === "time" : setting;
+}
+
 /**
- * The stages in order. Default: "source" (early-stopped on the target valid AUC of its zero-shot
- * predictions, see finetuneRecipe), then "target". Continual (spec.continual): for each time slice
+ * The stages in order. Not continual: "source" (early-stopped on the target valid AUC of its zero-shot
+ * predictions, see finetuneRecipe), then "target". Continual (see ctnetContinual): for each time slice
  * of the training split in ascending order, "slice-<k>-source" trains the source model on the
  * slice's source rows, then "slice-<k>-target" the target model on its target rows, one epoch
  * each without validation (a slice is seen once, as the stream of continual learning; the valid
@@ -147,7 +154,8 @@ export const ctnetRecipe: ModelRecipe = {
     const options = { schema: context.dataset.schema, sizes: context.spec.sizes };
     const source = new CtnetSource("ctnet_source", stageInit(context.seed, 0), options);
     let model: CtnetTarget | undefined;
-    for (const stage of await ctnetStages(context.dataset, context.spec.continual)) {
+    const continual = ctnetContinual(context.spec.ctnet.continual, context.dataset.schema);
+    for (const stage of await ctnetStages(context.dataset, continual)) {
       if (stage.entity === "target") {
         model ??= new CtnetTarget("ctnet", stageInit(context.seed, 1), { ...options, source });
         await context.stage(stage.name, model, stage.options);

@@ -8,7 +8,7 @@ import { Tower } from "../../layers/tower.ts";
 import { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { ModelRecipe } from "../recipe.ts";
-import type { RowSet } from "../rows.ts";
+import { rowCount, type RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, JointModel, singleStageRecipe, type BaselineOptions, type ForwardMode } from "./common.ts";
 
 /**
@@ -16,8 +16,9 @@ import { denseInput, denseInputSize, JointModel, singleStageRecipe, type Baselin
  * ‖ flatten(v_spec^t)] (sequences attention-pooled as in MKT) goes through partitioned
  * normalization (per-entity statistics and scale/shift, see PartitionedNorm), then the
  * star-topology FCN sizes.mlp (W_e = W_shared ⊙ W'_e, b_e = b_shared + b'_e) and entity e's tower.
- * The auxiliary network (tower sizes.tower on the entity-indicator embedding, E wide) adds a
- * per-entity logit, as STAR's auxiliary network does from the domain indicator.
+ * The auxiliary network, as STAR's (Sheng et al. 2021), reads the entity indicator's
+ * embedding (E wide) together with the other features' embeddings, v_u and v_shared (not
+ * normalized), through a tower sizes.tower; its logit is added to the main one.
  */
 export class StarModel extends JointModel {
   readonly frontEnd: FeatureFrontEnd;
@@ -38,21 +39,23 @@ export class StarModel extends JointModel {
       this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: this.fcn.outputSize, hidden: sizes.tower }));
     this.towers = { source: tower("source"), target: tower("target") };
     this.indicator = this.child(new Embedding(this.scoped("entity_indicator"), init, { vocab: ENTITY_NAMES.length, dim: E }));
-    this.auxiliary = this.child(new Tower(this.scoped("auxiliary"), init, { inputSize: E, hidden: sizes.tower }));
+    const auxiliarySize = E + this.frontEnd.userSize + this.frontEnd.sharedSize;
+    this.auxiliary = this.child(new Tower(this.scoped("auxiliary"), init, { inputSize: auxiliarySize, hidden: sizes.tower }));
   }
 
-  /** Every trainable variable except the normalization's moving statistics, even if someone made them trainable. */
-  override trainableVariables(): tf.Variable[] {
-    const statistics = new Set(this.norm.statistics());
-    return super.trainableVariables().filter((v) => !statistics.has(v));
+  /** The auxiliary network's input for `rows` read as `entity`'s: [indicator embedding ‖ v_u ‖ v_shared] [n, E + userSize + sharedSize]. */
+  auxiliaryInput(batch: BatchTensors, entity: EntityName, rows: RowSet): tf.Tensor2D {
+    const fe = this.frontEnd;
+    const n = rowCount(batch, rows);
+    const indicator = this.indicator.lookup(tf.fill([n], ENTITY_NAMES.indexOf(entity), "int32"));
+    return tf.concat([indicator, fe.user(batch, rows), fe.shared(batch, rows)], 1) as tf.Tensor2D;
   }
 
   /** In "train" mode, `rows` must be `entity`'s own rows: they update its moving statistics. */
   logits(batch: BatchTensors, entity: EntityName, rows: RowSet, mode: ForwardMode): tf.Tensor1D {
     const x = this.norm.apply(denseInput(this.frontEnd, batch, rows, ENTITY_NAMES), entity, mode);
     const main = this.towers[entity].apply(this.fcn.apply(x, entity));
-    const id = tf.tensor1d([ENTITY_NAMES.indexOf(entity)], "int32");
-    return tf.add(main, this.auxiliary.apply(this.indicator.lookup(id))) as tf.Tensor1D;
+    return tf.add(main, this.auxiliary.apply(this.auxiliaryInput(batch, entity, rows))) as tf.Tensor1D;
   }
 }
 

@@ -5,12 +5,12 @@ import { MultiEntityModel } from "./mem.ts";
 import { TargetEntityModel } from "./tem.ts";
 
 export { MultiEntityModel, type KnowledgeSizes, type MemEntityOutput, type MemOptions, type ModelSizes, type TargetKnowledge } from "./mem.ts";
-export { TargetEntityModel, type TemOptions } from "./tem.ts";
+export { TargetEntityModel, type TemKnowledge, type TemOptions } from "./tem.ts";
 export { Hfa, type HfaOptions, type HfaResult } from "./hfa.ts";
 
 export interface MktBuildOptions {
   schema: PreparedSchema;
-  spec: Pick<ExperimentSpec, "sizes" | "gamma">;
+  spec: Pick<ExperimentSpec, "sizes" | "gamma" | "mem" | "tem">;
   seed: number;
   /** One of the paper's Table 4 ablations; absent for full MKT. */
   ablation?: AblationName;
@@ -51,6 +51,7 @@ export function buildMem(options: MktBuildOptions): MultiEntityModel {
     sizes: options.spec.sizes,
     gamma: variant.gamma,
     hfa: variant.hfa,
+    lossWeighting: options.spec.mem.loss_weighting,
   });
 }
 
@@ -59,5 +60,10 @@ export function buildTem(options: MktBuildOptions, mem: MultiEntityModel): Targe
   if (!mktVariant(options.spec, options.ablation).finetune) {
     throw new Error(`the ${options.ablation} ablation has no TEM: evaluate MEM's target tower instead`);
   }
-  return new TargetEntityModel("tem", stageInit(options.seed, "tem"), { schema: options.schema, sizes: options.spec.sizes, mem });
+  return new TargetEntityModel("tem", stageInit(options.seed, "tem"), {
+    schema: options.schema,
+    sizes: options.spec.sizes,
+    mem,
+    knowledge: options.spec.tem.knowledge,
+  });
 }

@@ -23,6 +23,8 @@ export interface MemOptions {
   gamma: number;
   /** false for the w/o HFA ablation; default true. */
   hfa?: boolean;
+  /** How the BCE of the batch's rows is weighted (spec mem.loss_weighting); default "rows", eq. 13. */
+  lossWeighting?: ExperimentSpec["mem"]["loss_weighting"];
 }
 
 /** What MEM hands to TEM for the rows it is asked about (all read through the target path). */
@@ -35,6 +37,8 @@ export interface TargetKnowledge {
   shared: tf.Tensor2D;
   /** g_com^t [n, d_CKE]. */
   common: tf.Tensor2D;
+  /** g_ind^t [n, d_CKE] (TKE's output), when asked for (tem.knowledge common+target). */
+  independent?: tf.Tensor2D;
 }
 
 /** Widths of the TargetKnowledge tensors (TEM sizes its GLU gates from them). */
@@ -70,6 +74,7 @@ function only<E extends EntityName, T>(entity: E, value: T): Record<E, T> {
 export class MultiEntityModel extends Module implements CtrModel {
   readonly trainEntities: EntityName[] = ["source", "target"];
   readonly gamma: number;
+  readonly lossWeighting: NonNullable<MemOptions["lossWeighting"]>;
   readonly frontEnd: FeatureFrontEnd;
   readonly knowledgeSizes: KnowledgeSizes;
   private readonly hfa: Record<EntityName, Hfa>;
@@ -86,6 +91,7 @@ export class MultiEntityModel extends Module implements CtrModel {
       throw new UserError(`sizes: the last of sizes.mlp (${sizes.mlp.at(-1)}) must equal the last of sizes.cke_levels (${dCke}) for MKT`);
     }
     this.gamma = options.gamma;
+    this.lossWeighting = options.lossWeighting ?? "rows";
     const E = sizes.embedding_dim;
     this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, attentionHidden: sizes.attention }));
     const fe = this.frontEnd;
@@ -115,7 +121,13 @@ export class MultiEntityModel extends Module implements CtrModel {
     const tower = (entity: EntityName): Tower =>
       this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: 2 * this.cke.outputSize, hidden: sizes.tower }));
     this.towers = { source: tower("source"), target: tower("target") };
-    this.knowledgeSizes = { user: fe.userSize, seq: fe.seqSize, shared: fe.sharedSize, common: this.cke.outputSize };
+    this.knowledgeSizes = {
+      user: fe.userSize,
+      seq: fe.seqSize,
+      shared: fe.sharedSize,
+      common: this.cke.outputSize,
+      independent: this.independent.target.outputSize,
+    };
   }
 
   get module(): Module {
@@ -130,25 +142,35 @@ export class MultiEntityModel extends Module implements CtrModel {
   }
 
   /**
-   * BCE_source + BCE_target + γ·(mean cos(g_com^s, g_ind^s) + mean cos(g_com^t, g_ind^t)); every mean is
-   * over that entity's rows, and an entity without rows in the batch contributes 0. Parts: bce_source,
-   * bce_target and pdl (the unweighted cosine sum, logged even when γ = 0).
+   * Eq. 13 and 12: BCE + γ·(mean cos(g_com^s, g_ind^s) + mean cos(g_com^t, g_ind^t)), each cosine mean
+   * over that entity's rows (0 for an entity without rows in the batch). BCE is, with loss weighting
+   * "rows" (eq. 13), the sum of every row's BCE divided by the batch size; with "entities", each
+   * entity's mean BCE, summed. Parts: bce_source and bce_target (each entity's mean BCE, 0 without
+   * rows), pdl (the unweighted cosine sum, logged even when γ = 0), cos_source and cos_target.
    */
   loss(batch: BatchTensors): LossResult {
+    if (batch.size === 0) throw new Error(`${this.name}: empty training batch`);
     const outputs = this.entityOutputs(batch);
-    const bce: Record<EntityName, tf.Scalar> = { source: tf.scalar(0), target: tf.scalar(0) };
-    // Mean cos(g_com^e, g_ind^e) over the batch's rows of entity e (0 when it has none).
-    const cosine: Record<EntityName, tf.Scalar> = { source: tf.scalar(0), target: tf.scalar(0) };
+    // Per-row BCE and cos(g_com^e, g_ind^e) of each entity with rows in the batch.
+    const perRow: Partial<Record<EntityName, { bce: tf.Tensor1D; cosine: tf.Tensor1D }>> = {};
     for (const entity of ENTITY_NAMES) {
       const out = outputs[entity];
       if (out === undefined) continue;
-      bce[entity] = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, entity), out.logits) as tf.Scalar;
-      cosine[entity] = tf.mean(cosineSimilarity(out.common, out.independent));
+      const labels = sliceRows(batch.label, batch, entity);
+      const bce = tf.losses.sigmoidCrossEntropy(labels, out.logits, undefined, undefined, tf.Reduction.NONE) as tf.Tensor1D;
+      perRow[entity] = { bce, cosine: cosineSimilarity(out.common, out.independent) };
     }
+    const mean = (x: tf.Tensor1D | undefined): tf.Scalar => (x === undefined ? tf.scalar(0) : tf.mean(x));
+    const bceMean = { source: mean(perRow.source?.bce), target: mean(perRow.target?.bce) };
+    const cosine = { source: mean(perRow.source?.cosine), target: mean(perRow.target?.cosine) };
     const pdl = tf.add(cosine.source, cosine.target) as tf.Scalar;
-    let total = tf.add(bce.source, bce.target) as tf.Scalar;
+    const rowBce = ENTITY_NAMES.flatMap((e) => (perRow[e] ? [perRow[e].bce] : []));
+    let total =
+      this.lossWeighting === "rows"
+        ? (tf.div(tf.addN(rowBce.map((bce) => tf.sum(bce))), batch.size) as tf.Scalar)
+        : (tf.add(bceMean.source, bceMean.target) as tf.Scalar);
     if (this.gamma !== 0) total = tf.add(total, tf.mul(pdl, this.gamma));
-    return { total, parts: { bce_source: bce.source, bce_target: bce.target, pdl, cos_source: cosine.source, cos_target: cosine.target } };
+    return { total, parts: { bce_source: bceMean.source, bce_target: bceMean.target, pdl, cos_source: cosine.source, cos_target: cosine.target } };
   }
 
   /** sigmoid(tower_t) with every row read as a target row (w/o TEM finetune; valid AUC while pre-training). */
@@ -156,10 +178,15 @@ export class MultiEntityModel extends Module implements CtrModel {
     return tf.sigmoid(this.entityPath(batch, "target", "all").logits);
   }
 
-  /** v_u, v_seq, v_shared and g_com^t of `rows`, read as target rows (TEM's inputs from MEM). */
-  targetKnowledge(batch: BatchTensors, rows: RowSet = "all"): TargetKnowledge {
-    const { user, seq, shared, common } = this.commonPath(batch, "target", rows);
-    return { user, seq, shared, common };
+  /**
+   * v_u, v_seq, v_shared and g_com^t of `rows`, read as target rows (TEM's inputs from MEM), and
+   * g_ind^t too when `independent` is set.
+   */
+  targetKnowledge(batch: BatchTensors, rows: RowSet = "all", independent = false): TargetKnowledge {
+    const path = this.commonPath(batch, "target", rows);
+    const { user, seq, shared, common } = path;
+    if (!independent) return { user, seq, shared, common };
+    return { user, seq, shared, common, independent: this.independentKnowledge(batch, "target", rows, path) };
   }
 
   /** HFA's p^e per entity with rows in the batch, on its own rows; empty without HFA. */
@@ -186,10 +213,15 @@ export class MultiEntityModel extends Module implements CtrModel {
     return { user, seq, shared, common, vSpec, importance };
   }
 
+  /** g_ind^e = SKE/TKE(v^e), v^e = [v_u ‖ v_seq ‖ v_shared ‖ flatten(v_spec^e)], from the parts `path` already has. */
+  private independentKnowledge(batch: BatchTensors, entity: EntityName, rows: RowSet, path: CommonPath): tf.Tensor2D {
+    const flatSpec = path.vSpec.reshape([rowCount(batch, rows), -1]);
+    return this.independent[entity].apply(tf.concat([path.user, path.seq, path.shared, flatSpec], 1)) as tf.Tensor2D;
+  }
+
   private entityPath(batch: BatchTensors, entity: EntityName, rows: RowSet): MemEntityOutput {
     const path = this.commonPath(batch, entity, rows);
-    const flatSpec = path.vSpec.reshape([rowCount(batch, rows), -1]);
-    const independent = this.independent[entity].apply(tf.concat([path.user, path.seq, path.shared, flatSpec], 1)) as tf.Tensor2D;
+    const independent = this.independentKnowledge(batch, entity, rows, path);
     const logits = this.towers[entity].apply(tf.concat([path.common, independent], 1));
     return { common: path.common, independent, logits, importance: path.importance };
   }

@@ -10,13 +10,21 @@ import { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { CtrModel, LossResult } from "../model.ts";
 import { rowCount, sliceRows, type RowSet } from "../rows.ts";
+import type { ExperimentSpec } from "../../spec/experiment.ts";
 import type { ModelSizes, MultiEntityModel, TargetKnowledge } from "./mem.ts";
+
+export type TemKnowledge = ExperimentSpec["tem"]["knowledge"];
+
+/** MEM's vectors "with the same semantics" as TEM's (§3.3): what the paper transfers. */
+type SameSemantics = "user" | "seq" | "shared" | "common";
 
 export interface TemOptions {
   schema: PreparedSchema;
   sizes: ModelSizes;
   /** The pre-trained MEM: frozen by the constructor (setTrainable(false)) and owned as a child module. */
   mem: MultiEntityModel;
+  /** What the cross part gets from MEM (spec tem.knowledge); default "common", the paper's. */
+  knowledge?: TemKnowledge;
 }
 
 /**
@@ -26,6 +34,9 @@ export interface TemOptions {
  * v_shared_final ‖ flatten(v_spec^TEM)]); the head tower gives the logit. TEM's own attention query
  * is its own v_shared^TEM (not the fused one), so v_seq^TEM is TEM's encoding, as for MEM.
  *
+ * With knowledge "common+target" (beyond the paper, which transfers only knowledge "with the same
+ * semantics", §3.3), MEM's g_ind^t joins too: g_cross_final = g_cross + GLU(g_com^t) + GLU(g_ind^t).
+ *
  * MEM is frozen and its outputs pass through stopGradient, so no gradient reaches it. The module
  * holds MEM as a child: namedVariables() (what checkpoints save) is the whole stage-2 model, able
  * to predict alone, while trainableVariables() is TEM's own parameters only.
@@ -33,8 +44,12 @@ export interface TemOptions {
 export class TargetEntityModel extends Module implements CtrModel {
   readonly trainEntities: EntityName[] = ["target"];
   readonly mem: MultiEntityModel;
+  readonly knowledge: TemKnowledge;
   private readonly frontEnd: FeatureFrontEnd;
-  private readonly gates: Record<keyof TargetKnowledge, Glu>;
+  /** The GLU on each of MEM's vectors the paper transfers. */
+  private readonly gates: Record<SameSemantics, Glu>;
+  /** The GLU on g_ind^t (knowledge "common+target" only). */
+  private readonly independentGate: Glu | undefined;
   private readonly cross: Mlp;
   private readonly head: Tower;
   private readonly ownBlocks: Module[];
@@ -42,6 +57,7 @@ export class TargetEntityModel extends Module implements CtrModel {
   constructor(name: string, init: ParamInit, options: TemOptions) {
     super(name);
     const { schema, sizes, mem } = options;
+    this.knowledge = options.knowledge ?? "common";
     const E = sizes.embedding_dim;
     this.frontEnd = this.child(
       new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: ["target"], attentionHidden: sizes.attention }),
@@ -62,8 +78,9 @@ export class TargetEntityModel extends Module implements CtrModel {
       shared: gate("shared", fe.sharedSize),
       common: gate("common", this.cross.outputSize),
     };
+    this.independentGate = this.knowledge === "common+target" ? gate("independent", this.cross.outputSize) : undefined;
     this.head = this.child(new Tower(this.scoped("head"), init, { inputSize: this.cross.outputSize, hidden: sizes.tower }));
-    this.ownBlocks = [fe, this.cross, ...Object.values(this.gates), this.head];
+    this.ownBlocks = [fe, this.cross, ...Object.values(this.gates), ...(this.independentGate ? [this.independentGate] : []), this.head];
     mem.setTrainable(false);
     this.mem = this.child(mem);
   }
@@ -91,14 +108,18 @@ export class TargetEntityModel extends Module implements CtrModel {
 
   private logits(batch: BatchTensors, rows: RowSet): tf.Tensor1D {
     const fe = this.frontEnd;
-    const mem = this.mem.targetKnowledge(batch, rows);
-    const fused = (key: keyof TargetKnowledge, own: tf.Tensor): tf.Tensor => tf.add(own, this.gates[key].apply(stopGradient(mem[key])));
+    const mem = this.mem.targetKnowledge(batch, rows, this.independentGate !== undefined);
+    const fused = (key: SameSemantics, own: tf.Tensor): tf.Tensor => tf.add(own, this.gates[key].apply(stopGradient(mem[key])));
     const shared = fe.shared(batch, rows);
     const vSpec = fe.specific(batch, "target", rows).reshape([rowCount(batch, rows), -1]);
     const input = tf.concat(
       [fused("user", fe.user(batch, rows)), fused("seq", fe.pooledSequences(batch, shared, rows)), fused("shared", shared), vSpec],
       1,
     );
-    return this.head.apply(fused("common", this.cross.apply(input)));
+    let cross = fused("common", this.cross.apply(input));
+    if (this.independentGate !== undefined && mem.independent !== undefined) {
+      cross = tf.add(cross, this.independentGate.apply(stopGradient(mem.independent)));
+    }
+    return this.head.apply(cross);
   }
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PreparedDataset } from "../../../src/data/reader.ts";
 import { selectBackend } from "../../../src/engine/backend.ts";
 import { ParamInit } from "../../../src/layers/params.ts";
-import { CtnetSource, CtnetTarget, ctnetRecipe } from "../../../src/models/baselines/ctnet.ts";
+import { ctnetContinual, CtnetSource, CtnetTarget, ctnetRecipe } from "../../../src/models/baselines/ctnet.ts";
 import { disposeBatchTensors } from "../../../src/models/inputs.ts";
 import type { CtrModel } from "../../../src/models/model.ts";
 import { gradientMagnitudes, randomTensors, sameValues, SMALL_SIZES, testSchema } from "../helpers.ts";
@@ -42,6 +42,18 @@ describe("CtnetTarget", () => {
   });
 });
 
+describe("ctnetContinual", () => {
+  it("auto is on for a split by time, off for a split by per-user order; true and false are kept", () => {
+    const schema = testSchema();
+    const byTime = { ...schema, split: { by: "time" as const, detail: "" } };
+    const byOrder = { ...schema, split: { by: "user_order" as const, detail: "" } };
+    expect(ctnetContinual("auto", byTime)).toBe(true);
+    expect(ctnetContinual("auto", byOrder)).toBe(false);
+    expect(ctnetContinual(true, byOrder)).toBe(true);
+    expect(ctnetContinual(false, byTime)).toBe(false);
+  });
+});
+
 describe("CTNet on synthetic-tiny", () => {
   let dataset: PreparedDataset;
   let close: (() => Promise<void>) | undefined;
@@ -65,7 +77,7 @@ describe("CTNet on synthetic-tiny", () => {
   it("trains the source model, then the target model with the source model bit-identical; learns", async () => {
     const changed = new Map<string, boolean>();
     // One epoch per stage: the two stages together train as long as the single-stage tests.
-    const context = new TrainingContext(dataset, testSpec({}, { max_epochs: 1 }), 1, watchSource(changed));
+    const context = new TrainingContext(dataset, testSpec({ ctnet: { continual: false } }, { max_epochs: 1 }), 1, watchSource(changed));
     const model = await ctnetRecipe.train(context);
     expect(context.calls.map((c) => [c.name, c.options.entities])).toEqual([
       ["source", ["source"]],
@@ -81,9 +93,11 @@ describe("CTNet on synthetic-tiny", () => {
     model.module.dispose();
   });
 
-  it("continual: walks the training slices in time order, source then target per slice, one epoch each", async () => {
+  it("continual (auto on data split by time): walks the training slices in time order, source then target per slice, one epoch each", async () => {
+    expect(testSpec().ctnet.continual).toBe("auto");
+    expect(dataset.schema.split.by).toBe("time");
     const changed = new Map<string, boolean>();
-    const context = new TrainingContext(dataset, testSpec({ continual: true }), 1, watchSource(changed), { maxBatchesPerEpoch: 2 });
+    const context = new TrainingContext(dataset, testSpec(), 1, watchSource(changed), { maxBatchesPerEpoch: 2 });
     const tensorsBefore = tf.memory().numTensors;
     const model = await ctnetRecipe.train(context);
     const slices = await dataset.slices("train", ["source", "target"]);

@@ -14,6 +14,7 @@ import { fitAndEncode } from "./features.ts";
 import { loadRawTable, type LoadedTable } from "./raw.ts";
 import { buildSamples } from "./samples.ts";
 import { addSequences } from "./sequences.ts";
+import { addTrueProbability, entitiesWithTrueProbability, TRUE_PROBABILITY } from "./true-probability.ts";
 import { computeStats, fingerprintFiles, sampleColumns, writeSplits, type DatasetStats } from "./write.ts";
 
 export interface PrepareOptions {
@@ -103,7 +104,10 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
       step("vocabularies, buckets, encoding");
       const sequences = await addSequences(con, features, spec.sequence_maxlen, tmp);
       step("sequences");
-      const splits = await writeSplits(con, tmp, sampleColumns(features, sequences), sequences, spec.seed);
+      const withTrueProbability = entitiesWithTrueProbability(spec);
+      if (withTrueProbability.length > 0) await addTrueProbability(con, spec);
+      const columns = [...sampleColumns(features, sequences), ...(withTrueProbability.length > 0 ? [TRUE_PROBABILITY] : [])];
+      const splits = await writeSplits(con, tmp, columns, sequences, spec.seed);
       step("write splits");
       const schema: PreparedSchema = {
         version: PREPARED_FORMAT_VERSION,
@@ -117,6 +121,7 @@ async function prepareLocked(spec: DatasetSpec, specDir: string, options: Prepar
         sequences,
         userGroups: spec.user_groups,
         splits,
+        ...(withTrueProbability.length > 0 ? { trueProbability: { column: TRUE_PROBABILITY, entities: withTrueProbability } } : {}),
         split:
           spec.split.by === "time"
             ? { by: "time", detail: `target test = last time slice of ${spec.split.slice_seconds} s, valid = the slice before; source rows of those slices are not trained on` }

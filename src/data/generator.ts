@@ -23,8 +23,8 @@ import { mulberry32, normalSource, sigmoid, weightedSampler } from "../util/rand
  * - specific_latent_weight: a_i is one item latent that source items show as their price and target
  *   items as their length; w_u is the user's preference for it, the same in both entities;
  * - interaction_weight: M is a random city × category table (a pairwise field interaction);
- * - sequence_weight: interest_u(day) is a category the user favours that day (kept from one day to
- *   the next with probability 1/2), visible only through the user's recent clicks;
+ * - sequence_weight: interest_u(day) is a category the user favours that day (drawn uniformly, kept
+ *   from one day to the next with probability 0.8), visible only through the user's recent clicks;
  * - label_noise η: the label of a share η of impressions is drawn from the entity's CTR alone.
  * Intercepts are calibrated to the wanted CTRs. `p_true` = P(label = 1) =
  * (1 − η)·sigmoid(logit) + η·CTR_e is written beside each label.
@@ -57,7 +57,7 @@ const EPOCH_DAY0 = 19_700 * 86_400;
 /** A taste coordinate is 0.6·(age centroid) + 0.3·(gender centroid) + 0.7·noise: its variance. */
 const TASTE_VARIANCE = 0.6 ** 2 + 0.3 ** 2 + 0.7 ** 2;
 /** Probability that a user's interest of the day is kept the next day. */
-const INTEREST_KEPT = 0.5;
+const INTEREST_KEPT = 0.8;
 
 /** Streams of the knobs, one each, so that one knob's draws never shift another's. */
 const STREAM = { targetTaste: 1, drift: 2, specificLatent: 3, interaction: 4, interest: 5, labelNoise: 6 } as const;
@@ -166,8 +166,7 @@ export function simulate(spec: SyntheticGeneratorSpec): Simulation {
   const categoryVectors = Array.from({ length: spec.categories }, () => randomVector(1));
   const creatorQuality = Float64Array.from({ length: spec.creators }, () => 0.4 * normal());
   const creatorCategory = Int32Array.from({ length: spec.creators }, () => Math.floor(uniform() * spec.categories));
-  const categoryWeights = Float64Array.from({ length: spec.categories }, (_, i) => 1 / (i + 3));
-  const categorySampler = weightedSampler(categoryWeights, uniform);
+  const categorySampler = weightedSampler(Float64Array.from({ length: spec.categories }, (_, i) => 1 / (i + 3)), uniform);
   const makeItems = (n: number): Items => {
     const items: Items = {
       category: new Int32Array(n),
@@ -226,7 +225,7 @@ export function simulate(spec: SyntheticGeneratorSpec): Simulation {
   const length = targetLatent.map((a) => Math.round(30 * Math.exp(0.9 * a)));
   const interactionStream = stream(spec.seed, STREAM.interaction);
   const interaction = Float64Array.from({ length: CITIES * spec.categories }, () => interactionStream.normal());
-  const interest = interests(spec, categoryWeights);
+  const interest = interests(spec);
 
   const logit = new Float64Array(n);
   const tasteScale = spec.taste_weight / Math.sqrt(d * 1.7);
@@ -318,10 +317,10 @@ function tastes(spec: SyntheticGeneratorSpec, taste: Float64Array, age: Int32Arr
   return [source, target];
 }
 
-/** Each user's category of interest per day: drawn by the category weights, kept the next day with probability INTEREST_KEPT. */
-function interests(spec: SyntheticGeneratorSpec, categoryWeights: Float64Array): Int32Array {
+/** Each user's category of interest per day: drawn uniformly, kept the next day with probability INTEREST_KEPT. */
+function interests(spec: SyntheticGeneratorSpec): Int32Array {
   const { uniform } = stream(spec.seed, STREAM.interest);
-  const sampler = weightedSampler(categoryWeights, uniform);
+  const sampler = () => Math.floor(uniform() * spec.categories);
   const interest = new Int32Array(spec.users * spec.days);
   for (let u = 0; u < spec.users; u++) {
     for (let k = 0; k < spec.days; k++) {

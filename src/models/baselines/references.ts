@@ -45,7 +45,7 @@ export const itemPopRecipe: ReferenceRecipe = {
 export const oracleRecipe: ReferenceRecipe = {
   name: "oracle",
   category: "reference",
-  score: (dataset) => {
+  score: async (dataset) => {
     const truth = dataset.schema.trueProbability;
     if (!truth?.entities.includes("target")) {
       throw new UserError(`${dataset.dir}: the prepared dataset has no true click probabilities (only generated data has them): no Oracle`);

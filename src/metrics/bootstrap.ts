@@ -1,4 +1,4 @@
-import { isPositive, scoreKeys, sortByScore, type Scores } from "./auc.ts";
+import { aucOfSortedRange, isPositive, scoreKeys, sortByScore, type Scores, type SortedScores } from "./auc.ts";
 import { perUserAuc } from "./gauc.ts";
 import { mulberry32 } from "../util/random.ts";
 
@@ -54,8 +54,7 @@ export function denseUsers(userKey: Int32Array): { keys: Int32Array; index: Uint
 /** One prediction set sorted once, ready for any number of weighted resamples. */
 class ResampledMetrics {
   /** Tie-group key and (dense user << 1 | label) of the rows, ascending by score. */
-  private readonly key: Uint32Array;
-  private readonly payload: Uint32Array;
+  private readonly sorted: SortedScores;
   private readonly hasNaN: boolean;
   /** Per dense user: impressions and own AUC (NaN for one class). */
   private readonly impressions: Uint32Array;
@@ -67,9 +66,7 @@ class ResampledMetrics {
     for (let i = 0; i < n; i++) payload[i] = (users.index[i]! << 1) | (isPositive(set.labels[i]!) ? 1 : 0);
     const keys = scoreKeys(set.scores);
     this.hasNaN = keys.hasNaN;
-    const sorted = sortByScore(keys, payload);
-    this.key = sorted.key;
-    this.payload = sorted.payload;
+    this.sorted = sortByScore(keys, payload);
     const perUser = perUserAuc(set.scores, set.labels, set.userKey);
     // perUserAuc lists users in ascending key order: the dense order.
     this.impressions = perUser.impressions;
@@ -78,30 +75,7 @@ class ResampledMetrics {
 
   /** AUC of the resample with these user counts: NaN without a positive or a negative. */
   auc(counts: Uint32Array): number {
-    if (this.hasNaN) return NaN;
-    const { key, payload } = this;
-    const n = key.length;
-    let negBelow = 0;
-    let positives = 0;
-    let wins = 0;
-    let i = 0;
-    while (i < n) {
-      const k = key[i]!;
-      let p = 0;
-      let q = 0;
-      do {
-        const row = payload[i]!;
-        const w = counts[row >>> 1]!;
-        if (row & 1) p += w;
-        else q += w;
-        i++;
-      } while (i < n && key[i] === k);
-      wins += p * (negBelow + 0.5 * q);
-      negBelow += q;
-      positives += p;
-    }
-    if (positives === 0 || negBelow === 0) return NaN;
-    return wins / (positives * negBelow);
+    return this.hasNaN ? NaN : aucOfSortedRange(this.sorted, 0, this.sorted.key.length, counts);
   }
 
   /** GAUC of the resample: Σ c_u·n_u·AUC_u / Σ c_u·n_u over users with both classes. */

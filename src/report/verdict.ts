@@ -51,7 +51,7 @@ export function buildVerdict(rows: readonly ModelRow[], bootstrap: RunBootstrap 
   let text: string;
   if (!auc.interval) {
     outcome = "no interval";
-    text = `Transfer not judged: ${models} differ by ${aucText}, without a bootstrap interval (no readable predictions); ${gaucText}.`;
+    text = `Transfer not judged: ${models} differ by ${aucText}, without a bootstrap interval to judge it by; ${gaucText}.`;
   } else if (auc.interval.lo > 0) {
     outcome = "helps";
     text = `Transfer helps: ${cross.label} (best cross-entity) beats ${single.label} (best single-domain) by ${aucText}; ${gaucText}.`;

@@ -224,7 +224,7 @@ describe("writeReport", () => {
     expect(md).toContain("No bootstrap intervals (turned off, or no readable predictions.csv).");
     // The verdict closes the report: MKT (0.713) vs FiBiNet (0.710), no interval to judge it by.
     expect(md.trimEnd().split("\n").at(-1)).toBe(
-      "**Verdict**: Transfer not judged: MKT (best cross-entity) and FiBiNet (best single-domain) differ by +0.30 AUC points, without a bootstrap interval (no readable predictions); GAUC +2.00.",
+      "**Verdict**: Transfer not judged: MKT (best cross-entity) and FiBiNet (best single-domain) differ by +0.30 AUC points, without a bootstrap interval to judge it by; GAUC +2.00.",
     );
     expect(md).toContain("|  | MKT | 3 | **0.7030 ± 0.0110** | +0.43% ✓ p=0.035 | **0.6200 ± 0.0000** | +3.33% ✓ p=0.074 |");
     expect(md).toContain("| w/o PDL | 3 | 0.7110 ± 0.0095 | -0.28% ✓ p=0.184 | 0.6250 ± 0.0050 | -0.79% ✗ p=0.225 |");

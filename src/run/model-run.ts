@@ -93,8 +93,8 @@ async function lockModel(dir: string, wholeRun: boolean, who: { model: string; s
 }
 
 /** runModel's arguments, and the (model, seed) directory it holds the lock of. */
-interface HeldModelRun<R = ModelRecipe | ReferenceRecipe> {
-  recipe: R;
+interface HeldModelRun {
+  recipe: ModelRecipe | ReferenceRecipe;
   experiment: LoadedExperiment;
   dataset: PreparedDataset;
   seed: number;
@@ -108,7 +108,7 @@ async function trainAndEvaluate(run: HeldModelRun): Promise<ModelResult | undefi
   const { recipe, dataset } = run;
   // ItemPop and the Oracle: nothing to train, scored straight from the prepared files.
   if (isReferenceRecipe(recipe)) return writeResult(run, started, await evaluateReference(recipe, dataset), []);
-  const { experiment, seed, backend, options, dir } = run as HeldModelRun<ModelRecipe>;
+  const { experiment, seed, backend, options, dir } = run;
   const stageDirs: Record<string, string> = {};
   for (const [stage, owner] of Object.entries(recipe.sharedStages ?? {})) stageDirs[stage] = join(modelDir(experiment.runDir, owner, seed), `stage-${stage}`);
   const runner = new StageRunner(dataset, experiment.spec, seed, dir, {

@@ -79,8 +79,8 @@ function provenanceHtml(h: ReportHeader): string {
   return `<table class="facts">${facts}</table>${problemList}${tableHtml(timingView(h))}`;
 }
 
-/** Numbers, "mean ± std", percentages and durations are right-aligned; labels like "10–30" are not. */
-const NUMERIC_CELL = /^[-+]?\d[\d.]*(%| |$)/;
+/** Numbers, "mean ± std", intervals "[lo, hi]", percentages and durations are right-aligned; labels like "10–30" are not. */
+const NUMERIC_CELL = /^[-+[]?\d[\d.]*(%| |,|$)/;
 
 function tableHtml(t: TextTable): string {
   const head = `<tr>${t.columns.map((c) => `<th>${escapeXml(c)}</th>`).join("")}</tr>`;

@@ -5,13 +5,34 @@ import { appendColumns, openDuck, sqlString } from "./duck.ts";
 import { mulberry32, normalSource, sigmoid, weightedSampler } from "../util/random.ts";
 
 /**
- * The synthetic two-entity feed (the built-in default dataset). Users have a latent taste shared by
- * both entities (derived partly from their age bucket and gender, so profile fields carry signal);
- * items get a vector from their category, which both entities share. A click's logit is
- *   intercept_e + taste_weight · (taste · item vector) + creator quality + user bias + entity effects,
- * where the entity effects are price sensitivity and condition for source items only, and style and
- * media-type preference for target items only. Intercepts are calibrated to the wanted CTRs.
- * Everything is drawn from one seeded PRNG: the same spec gives byte-identical tables.
+ * The synthetic two-entity feed (the built-in default dataset). Users have a latent taste (derived
+ * partly from their age bucket and gender, so profile fields carry signal); items get a vector from
+ * their category, which both entities share. A click's logit on entity e (source s, target t) is
+ *
+ *   intercept_e + scale_e · ( taste_weight · (taste_u^e(day) · item vector)
+ *                             + creator quality + user bias + entity effects
+ *                             + interaction_weight · M[city_u, category_i]
+ *                             + sequence_weight · [category_i = interest_u(day)]
+ *                             + specific_latent_weight · w_u · a_i )
+ *
+ * where the entity effects are price sensitivity and condition for source items, style and
+ * media-type preference for target items; scale_s = source_logit_scale, scale_t = 1. The knobs
+ * (docs/data.md says what each plants for which model):
+ * - taste_correlation ρ: taste^t = ρ·taste^s + √(1−ρ²)·(an independent taste of the same law);
+ * - taste_drift δ: each day, taste ← √(1−δ)·taste + √δ·(fresh noise of the taste's spread);
+ * - specific_latent_weight: a_i is one item latent that source items show as their price and target
+ *   items as their length; w_u is the user's preference for it, the same in both entities;
+ * - interaction_weight: M is a random city × category table (a pairwise field interaction);
+ * - sequence_weight: interest_u(day) is a category the user favours that day (drawn uniformly, kept
+ *   from one day to the next with probability 0.8), visible only through the user's recent clicks;
+ * - label_noise η: the label of a share η of impressions is drawn from the entity's CTR alone.
+ * Intercepts are calibrated to the wanted CTRs. `p_true` = P(label = 1) =
+ * (1 − η)·sigmoid(logit) + η·CTR_e is written beside each label.
+ *
+ * Everything is drawn from seeded PRNGs: the same spec gives byte-identical tables. The draws of
+ * the original generator come from one stream in their original order and each knob draws from a
+ * stream of its own, so with every knob neutral the tables are those of the generator before the
+ * knobs existed, and turning one knob changes only its own term.
  */
 
 export const SYNTHETIC_TABLES = {
@@ -22,6 +43,9 @@ export const SYNTHETIC_TABLES = {
   targetImpressions: "target_impressions.parquet",
 } as const;
 
+/** Column of the impression tables holding each row's true click probability. */
+export const TRUE_PROBABILITY_COLUMN = "p_true";
+
 const GENDERS = 2;
 const AGE_BUCKETS = 6;
 const CITIES = 30;
@@ -30,6 +54,13 @@ const STYLES = ["tutorial", "review", "story", "meme"] as const;
 const MEDIA = ["image", "video"] as const;
 /** Day 0 starts at a multiple of 86,400 s so that daily time slices are calendar days. */
 const EPOCH_DAY0 = 19_700 * 86_400;
+/** A taste coordinate is 0.6·(age centroid) + 0.3·(gender centroid) + 0.7·noise: its variance. */
+const TASTE_VARIANCE = 0.6 ** 2 + 0.3 ** 2 + 0.7 ** 2;
+/** Probability that a user's interest of the day is kept the next day. */
+const INTEREST_KEPT = 0.8;
+
+/** Streams of the knobs, one each, so that one knob's draws never shift another's. */
+const STREAM = { targetTaste: 1, drift: 2, specificLatent: 3, interaction: 4, interest: 5, labelNoise: 6 } as const;
 
 export interface GeneratedCounts {
   users: number;
@@ -46,11 +77,62 @@ interface Items {
   popularity: Float64Array;
 }
 
-export async function generateSynthetic(spec: SyntheticGeneratorSpec, rawDir: string): Promise<GeneratedCounts> {
+/** Everything the generator drew: the tables' content and the latents behind them (tests read these). */
+export interface Simulation {
+  users: { gender: Int32Array; age: Int32Array; city: Int32Array };
+  sourceItems: { category: Int32Array; creator: Int32Array; logPrice: Float64Array; condition: Int32Array };
+  targetItems: { category: Int32Array; creator: Int32Array; style: Int32Array; media: Int32Array; length: Float64Array };
+  impressions: {
+    /** 1 for a target impression. */
+    isTarget: Uint8Array;
+    /** 0-based user and item (within its entity) indices. */
+    user: Int32Array;
+    item: Int32Array;
+    /** Epoch seconds. */
+    ts: Float64Array;
+    /** Day index of ts, 0-based. */
+    day: Int32Array;
+    /** P(click = 1) of the row. */
+    pTrue: Float64Array;
+    click: Int32Array;
+  };
+  latents: {
+    d: number;
+    /** taste^e of user u on day k: taste[e][k][u·d + j] (e: 0 source, 1 target). */
+    taste: [Float64Array[], Float64Array[]];
+    /** Per row, the logit before the intercept (scale included). */
+    logit: Float64Array;
+    intercepts: [number, number];
+    /** The shared specific latent a of each source and target item, and each user's preference w for it. */
+    sourceLatent: Float64Array;
+    targetLatent: Float64Array;
+    latentPreference: Float64Array;
+    /** interest[u·days + k]: the user's category of interest on day k. */
+    interest: Int32Array;
+    /** M[city·categories + category]. */
+    interaction: Float64Array;
+  };
+}
+
+/** Total impressions: `impressions`, or users × target_rows_per_user × (1 + source_per_target). */
+export function impressionCount(spec: SyntheticGeneratorSpec): number {
+  if (spec.target_rows_per_user === undefined) return spec.impressions ?? DEFAULT_IMPRESSIONS;
+  return Math.round(spec.users * spec.target_rows_per_user * (1 + spec.source_per_target));
+}
+
+export const DEFAULT_IMPRESSIONS = 200_000;
+
+/** A PRNG stream of its own for one knob, derived from the generator's seed. */
+function stream(seed: number, tag: number): { uniform: () => number; normal: () => number } {
+  const uniform = mulberry32(Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + tag * 0x85ebca6b);
+  return { uniform, normal: normalSource(uniform) };
+}
+
+export function simulate(spec: SyntheticGeneratorSpec): Simulation {
   const uniform = mulberry32(spec.seed);
   const normal = normalSource(uniform);
   const d = spec.latent_dim;
-  const randomVector = (scale: number) => Float64Array.from({ length: d }, () => normal() * scale);
+  const randomVector = (scale: number, draw = normal) => Float64Array.from({ length: d }, () => draw() * scale);
 
   // Users: profile fields, a taste built partly from profile centroids, and entity-specific preferences.
   const ageCentroids = Array.from({ length: AGE_BUCKETS }, () => randomVector(1));
@@ -115,42 +197,144 @@ export async function generateSynthetic(spec: SyntheticGeneratorSpec, rawDir: st
   const sdLogPrice = Math.sqrt(logPrice.reduce((s, x) => s + (x - meanLogPrice) ** 2, 0) / logPrice.length) || 1;
 
   // Impressions: entity by the source:target ratio, user by activity, item by popularity, uniform time.
-  const n = spec.impressions;
+  const n = impressionCount(spec);
   const isTarget = new Uint8Array(n);
   const user = new Int32Array(n);
   const item = new Int32Array(n);
   const ts = new Float64Array(n);
-  const logit = new Float64Array(n);
+  const day = new Int32Array(n);
   const userSampler = weightedSampler(activity, uniform);
   const sourceItemSampler = weightedSampler(sourceItems.popularity, uniform);
   const targetItemSampler = weightedSampler(targetItems.popularity, uniform);
   const targetShare = 1 / (1 + spec.source_per_target);
-  const tasteScale = spec.taste_weight / Math.sqrt(d * 1.7);
   for (let i = 0; i < n; i++) {
     const target = uniform() < targetShare;
-    const u = userSampler();
-    const it = target ? targetItemSampler() : sourceItemSampler();
+    isTarget[i] = target ? 1 : 0;
+    user[i] = userSampler();
+    item[i] = target ? targetItemSampler() : sourceItemSampler();
+    ts[i] = EPOCH_DAY0 + Math.floor(uniform() * spec.days * 86_400);
+    day[i] = Math.floor((ts[i]! - EPOCH_DAY0) / 86_400);
+  }
+
+  // The knobs' latents, each from its own stream.
+  const tasteByDay = tastes(spec, taste, age, gender);
+  const sourceLatent = logPrice.map((x) => (x - meanLogPrice) / sdLogPrice);
+  const latentStream = stream(spec.seed, STREAM.specificLatent);
+  const targetLatent = Float64Array.from({ length: spec.target_items }, () => latentStream.normal());
+  const latentPreference = Float64Array.from({ length: nUsers }, () => latentStream.normal());
+  const length = targetLatent.map((a) => Math.round(30 * Math.exp(0.9 * a)));
+  const interactionStream = stream(spec.seed, STREAM.interaction);
+  const interaction = Float64Array.from({ length: CITIES * spec.categories }, () => interactionStream.normal());
+  const interest = interests(spec);
+
+  const logit = new Float64Array(n);
+  const tasteScale = spec.taste_weight / Math.sqrt(d * 1.7);
+  for (let i = 0; i < n; i++) {
+    const target = isTarget[i] === 1;
+    const u = user[i]!;
+    const it = item[i]!;
     const items = target ? targetItems : sourceItems;
+    const userTaste = tasteByDay[target ? 1 : 0][day[i]!]!;
     let dot = 0;
-    for (let k = 0; k < d; k++) dot += taste[u * d + k]! * items.vector[it * d + k]!;
+    for (let k = 0; k < d; k++) dot += userTaste[u * d + k]! * items.vector[it * d + k]!;
     let z = tasteScale * dot + creatorQuality[items.creator[it]!]! + userBias[u]!;
     if (target) {
       z += style[it] === preferredStyle[u] ? 1.0 : -0.3;
       z += videoPreference[u]! * (media[it] === 1 ? 1 : -1);
     } else {
-      z += -0.8 * priceSensitivity[u]! * ((logPrice[it]! - meanLogPrice) / sdLogPrice);
+      z += -0.8 * priceSensitivity[u]! * sourceLatent[it]!;
       z += condition[it] === 0 ? 0.3 : condition[it] === 2 ? -0.3 : 0;
     }
-    isTarget[i] = target ? 1 : 0;
-    user[i] = u;
-    item[i] = it;
-    ts[i] = EPOCH_DAY0 + Math.floor(uniform() * spec.days * 86_400);
-    logit[i] = z;
+    const category = items.category[it]!;
+    if (spec.interaction_weight !== 0) z += spec.interaction_weight * interaction[city[u]! * spec.categories + category]!;
+    if (spec.sequence_weight !== 0 && interest[u * spec.days + day[i]!] === category) z += spec.sequence_weight;
+    if (spec.specific_latent_weight !== 0) z += spec.specific_latent_weight * latentPreference[u]! * (target ? targetLatent : sourceLatent)[it]!;
+    logit[i] = target ? z : spec.source_logit_scale * z;
   }
-  const intercepts = [calibrateIntercept(logit, isTarget, 0, spec.source_ctr), calibrateIntercept(logit, isTarget, 1, spec.target_ctr)];
+  const intercepts: [number, number] = [calibrateIntercept(logit, isTarget, 0, spec.source_ctr), calibrateIntercept(logit, isTarget, 1, spec.target_ctr)];
+  const ctr = [spec.source_ctr, spec.target_ctr];
+  const pTrue = new Float64Array(n);
   const click = new Int32Array(n);
-  for (let i = 0; i < n; i++) click[i] = uniform() < sigmoid(logit[i]! + intercepts[isTarget[i]!]!) ? 1 : 0;
+  const noise = stream(spec.seed, STREAM.labelNoise);
+  const eta = spec.label_noise;
+  for (let i = 0; i < n; i++) {
+    const p = sigmoid(logit[i]! + intercepts[isTarget[i]!]!);
+    click[i] = uniform() < p ? 1 : 0;
+    pTrue[i] = p;
+    if (eta > 0) {
+      // A noisy row's label ignores user and item: it is drawn from the entity's CTR.
+      const c = ctr[isTarget[i]!]!;
+      if (noise.uniform() < eta) click[i] = noise.uniform() < c ? 1 : 0;
+      pTrue[i] = (1 - eta) * p + eta * c;
+    }
+  }
+  return {
+    users: { gender, age, city },
+    sourceItems: { category: sourceItems.category, creator: sourceItems.creator, logPrice, condition },
+    targetItems: { category: targetItems.category, creator: targetItems.creator, style, media, length },
+    impressions: { isTarget, user, item, ts, day, pTrue, click },
+    latents: { d, taste: tasteByDay, logit, intercepts, sourceLatent, targetLatent, latentPreference, interest, interaction },
+  };
+}
 
+/**
+ * taste^e of every user on every day. Without drift every day is the same array; with ρ = 1 the
+ * target's tastes are the source's arrays themselves.
+ */
+function tastes(spec: SyntheticGeneratorSpec, taste: Float64Array, age: Int32Array, gender: Int32Array): [Float64Array[], Float64Array[]] {
+  const d = spec.latent_dim;
+  const rho = spec.taste_correlation;
+  const delta = spec.taste_drift;
+  // The target's own taste: the same law as the source's (its own profile centroids), independent of it.
+  let own = taste;
+  if (rho !== 1) {
+    const { normal } = stream(spec.seed, STREAM.targetTaste);
+    const centroids = (count: number) => Array.from({ length: count }, () => Float64Array.from({ length: d }, () => normal()));
+    const ageCentroids = centroids(AGE_BUCKETS);
+    const genderCentroids = centroids(GENDERS);
+    own = new Float64Array(taste.length);
+    for (let u = 0; u < spec.users; u++) {
+      const a = ageCentroids[age[u]!]!;
+      const g = genderCentroids[gender[u]!]!;
+      for (let k = 0; k < d; k++) own[u * d + k] = 0.6 * a[k]! + 0.3 * g[k]! + 0.7 * normal();
+    }
+  }
+  const keep = Math.sqrt(1 - delta);
+  const fresh = Math.sqrt(delta * TASTE_VARIANCE);
+  const { normal } = stream(spec.seed, STREAM.drift);
+  const drifting = (start: Float64Array): Float64Array[] => {
+    if (delta === 0) return new Array<Float64Array>(spec.days).fill(start);
+    const days = [start];
+    for (let k = 1; k < spec.days; k++) days.push(days[k - 1]!.map((x) => keep * x + fresh * normal()));
+    return days;
+  };
+  const source = drifting(taste);
+  if (rho === 1) return [source, source];
+  const independent = drifting(own);
+  const mix = Math.sqrt(1 - rho * rho);
+  const mixed = (k: number) => source[k]!.map((x, j) => rho * x + mix * independent[k]![j]!);
+  const target = delta === 0 ? new Array<Float64Array>(spec.days).fill(mixed(0)) : source.map((_, k) => mixed(k));
+  return [source, target];
+}
+
+/** Each user's category of interest per day: drawn uniformly, kept the next day with probability INTEREST_KEPT. */
+function interests(spec: SyntheticGeneratorSpec): Int32Array {
+  const { uniform } = stream(spec.seed, STREAM.interest);
+  const sampler = () => Math.floor(uniform() * spec.categories);
+  const interest = new Int32Array(spec.users * spec.days);
+  for (let u = 0; u < spec.users; u++) {
+    for (let k = 0; k < spec.days; k++) {
+      interest[u * spec.days + k] = k > 0 && uniform() < INTEREST_KEPT ? interest[u * spec.days + k - 1]! : sampler();
+    }
+  }
+  return interest;
+}
+
+export async function generateSynthetic(spec: SyntheticGeneratorSpec, rawDir: string): Promise<GeneratedCounts> {
+  const sim = simulate(spec);
+  const { users, sourceItems, targetItems, impressions } = sim;
+  const nUsers = spec.users;
+  const n = impressions.isTarget.length;
   await mkdir(rawDir, { recursive: true });
   const duck = await openDuck();
   try {
@@ -158,30 +342,32 @@ export async function generateSynthetic(spec: SyntheticGeneratorSpec, rawDir: st
     const ids = (count: number) => Int32Array.from({ length: count }, (_, i) => i + 1);
     await appendColumns(con, "users", [
       { name: "user_id", kind: "int", data: ids(nUsers) },
-      { name: "gender", kind: "int", data: gender },
-      { name: "age_bucket", kind: "int", data: age },
-      { name: "city", kind: "int", data: city },
+      { name: "gender", kind: "int", data: users.gender },
+      { name: "age_bucket", kind: "int", data: users.age },
+      { name: "city", kind: "int", data: users.city },
     ]);
     await appendColumns(con, "source_items", [
       { name: "item_id", kind: "int", data: ids(spec.source_items) },
       { name: "category", kind: "int", data: sourceItems.category },
       { name: "creator_id", kind: "int", data: sourceItems.creator },
-      { name: "price", kind: "double", data: logPrice.map((x) => Math.round(Math.exp(x) * 100) / 100) },
-      { name: "condition", kind: "int", data: condition },
+      { name: "price", kind: "double", data: sourceItems.logPrice.map((x) => Math.round(Math.exp(x) * 100) / 100) },
+      { name: "condition", kind: "int", data: sourceItems.condition },
     ]);
     await appendColumns(con, "target_items", [
       { name: "item_id", kind: "int", data: ids(spec.target_items) },
       { name: "category", kind: "int", data: targetItems.category },
       { name: "creator_id", kind: "int", data: targetItems.creator },
-      { name: "style", kind: "int", data: style },
-      { name: "media_type", kind: "int", data: media },
+      { name: "style", kind: "int", data: targetItems.style },
+      { name: "media_type", kind: "int", data: targetItems.media },
+      { name: "length", kind: "double", data: targetItems.length },
     ]);
     await appendColumns(con, "impressions", [
-      { name: "is_target", kind: "int", data: Int32Array.from(isTarget) },
-      { name: "user_id", kind: "int", data: user.map((u) => u + 1) },
-      { name: "item_id", kind: "int", data: item.map((it) => it + 1) },
-      { name: "ts", kind: "double", data: ts },
-      { name: "click", kind: "int", data: click },
+      { name: "is_target", kind: "int", data: Int32Array.from(impressions.isTarget) },
+      { name: "user_id", kind: "int", data: impressions.user.map((u) => u + 1) },
+      { name: "item_id", kind: "int", data: impressions.item.map((it) => it + 1) },
+      { name: "ts", kind: "double", data: impressions.ts },
+      { name: "click", kind: "int", data: impressions.click },
+      { name: TRUE_PROBABILITY_COLUMN, kind: "double", data: impressions.pTrue },
     ]);
     const label = (values: readonly string[], column: string) => `[${values.map(sqlString).join(", ")}][${column} + 1] AS ${column}`;
     const copy = (select: string, file: string) =>
@@ -195,14 +381,14 @@ export async function generateSynthetic(spec: SyntheticGeneratorSpec, rawDir: st
       SYNTHETIC_TABLES.sourceItems,
     );
     await copy(
-      `SELECT item_id, 'cat_' || category AS category, 'creator_' || creator_id AS creator_id, ${label(STYLES, "style")}, ${label(MEDIA, "media_type")} FROM target_items`,
+      `SELECT item_id, 'cat_' || category AS category, 'creator_' || creator_id AS creator_id, ${label(STYLES, "style")}, ${label(MEDIA, "media_type")}, length FROM target_items`,
       SYNTHETIC_TABLES.targetItems,
     );
     for (const [flag, file] of [
       [0, SYNTHETIC_TABLES.sourceImpressions],
       [1, SYNTHETIC_TABLES.targetImpressions],
     ] as const) {
-      await copy(`SELECT user_id, item_id, ts::BIGINT AS ts, click FROM impressions WHERE is_target = ${flag}`, file);
+      await copy(`SELECT user_id, item_id, ts::BIGINT AS ts, click, ${TRUE_PROBABILITY_COLUMN} FROM impressions WHERE is_target = ${flag}`, file);
     }
   } finally {
     duck.close();
@@ -211,9 +397,9 @@ export async function generateSynthetic(spec: SyntheticGeneratorSpec, rawDir: st
   let sourceClicks = 0;
   let targetClicks = 0;
   for (let i = 0; i < n; i++) {
-    targetImpressions += isTarget[i]!;
-    if (isTarget[i]) targetClicks += click[i]!;
-    else sourceClicks += click[i]!;
+    targetImpressions += impressions.isTarget[i]!;
+    if (impressions.isTarget[i]) targetClicks += impressions.click[i]!;
+    else sourceClicks += impressions.click[i]!;
   }
   return { users: nUsers, sourceImpressions: n - targetImpressions, targetImpressions, sourceClicks, targetClicks };
 }

@@ -58,6 +58,8 @@ export interface PreparedSchema {
   userGroups: number[];
   splits: Partial<Record<SplitName, { file: string; rows: number }>>;
   split: { by: "time" | "user_order" | "user_last"; detail: string };
+  /** Generated data: the split files' column of each row's true click probability, for the entities that have it. */
+  trueProbability?: { column: string; entities: EntityName[] };
 }
 
 export const SCHEMA_FILE = "schema.json";

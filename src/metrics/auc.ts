@@ -244,9 +244,10 @@ export function sortByScore(keys: ScoreKeys, payload: Uint32Array): SortedScores
 /**
  * AUC of the slice [start, end) of scores sorted ascending; the label is bit 0 of the payload.
  * Walks groups of equal keys: each positive in a group outranks every negative below it and
- * ties with the group's negatives (1/2 each). NaN when the slice lacks a class.
+ * ties with the group's negatives (1/2 each). With `userCounts` (a bootstrap resample) a row
+ * weighs its user's count, the user being payload >>> 1. NaN when the slice lacks a class.
  */
-export function aucOfSortedRange(sorted: SortedScores, start: number, end: number): number {
+export function aucOfSortedRange(sorted: SortedScores, start: number, end: number, userCounts?: Uint32Array): number {
   const { key, payload } = sorted;
   let negBelow = 0;
   let positives = 0;
@@ -257,8 +258,10 @@ export function aucOfSortedRange(sorted: SortedScores, start: number, end: numbe
     let p = 0;
     let q = 0;
     do {
-      if (payload[i]! & 1) p++;
-      else q++;
+      const row = payload[i]!;
+      const w = userCounts ? userCounts[row >>> 1]! : 1;
+      if (row & 1) p += w;
+      else q += w;
       i++;
     } while (i < end && key[i] === k);
     wins += p * (negBelow + 0.5 * q);

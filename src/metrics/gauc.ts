@@ -18,12 +18,24 @@ export interface GaucResult {
 /** Largest user key accepted: keys index a dense counting array and share a word with the label. */
 const MAX_USER_KEY = 2 ** 30 - 1;
 
+/** Each user's AUC and impressions, users in ascending key order. */
+export interface PerUserAuc {
+  /** Keys of the users that have rows, ascending. */
+  users: Int32Array;
+  /** Rows of each user. */
+  impressions: Uint32Array;
+  /** Each user's AUC; NaN for a user with one class only. */
+  auc: Float64Array;
+  /** True when some score is NaN (the AUCs are then meaningless, the counts are not). */
+  hasNaN: boolean;
+}
+
 /**
  * O(n) overall: radix sort by score (payload = user << 1 | label), then a stable counting sort by
  * user key, so that each user's rows form one slice already sorted by score; then one AUC walk per
  * slice. `userKey` holds dense non-negative ints; memory grows with the largest key.
  */
-export function gauc(scores: Scores, labels: ArrayLike<number>, userKey: Int32Array): GaucResult {
+export function perUserAuc(scores: Scores, labels: ArrayLike<number>, userKey: Int32Array): PerUserAuc {
   checkLengths(scores, labels);
   const n = scores.length;
   if (userKey.length !== n) throw new Error(`metrics: ${n} scores but ${userKey.length} user keys`);
@@ -39,17 +51,17 @@ export function gauc(scores: Scores, labels: ArrayLike<number>, userKey: Int32Ar
 
   const keys = scoreKeys(scores);
   // With a NaN score the order is meaningless, but the user counts still are: rank everything as a
-  // tie (all-zero keys) to get them, and report gauc = NaN.
+  // tie (all-zero keys) to get them.
   const byScore = keys.hasNaN ? { key: new Uint32Array(n), payload } : sortByScore(keys, payload);
 
   // Stable counting sort by user: start[u] = first row of user u; start[maxUser + 1] = n.
-  const users = maxUser + 1;
-  const start = new Uint32Array(users + 1);
+  const userSlots = maxUser + 1;
+  const start = new Uint32Array(userSlots + 1);
   const k0 = byScore.key;
   const p0 = byScore.payload;
   for (let i = 0; i < n; i++) start[(p0[i]! >>> 1) + 1]!++;
-  for (let u = 0; u < users; u++) start[u + 1]! += start[u]!;
-  const next = start.slice(0, users);
+  for (let u = 0; u < userSlots; u++) start[u + 1]! += start[u]!;
+  const next = start.slice(0, userSlots);
   const key = new Uint32Array(n);
   const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
@@ -60,21 +72,35 @@ export function gauc(scores: Scores, labels: ArrayLike<number>, userKey: Int32Ar
   }
   const byUser = { key, payload: out };
 
-  let weighted = 0;
-  let usersCounted = 0;
-  let impressionsCounted = 0;
-  let usersTotal = 0;
-  for (let u = 0; u < users; u++) {
+  let present = 0;
+  for (let u = 0; u < userSlots; u++) if (start[u + 1]! > start[u]!) present++;
+  const result: PerUserAuc = { users: new Int32Array(present), impressions: new Uint32Array(present), auc: new Float64Array(present), hasNaN: keys.hasNaN };
+  let j = 0;
+  for (let u = 0; u < userSlots; u++) {
     const s = start[u]!;
     const e = start[u + 1]!;
     if (e === s) continue;
-    usersTotal++;
-    const a = aucOfSortedRange(byUser, s, e);
-    if (Number.isNaN(a)) continue; // single-class user
-    usersCounted++;
-    impressionsCounted += e - s;
-    weighted += (e - s) * a;
+    result.users[j] = u;
+    result.impressions[j] = e - s;
+    result.auc[j] = aucOfSortedRange(byUser, s, e);
+    j++;
   }
-  const value = keys.hasNaN || impressionsCounted === 0 ? NaN : weighted / impressionsCounted;
-  return { gauc: value, usersCounted, impressionsCounted, usersTotal };
+  return result;
+}
+
+export function gauc(scores: Scores, labels: ArrayLike<number>, userKey: Int32Array): GaucResult {
+  const perUser = perUserAuc(scores, labels, userKey);
+  let weighted = 0;
+  let usersCounted = 0;
+  let impressionsCounted = 0;
+  for (let j = 0; j < perUser.users.length; j++) {
+    const a = perUser.auc[j]!;
+    if (Number.isNaN(a)) continue; // single-class user
+    const m = perUser.impressions[j]!;
+    usersCounted++;
+    impressionsCounted += m;
+    weighted += m * a;
+  }
+  const value = perUser.hasNaN || impressionsCounted === 0 ? NaN : weighted / impressionsCounted;
+  return { gauc: value, usersCounted, impressionsCounted, usersTotal: perUser.users.length };
 }

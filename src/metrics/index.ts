@@ -4,7 +4,8 @@ import { DEFAULT_THRESHOLDS, evaluateGroups, type GroupMetrics } from "./groups.
 import { logloss } from "./logloss.ts";
 
 export { auc, isPositive, type Scores } from "./auc.ts";
-export { gauc, type GaucResult } from "./gauc.ts";
+export { gauc, perUserAuc, type GaucResult, type PerUserAuc } from "./gauc.ts";
+export { bootstrap, drawResample, percentileInterval, type BootstrapOptions, type BootstrapSamples, type Interval, type PredictionSet } from "./bootstrap.ts";
 export { logloss, LOGLOSS_EPS } from "./logloss.ts";
 export { DEFAULT_THRESHOLDS, evaluateGroups, groupIndex, groupLabels, groupOf, type GroupMetrics } from "./groups.ts";
 

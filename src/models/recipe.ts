@@ -4,8 +4,8 @@ import type { ExperimentSpec } from "../spec/experiment.ts";
 import type { TrainResult } from "../train/trainer.ts";
 import type { CtrModel } from "./model.ts";
 
-/** Table 2's categories. */
-export type ModelCategory = "single-domain" | "joint training" | "pre-training & fine-tuning" | "ours";
+/** Table 2's categories; "reference": its untrained floor and ceiling rows (ItemPop, Oracle). */
+export type ModelCategory = "single-domain" | "joint training" | "pre-training & fine-tuning" | "ours" | "reference";
 
 /** What one training stage did (or, when resumed, what it had done). */
 export interface StageRecord {

@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { RESULT_FILE, modelDir } from "../run/model-run.ts";
@@ -26,7 +26,7 @@ export interface MissingResult {
 export interface CollectedRun {
   runDir: string;
   experiment: ExperimentRecord;
-  /** Complete results, in spec order (models, then ablations; seeds ascending within each). */
+  /** Complete results, in spec order (references, models, then ablations; seeds ascending within each). */
   results: ReportedResult[];
   missing: MissingResult[];
 }
@@ -37,7 +37,7 @@ const metric = z
   .nullable()
   .transform((v) => v ?? NaN);
 
-const categorySchema = z.enum(["single-domain", "joint training", "pre-training & fine-tuning", "ours"]);
+const categorySchema = z.enum(["single-domain", "joint training", "pre-training & fine-tuning", "ours", "reference"]);
 
 /** The parts of ModelResult (src/run/model-run.ts) the report reads, validated at the file boundary. */
 const resultSchema = z.object({
@@ -90,13 +90,21 @@ const experimentSchema = z.object({
   spec: experimentSpecSchema,
 });
 
-/** Directory names the spec asks for: its models, then `mkt-<ablation>` for each ablation. */
-function expectedVariants(spec: ExperimentSpec): string[] {
-  return [...spec.models, ...spec.ablations.map((a) => mktRecipeName(a))];
+/**
+ * Directory names a run should hold: ItemPop (every run scores it), the Oracle where the run has
+ * its directory (only generated data has true probabilities), the spec's models, then
+ * `mkt-<ablation>` for each ablation.
+ */
+async function expectedVariants(runDir: string, spec: ExperimentSpec): Promise<string[]> {
+  const oracle = await access(join(runDir, "oracle")).then(
+    () => ["oracle"],
+    () => [],
+  );
+  return ["itempop", ...oracle, ...spec.models, ...spec.ablations.map((a) => mktRecipeName(a))];
 }
 
 /**
- * Reads a run directory: experiment.json and every result.json of spec.models × seeds and
+ * Reads a run directory: experiment.json and every result.json of the references, spec.models and
  * spec.ablations × seeds. Results that are absent, unreadable or for another (model, seed) are
  * listed as missing, with why, instead of failing the report. A result whose files do not match
  * their checksums.json fails it (exit 2, naming the file): a corrupted result is never reported.
@@ -106,7 +114,7 @@ export async function collectRun(runDir: string): Promise<CollectedRun> {
   const seeds = [...experiment.spec.seeds].sort((a, b) => a - b);
   const results: ReportedResult[] = [];
   const missing: MissingResult[] = [];
-  for (const model of expectedVariants(experiment.spec)) {
+  for (const model of await expectedVariants(runDir, experiment.spec)) {
     for (const seed of seeds) {
       const read = await readResult(runDir, model, seed, experiment.specFile);
       if ("reason" in read) missing.push({ model, seed, reason: read.reason });

@@ -7,7 +7,27 @@ type Cell = string | number | boolean | null;
  * doubles), empty cells for undefined values. Per-seed values are in the JSON files.
  */
 export function table2Csv(t: Table2): string {
-  return toCsv(["category", "model", "label", ...metricColumns("improvement_pct")], t.rows.map((r) => [r.category, r.model, r.label, ...metricCells(r)]));
+  const intervalColumns = (m: string) => [`${m}_ci_low`, `${m}_ci_high`, `${m}_diff`, `${m}_diff_ci_low`, `${m}_diff_ci_high`];
+  const intervalCells = (c: MetricCell): Cell[] => [
+    c.interval?.lo ?? null,
+    c.interval?.hi ?? null,
+    c.difference?.value ?? null,
+    c.difference?.interval?.lo ?? null,
+    c.difference?.interval?.hi ?? null,
+  ];
+  return toCsv(
+    ["category", "model", "label", ...metricColumns("improvement_pct"), ...intervalColumns("auc"), ...intervalColumns("gauc"), "gap_closed_auc_pct", "gap_closed_gauc_pct"],
+    t.rows.map((r, i) => [
+      r.category,
+      r.model,
+      r.label,
+      ...metricCells(r),
+      ...intervalCells(r.auc),
+      ...intervalCells(r.gauc),
+      t.gapClosed?.[i]?.auc ?? null,
+      t.gapClosed?.[i]?.gauc ?? null,
+    ]),
+  );
 }
 
 export function table3Csv(t: Table3): string {

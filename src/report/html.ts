@@ -13,6 +13,7 @@ const CATEGORY_COLORS: Record<ModelCategory, string> = {
   "joint training": "#66c2a5",
   "pre-training & fine-tuning": "#fc8d62",
   ours: "#d7301f",
+  reference: "#bdbdbd",
 };
 
 const SERIES_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b2df8a", "#fb9a99"];
@@ -27,6 +28,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 table.facts th { width: 11em; }
 .note { color: #555; font-size: 0.92em; margin: 0.3em 0; }
 .problem { color: #a40000; }
+.verdict { font-weight: 600; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
 svg.chart { max-width: 100%; height: auto; }
 svg .title { font-weight: 600; font-size: 13px; } svg .label, svg .tick, svg .value { font-size: 11px; fill: #333; }
@@ -46,6 +48,7 @@ export function htmlReport({ header, tables, views }: HtmlInput): string {
     section("Table 2", tableHtml(views.table2) + metricCharts("Table 2, per model", table2.rows)),
     section("Table 3", tableHtml(views.table3) + (table3.referencePresent ? improvementCharts(table3) : "")),
     section("Table 4", tableHtml(views.table4) + metricCharts("Table 4, per ablation", table4.rows)),
+    section("Verdict", `<p class="verdict">${escapeXml(table2.verdict.text)}</p>`),
   ];
   return `<!doctype html>
 <html lang="en">
@@ -76,8 +79,8 @@ function provenanceHtml(h: ReportHeader): string {
   return `<table class="facts">${facts}</table>${problemList}${tableHtml(timingView(h))}`;
 }
 
-/** Numbers, "mean ± std", percentages and durations are right-aligned; labels like "10–30" are not. */
-const NUMERIC_CELL = /^[-+]?\d[\d.]*(%| |$)/;
+/** Numbers, "mean ± std", intervals "[lo, hi]", percentages and durations are right-aligned; labels like "10–30" are not. */
+const NUMERIC_CELL = /^[-+[]?\d[\d.]*(%| |,|$)/;
 
 function tableHtml(t: TextTable): string {
   const head = `<tr>${t.columns.map((c) => `<th>${escapeXml(c)}</th>`).join("")}</tr>`;

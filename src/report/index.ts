@@ -4,6 +4,7 @@ import { collectRun } from "./collect.ts";
 import { table2Csv, table3Csv, table4Csv } from "./csv.ts";
 import { buildHeader } from "./header.ts";
 import { htmlReport } from "./html.ts";
+import { bootstrapRun, DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./intervals.ts";
 import { markdownDocument } from "./markdown.ts";
 import { buildTables } from "./tables.ts";
 import { table2View, table3View, table4View } from "./view.ts";
@@ -18,17 +19,19 @@ export interface WrittenReport {
 /**
  * Reads a run directory and writes Tables 2–4 as Markdown, CSV and JSON, report.md and a
  * self-contained report.html into outDir, each file atomically. Incomplete runs are reported
- * as far as they go, with what is missing in the header.
+ * as far as they go, with what is missing in the header. Table 2's intervals come from a per-user
+ * bootstrap of the results' predictions (`bootstrap`, default 1,000 resamples, seed 1).
  */
-export async function writeReport(runDir: string, outDir = join(runDir, "report")): Promise<WrittenReport> {
+export async function writeReport(runDir: string, outDir = join(runDir, "report"), bootstrap: BootstrapSettings = DEFAULT_BOOTSTRAP): Promise<WrittenReport> {
   const run = await collectRun(runDir);
   const header = buildHeader(run);
-  const tables = buildTables(run);
+  const tables = buildTables(run, await bootstrapRun(run, bootstrap));
   const views = { table2: table2View(tables.table2), table3: table3View(tables.table3), table4: table4View(tables.table4) };
-  const markdown = markdownDocument(header, [views.table2, views.table3, views.table4]);
+  const verdict = tables.table2.verdict.text;
+  const markdown = markdownDocument(header, [views.table2, views.table3, views.table4], verdict);
   const json = (table: string, data: object) => JSON.stringify({ table, header, ...data }, null, 2) + "\n";
   const contents: Record<string, string> = {
-    "table2.md": markdownDocument(header, [views.table2]),
+    "table2.md": markdownDocument(header, [views.table2], verdict),
     "table2.csv": table2Csv(tables.table2),
     "table2.json": json("Table 2", tables.table2),
     "table3.md": markdownDocument(header, [views.table3]),

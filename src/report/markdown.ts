@@ -21,9 +21,10 @@ function markdownHeader(h: ReportHeader): string {
   ].join("\n\n");
 }
 
-/** A whole Markdown document: title, provenance header, then the tables. */
-export function markdownDocument(h: ReportHeader, tables: readonly TextTable[]): string {
-  return [`# MKT report: ${h.experiment}`, markdownHeader(h), ...tables.map((t) => markdownTable(t).trimEnd())].join("\n\n") + "\n";
+/** A whole Markdown document: title, provenance header, the tables, and the verdict line if given. */
+export function markdownDocument(h: ReportHeader, tables: readonly TextTable[], verdict?: string): string {
+  const closing = verdict ? [`**Verdict**: ${escapeInline(verdict)}`] : [];
+  return [`# MKT report: ${h.experiment}`, markdownHeader(h), ...tables.map((t) => markdownTable(t).trimEnd()), ...closing].join("\n\n") + "\n";
 }
 
 function escapeCell(text: string): string {

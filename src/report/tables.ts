@@ -5,8 +5,11 @@
  */
 import type { ModelCategory } from "../models/recipe.ts";
 import { ABLATION_LABELS, ABLATION_NAMES, mktRecipeName, type ModelName } from "../spec/experiment.ts";
+import type { Interval } from "../metrics/bootstrap.ts";
 import { resultsByModel, type CollectedRun, type ReportedResult } from "./collect.ts";
+import { differenceInterval, metricInterval, type RunBootstrap } from "./intervals.ts";
 import { compare, summarize, type Comparison, type SeedValue } from "./stats.ts";
+import { buildVerdict, type Verdict } from "./verdict.ts";
 
 /** Table 2's rows in the paper's order: single-domain, joint training, pre-training & fine-tuning, MKT. */
 const TABLE2_ORDER: readonly ModelName[] = ["mlp", "din", "fibinet", "mmoe", "ple", "star", "conet", "minet", "finetune", "ctnet", "mkt"];
@@ -27,12 +30,20 @@ const MODEL_LABELS: Record<ModelName, string> = {
 
 const FULL_MKT_LABEL = "Full MKT";
 
+/** Table 2's floor and ceiling rows (category "reference"), first and last. */
+const FLOOR = { name: "itempop", label: "ItemPop (floor)" } as const;
+const CEILING = { name: "oracle", label: "Oracle (ceiling)" } as const;
+
 export interface MetricCell {
   perSeed: SeedValue[];
   mean: number;
   std: number;
   /** Against the table's baseline (reference model or full MKT); null for the baseline itself or when it is missing. */
   comparison: Comparison | null;
+  /** Per-user bootstrap interval of the seed mean (Table 2); null without predictions. */
+  interval: Interval | null;
+  /** Seed mean minus the baseline's, with its paired bootstrap interval (Table 2); null where comparison is. */
+  difference: { value: number; interval: Interval | null } | null;
 }
 
 export interface ModelRow {
@@ -47,10 +58,20 @@ export interface ModelRow {
 
 export interface Table2 {
   reference: string;
+  referenceLabel: string;
   referencePresent: boolean;
+  /** ItemPop first and the Oracle last (category "reference", where they have results), the models between. */
   rows: ModelRow[];
   /** Models of the spec without a single result. */
   absent: string[];
+  /**
+   * Per row, the share of the gap from ItemPop to the Oracle its seed mean closes, in % (0: no better
+   * than item popularity, 100: the true probabilities); null without both references.
+   */
+  gapClosed: { auc: number; gauc: number }[] | null;
+  /** The bootstrap behind the intervals; null when it was off or no predictions were readable. */
+  bootstrap: { resamples: number; seed: number; level: number; users: number; problems: string[] } | null;
+  verdict: Verdict;
 }
 
 export interface GroupInfo {
@@ -89,23 +110,43 @@ export interface Tables {
 /** Reads one metric off a result. */
 type Metric = (r: ReportedResult) => number;
 
-export function buildTables(run: CollectedRun): Tables {
+/** `bootstrap`: the run's per-user bootstrap (intervals in Table 2), null for none. */
+export function buildTables(run: CollectedRun, bootstrap: RunBootstrap | null = null): Tables {
   const byModel = resultsByModel(run.results);
-  return { table2: buildTable2(run, byModel), table3: buildTable3(run, byModel), table4: buildTable4(run, byModel) };
+  return { table2: buildTable2(run, byModel, bootstrap), table3: buildTable3(run, byModel), table4: buildTable4(run, byModel) };
 }
 
-function buildTable2(run: CollectedRun, byModel: Map<string, ReportedResult[]>): Table2 {
+function buildTable2(run: CollectedRun, byModel: Map<string, ReportedResult[]>, bootstrap: RunBootstrap | null): Table2 {
   const { spec } = run.experiment;
-  const reference = byModel.get(spec.reference_model);
+  const referenceName = spec.reference_model;
+  const reference = byModel.get(referenceName);
   const models = TABLE2_ORDER.filter((m) => spec.models.includes(m));
+  const variants = [FLOOR, ...models.map((m) => ({ name: m, label: MODEL_LABELS[m] })), CEILING];
+  const rows = variants.flatMap(({ name, label }) => {
+    const runs = byModel.get(name);
+    if (!runs) return [];
+    const r = row(name, label, runs, reference, name === referenceName, (x) => x.metrics.auc, (x) => x.metrics.gauc);
+    for (const metric of ["auc", "gauc"] as const) {
+      r[metric].interval = metricInterval(bootstrap, name, metric);
+      if (r[metric].comparison) {
+        const value = r[metric].mean - summarize(reference!.map((x) => ({ seed: x.seed, value: x.metrics[metric] }))).mean;
+        r[metric].difference = { value, interval: differenceInterval(bootstrap, name, referenceName, metric) };
+      }
+    }
+    return [r];
+  });
+  const floor = rows.find((r) => r.model === FLOOR.name);
+  const ceiling = rows.find((r) => r.model === CEILING.name);
+  const gap = (r: ModelRow, metric: "auc" | "gauc") => ((r[metric].mean - floor![metric].mean) / (ceiling![metric].mean - floor![metric].mean)) * 100;
   return {
-    reference: spec.reference_model,
+    reference: referenceName,
+    referenceLabel: MODEL_LABELS[referenceName],
     referencePresent: reference !== undefined,
-    rows: models.flatMap((m) => {
-      const runs = byModel.get(m);
-      return runs ? [row(m, MODEL_LABELS[m], runs, reference, m === spec.reference_model, (r) => r.metrics.auc, (r) => r.metrics.gauc)] : [];
-    }),
+    rows,
     absent: models.filter((m) => !byModel.has(m)),
+    gapClosed: floor && ceiling ? rows.map((r) => ({ auc: gap(r, "auc"), gauc: gap(r, "gauc") })) : null,
+    bootstrap: bootstrap && { ...bootstrap.settings, level: bootstrap.level, users: bootstrap.users, problems: bootstrap.problems },
+    verdict: buildVerdict(rows, bootstrap),
   };
 }
 
@@ -173,7 +214,7 @@ function row(
 function cell(runs: readonly ReportedResult[], baseline: readonly ReportedResult[] | undefined, pick: Metric): MetricCell {
   const summary = summarize(runs.map((r) => ({ seed: r.seed, value: pick(r) })));
   const comparison = baseline ? compare(summary, summarize(baseline.map((r) => ({ seed: r.seed, value: pick(r) })))) : null;
-  return { ...summary, comparison };
+  return { ...summary, comparison, interval: null, difference: null };
 }
 
 /** The user groups in the order the results list them, with their sizes from the first result that has them. */

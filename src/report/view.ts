@@ -3,6 +3,7 @@
  * so both show exactly the same numbers.
  */
 import type { ReportHeader, Tally } from "./header.ts";
+import type { Interval } from "../metrics/bootstrap.ts";
 import type { Comparison } from "./stats.ts";
 import type { MetricCell, ModelRow, Table2, Table3, Table4 } from "./tables.ts";
 
@@ -43,18 +44,80 @@ function durationText(seconds: number): string {
   return `${(seconds / 3600).toFixed(2)} h`;
 }
 
+const signedMetric = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${x.toFixed(4)}` : "n/a");
+
+function intervalText(i: Interval | null, format: (x: number) => string = metricText): string {
+  return i ? `[${format(i.lo)}, ${format(i.hi)}]` : "–";
+}
+
+/** "+0.0012 [-0.0003, +0.0030]": seed-mean difference and its paired interval; "–" for the baseline itself. */
+function differenceText(c: MetricCell): string {
+  if (!c.difference) return "–";
+  const interval = c.difference.interval ? ` ${intervalText(c.difference.interval, signedMetric)}` : "";
+  return `${signedMetric(c.difference.value)}${interval}`;
+}
+
+const percentText = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(0)}%` : "n/a");
+
 export function table2View(t: Table2): TextTable {
-  const best = [bestOf(t.rows, "auc"), bestOf(t.rows, "gauc")];
+  const models = t.rows.filter((r) => r.category !== "reference");
+  const best = [bestOf(models, "auc"), bestOf(models, "gauc")];
+  const level = t.bootstrap ? `${Math.round(t.bootstrap.level * 100)}%` : "95%";
+  const gap = t.gapClosed;
   return {
     title: "Table 2: AUC and GAUC of every model on the target test split",
-    columns: ["Category", "Model", "Seeds", "AUC", "GAUC"],
-    rows: t.rows.map((r, i) => [i === 0 || t.rows[i - 1]!.category !== r.category ? r.category : "", r.label, String(r.seeds.length), meanStdText(r.auc), meanStdText(r.gauc)]),
-    bold: t.rows.map((r) => [false, false, false, best[0]!.has(r), best[1]!.has(r)]),
+    columns: [
+      "Category",
+      "Model",
+      "Seeds",
+      "AUC",
+      `AUC ${level} CI`,
+      `Δ AUC vs ${t.referenceLabel}`,
+      "GAUC",
+      `GAUC ${level} CI`,
+      `Δ GAUC vs ${t.referenceLabel}`,
+      ...(gap ? ["Gap closed (AUC / GAUC)"] : []),
+    ],
+    rows: t.rows.map((r, i) => [
+      i === 0 || t.rows[i - 1]!.category !== r.category ? r.category : "",
+      r.label,
+      String(r.seeds.length),
+      meanStdText(r.auc),
+      intervalText(r.auc.interval),
+      differenceText(r.auc),
+      meanStdText(r.gauc),
+      intervalText(r.gauc.interval),
+      differenceText(r.gauc),
+      ...(gap ? [`${percentText(gap[i]!.auc)} / ${percentText(gap[i]!.gauc)}`] : []),
+    ]),
+    bold: t.rows.map((r) => [false, false, false, best[0]!.has(r), false, false, best[1]!.has(r), false, false, ...(gap ? [false] : [])]),
     notes: [
-      ...(t.rows.length > 0 ? ["AUC, GAUC: mean ± sample std over seeds (std 0 for one seed); best mean per column in bold."] : []),
+      ...(t.rows.length > 0 ? ["AUC, GAUC: mean ± sample std over seeds (std 0 for one seed); best mean per column in bold (the reference rows excluded)."] : []),
+      ...(t.rows.length > 0 ? [intervalNote(t, level)] : []),
+      ...referenceNotes(t),
       ...absentNote(t.absent),
     ],
   };
+}
+
+function intervalNote(t: Table2, level: string): string {
+  const b = t.bootstrap;
+  if (!b) return "No bootstrap intervals (turned off, or no readable predictions.csv).";
+  const left = b.problems.length > 0 ? ` Left out of the bootstrap: ${b.problems.join("; ")}.` : "";
+  const delta = t.referencePresent
+    ? ` Δ: seed mean minus ${t.referenceLabel}'s, interval from the same resamples (paired).`
+    : ` The reference model ${t.referenceLabel} (${t.reference}) has no results in this run: no Δ shown.`;
+  return `${level} CI: percentile interval of the seed mean over ${b.resamples} resamples of the ${b.users} test users with all their impressions (per-user bootstrap, seed ${b.seed}).${delta}${left}`;
+}
+
+function referenceNotes(t: Table2): string[] {
+  const has = (model: string) => t.rows.some((r) => r.model === model);
+  const notes: string[] = [];
+  if (has("itempop")) notes.push("ItemPop (floor): the item's click-through rate in the target training split (overall CTR for an item never shown there).");
+  if (has("oracle")) notes.push("Oracle (ceiling): the generator's true click probability of each impression, the best any model can do on this data.");
+  else notes.push("No Oracle row: the data has no true click probabilities (only generated data has them).");
+  if (t.gapClosed) notes.push("Gap closed: (m − ItemPop) / (Oracle − ItemPop) of the seed means, the share of the achievable gain a model realises.");
+  return notes;
 }
 
 export function table3View(t: Table3): TextTable {

@@ -3,9 +3,10 @@ import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { BackendInfo } from "../engine/backend.ts";
 import type { EvaluationResult } from "../metrics/index.ts";
+import { evaluateReference, isReferenceRecipe, type ReferenceRecipe } from "../models/baselines/references.ts";
 import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/importance.ts";
 import type { ModelCategory, ModelRecipe, StageRecord } from "../models/recipe.ts";
-import { evaluateSplit, writePredictions } from "../train/evaluate.ts";
+import { evaluateSplit, writePredictions, type SplitEvaluation } from "../train/evaluate.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/checksums.ts";
 import { lockInside, removeStaleLock, tryLock, waitForLock, type FileLock } from "../util/lock.ts";
@@ -60,7 +61,7 @@ export interface ModelRunOptions {
  * (model, seed) (see util/lock.ts).
  */
 export async function runModel(
-  recipe: ModelRecipe,
+  recipe: ModelRecipe | ReferenceRecipe,
   experiment: LoadedExperiment,
   dataset: PreparedDataset,
   seed: number,
@@ -130,7 +131,7 @@ async function lockModel(dir: string, leaveIfHeld: boolean, who: { model: string
 
 /** runModel's arguments, and the (model, seed) directory it holds the lock of. */
 interface HeldModelRun {
-  recipe: ModelRecipe;
+  recipe: ModelRecipe | ReferenceRecipe;
   experiment: LoadedExperiment;
   dataset: PreparedDataset;
   seed: number;
@@ -139,9 +140,12 @@ interface HeldModelRun {
   dir: string;
 }
 
-async function trainAndEvaluate({ recipe, experiment, dataset, seed, backend, options, dir }: HeldModelRun): Promise<ModelResult | undefined> {
-  const resultFile = join(dir, RESULT_FILE);
+async function trainAndEvaluate(run: HeldModelRun): Promise<ModelResult | undefined> {
   const started = performance.now();
+  const { recipe, dataset } = run;
+  // ItemPop and the Oracle: nothing to train, scored straight from the prepared files.
+  if (isReferenceRecipe(recipe)) return writeResult(run, started, await evaluateReference(recipe, dataset), []);
+  const { experiment, seed, backend, options, dir } = run;
   const stageDirs: Record<string, string> = {};
   for (const [stage, owner] of Object.entries(recipe.sharedStages ?? {})) stageDirs[stage] = join(modelDir(experiment.runDir, owner, seed), `stage-${stage}`);
   const runner = new StageRunner(dataset, experiment.spec, seed, dir, {
@@ -160,38 +164,49 @@ async function trainAndEvaluate({ recipe, experiment, dataset, seed, backend, op
   }
   try {
     const evaluation = await evaluateSplit(model, dataset, { split: "test", batchSize: experiment.spec.training.eval_batch_size });
-    await writePredictions(join(dir, PREDICTIONS_FILE), evaluation.rows, dataset.schema.userGroups);
     const mem = memOf(model);
     const importance = mem ? await meanImportance(mem, dataset, experiment.spec.training.eval_batch_size) : undefined;
     if (importance) await writeJsonAtomic(join(dir, IMPORTANCE_FILE), importance);
-    await writeJsonAtomic(join(dir, METRICS_FILE), evaluation.metrics);
-    const result: ModelResult = {
-      model: recipe.name,
-      category: recipe.category,
-      seed,
-      metrics: evaluation.metrics,
-      stages: runner.records,
-      evaluation: { seconds: evaluation.seconds, samplesPerSecond: evaluation.samplesPerSecond },
-      ...(importance ? { importance } : {}),
-      seconds: (performance.now() - started) / 1000,
-      provenance: provenance(
-        {
-          experiment: experiment.spec.name,
-          specFile: experiment.file,
-          specHash: experiment.specHash,
-          dataset: experiment.prepared.stats.dataset,
-          datasetFingerprint: experiment.prepared.stats.fingerprint,
-        },
-        backend,
-      ),
-    };
-    await writeJsonAtomic(resultFile, result);
-    await sealDir(dir, [RESULT_FILE, METRICS_FILE, PREDICTIONS_FILE, ...(importance ? [IMPORTANCE_FILE] : [])]);
-    log().info({ model: recipe.name, seed, auc: evaluation.metrics.auc, gauc: evaluation.metrics.gauc }, "evaluated");
-    return result;
+    return await writeResult(run, started, evaluation, runner.records, importance);
   } finally {
     model.module.dispose();
   }
+}
+
+/** Writes predictions.csv, metrics.json and result.json of an evaluated run. */
+async function writeResult(
+  { recipe, experiment, dataset, seed, backend, dir }: HeldModelRun,
+  started: number,
+  evaluation: SplitEvaluation,
+  stages: StageRecord[],
+  importance?: ImportanceReport,
+): Promise<ModelResult> {
+  await writePredictions(join(dir, PREDICTIONS_FILE), evaluation.rows, dataset.schema.userGroups);
+  await writeJsonAtomic(join(dir, METRICS_FILE), evaluation.metrics);
+  const result: ModelResult = {
+    model: recipe.name,
+    category: recipe.category,
+    seed,
+    metrics: evaluation.metrics,
+    stages,
+    evaluation: { seconds: evaluation.seconds, samplesPerSecond: evaluation.samplesPerSecond },
+    ...(importance ? { importance } : {}),
+    seconds: (performance.now() - started) / 1000,
+    provenance: provenance(
+      {
+        experiment: experiment.spec.name,
+        specFile: experiment.file,
+        specHash: experiment.specHash,
+        dataset: experiment.prepared.stats.dataset,
+        datasetFingerprint: experiment.prepared.stats.fingerprint,
+      },
+      backend,
+    ),
+  };
+  await writeJsonAtomic(join(dir, RESULT_FILE), result);
+  await sealDir(dir, [RESULT_FILE, METRICS_FILE, PREDICTIONS_FILE, ...(importance ? [IMPORTANCE_FILE] : [])]);
+  log().info({ model: recipe.name, seed, auc: evaluation.metrics.auc, gauc: evaluation.metrics.gauc }, "evaluated");
+  return result;
 }
 
 async function exists(path: string): Promise<boolean> {

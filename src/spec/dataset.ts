@@ -83,6 +83,11 @@ export const entitySchema = z.strictObject({
   shared_columns: z.record(z.string(), z.string()).default({}),
   /** Negative sampling for logs that hold only positives. */
   negatives: negativesSchema.optional(),
+  /**
+   * Column of the log holding each row's true click probability (generated data only): carried
+   * into the prepared splits as `p_true`, not a feature; the Oracle row of Table 2 scores with it.
+   */
+  true_probability_column: z.string().min(1).optional(),
 }).superRefine((e, ctx) => {
   // Every row of a log of positives only gets negatives: a label would make some rows negatives too.
   if (e.label && e.negatives) ctx.addIssue({ code: "custom", path: ["negatives"], message: "only for a log of positives only: remove label (every row is a positive) or negatives" });
@@ -115,26 +120,52 @@ const userLastSplitSchema = z.strictObject({
   valid: z.number().int().min(1).max(100).default(1),
 });
 
-export const syntheticGeneratorSchema = z.strictObject({
-  kind: z.literal("synthetic"),
-  seed: z.number().int().default(1),
-  users: z.number().int().min(10).default(2_000),
-  days: z.number().int().min(3).default(10),
-  source_items: z.number().int().min(10).default(5_000),
-  target_items: z.number().int().min(10).default(1_000),
-  /** Total impressions over all days and both entities. */
-  impressions: z.number().int().min(100).default(200_000),
-  /** Source impressions per target impression. */
-  source_per_target: z.number().positive().default(9),
-  /** Wanted click-through rate of each entity; the generator calibrates its intercepts to them. */
-  target_ctr: z.number().gt(0).lt(1).default(0.05),
-  source_ctr: z.number().gt(0).lt(1).default(0.08),
-  categories: z.number().int().min(2).default(20),
-  creators: z.number().int().min(2).default(500),
-  latent_dim: z.number().int().min(1).default(8),
-  /** Scale of user taste · item vector in the click logit: the planted signal's strength. */
-  taste_weight: z.number().min(0).default(1.5),
-});
+/**
+ * The synthetic generator (src/data/generator.ts). Each knob after `taste_weight` plants one
+ * mechanism for one kind of model; its default leaves the mechanism out (docs/data.md).
+ */
+export const syntheticGeneratorSchema = z
+  .strictObject({
+    kind: z.literal("synthetic"),
+    seed: z.number().int().default(1),
+    users: z.number().int().min(10).default(2_000),
+    days: z.number().int().min(3).default(10),
+    source_items: z.number().int().min(10).default(5_000),
+    target_items: z.number().int().min(10).default(1_000),
+    /** Total impressions over all days and both entities (default 200,000 unless target_rows_per_user is given). */
+    impressions: z.number().int().min(100).optional(),
+    /** Target impressions per user on average; sets impressions = users × this × (1 + source_per_target). */
+    target_rows_per_user: z.number().positive().optional(),
+    /** Source impressions per target impression. */
+    source_per_target: z.number().positive().default(9),
+    /** Wanted click-through rate of each entity; the generator calibrates its intercepts to them. */
+    target_ctr: z.number().gt(0).lt(1).default(0.05),
+    source_ctr: z.number().gt(0).lt(1).default(0.08),
+    categories: z.number().int().min(2).default(20),
+    creators: z.number().int().min(2).default(500),
+    latent_dim: z.number().int().min(1).default(8),
+    /** Scale of user taste · item vector in the click logit: the planted signal's strength. */
+    taste_weight: z.number().min(0).default(1.5),
+    /** ρ: correlation of a user's source and target taste (1 the same taste, < 0 opposed: negative transfer). */
+    taste_correlation: z.number().min(-1).max(1).default(1),
+    /** δ: share of taste's variance renewed each day (0: no drift). */
+    taste_drift: z.number().min(0).max(1).default(0),
+    /** Weight of one item latent shown as price by source items and as length by target items, times the user's preference for it. */
+    specific_latent_weight: z.number().min(0).default(0),
+    /** Weight of a random city × category table (a pairwise feature interaction). */
+    interaction_weight: z.number().min(0).default(0),
+    /** Logit added when the item's category is the user's interest of the day (seen only through recent clicks). */
+    sequence_weight: z.number().min(0).default(0),
+    /** Factor on the source entity's logit before its intercept (the target's is 1). */
+    source_logit_scale: z.number().positive().default(1),
+    /** Share of impressions whose label is drawn from the entity's CTR alone, ignoring user and item. */
+    label_noise: z.number().min(0).lt(1).default(0),
+  })
+  .superRefine((g, ctx) => {
+    if (g.impressions !== undefined && g.target_rows_per_user !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["target_rows_per_user"], message: "give impressions or target_rows_per_user, not both" });
+    }
+  });
 
 const datasetSpecObject = z.strictObject({
   name: z.string().max(MAX_NAME_CHARS).regex(/^[a-z][a-z0-9_-]*$/, "expected a lower-case name of letters, digits, - and _"),

@@ -1,9 +1,12 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { evaluate } from "../../src/metrics/index.ts";
 import type { ModelCategory } from "../../src/models/recipe.ts";
 import type { ModelResult } from "../../src/run/model-run.ts";
 import { experimentSpecSchema, type ExperimentSpec } from "../../src/spec/experiment.ts";
+import { writePredictions } from "../../src/train/evaluate.ts";
+import { mulberry32 } from "../../src/util/random.ts";
 
 export const SPEC_HASH = "a".repeat(64);
 export const FINGERPRINT = "f".repeat(64);
@@ -145,4 +148,30 @@ export function parseCsv(text: string): Record<string, string>[] {
   }
   const [header, ...body] = rows;
   return body.map((cells) => Object.fromEntries(header!.map((h, i) => [h, cells[i] ?? ""])));
+}
+
+/** The test rows of the prediction fixtures: 60 users (keys 1…60) × 8 impressions, CTR about 25%. */
+export function testRows(): { userKey: Int32Array; labels: Float32Array } {
+  const uniform = mulberry32(99);
+  const userKey = Int32Array.from({ length: 480 }, (_, i) => 1 + Math.floor(i / 8));
+  return { userKey, labels: Float32Array.from(userKey, () => (uniform() < 0.25 ? 1 : 0)) };
+}
+
+/** float32 scores that separate the labels with the given strength (0: noise only). */
+export function scoresFor(labels: Float32Array, strength: number, seed: number): Float32Array {
+  const uniform = mulberry32(seed);
+  return Float32Array.from(labels, (y) => strength * y + uniform());
+}
+
+/**
+ * A result whose metrics are those of its predictions, with predictions.csv written beside its
+ * result.json (every model of these fixtures scores the same test rows).
+ */
+export async function writeScoredResult(runDir: string, model: string, seed: number, category: ModelCategory, scores: Float32Array): Promise<ModelResult> {
+  const { userKey, labels } = testRows();
+  const metrics = evaluate({ scores, labels, userKey, userClicks: new Int32Array(labels.length) });
+  const result = makeResult(model, seed, metrics.auc, metrics.gauc, { category });
+  await writeResult(runDir, result);
+  await writePredictions(join(runDir, model, `seed-${seed}`, "predictions.csv"), { scores, labels, userKey, userClicks: new Int32Array(labels.length) }, [10, 30]);
+  return result;
 }

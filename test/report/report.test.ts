@@ -35,6 +35,10 @@ describe("collectRun", () => {
       "mkt-wo_pdl/3",
     ]);
     expect(run.missing).toEqual([
+      // Every run scores ItemPop; this fixture's run has not.
+      { model: "itempop", seed: 1, reason: "not run" },
+      { model: "itempop", seed: 2, reason: "not run" },
+      { model: "itempop", seed: 3, reason: "not run" },
       { model: "finetune", seed: 3, reason: "no result.json yet (present: stage-pretrain)" },
       { model: "mkt-wo_hfa", seed: 1, reason: "not run" },
       { model: "mkt-wo_hfa", seed: 2, reason: "not run" },
@@ -49,6 +53,8 @@ describe("collectRun", () => {
     const run = await collectRun(runDir);
     expect(run.results).toEqual([]);
     expect(run.missing).toEqual([
+      { model: "itempop", seed: 1, reason: "not run" },
+      { model: "itempop", seed: 2, reason: "not run" },
       { model: "mlp", seed: 1, reason: "result.json is not a valid result: not valid JSON" },
       { model: "mlp", seed: 2, reason: "result.json is for mlp seed 5" },
     ]);
@@ -210,9 +216,16 @@ describe("writeReport", () => {
 
   it("renders the hand-computed numbers in Markdown, with the provenance header", async () => {
     const md = written.markdown;
-    expect(md).toContain("| ours | MKT | 3 | **0.7130 ± 0.0110** | **0.6300 ± 0.0000** |");
-    expect(md).toContain("| single-domain | MLP | 3 | 0.7017 ± 0.0126 | 0.5900 ± 0.0100 |");
-    expect(md).toContain("| pre-training & fine-tuning | Finetune | 2 | 0.7085 ± 0.0049 | 0.6100 ± 0.0141 |");
+    // Without predictions.csv: no intervals, the differences of the seed means alone.
+    expect(md).toContain("| ours | MKT | 3 | **0.7130 ± 0.0110** | – | +0.0030 | **0.6300 ± 0.0000** | – | +0.0200 |");
+    expect(md).toContain("| single-domain | MLP | 3 | 0.7017 ± 0.0126 | – | -0.0083 | 0.5900 ± 0.0100 | – | -0.0200 |");
+    expect(md).toContain("| pre-training & fine-tuning | Finetune | 2 | 0.7085 ± 0.0049 | – | -0.0015 | 0.6100 ± 0.0141 | – | +0.0000 |");
+    expect(md).toContain("|  | FiBiNet | 3 | 0.7100 ± 0.0100 | – | – | 0.6100 ± 0.0100 | – | – |");
+    expect(md).toContain("No bootstrap intervals (turned off, or no readable predictions.csv).");
+    // The verdict closes the report: MKT (0.713) vs FiBiNet (0.710), no interval to judge it by.
+    expect(md.trimEnd().split("\n").at(-1)).toBe(
+      "**Verdict**: Transfer not judged: MKT (best cross-entity) and FiBiNet (best single-domain) differ by +0.30 AUC points, without a bootstrap interval to judge it by; GAUC +2.00.",
+    );
     expect(md).toContain("|  | MKT | 3 | **0.7030 ± 0.0110** | +0.43% ✓ p=0.035 | **0.6200 ± 0.0000** | +3.33% ✓ p=0.074 |");
     expect(md).toContain("| w/o PDL | 3 | 0.7110 ± 0.0095 | -0.28% ✓ p=0.184 | 0.6250 ± 0.0050 | -0.79% ✗ p=0.225 |");
     expect(md).toContain("|  | Finetune | 2 | 0.6985 ± 0.0049 | -0.21% ✓ |");

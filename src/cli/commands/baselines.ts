@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { referenceRecipes } from "../../models/baselines/references.ts";
 import { recipeFor } from "../../models/registry.ts";
 import { runModel, type ModelResult } from "../../run/model-run.ts";
 import { print, resultsTable, seedOption, withExperiment } from "../experiment-command.ts";
@@ -7,11 +8,12 @@ export function registerBaselines(program: Command): void {
   seedOption(
     program
       .command("baselines")
-      .description("train and evaluate the spec's baselines (its models other than mkt; default all ten), each like `mkt eval`")
+      .description("train and evaluate the spec's baselines (its models other than mkt; default all ten), each like `mkt eval`, and score ItemPop (and the Oracle on generated data)")
       .argument("<experiment-spec>", "experiment spec (experiments/*.yaml)"),
   ).action((file: string, _o: unknown, command: Command) =>
     withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
-      const recipes = experiment.spec.models.filter((m) => m !== "mkt").map(recipeFor);
+      // With the untrained references (ItemPop, and the Oracle on generated data): Table 2's floor and ceiling.
+      const recipes = [...referenceRecipes(dataset.schema), ...experiment.spec.models.filter((m) => m !== "mkt").map(recipeFor)];
       const results: ModelResult[] = [];
       for (const seed of experiment.spec.seeds) {
         for (const recipe of recipes) {

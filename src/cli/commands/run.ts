@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { writeReport } from "../../report/index.ts";
+import { referenceRecipes } from "../../models/baselines/references.ts";
 import { ablationRecipe, recipeFor } from "../../models/registry.ts";
 import { runModel, type ModelResult } from "../../run/model-run.ts";
 import { log } from "../../util/log.ts";
@@ -15,7 +16,8 @@ export function registerRun(program: Command): void {
       withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
         const { spec } = experiment;
         // Resolve every recipe first, so a model that cannot run fails before hours of training.
-        const recipes = [...spec.models.map(recipeFor), ...spec.ablations.map(ablationRecipe)];
+        // ItemPop and (on generated data) the Oracle first: Table 2's floor and ceiling, no training.
+        const recipes = [...referenceRecipes(dataset.schema), ...spec.models.map(recipeFor), ...spec.ablations.map(ablationRecipe)];
         const results: ModelResult[] = [];
         const elsewhere: string[] = [];
         for (const seed of spec.seeds) {

@@ -4,6 +4,7 @@ import { FieldError, UserError, oneLine, quoted } from "../../util/errors.ts";
 import type { EntityName } from "../batch.ts";
 import { queryObjects, sqlIdent } from "../duck.ts";
 import { rowLabel, type LoadedTable } from "./raw.ts";
+import { checkTrueProbabilitySpec, TRUE_PROBABILITY_RAW, trueProbabilityCheck } from "./true-probability.ts";
 
 /** A feature as prepare sees it: where its raw value comes from for each entity. */
 export interface FieldPlan {
@@ -79,11 +80,14 @@ export function locateEntitySources(spec: DatasetSpec, entity: EntityName, table
   if (e.label) requireColumn(log, e.label.column, `${where}.label.column`);
   if (itemTable) requireColumn(itemTable, e.items!.key ?? e.item_column, `${where}.items.key`);
   if (userTable) requireColumn(userTable, spec.users!.key, "users.key");
+  checkTrueProbabilitySpec(e, where);
+  if (e.true_probability_column) requireColumn(log, e.true_probability_column, `${where}.true_probability_column`);
 
   const fromLog = (name: string, column: string, kind: RawKind): RawValue => ({ name, alias: "l", table: log, column, kind });
   const values: RawValue[] = [fromLog("user_raw", e.user_column, "key"), fromLog("item_raw", e.item_column, "key")];
   if (e.time_column) values.push(fromLog("t_raw", e.time_column, "number"));
   if (e.label) values.push(fromLog("label_raw", e.label.column, "text"));
+  if (e.true_probability_column) values.push(fromLog(TRUE_PROBABILITY_RAW, e.true_probability_column, "number"));
   if (itemTable) values.push({ name: "item_raw", alias: "i", table: itemTable, column: e.items!.key ?? e.item_column, kind: "key", joinKey: true });
   if (userTable) values.push({ name: "user_raw", alias: "u", table: userTable, column: spec.users!.key, kind: "key", joinKey: true });
 
@@ -177,6 +181,7 @@ export async function buildEntityTable(
   if (e.time_column) {
     checks.push({ reason: "time is not a finite number or a timestamp", column: e.time_column, condition: `isfinite(${timeExpr("t_raw")}) IS NOT TRUE` });
   }
+  checks.push(...trueProbabilityCheck(e));
   for (const v of selected) {
     if (v.kind !== "number" || v.field === undefined) continue;
     const c = sqlIdent(v.name);

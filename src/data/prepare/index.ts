@@ -17,6 +17,7 @@ import { fitAndEncode } from "./features.ts";
 import { loadRawTable, type LoadedTable } from "./raw.ts";
 import { buildSamples, describeSplit } from "./samples.ts";
 import { addSequences } from "./sequences.ts";
+import { addTrueProbability, entitiesWithTrueProbability, TRUE_PROBABILITY } from "./true-probability.ts";
 import { computeStats, fingerprintFiles, sampleColumns, writeSplits, type DatasetStats } from "./write.ts";
 
 export interface PrepareOptions {
@@ -130,7 +131,10 @@ async function build(spec: DatasetSpec, rawDir: string, dir: string, hash: strin
       const sequences = await addSequences(con, features, spec.sequence_maxlen, tmp);
       step("sequences");
       const split = describeSplit(spec);
-      const splits = await writeSplits(con, tmp, sampleColumns(features, sequences), sequences, spec.seed);
+      const withTrueProbability = entitiesWithTrueProbability(spec);
+      if (withTrueProbability.length > 0) await addTrueProbability(con, spec);
+      const columns = [...sampleColumns(features, sequences), ...(withTrueProbability.length > 0 ? [TRUE_PROBABILITY] : [])];
+      const splits = await writeSplits(con, tmp, columns, sequences, spec.seed);
       step("write splits");
       const schema: PreparedSchema = {
         version: PREPARED_FORMAT_VERSION,
@@ -144,6 +148,7 @@ async function build(spec: DatasetSpec, rawDir: string, dir: string, hash: strin
         sequences,
         userGroups: spec.user_groups,
         splits,
+        ...(withTrueProbability.length > 0 ? { trueProbability: { column: TRUE_PROBABILITY, entities: withTrueProbability } } : {}),
         split: { by: spec.split.by, detail: split.detail },
       };
       const fingerprint = await fingerprintFiles(tmp, Object.values(splits).map((s) => s.file));

@@ -30,6 +30,7 @@ export interface Trace {
 }
 
 type RunKernel = (kernelName: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrMap) => tf.Tensor | tf.Tensor[];
+type ReadSync = (dataId: object) => unknown;
 
 /** A deep copy of an attribute value (arrays of numbers, numbers, strings, booleans, null). */
 function copyAttr(value: unknown): unknown {
@@ -48,9 +49,10 @@ function copyAttr(value: unknown): unknown {
  * made is a constant of the forward pass, whose values are copied when it is first read.
  */
 export function traceForward(forward: () => tf.Tensor, variables: ReadonlyMap<string, tf.Variable>, inputs: ReadonlyMap<string, tf.Tensor>): Trace {
-  const engine = tf.engine() as unknown as { runKernel: RunKernel };
+  const engine = tf.engine() as unknown as { runKernel: RunKernel; readSync: ReadSync; read: ReadSync };
   if (Object.hasOwn(engine, "runKernel")) throw new Error("trace: tf.engine().runKernel is already wrapped (a trace inside a trace?)");
   const original = engine.runKernel;
+  const originalRead = { readSync: engine.readSync, read: engine.read };
   const variableNames = new Map([...variables].map(([name, v]) => [v.id, name]));
   const inputNames = new Map([...inputs].map(([name, t]) => [t.id, name]));
   const produced = new Map<number, TracedSource>();
@@ -68,7 +70,8 @@ export function traceForward(forward: () => tf.Tensor, variables: ReadonlyMap<st
     let constant = constants.get(t.id);
     if (constant === undefined) {
       if (t.dtype !== "float32" && t.dtype !== "int32") throw new Error(`trace: a ${t.dtype} constant [${t.shape.join(", ")}] (only float32 and int32 are exported)`);
-      constant = { kind: "constant", id: t.id, shape: [...t.shape], dtype: t.dtype, values: (t.dataSync() as Float32Array | Int32Array).slice() };
+      const values = (originalRead.readSync.call(engine, t.dataId) as Float32Array | Int32Array).slice();
+      constant = { kind: "constant", id: t.id, shape: [...t.shape], dtype: t.dtype, values };
       constants.set(t.id, constant);
     }
     return constant;
@@ -101,6 +104,15 @@ export function traceForward(forward: () => tf.Tensor, variables: ReadonlyMap<st
     calls.push(recorded);
     return out;
   };
+  // A forward pass that reads values back to decide what to compute next cannot become a graph (a
+  // kernel may read its own inputs).
+  const refuseRead = (read: ReadSync): ReadSync =>
+    function (this: unknown, dataId) {
+      if (depth > 0) return read.call(this, dataId);
+      throw new Error("trace: the forward pass reads tensor values (dataSync, data, array…): what it computes would depend on them, which a graph cannot hold");
+    };
+  engine.readSync = refuseRead(originalRead.readSync);
+  engine.read = refuseRead(originalRead.read);
   let trace: Trace | undefined;
   try {
     tf.tidy(() => {
@@ -108,8 +120,10 @@ export function traceForward(forward: () => tf.Tensor, variables: ReadonlyMap<st
       trace = { calls, result: source(result), resultShape: [...result.shape] };
     });
   } finally {
-    // The engine's own method is on its prototype: removing the wrapper restores it.
+    // The engine's own methods are on its prototype: removing the wrappers restores them.
     delete (engine as Partial<typeof engine>).runKernel;
+    delete (engine as Partial<typeof engine>).readSync;
+    delete (engine as Partial<typeof engine>).read;
   }
   return trace!;
 }

@@ -251,6 +251,13 @@ describe("export: traced kernels → GraphDef → tf.loadGraphModel", () => {
     );
   });
 
+  it("refuses a forward pass that reads tensor values (what it computes could depend on them)", () => {
+    const forward: Forward = (x) => (x["x"]!.sum().dataSync()[0]! > 0 ? tf.relu(x["x"]!) : tf.neg(x["x"]!));
+    expect(() => trace(forward, [X], variables, 3)).toThrow(/the forward pass reads tensor values/);
+    // Reading works again after the trace.
+    expect(tf.scalar(2).dataSync()[0]).toBe(2);
+  });
+
   it("records top-level kernels only: a kernel running another through the engine is one call; customGrad's forward ops are recorded", () => {
     const config: tf.KernelConfig = {
       kernelName: "MktTestOuter",

@@ -115,7 +115,10 @@ function describeInput(schema: PreparedSchema, input: GraphInput): ServingInputD
       group: feature.group,
       column: feature.column,
       vocabulary: vocabularyOf(feature),
-      description: `the ${feature.group} feature ${feature.name} of each row (id in its vocabulary)`,
+      description:
+        feature.entity === "source"
+          ? `the ${schema.entities.source.name}-specific feature ${feature.name}: 0 for a ${schema.entities.target.name} impression, as in the data (the model reads both entities' columns)`
+          : `the ${feature.group} feature ${feature.name} of each row (id in its vocabulary)`,
     };
   }
   for (const seq of schema.sequences) {

@@ -183,6 +183,7 @@ describe("mkt export: every model of Table 2 and every MKT ablation, served by p
     const sourceInputs = (model: string) => exported.find((e) => e.model === model)!.inputs.filter((i) => i.column?.startsWith("source__") && i.kind === "feature");
     expect(sourceInputs("mlp")).toEqual([]);
     expect(sourceInputs("mmoe").length).toBe(dataset.schema.entities.source.specificColumns.length);
+    for (const input of sourceInputs("mmoe")) expect(input.description).toMatch(/: 0 for a content impression, as in the data/);
   });
 
   it("with or without mkt's kernel overrides, the traced graph serves the same scores", async () => {

@@ -118,7 +118,7 @@ function describeInput(schema: PreparedSchema, input: GraphInput): ServingInputD
       description:
         feature.entity === "source"
           ? `the ${schema.entities.source.name}-specific feature ${feature.name}: 0 for a ${schema.entities.target.name} impression, as in the data (the model reads both entities' columns)`
-          : `the ${feature.group} feature ${feature.name} of each row (id in its vocabulary)`,
+          : `the ${feature.group === "specific" ? `${schema.entities.target.name}-specific` : feature.group} feature ${feature.name} of each row (id in its vocabulary)`,
     };
   }
   for (const seq of schema.sequences) {

@@ -146,6 +146,13 @@ describe("mkt export: every model of Table 2 and every MKT ablation, served by p
     }
 
     const { batch, labels } = await testInputs(dataset);
+    // The rows include empty and full behaviour sequences.
+    for (const name of ["seq_source__mask", "seq_target__mask"]) {
+      const { shape, values } = batch[name]!;
+      const lengths = Array.from({ length: shape[0]! }, (_, i) => values.slice(i * shape[1]!, (i + 1) * shape[1]!).reduce((a, b) => a + b, 0));
+      expect(lengths.filter((n) => n === 0).length, name).toBeGreaterThan(0);
+      expect(lengths.filter((n) => n === shape[1]).length, name).toBeGreaterThan(0);
+    }
     const plain = await plainPredict(outRoot, batch, exported.map((e) => e.dir));
     const diffs: string[] = [];
     for (const e of exported) {

@@ -39,10 +39,11 @@ export function registerExport(program: Command): void {
     .option("--model <name...>", "models to export (default: every model of the run that finished, i.e. has its result.json)")
     // Same form as the other experiment commands' --seed (withExperiment keeps only these of the spec's seeds).
     .option("--seed <seed...>", "only these of the spec's seeds (default: all)")
-    .action((file: string, options: { model?: string[] }, command: Command) =>
-      withExperiment(file, command, async ({ experiment, dataset, global }) => {
+    .action((file: string, options: { model?: string[] }, command: Command) => {
+      // Checked before the experiment is loaded (which may prepare its dataset).
+      const chosen = options.model?.map(recipeNamed);
+      return withExperiment(file, command, async ({ experiment, dataset, global }) => {
         const { spec, runDir } = experiment;
-        const chosen = options.model?.map(recipeNamed);
         const todo: Array<{ recipe: ModelRecipe; seed: number }> = [];
         for (const seed of spec.seeds) {
           for (const recipe of chosen ?? runRecipes(experiment)) {
@@ -82,6 +83,6 @@ export function registerExport(program: Command): void {
           output: r.description.output,
         }));
         print(global, text, json);
-      }),
-    );
+      });
+    });
 }

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { attr, OP_MAPPINGS, tensorShape, type GraphNode, type MappedOp, type OpContext } from "./ops.ts";
+import { attr, OP_MAPPINGS, tensorShape, tfDtype, type GraphNode, type MappedOp, type OpContext } from "./ops.ts";
 import type { Trace, TracedCall, TracedSource } from "./trace.ts";
 
 /** One input the graph may take: a batch tensor, its batch dimension (the first) written -1. */
@@ -72,7 +72,7 @@ export function buildGraph(
   };
   const addConst = (name: string, dtype: "float32" | "int32", shape: number[], values: Float32Array | Int32Array): string => {
     weights.push({ name, shape, dtype, values });
-    return addNode({ name, op: "Const", input: [], attr: { dtype: attr.dtype(dtype), value: { tensor: { dtype: DT[dtype], tensorShape: tensorShape(shape) } } } });
+    return addNode({ name, op: "Const", input: [], attr: { dtype: attr.dtype(dtype), value: { tensor: { dtype: tfDtype(dtype), tensorShape: tensorShape(shape) } } } });
   };
 
   // Placeholders first, in the given order, for the inputs the pass read.
@@ -173,8 +173,6 @@ export function buildGraph(
     opCounts,
   };
 }
-
-const DT = { float32: "DT_FLOAT", int32: "DT_INT32" } as const;
 
 function sameJson(x: unknown, y: unknown): boolean {
   return JSON.stringify(x) === JSON.stringify(y);

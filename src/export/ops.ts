@@ -32,17 +32,20 @@ export interface GraphNode {
 
 const DTYPES: Partial<Record<tf.DataType, string>> = { float32: "DT_FLOAT", int32: "DT_INT32", bool: "DT_BOOL" };
 
+/** TensorFlow's name of a tfjs dtype. */
+export function tfDtype(dtype: tf.DataType): string {
+  const type = DTYPES[dtype];
+  if (type === undefined) throw new Error(`export: no TensorFlow dtype for ${dtype}`);
+  return type;
+}
+
 export const attr = {
   int: (n: number): AttrValue => ({ i: String(n) }),
   float: (x: number): AttrValue => ({ f: x }),
   bool: (b: boolean): AttrValue => ({ b }),
   /** tfjs-converter reads strings base64-encoded, as TensorFlow's JSON writes bytes. */
   strings: (values: string[]): AttrValue => ({ list: { s: values.map((v) => Buffer.from(v, "utf8").toString("base64")) } }),
-  dtype: (dtype: tf.DataType): AttrValue => {
-    const type = DTYPES[dtype];
-    if (type === undefined) throw new Error(`export: no TensorFlow dtype for ${dtype}`);
-    return { type };
-  },
+  dtype: (dtype: tf.DataType): AttrValue => ({ type: tfDtype(dtype) }),
   shape: (dims: readonly number[]): AttrValue => ({ shape: tensorShape(dims) }),
 };
 

@@ -25,8 +25,6 @@ export interface Trace {
   calls: TracedCall[];
   /** The returned tensor. */
   result: TracedSource;
-  /** Shape of the returned tensor. */
-  resultShape: number[];
 }
 
 type RunKernel = (kernelName: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrMap) => tf.Tensor | tf.Tensor[];
@@ -117,7 +115,7 @@ export function traceForward(forward: () => tf.Tensor, variables: ReadonlyMap<st
   try {
     tf.tidy(() => {
       const result = forward();
-      trace = { calls, result: source(result), resultShape: [...result.shape] };
+      trace = { calls, result: source(result) };
     });
   } finally {
     // The engine's own methods are on its prototype: removing the wrappers restores them.

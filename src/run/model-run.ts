@@ -39,6 +39,13 @@ export function modelDir(runDir: string, model: string, seed: number): string {
   return join(runDir, model, `seed-${seed}`);
 }
 
+/** Directories of the stages a recipe shares with another recipe's run (stage → directory). */
+export function sharedStageDirs(recipe: ModelRecipe, runDir: string, seed: number): Record<string, string> {
+  const dirs: Record<string, string> = {};
+  for (const [stage, owner] of Object.entries(recipe.sharedStages ?? {})) dirs[stage] = join(modelDir(runDir, owner, seed), `stage-${stage}`);
+  return dirs;
+}
+
 export interface ModelRunOptions {
   progress: boolean;
   /** Train only up to this stage (no evaluation). */
@@ -146,11 +153,9 @@ async function trainAndEvaluate(run: HeldModelRun): Promise<ModelResult | undefi
   // ItemPop and the Oracle: nothing to train, scored straight from the prepared files.
   if (isReferenceRecipe(recipe)) return writeResult(run, started, await evaluateReference(recipe, dataset), []);
   const { experiment, seed, backend, options, dir } = run;
-  const stageDirs: Record<string, string> = {};
-  for (const [stage, owner] of Object.entries(recipe.sharedStages ?? {})) stageDirs[stage] = join(modelDir(experiment.runDir, owner, seed), `stage-${stage}`);
   const runner = new StageRunner(dataset, experiment.spec, seed, dir, {
     progress: options.progress,
-    stageDirs,
+    stageDirs: sharedStageDirs(recipe, experiment.runDir, seed),
     parallel: { replicas: backend.replicas ?? 1, backend: backend.name, kernelOverrides: backend.kernelOverrides.length > 0, recipe: recipe.name },
     ...(options.stopAfter ? { stopAfter: options.stopAfter } : {}),
     ...(options.requireFinished ? { requireFinished: options.requireFinished } : {}),

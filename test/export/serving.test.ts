@@ -1,225 +1,34 @@
-import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { servingDir } from "../../src/cli/commands/export.ts";
 import { buildProgram } from "../../src/cli/main.ts";
 import type { Batch } from "../../src/data/batch.ts";
 import { PreparedDataset } from "../../src/data/reader.ts";
-import type { PreparedSchema } from "../../src/data/schema.ts";
-import {
-  buildServingModel,
-  disposeServingModel,
-  exportServingModel,
-  INPUTS_FILE,
-  loadServingModel,
-  MODEL_FILE,
-  predictServing,
-  servingInputs,
-  WEIGHTS_FILE,
-  type ServingDescription,
-} from "../../src/export/serving.ts";
-import { ParamInit } from "../../src/layers/params.ts";
-import { batchToTensors, disposeBatchTensors, type BatchTensors } from "../../src/models/inputs.ts";
-import { buildMem, buildTem } from "../../src/models/mkt/index.ts";
-import { MultiEntityModel } from "../../src/models/mkt/mem.ts";
-import { TargetEntityModel } from "../../src/models/mkt/tem.ts";
-import type { CtrModel } from "../../src/models/model.ts";
-import { loadExperiment } from "../../src/run/experiment.ts";
-import { modelDir } from "../../src/run/model-run.ts";
-import { writeFinishedStage } from "../../src/run/stages.ts";
-import { sizesSchema } from "../../src/spec/experiment.ts";
+import { selectBackend, type BackendInfo } from "../../src/engine/backend.ts";
+import { applyKernelOverrides, removeKernelOverrides } from "../../src/engine/kernels/registry.ts";
+import type { ServingDescription } from "../../src/export/describe.ts";
+import { loadFinishedModel, runRecipes } from "../../src/export/finished.ts";
+import { exportServingModel, INPUTS_FILE, MODEL_FILE, README_FILE, WEIGHTS_FILE } from "../../src/export/serving.ts";
+import { mktRecipe } from "../../src/models/mkt/recipe.ts";
+import { loadExperiment, type LoadedExperiment } from "../../src/run/experiment.ts";
+import { modelDir, runModel } from "../../src/run/model-run.ts";
 import { UserError } from "../../src/util/errors.ts";
 import { tempDir } from "../helpers/prepared.ts";
-import { MAXLEN, randomBatch, testSchema } from "../models/helpers.ts";
 
-/** Small, but with two shared experts, two cross layers, two attention layers and three CKE levels. */
-const SIZES = sizesSchema.parse({
-  embedding_dim: 4,
-  mlp: [16, 8],
-  cke_levels: [12, 10, 8],
-  cke_shared_experts: 2,
-  tower: [8],
-  hfa_dim: 8,
-  attention: [8, 6],
-});
+/**
+ * `mkt export` end to end: every model of Table 2 and every MKT ablation is trained briefly on
+ * synthetic-tiny and evaluated through the run layer (as `mkt run` does: predictions.csv), then
+ * exported by the CLI; a separate Node process that imports nothing but @tensorflow/tfjs loads each
+ * GraphModel (plain-predict.mjs) and scores the target test split, which must match predictions.csv.
+ */
 
-/** Plain tfjs: model.json + weights.bin through a minimal IOHandler (no mkt code). */
-async function loadPlain(dir: string): Promise<tf.LayersModel> {
-  const handler: tf.io.IOHandler = {
-    load: async () => {
-      const json = JSON.parse(await readFile(join(dir, MODEL_FILE), "utf8")) as tf.io.ModelJSON;
-      const manifest = json.weightsManifest![0]!;
-      expect(manifest.paths).toEqual([WEIGHTS_FILE]);
-      const bin = await readFile(join(dir, manifest.paths[0]!));
-      return {
-        modelTopology: json.modelTopology,
-        format: json.format,
-        generatedBy: json.generatedBy,
-        weightSpecs: manifest.weights,
-        weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
-      };
-    },
-  };
-  return tf.loadLayersModel(handler);
-}
-
-/** A batch whose first rows have empty and full sequences (both), the rest random. */
-function edgeBatch(schema: PreparedSchema, counts: { source: number; target: number }, seed: number): Batch {
-  const batch = randomBatch(schema, counts, seed);
-  for (const seq of Object.values(batch.sequences)) {
-    const L = seq.maxlen;
-    seq.length[0] = 0;
-    seq.length[1] = L;
-    seq.length[2] = 0;
-    seq.length[3] = L;
-    for (const ids of Object.values(seq.ids)) {
-      ids.fill(0, 0, L);
-      ids.fill(0, 2 * L, 3 * L);
-      for (const row of [1, 3]) for (let l = 0; l < L; l++) ids[row * L + l] = 2 + ((row * 7 + l * 3) % 5);
-    }
-  }
-  return batch;
-}
-
-function trainSteps(model: CtrModel, batch: BatchTensors, steps: number): void {
-  const optimizer = tf.train.adam(0.02);
-  for (let step = 0; step < steps; step++) tf.tidy(() => void optimizer.minimize(() => model.loss(batch).total, false, model.trainableVariables()));
-  optimizer.dispose();
-}
-
-async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
-  expect(a.shape).toEqual(b.shape);
-  const x = Array.from(await a.data());
-  const y = Array.from(await b.data());
-  return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
-}
-
-describe("serving export (hand-built schema)", () => {
-  const schema = testSchema();
-  let tem: TargetEntityModel;
-  let dir: string;
-  let loaded: tf.LayersModel;
-  let description: ServingDescription;
-
-  beforeAll(async () => {
-    await tf.setBackend("cpu");
-    const mem = new MultiEntityModel("mem", new ParamInit(3), { schema, sizes: SIZES, gamma: 0.1 });
-    const mixed = batchToTensors(randomBatch(schema, { source: 24, target: 24 }, 11));
-    trainSteps(mem, mixed, 8);
-    disposeBatchTensors(mixed);
-    tem = new TargetEntityModel("tem", new ParamInit(4), { schema, sizes: SIZES, mem });
-    const target = batchToTensors(randomBatch(schema, { source: 0, target: 32 }, 12));
-    trainSteps(tem, target, 8);
-    disposeBatchTensors(target);
-    dir = join(await tempDir("mkt-export-test-"), "serving");
-    description = (await exportServingModel(tem, schema, dir)).description;
-    loaded = await loadPlain(dir);
-  });
-
-  afterAll(async () => {
-    if (loaded) disposeServingModel(loaded);
-    tem?.dispose();
-    if (dir) await rm(join(dir, ".."), { recursive: true, force: true });
-  });
-
-  it("matches the training graph's predictions, rows with empty and full sequences included", async () => {
-    for (const [counts, seed] of [
-      [{ source: 0, target: 20 }, 21],
-      [{ source: 9, target: 14 }, 22],
-    ] as const) {
-      const batch = edgeBatch(schema, counts, seed);
-      const tensors = batchToTensors(batch);
-      const expected = tem.predictTarget(tensors);
-      // Tensor order (source rows first, as predictTarget returns them).
-      const served = predictServing(loaded, tensors);
-      expect(await maxDiff(served, expected)).toBeLessThan(1e-5);
-      // The reader Batch keeps its own row order.
-      const inBatchOrder = predictServing(loaded, batch);
-      const reordered = new Float32Array(batch.size);
-      const want = await expected.data();
-      tensors.order.forEach((row, i) => (reordered[row] = want[i]!));
-      expect(await maxDiff(inBatchOrder, tf.tensor1d(reordered))).toBeLessThan(1e-5);
-      // Predictions are not trivially constant.
-      const values = await expected.data();
-      expect(Math.max(...values) - Math.min(...values)).toBeGreaterThan(1e-3);
-      tf.dispose([expected, served, inBatchOrder]);
-      disposeBatchTensors(tensors);
-    }
-  });
-
-  it("inputs.json lists every input of the loaded model with its shape and dtype", async () => {
-    const onDisk = JSON.parse(await readFile(join(dir, INPUTS_FILE), "utf8")) as ServingDescription;
-    expect(onDisk).toEqual(JSON.parse(JSON.stringify(description)));
-    expect(onDisk.inputs.map((i) => i.name)).toEqual(loaded.inputNames);
-    loaded.inputs.forEach((input, k) => {
-      const described = onDisk.inputs[k]!;
-      expect(input.shape, described.name).toEqual(described.shape);
-      expect(input.dtype, described.name).toBe(described.dtype);
-    });
-    expect(loaded.outputs.map((o) => o.shape)).toEqual([onDisk.output.shape]);
-    expect(loaded.outputNames).toEqual([onDisk.output.name]);
-    // User, shared and target-specific features, then each sequence's elements and its mask; no source-specific input.
-    const byName = new Map(onDisk.inputs.map((i) => [i.name, i]));
-    expect(onDisk.inputs.filter((i) => i.kind === "feature").map((i) => i.name)).toEqual([
-      "user__user_id",
-      "user__gender",
-      "shared__category",
-      "shared__creator_id",
-      "target__item_id",
-    ]);
-    expect(byName.get("seq_source__item_id")).toMatchObject({ kind: "sequence_element", shape: [null, MAXLEN], dtype: "int32", column: "source__item_id", vocabulary: { size: 30 } });
-    expect(byName.get("seq_target__category")).toMatchObject({ column: "shared__category", vocabulary: { column: "shared__category", size: 10, file: "vocab/shared__category.tsv" } });
-    expect(byName.get("seq_target__mask")).toMatchObject({ kind: "sequence_mask", shape: [null, MAXLEN], dtype: "float32" });
-    expect(byName.get("seq_target__mask")!.description).toMatch(/1 for the real elements.*0 for padding/);
-  });
-
-  it("uses built-in tfjs layers only", async () => {
-    const json = JSON.parse(await readFile(join(dir, MODEL_FILE), "utf8")) as { modelTopology: { config: { layers: Array<{ class_name: string }> } }; format: string };
-    expect(json.format).toBe("layers-model");
-    const classes = new Set(json.modelTopology.config.layers.map((l) => l.class_name));
-    const builtIn = ["InputLayer", "Embedding", "Dense", "Concatenate", "Add", "Multiply", "Dot", "Reshape", "RepeatVector"];
-    expect([...classes].filter((c) => !builtIn.includes(c))).toEqual([]);
-  });
-
-  it("holds its own copies of the weights and releases them all", () => {
-    const before = tf.memory().numTensors;
-    const model = buildServingModel(tem, schema);
-    expect(model.weights.length).toBeGreaterThan(0);
-    disposeServingModel(model);
-    expect(tf.memory().numTensors).toBe(before);
-  });
-
-  it("tem.knowledge common+target: the export adds MEM's TKE path and g_ind^t's GLU, and matches the training graph", async () => {
-    const mem = new MultiEntityModel("mem", new ParamInit(5), { schema, sizes: SIZES, gamma: 0.1 });
-    const mixed = batchToTensors(randomBatch(schema, { source: 24, target: 24 }, 13));
-    trainSteps(mem, mixed, 4);
-    disposeBatchTensors(mixed);
-    const withTarget = new TargetEntityModel("tem", new ParamInit(6), { schema, sizes: SIZES, mem, knowledge: "common+target" });
-    const target = batchToTensors(randomBatch(schema, { source: 0, target: 32 }, 14));
-    trainSteps(withTarget, target, 4);
-    disposeBatchTensors(target);
-    const model = buildServingModel(withTarget, schema);
-    expect(model.layers.map((l) => l.name)).toEqual(expect.arrayContaining(["mem.tke.dense1", "tem.glu_independent.gate"]));
-    const tensors = batchToTensors(edgeBatch(schema, { source: 5, target: 12 }, 23));
-    const expected = withTarget.predictTarget(tensors);
-    const served = predictServing(model, tensors);
-    expect(await maxDiff(served, expected)).toBeLessThan(1e-5);
-    tf.dispose([expected, served]);
-    disposeBatchTensors(tensors);
-    disposeServingModel(model);
-    withTarget.dispose();
-  });
-
-  it("servingInputs gives one tensor per model input, rows in the batch's order", () => {
-    const batch = edgeBatch(schema, { source: 2, target: 3 }, 30);
-    const inputs = servingInputs(batch, loaded.inputNames);
-    expect(Object.keys(inputs).sort()).toEqual([...loaded.inputNames].sort());
-    expect(inputs["seq_source__mask"]!.arraySync()).toEqual([0, 1, 0, 1, 2].map((_, row) => Array.from({ length: MAXLEN }, (__, l) => (l < batch.sequences["seq_source"]!.length[row]! ? 1 : 0))));
-    expect(Array.from(inputs["user__gender"]!.dataSync())).toEqual(Array.from(batch.features["user__gender"]!));
-    tf.dispose(Object.values(inputs));
-  });
-});
+const TOLERANCE = 1e-5;
+const PLAIN_PREDICT = resolve("test/export/plain-predict.mjs");
 
 /** `mkt <args>` in this process, stdout captured. */
 async function runMkt(outRoot: string, ...args: string[]): Promise<string> {
@@ -230,84 +39,188 @@ async function runMkt(outRoot: string, ...args: string[]): Promise<string> {
     return true;
   });
   try {
-    await program.parseAsync(["--json", "--log-level", "silent", "--backend", "cpu", "--out", outRoot, ...args], { from: "user" });
+    await program.parseAsync(["--json", "--log-level", "silent", "--backend", "wasm", "--out", outRoot, ...args], { from: "user" });
   } finally {
     spy.mockRestore();
   }
   return stdout;
 }
 
-describe("mkt export (synthetic-tiny, real batches)", () => {
-  const SPEC = "experiments/tiny.yaml";
+interface PlainBatch {
+  [input: string]: { dtype: "int32" | "float32"; shape: number[]; values: number[] };
+}
+
+/** The target test split, in file order, as every input a served graph may take (names of inputs.json). */
+async function testInputs(dataset: PreparedDataset): Promise<{ batch: PlainBatch; labels: Float32Array }> {
+  const read = { split: "test" as const, entities: ["target" as const] };
+  let rows: Batch | undefined;
+  for await (const batch of dataset.batches({ ...read, batchSize: dataset.rowCount(read) })) rows = batch;
+  const b = rows!;
+  const out: PlainBatch = {};
+  for (const [column, ids] of Object.entries(b.features)) out[column] = { dtype: "int32", shape: [b.size], values: Array.from(ids) };
+  for (const [name, seq] of Object.entries(b.sequences)) {
+    for (const [element, ids] of Object.entries(seq.ids)) out[`${name}__${element}`] = { dtype: "int32", shape: [b.size, seq.maxlen], values: Array.from(ids) };
+    const mask = Array.from({ length: b.size * seq.maxlen }, (_, k) => (k % seq.maxlen < seq.length[Math.floor(k / seq.maxlen)]! ? 1 : 0));
+    out[`${name}__mask`] = { dtype: "float32", shape: [b.size, seq.maxlen], values: mask };
+  }
+  return { batch: out, labels: Float32Array.from(b.label) };
+}
+
+/** Scores of every serving dir from the plain-tfjs process. */
+async function plainPredict(work: string, batch: PlainBatch, dirs: string[]): Promise<Record<string, { inputs: string[]; scores: number[] }>> {
+  const batchFile = join(work, "batch.json");
+  const outFile = join(work, "plain-scores.json");
+  await writeFile(batchFile, JSON.stringify(batch));
+  await promisify(execFile)(process.execPath, [PLAIN_PREDICT, batchFile, outFile, ...dirs], { maxBuffer: 1 << 24 });
+  return JSON.parse(await readFile(outFile, "utf8"));
+}
+
+/** predictions.csv's labels and scores (user_key,label,score,user_group). */
+async function predictionsCsv(dir: string): Promise<{ labels: number[]; scores: number[] }> {
+  const lines = (await readFile(join(dir, "predictions.csv"), "utf8")).trim().split("\n").slice(1);
+  const fields = lines.map((l) => l.split(","));
+  return { labels: fields.map((f) => Number(f[1])), scores: fields.map((f) => Number(f[2])) };
+}
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+describe("mkt export: every model of Table 2 and every MKT ablation, served by plain tfjs", () => {
   let outRoot: string;
+  let specFile: string;
+  let experiment: LoadedExperiment;
+  let dataset: PreparedDataset;
+  let backend: BackendInfo;
+  let exported: Array<{ model: string; seed: number; dir: string; inputs: ServingDescription["inputs"] }>;
 
   beforeAll(async () => {
-    outRoot = await tempDir("mkt-export-cli-");
-  });
+    outRoot = await tempDir("mkt-export-");
+    specFile = join(outRoot, "export.yaml");
+    // Small sizes and big batches: a few steps per stage; every model and ablation (the spec's defaults).
+    await writeFile(
+      specFile,
+      `name: exporttest\ndataset: ${resolve("datasets/synthetic-tiny.yaml")}\nseeds: [1]\n` +
+        "training: { batch_size: 4096, learning_rate: 0.01, max_epochs: 1, shuffle_buffer: 4096, eval_batch_size: 4096 }\n" +
+        "sizes: { embedding_dim: 4, mlp: [16, 8], tower: [8], attention: [8], hfa_dim: 8, cke_levels: [16, 8] }\n",
+    );
+    experiment = await loadExperiment(specFile, outRoot);
+    dataset = await PreparedDataset.open(experiment.prepared.dir);
+    backend = await selectBackend("wasm");
+  }, 120_000);
 
   afterAll(async () => {
+    dataset?.close();
     if (outRoot) await rm(outRoot, { recursive: true, force: true });
   });
 
-  it("asks for 'mkt finetune' when the seed has no fine-tuned TEM, then exports one that plain tfjs reproduces", async () => {
-    await expect(runMkt(outRoot, "export", SPEC)).rejects.toThrow(UserError);
-    await expect(runMkt(outRoot, "export", SPEC)).rejects.toThrow(/stage 'finetune' .* has not run yet: run 'mkt pretrain .*' and 'mkt finetune .*' first/);
+  it("before any model finished: one-line errors, nothing written", async () => {
+    await expect(runMkt(outRoot, "export", specFile)).rejects.toThrow(UserError);
+    await expect(runMkt(outRoot, "export", specFile)).rejects.toThrow(/no finished model to export; run 'mkt run .*' \(or the models' own commands\) first/);
+    await expect(runMkt(outRoot, "export", specFile, "--model", "nosuch")).rejects.toThrow(/--model nosuch: not a model of Table 2 or an MKT ablation \(mkt, mlp, .*, mkt-wo_hfa\)/);
+    await expect(runMkt(outRoot, "export", specFile, "--model", "mkt")).rejects.toThrow(/stage 'pretrain' of .* has not run yet: run 'mkt run .*' \(or the model's own commands\) first/);
+    expect(existsSync(join(experiment.runDir, "mkt"))).toBe(false);
+  });
 
-    // Stand in for `mkt pretrain` + `mkt finetune`: a few steps on real batches, saved as StageRunner saves a finished stage.
-    const experiment = await loadExperiment(SPEC, outRoot);
-    const seed = experiment.spec.seeds[0]!;
-    const dataset = await PreparedDataset.open(experiment.prepared.dir);
-    const options = { schema: dataset.schema, spec: experiment.spec, seed };
-    const mem = buildMem(options);
-    const train = async (model: CtrModel, entities: Array<"source" | "target">): Promise<void> => {
-      let step = 0;
-      for await (const batch of dataset.batches({ split: "train", entities, batchSize: 128 })) {
-        const tensors = batchToTensors(batch);
-        trainSteps(model, tensors, 1);
-        disposeBatchTensors(tensors);
-        if (++step === 2) break;
-      }
-    };
-    await train(mem, ["source", "target"]);
-    const tem = buildTem(options, mem);
-    try {
-      await train(tem, ["target"]);
-      const stage = join(modelDir(experiment.runDir, "mkt", seed), "stage-finetune");
-      await writeFinishedStage(stage, tem, { stage: "finetune", seconds: 0, epochsRun: 1, bestEpoch: 1, bestValidAuc: 0.5, samplesPerSecond: 0, resumed: false }, []);
+  it("exports every finished model; plain tfjs in another process reproduces predictions.csv", async () => {
+    const recipes = runRecipes(experiment);
+    expect(recipes.map((r) => r.name)).toEqual(["mkt", "mlp", "din", "fibinet", "mmoe", "ple", "star", "conet", "minet", "finetune", "ctnet", "mkt-wo_tem_finetune", "mkt-wo_pdl", "mkt-wo_hfa"]);
+    for (const recipe of recipes) await runModel(recipe, experiment, dataset, 1, backend, { progress: false });
 
-      const [printed, ...others] = JSON.parse(await runMkt(outRoot, "export", SPEC, "--seed", String(seed))) as Array<{ dir: string; seed: number; inputs: ServingDescription["inputs"] }>;
-      expect(others).toEqual([]);
-      const dir = servingDir(experiment.runDir, seed);
-      expect(printed!.dir).toBe(dir);
-      expect(printed!.seed).toBe(seed);
-      const description = JSON.parse(await readFile(join(dir, INPUTS_FILE), "utf8")) as ServingDescription;
-      expect(printed!.inputs).toEqual(description.inputs);
+    exported = JSON.parse(await runMkt(outRoot, "export", specFile));
+    expect(exported.map((e) => e.model)).toEqual(recipes.map((r) => r.name));
+    for (const e of exported) {
+      expect(e.dir).toBe(servingDir(experiment.runDir, e.model, 1));
+      const description = JSON.parse(await readFile(join(e.dir, INPUTS_FILE), "utf8")) as ServingDescription;
+      expect(e.inputs).toEqual(description.inputs);
       expect(description.preparedDir).toBe(dataset.dir);
+      const json = JSON.parse(await readFile(join(e.dir, MODEL_FILE), "utf8")) as { format: string; weightsManifest: Array<{ paths: string[] }> };
+      expect(json.format).toBe("graph-model");
+      expect(json.weightsManifest[0]!.paths).toEqual([WEIGHTS_FILE]);
+      expect((await readFile(join(e.dir, README_FILE), "utf8")).includes("tf.loadGraphModel")).toBe(true);
       // Every categorical vocabulary named in inputs.json exists in the prepared dataset.
       for (const input of description.inputs) if (input.vocabulary?.file) await readFile(join(dataset.dir, input.vocabulary.file), "utf8");
-
-      // The tf.io.fromMemory route of README.md / inputs.json usage.
-      const loaded = await loadServingModel(await readFile(join(dir, MODEL_FILE), "utf8"), await readFile(join(dir, WEIGHTS_FILE)));
-      expect(loaded.inputNames).toEqual(description.inputs.map((i) => i.name));
-      let rows = 0;
-      let empty = 0;
-      for await (const batch of dataset.batches({ split: "test", entities: ["target"], batchSize: 512 })) {
-        const tensors = batchToTensors(batch);
-        const expected = tem.predictTarget(tensors);
-        const served = predictServing(loaded, batch);
-        expect(await maxDiff(served, expected)).toBeLessThan(1e-5);
-        tf.dispose([expected, served]);
-        disposeBatchTensors(tensors);
-        rows += batch.size;
-        empty += Array.from(batch.sequences["seq_target"]!.length).filter((n) => n === 0).length;
-        if (rows >= 1024) break;
-      }
-      expect(rows).toBeGreaterThan(0);
-      expect(empty).toBeGreaterThan(0);
-      disposeServingModel(loaded);
-    } finally {
-      tem.dispose();
-      dataset.close();
     }
+
+    const { batch, labels } = await testInputs(dataset);
+    // The rows include empty and full behaviour sequences.
+    for (const name of ["seq_source__mask", "seq_target__mask"]) {
+      const { shape, values } = batch[name]!;
+      const lengths = Array.from({ length: shape[0]! }, (_, i) => values.slice(i * shape[1]!, (i + 1) * shape[1]!).reduce((a, b) => a + b, 0));
+      expect(lengths.filter((n) => n === 0).length, name).toBeGreaterThan(0);
+      expect(lengths.filter((n) => n === shape[1]).length, name).toBeGreaterThan(0);
+    }
+    const plain = await plainPredict(outRoot, batch, exported.map((e) => e.dir));
+    const diffs: string[] = [];
+    for (const e of exported) {
+      const expected = await predictionsCsv(modelDir(experiment.runDir, e.model, 1));
+      expect(expected.labels, `${e.model}: predictions.csv rows are the test split's, in order`).toEqual(Array.from(labels));
+      const served = plain[e.dir]!;
+      expect(served.inputs, e.model).toEqual(e.inputs.map((i) => i.name));
+      const diff = maxAbsDiff(served.scores, expected.scores);
+      expect(diff, `${e.model}: served vs predictions.csv`).toBeLessThanOrEqual(TOLERANCE);
+      // The rows' scores differ by much more than the tolerance: the comparison tells rows apart.
+      expect(Math.max(...served.scores) - Math.min(...served.scores), `${e.model}: scores spread`).toBeGreaterThan(10 * TOLERANCE);
+      diffs.push(`${e.model} ${diff.toExponential(1)}`);
+    }
+    console.log(`served vs predictions.csv on ${labels.length} test rows, largest difference per model: ${diffs.join(", ")}`);
+  }, 600_000);
+
+  it("serves what each model's predictTarget reads: MKT is TEM plus MEM's target path, w/o TEM finetune MEM's target tower", async () => {
+    const parameters = async (model: string): Promise<string[]> =>
+      (JSON.parse(await readFile(join(servingDir(experiment.runDir, model, 1), INPUTS_FILE), "utf8")) as ServingDescription).graph.parameters;
+    const mkt = await parameters("mkt");
+    expect(mkt.some((p) => p.startsWith("tem/"))).toBe(true);
+    expect(mkt.filter((p) => p.startsWith("mem/")).length).toBeGreaterThan(0);
+    for (const prefix of ["mem/hfa_target/", "mem/cke/level0/target_expert0/", "mem/cke/level0/shared_expert0/", "mem/cke/level1/target_gate/"]) {
+      expect(mkt.some((p) => p.startsWith(prefix)), prefix).toBe(true);
+    }
+    // MEM's source path, its independent extractors and towers are not on the target path.
+    for (const prefix of ["mem/hfa_source/", "mem/cke/level0/source_", "mem/ske/", "mem/tke/", "mem/tower_"]) {
+      expect(mkt.filter((p) => p.startsWith(prefix)), prefix).toEqual([]);
+    }
+    const memOnly = await parameters("mkt-wo_tem_finetune");
+    expect(memOnly.some((p) => p.startsWith("mem/tower_target/"))).toBe(true);
+    expect(memOnly.some((p) => p.startsWith("mem/tke/"))).toBe(true);
+    for (const prefix of ["tem/", "mem/tower_source/", "mem/ske/", "mem/hfa_source/"]) expect(memOnly.filter((p) => p.startsWith(prefix)), prefix).toEqual([]);
+    // A single-domain model reads no source-specific feature; a joint one reads both entities' (the naive union).
+    const sourceInputs = (model: string) => exported.find((e) => e.model === model)!.inputs.filter((i) => i.column?.startsWith("source__") && i.kind === "feature");
+    expect(sourceInputs("mlp")).toEqual([]);
+    expect(sourceInputs("mmoe").length).toBe(dataset.schema.entities.source.specificColumns.length);
+    for (const input of sourceInputs("mmoe")) expect(input.description).toMatch(/: 0 for a content impression, as in the data/);
+  });
+
+  it("with or without mkt's kernel overrides, the traced graph serves the same scores", async () => {
+    const model = await loadFinishedModel(experiment, dataset, mktRecipe(), 1, "");
+    const plainDir = join(outRoot, "mkt-no-overrides");
+    try {
+      removeKernelOverrides();
+      const without = await exportServingModel(model, dataset.schema, plainDir, { model: "mkt" });
+      applyKernelOverrides("wasm");
+      // With the overrides Dense runs fused matmuls (bias and ReLU in the kernel); without, matmul, add and relu.
+      const withOverrides = JSON.parse(await readFile(join(servingDir(experiment.runDir, "mkt", 1), INPUTS_FILE), "utf8")) as ServingDescription;
+      expect(withOverrides.graph.ops["_FusedMatMul"]).toBeGreaterThan(0);
+      expect(without.description.graph.ops["_FusedMatMul"]).toBeUndefined();
+      expect(without.description.graph.parameters).toEqual(withOverrides.graph.parameters);
+      const { batch } = await testInputs(dataset);
+      const fused = servingDir(experiment.runDir, "mkt", 1);
+      const plain = await plainPredict(outRoot, batch, [fused, plainDir]);
+      expect(maxAbsDiff(plain[fused]!.scores, plain[plainDir]!.scores)).toBeLessThanOrEqual(1e-6);
+    } finally {
+      applyKernelOverrides("wasm");
+      model.module.dispose();
+    }
+    expect(tf.getBackend()).toBe("wasm");
+  }, 120_000);
+
+  it("--model and --seed export only those", async () => {
+    const printed = JSON.parse(await runMkt(outRoot, "export", specFile, "--model", "mlp", "mkt-wo_hfa", "--seed", "1")) as Array<{ model: string; seed: number }>;
+    expect(printed.map((p) => [p.model, p.seed])).toEqual([
+      ["mlp", 1],
+      ["mkt-wo_hfa", 1],
+    ]);
   });
 });

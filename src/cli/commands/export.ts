@@ -1,70 +1,88 @@
 import { join } from "node:path";
 import type { Command } from "commander";
-import { exportServingModel, INPUTS_FILE, type ExportResult } from "../../export/serving.ts";
-import { buildMem, buildTem } from "../../models/mkt/index.ts";
+import { isFinished, loadFinishedModel, runRecipes } from "../../export/finished.ts";
+import { exportServingModel, INPUTS_FILE, README_FILE, type ExportResult } from "../../export/serving.ts";
+import type { ModelRecipe } from "../../models/recipe.ts";
+import { recipeByName } from "../../models/registry.ts";
 import { modelDir } from "../../run/model-run.ts";
-import { StageRunner } from "../../run/stages.ts";
+import { ABLATION_NAMES, MODEL_NAMES, mktRecipeName } from "../../spec/experiment.ts";
+import { UserError } from "../../util/errors.ts";
 import { log } from "../../util/log.ts";
 import { int, textTable } from "../format.ts";
 import { print, withExperiment } from "../experiment-command.ts";
 
-/** Directory of the serving export of one seed: `<runDir>/mkt/seed-<seed>/serving`. */
-export function servingDir(runDir: string, seed: number): string {
-  return join(modelDir(runDir, "mkt", seed), "serving");
+/** Directory of the serving export of one (model, seed): `<runDir>/<model>/seed-<seed>/serving`. */
+export function servingDir(runDir: string, model: string, seed: number): string {
+  return join(modelDir(runDir, model, seed), "serving");
 }
 
-/** The inputs summary printed after an export. */
-export function inputsTable(result: ExportResult): string {
-  return textTable(
-    ["input", "dtype", "shape", "kind", "vocabulary column", "vocabulary size"],
-    result.description.inputs.map((i) => [
-      i.name,
-      i.dtype,
-      `[${i.shape.map((d) => d ?? "B").join(", ")}]`,
-      i.kind,
-      i.vocabulary?.column ?? "–",
-      i.vocabulary ? int(i.vocabulary.size) : "–",
-    ]),
-  );
+/** Every model name `--model` accepts: the models of Table 2 and MKT's ablations. */
+const EXPORTABLE = [...MODEL_NAMES, ...ABLATION_NAMES.map((a) => mktRecipeName(a))];
+
+function recipeNamed(name: string): ModelRecipe {
+  if (!EXPORTABLE.includes(name)) throw new UserError(`--model ${name}: not a model of Table 2 or an MKT ablation (${EXPORTABLE.join(", ")})`);
+  return recipeByName(name);
+}
+
+interface Exported extends ExportResult {
+  model: string;
+  seed: number;
 }
 
 export function registerExport(program: Command): void {
   program
     .command("export")
-    .description("export the fine-tuned MKT target model (TEM + the MEM parts it uses) as one tfjs LayersModel loadable with plain @tensorflow/tfjs")
+    .description(
+      "export trained models as TensorFlow.js GraphModels loadable with plain @tensorflow/tfjs (each model's own forward pass, traced; for MKT, TEM + what it reads of MEM): <run>/<model>/seed-<s>/serving/",
+    )
     .argument("<experiment-spec>", "experiment spec (experiments/*.yaml)")
+    .option("--model <name...>", "models to export (default: every model of the run that finished, i.e. has its result.json)")
     // Same form as the other experiment commands' --seed (withExperiment keeps only these of the spec's seeds).
-    .option("--seed <seed...>", "seeds whose fine-tuned model to export (default: the spec's first seed)")
-    .action((file: string, options: { seed?: string[] }, command: Command) =>
-      withExperiment(file, command, async ({ experiment, dataset, global }) => {
+    .option("--seed <seed...>", "only these of the spec's seeds (default: all)")
+    .action((file: string, options: { model?: string[] }, command: Command) => {
+      // Checked before the experiment is loaded (which may prepare its dataset).
+      const chosen = options.model?.map(recipeNamed);
+      return withExperiment(file, command, async ({ experiment, dataset, global }) => {
         const { spec, runDir } = experiment;
-        const seeds = options.seed?.length ? spec.seeds : spec.seeds.slice(0, 1);
-        const exported: ExportResult[] = [];
-        for (const seed of seeds) {
-          const buildOptions = { schema: dataset.schema, spec, seed };
-          const tem = buildTem(buildOptions, buildMem(buildOptions));
-          try {
-            const runner = new StageRunner(dataset, spec, seed, modelDir(runDir, "mkt", seed), { progress: false });
-            await runner.requireStage("finetune", tem, `run 'mkt pretrain ${file}' and 'mkt finetune ${file}' first`);
-            const result = await exportServingModel(tem, dataset.schema, servingDir(runDir, seed), { preparedDir: dataset.dir });
-            log().info({ seed, dir: result.dir }, "serving model exported");
-            exported.push(result);
-          } finally {
-            tem.dispose();
+        const todo: Array<{ recipe: ModelRecipe; seed: number }> = [];
+        for (const seed of spec.seeds) {
+          for (const recipe of chosen ?? runRecipes(experiment)) {
+            // Named models are exported whatever their state (an unfinished stage is an error); by default only finished ones.
+            if (chosen || (await isFinished(experiment, recipe, seed))) todo.push({ recipe, seed });
           }
         }
-        const first = exported[0]!;
+        if (todo.length === 0) throw new UserError(`${runDir}: no finished model to export; run 'mkt run ${file}' (or the models' own commands) first`);
+        const exported: Exported[] = [];
+        for (const { recipe, seed } of todo) {
+          const model = await loadFinishedModel(experiment, dataset, recipe, seed, `run 'mkt run ${file}' (or the model's own commands) first`);
+          try {
+            const result = await exportServingModel(model, dataset.schema, servingDir(runDir, recipe.name, seed), { model: recipe.name, seed, preparedDir: dataset.dir });
+            log().info({ model: recipe.name, seed, dir: result.dir }, "serving model exported");
+            exported.push({ ...result, model: recipe.name, seed });
+          } finally {
+            model.module.dispose();
+          }
+        }
         const text = [
-          ...exported.map((r, k) => `MKT serving model (seed ${seeds[k]}) → ${r.dir}`),
-          `  ${first.files.join(", ")} (${int(first.weightBytes)} bytes of weights); load with plain @tensorflow/tfjs, see README.md there`,
+          `${exported.length} serving model(s) → ${runDir}; TensorFlow.js GraphModels, plain @tensorflow/tfjs loads them (see ${README_FILE} in each)`,
           "",
-          `inputs (${INPUTS_FILE}; pass them to model.predict in this order):`,
-          inputsTable(first),
+          textTable(
+            ["model", "seed", "inputs", "graph nodes", "weight bytes", "directory"],
+            exported.map((r) => [r.model, r.seed, r.description.inputs.length, int(r.description.graph.nodes), int(r.weightBytes), r.dir]),
+          ),
           "",
-          `output: ${first.description.output.name} [B, 1], ${first.description.output.description}`,
+          `inputs and output of each: ${INPUTS_FILE} there; output ${exported[0]!.description.output.name} [B], ${exported[0]!.description.output.description}`,
         ].join("\n");
-        const json = exported.map((r, k) => ({ seed: seeds[k], dir: r.dir, files: r.files, inputs: r.description.inputs, output: r.description.output }));
+        const json = exported.map((r) => ({
+          model: r.model,
+          seed: r.seed,
+          dir: r.dir,
+          files: r.files,
+          weightsSha256: r.description.weightsSha256,
+          inputs: r.description.inputs,
+          output: r.description.output,
+        }));
         print(global, text, json);
-      }, { trainsMkt: true }),
-    );
+      });
+    });
 }

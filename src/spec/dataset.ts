@@ -91,6 +91,10 @@ export const entitySchema = z.strictObject({
 }).superRefine((e, ctx) => {
   // Every row of a log of positives only gets negatives: a label would make some rows negatives too.
   if (e.label && e.negatives) ctx.addIssue({ code: "custom", path: ["negatives"], message: "only for a log of positives only: remove label (every row is a positive) or negatives" });
+  // Sampled negatives have no true probability.
+  if (e.true_probability_column !== undefined && e.negatives) {
+    ctx.addIssue({ code: "custom", path: ["true_probability_column"], message: "not with negatives (sampled negatives have no true probability)" });
+  }
 });
 
 const usersSchema = z.strictObject({

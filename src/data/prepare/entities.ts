@@ -4,7 +4,7 @@ import { FieldError, UserError, oneLine, quoted } from "../../util/errors.ts";
 import type { EntityName } from "../batch.ts";
 import { queryObjects, sqlIdent } from "../duck.ts";
 import { rowLabel, type LoadedTable } from "./raw.ts";
-import { checkTrueProbabilitySpec, TRUE_PROBABILITY_RAW, trueProbabilityCheck } from "./true-probability.ts";
+import { TRUE_PROBABILITY_RAW, trueProbabilityCheck } from "./true-probability.ts";
 
 /** A feature as prepare sees it: where its raw value comes from for each entity. */
 export interface FieldPlan {
@@ -80,7 +80,6 @@ export function locateEntitySources(spec: DatasetSpec, entity: EntityName, table
   if (e.label) requireColumn(log, e.label.column, `${where}.label.column`);
   if (itemTable) requireColumn(itemTable, e.items!.key ?? e.item_column, `${where}.items.key`);
   if (userTable) requireColumn(userTable, spec.users!.key, "users.key");
-  checkTrueProbabilitySpec(e, where);
   if (e.true_probability_column) requireColumn(log, e.true_probability_column, `${where}.true_probability_column`);
 
   const fromLog = (name: string, column: string, kind: RawKind): RawValue => ({ name, alias: "l", table: log, column, kind });

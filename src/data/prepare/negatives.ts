@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { DatasetSpec } from "../../spec/dataset.ts";
-import { UserError } from "../../util/errors.ts";
+import { FieldError } from "../../util/errors.ts";
 import { ENTITY_NAMES, type EntityName } from "../batch.ts";
 import { queryObjects, queryValue, sqlIdent } from "../duck.ts";
 import type { FieldPlan } from "./entities.ts";
@@ -89,7 +89,7 @@ export async function addSampledNegatives(
   const poolWeight = Number(totals!.weight);
   if (poolItems <= k) {
     const what = negatives.strategy === "uniform" ? "items in its log" : "items with a training positive";
-    throw new UserError(`dataset spec: entities.${entity}.negatives.per_positive: the ${entity} entity has ${poolItems} ${what}, too few to draw ${k} negatives per positive`);
+    throw new FieldError(`entities.${entity}.negatives.per_positive`, `the ${entity} entity has ${poolItems} ${what}, too few to draw ${k} negatives per positive`);
   }
   // One slot per unit of weight: a draw x in [0, poolWeight) is the item of slot x (an equality join).
   await con.run(`CREATE TEMP TABLE ${slots} AS SELECT item_idx, unnest(range(lo, lo + w)) AS x FROM ${pool}`);

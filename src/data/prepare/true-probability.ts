@@ -1,6 +1,5 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { DatasetSpec, EntitySpec } from "../../spec/dataset.ts";
-import { UserError } from "../../util/errors.ts";
 import { ENTITY_NAMES, type EntityName } from "../batch.ts";
 import { sqlIdent } from "../duck.ts";
 
@@ -23,12 +22,6 @@ export function entitiesWithTrueProbability(spec: DatasetSpec): EntityName[] {
   return ENTITY_NAMES.filter((e) => spec.entities[e].true_probability_column !== undefined);
 }
 
-/** Sampled negatives have no true probability: the two do not go together. */
-export function checkTrueProbabilitySpec(e: EntitySpec, where: string): void {
-  if (e.true_probability_column !== undefined && e.negatives) {
-    throw new UserError(`dataset spec: ${where}.true_probability_column: not with negatives (sampled negatives have no true probability)`);
-  }
-}
 
 /** The bad-row check of the raw value: a number in [0, 1]. */
 export function trueProbabilityCheck(e: EntitySpec): { reason: string; column: string; condition: string; value: string }[] {

@@ -8,7 +8,7 @@ import { Tower } from "../../layers/tower.ts";
 import { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { ModelRecipe } from "../recipe.ts";
-import { rowCount, type RowSet } from "../rows.ts";
+import { type RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, JointModel, singleStageRecipe, type BaselineOptions, type ForwardMode } from "./common.ts";
 
 /**
@@ -46,9 +46,12 @@ export class StarModel extends JointModel {
   /** The auxiliary network's input for `rows` read as `entity`'s: [indicator embedding ‖ v_u ‖ v_shared] [n, E + userSize + sharedSize]. */
   auxiliaryInput(batch: BatchTensors, entity: EntityName, rows: RowSet): tf.Tensor2D {
     const fe = this.frontEnd;
-    const n = rowCount(batch, rows);
-    const indicator = this.indicator.lookup(tf.fill([n], ENTITY_NAMES.indexOf(entity), "int32"));
-    return tf.concat([indicator, fe.user(batch, rows), fe.shared(batch, rows)], 1) as tf.Tensor2D;
+    const user = fe.user(batch, rows);
+    // The entity's indicator row on every row: a [1, E] lookup times ones of the batch's height (no
+    // constant of the batch's size, so the exported graph takes any batch size; 1·x = x exactly).
+    const ones = tf.onesLike(tf.slice(user, [0, 0], [-1, 1]));
+    const indicator = tf.mul(ones, this.indicator.lookup(tf.tensor1d([ENTITY_NAMES.indexOf(entity)], "int32")));
+    return tf.concat([indicator, user, fe.shared(batch, rows)], 1) as tf.Tensor2D;
   }
 
   /** In "train" mode, `rows` must be `entity`'s own rows: they update its moving statistics. */

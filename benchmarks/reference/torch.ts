@@ -12,7 +12,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-const SCRIPT = fileURLToPath(new URL("./torch_mlp.py", import.meta.url));
+const MLP_SCRIPT = fileURLToPath(new URL("./torch_mlp.py", import.meta.url));
 /** The worker's exit code when torch cannot be imported (its stderr line is the reason). */
 const NO_TORCH_EXIT = 3;
 
@@ -84,14 +84,17 @@ export class TorchReference {
     });
   }
 
-  /** Starts the worker under the first interpreter that can import torch. */
-  static async open(options: { python?: string } = {}): Promise<TorchOpenResult> {
+  /**
+   * Starts a worker (default: the dense-MLP one, torch_mlp.py; `script`: another worker speaking
+   * the same protocol, e.g. twins.py) under the first interpreter that can import torch.
+   */
+  static async open(options: { python?: string; script?: string } = {}): Promise<TorchOpenResult> {
     const fromEnv = process.env["MKT_TORCH_PYTHON"];
     const candidates = options.python ?? fromEnv;
     const pythons = candidates !== undefined && candidates !== "" ? [candidates] : ["python3", "/usr/bin/python3"];
     const reasons: string[] = [];
     for (const python of pythons) {
-      const child = spawn(python, [SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(python, [options.script ?? MLP_SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
       const reference = new TorchReference(child, python);
       try {
         await reference.request({ cmd: "version" });
@@ -136,7 +139,8 @@ export class TorchReference {
     clearTimeout(timer);
   }
 
-  private request(message: Record<string, unknown>): Promise<Reply> {
+  /** One request of the worker's protocol and its reply (a reply {"error": …} rejects). */
+  request(message: Record<string, unknown>): Promise<Reply> {
     if (this.exitCode !== undefined) return Promise.reject(new Error(this.failureReason(this.exitCode)));
     return new Promise<Reply>((resolve, reject) => {
       this.pending.push({ resolve, reject });

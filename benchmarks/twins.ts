@@ -19,7 +19,8 @@
  * Figures: samples/s, median over rounds; ratio mkt ÷ PyTorch.
  *
  * Usage: npm run bench:train [-- --sizes cpu,paper] [--models mlp,din,...] [--rounds 4] [--steps 6]
- *        [--warmup 2] [--dataset datasets/douban-book-music.yaml] [--python PATH] [--json]
+ *        [--warmup 2] [--dataset datasets/douban-book-music.yaml] [--python PATH] [--no-epoch]
+ *        [--torch-malloc tuned|default] [--json]
  * With --no-torch it runs the mkt-only throughput table of benchmarks/train.ts instead.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -56,6 +57,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "2" },
     dataset: { type: "string", default: "datasets/douban-book-music.yaml" },
     python: { type: "string" },
+    "torch-malloc": { type: "string", default: "tuned" },
     epoch: { type: "boolean", default: true },
     "no-epoch": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
@@ -70,6 +72,15 @@ const { values: args } = parseArgs({
 /** The sizes of each size set; the training settings (batch 1024, Adam 1e-3) are the CPU spec's for both. */
 const SIZE_SPECS: Record<string, string> = { cpu: "experiments/douban.yaml", paper: "experiments/paper-gpu.yaml" };
 const TWINS_SCRIPT = fileURLToPath(new URL("./reference/twins.py", import.meta.url));
+/**
+ * glibc's malloc maps every block over its mmap threshold afresh and unmaps it on free, so each of
+ * PyTorch's large intermediate tensors (an eval batch's [8192, 20, 36] is 23 MB) page-faults in
+ * anew: its DIN predictions ran 12× slower here than with these settings (heap only, never
+ * trimmed), which PyTorch users get from jemalloc or tcmalloc. "tuned" (default) gives the twin
+ * them; "default" runs it as shipped. mkt's tensors live in the wasm heap, which never shrinks.
+ */
+const TUNED_MALLOC = { MALLOC_MMAP_MAX_: "0", MALLOC_TRIM_THRESHOLD_: "4000000000" };
+
 /** Largest |mkt − twin| accepted on the first loss (relative to max(1, |loss|)) and on any probability. */
 const LOSS_TOLERANCE = 1e-4;
 const PREDICTION_TOLERANCE = 1e-4;
@@ -238,6 +249,7 @@ interface StageContext {
   warmup: number;
   epoch: boolean;
   python?: string;
+  malloc: "tuned" | "default";
 }
 
 let torchInfo: TorchInfo | undefined;
@@ -290,7 +302,8 @@ async function measureStage(s: StageContext): Promise<TwinRow> {
     };
     await writeFile(join(dir, "layout.json"), JSON.stringify(layout));
 
-    const opened = await TorchReference.open({ script: TWINS_SCRIPT, ...(s.python !== undefined ? { python: s.python } : {}) });
+    const env = s.malloc === "tuned" ? { ...process.env, ...TUNED_MALLOC } : process.env;
+    const opened = await TorchReference.open({ script: TWINS_SCRIPT, env, ...(s.python !== undefined ? { python: s.python } : {}) });
     if (!opened.available) throw new Error(`PyTorch unavailable: ${opened.reason}`);
     twin = opened.reference;
     const init = await twin.request({ cmd: "init", layout: join(dir, "layout.json") });
@@ -447,6 +460,7 @@ async function child(): Promise<void> {
           steps: int("steps", args.steps, 1),
           warmup: int("warmup", args.warmup, 0),
           epoch: args.epoch && !args["no-epoch"],
+          malloc: mallocSetting(),
           ...(args.python !== undefined ? { python: args.python } : {}),
         }),
       );
@@ -458,6 +472,12 @@ async function child(): Promise<void> {
   final.module.dispose();
   dataset.close();
   console.log(JSON.stringify({ rows, torch: torchInfo, backend: describeBackend(backend), rows_dataset: prepared.dir }));
+}
+
+function mallocSetting(): "tuned" | "default" {
+  const m = args["torch-malloc"];
+  if (m !== "tuned" && m !== "default") throw new Error(`--torch-malloc: expected tuned or default, got '${m}'`);
+  return m;
 }
 
 function describeBackend(b: BackendInfo) {
@@ -473,7 +493,7 @@ async function parent(): Promise<void> {
   const rows: TwinRow[] = [];
   let torch: TorchInfo | undefined;
   let backend: ReturnType<typeof describeBackend> | undefined;
-  const passOn = ["--rounds", args.rounds, "--steps", args.steps, "--warmup", args.warmup, "--dataset", args.dataset, ...(args.python ? ["--python", args.python] : []), ...(args.epoch && !args["no-epoch"] ? [] : ["--no-epoch"])];
+  const passOn = ["--torch-malloc", mallocSetting(), "--rounds", args.rounds, "--steps", args.steps, "--warmup", args.warmup, "--dataset", args.dataset, ...(args.python ? ["--python", args.python] : []), ...(args.epoch && !args["no-epoch"] ? [] : ["--no-epoch"])];
   for (const sizes of sizeNames) {
     for (const model of models) {
       const out = execFileSync(process.execPath, ["--expose-gc", "--import", "tsx", self, "--child", "--sizes", sizes, "--models", model, ...passOn], {
@@ -495,7 +515,7 @@ async function parent(): Promise<void> {
   const cell = (p: PairFigures | undefined) => (p === undefined ? "— | — | —" : `${fmt(p.mktMedian)} | ${fmt(p.torchMedian)} | **${p.ratio.toFixed(2)}**`);
   console.log(`mkt bench:train against PyTorch twins — ${new Date().toISOString()}, ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, node ${process.versions.node}`);
   console.log(`mkt: ${backend?.name} backend, tfjs ${backend?.versions["tfjs"] ?? "?"}, OpenBLAS ${backend?.blas ?? "not used"}, kernel overrides: ${backend?.overrides.length ?? 0}`);
-  console.log(`PyTorch ${torch?.version} (${torch?.python}), ${torch?.threads} intra-op thread(s), BLAS ${torch?.blas} (${torch?.blasThreads ?? "?"} thread(s))`);
+  console.log(`PyTorch ${torch?.version} (${torch?.python}), ${torch?.threads} intra-op thread(s), BLAS ${torch?.blas} (${torch?.blasThreads ?? "?"} thread(s)), malloc ${mallocSetting() === "tuned" ? Object.entries(TUNED_MALLOC).map(([k, v]) => `${k}=${v}`).join(" ") : "as shipped"}`);
   console.log(`dataset ${args.dataset}; sizes: cpu = ${SIZE_SPECS["cpu"]}, paper = ${SIZE_SPECS["paper"]}; batch 1024, eval batch 8,192, Adam lr 1e-3, β 0.9/0.999, ε 1e-7`);
   console.log(`samples/s, median of ${args.rounds} alternating rounds (step: median of ${args.steps} timed steps after ${args.warmup} warm-up)\n`);
   console.log("| sizes | model / stage | parameters | train step mkt | PyTorch | × | train epoch mkt | PyTorch | × | eval step mkt | PyTorch | × | eval epoch mkt | PyTorch | × |");

@@ -1,6 +1,7 @@
 /**
- * Client of the PyTorch reference worker (benchmarks/reference/torch_mlp.py): spawns it under a
- * Python interpreter and talks its JSON-lines protocol (one request, then one reply, at a time).
+ * Client of the PyTorch reference workers (benchmarks/reference/torch_mlp.py, the dense MLP, and
+ * twins.py, every model's twin): spawns one under a Python interpreter and talks its JSON-lines
+ * protocol (one request, then one reply, at a time).
  *
  * Unavailability is a value, not an exception: `TorchReference.open()` returns
  * `{ available: false, reason }` when no interpreter can run the worker with torch importable.
@@ -88,13 +89,13 @@ export class TorchReference {
    * Starts a worker (default: the dense-MLP one, torch_mlp.py; `script`: another worker speaking
    * the same protocol, e.g. twins.py) under the first interpreter that can import torch.
    */
-  static async open(options: { python?: string; script?: string } = {}): Promise<TorchOpenResult> {
+  static async open(options: { python?: string; script?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TorchOpenResult> {
     const fromEnv = process.env["MKT_TORCH_PYTHON"];
     const candidates = options.python ?? fromEnv;
     const pythons = candidates !== undefined && candidates !== "" ? [candidates] : ["python3", "/usr/bin/python3"];
     const reasons: string[] = [];
     for (const python of pythons) {
-      const child = spawn(python, [options.script ?? MLP_SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(python, [options.script ?? MLP_SCRIPT], { stdio: ["pipe", "pipe", "pipe"], env: options.env ?? process.env });
       const reference = new TorchReference(child, python);
       try {
         await reference.request({ cmd: "version" });

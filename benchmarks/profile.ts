@@ -7,6 +7,8 @@
  * bookkeeping (tensors, scopes, the gradient tape), the model's JS and the batch upload.
  * Batched products ([B, m, k]·[B, k, n] with B > 1) are listed as BatchMatMul/batched.
  * Usage: npx tsx benchmarks/profile.ts <model or mkt-ablation> [stage] [--sizes cpu|paper] [--eval] [--steps 5] [--top 25]
+ *        [--dataset datasets/synthetic-paper.yaml] [--cpu-spec experiments/paper-synthetic.yaml]
+ * (`--dataset datasets/douban-book-music.yaml --cpu-spec experiments/douban.yaml`: what bench:train's twins run on.)
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
@@ -29,13 +31,15 @@ const { values: args, positionals } = parseArgs({
     eval: { type: "boolean", default: false },
     steps: { type: "string", default: "5" },
     top: { type: "string", default: "25" },
+    dataset: { type: "string", default: "datasets/synthetic-paper.yaml" },
+    "cpu-spec": { type: "string", default: "experiments/paper-synthetic.yaml" },
   },
 });
 const [modelName = "mlp", stageName] = positionals;
 const backend = await selectBackend("auto");
-const datasetSpec = await loadSpec("datasets/synthetic-paper.yaml", datasetSpecSchema);
+const datasetSpec = await loadSpec(args.dataset, datasetSpecSchema);
 const dataset = await PreparedDataset.open((await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot: join("results", "bench") })).dir);
-const spec = (await loadSpec(args.sizes === "paper" ? "experiments/paper-gpu.yaml" : "experiments/paper-synthetic.yaml", experimentSpecSchema)).value;
+const spec = (await loadSpec(args.sizes === "paper" ? "experiments/paper-gpu.yaml" : args["cpu-spec"], experimentSpecSchema)).value;
 
 async function readBatches(options: Parameters<PreparedDataset["batches"]>[0], count: number): Promise<Batch[]> {
   const out: Batch[] = [];

@@ -20,12 +20,14 @@
  *
  * Usage: npm run bench:train [-- --sizes cpu,paper] [--models mlp,din,...] [--rounds 4] [--steps 6]
  *        [--warmup 2] [--dataset datasets/douban-book-music.yaml] [--python PATH] [--no-epoch]
- *        [--torch-malloc tuned|default] [--json]
+ *        [--torch-malloc tuned|default] [--json] [--save FILE]
+ * --save FILE appends each (sizes, model)'s result to FILE as a JSON line when it is done;
+ * --table FILE[,FILE…] prints the table of saved results (nothing is run).
  * With --no-torch it runs the mkt-only throughput table of benchmarks/train.ts instead.
  */
 import * as tf from "@tensorflow/tfjs";
 import { execFileSync } from "node:child_process";
-import { open, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { appendFile, open, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,6 +63,8 @@ const { values: args } = parseArgs({
     epoch: { type: "boolean", default: true },
     "no-epoch": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    save: { type: "string" },
+    table: { type: "string" },
     child: { type: "boolean", default: false },
     "no-torch": { type: "boolean", default: false },
     // benchmarks/train.ts's options, passed on with --no-torch
@@ -501,7 +505,9 @@ async function parent(): Promise<void> {
         stdio: ["ignore", "pipe", "inherit"],
         maxBuffer: 1 << 26,
       });
-      const result = JSON.parse(out.trim().split("\n").at(-1)!) as { rows: TwinRow[]; torch: TorchInfo; backend: NonNullable<typeof backend> };
+      const line = out.trim().split("\n").at(-1)!;
+      const result = JSON.parse(line) as ChildResult;
+      if (args.save !== undefined) await appendFile(args.save, JSON.stringify({ ...result, date: new Date().toISOString(), malloc: mallocSetting(), rounds: args.rounds, steps: args.steps, warmup: args.warmup, dataset: args.dataset }) + "\n");
       rows.push(...result.rows);
       torch = result.torch;
       backend = result.backend;
@@ -511,13 +517,44 @@ async function parent(): Promise<void> {
     console.log(JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, backend, torch, rows }, null, 2));
     return;
   }
+  printTable(rows, torch, backend, { malloc: mallocSetting(), rounds: args.rounds, steps: args.steps, warmup: args.warmup, dataset: args.dataset, date: new Date().toISOString() });
+}
+
+interface ChildResult {
+  rows: TwinRow[];
+  torch: TorchInfo;
+  backend: ReturnType<typeof describeBackend>;
+}
+
+interface RunSettings {
+  malloc: string;
+  rounds: string;
+  steps: string;
+  warmup: string;
+  dataset: string;
+  date: string;
+}
+
+/** The table of results saved with --save, in file order. */
+async function tableFromFiles(files: string[]): Promise<void> {
+  const saved: (ChildResult & RunSettings)[] = [];
+  for (const file of files) for (const line of (await readFile(file, "utf8")).split("\n")) if (line.trim() !== "") saved.push(JSON.parse(line) as ChildResult & RunSettings);
+  const last = saved.at(-1);
+  if (last === undefined) throw new Error(`--table: no results in ${files.join(", ")}`);
+  const differing = (["malloc", "rounds", "steps", "warmup", "dataset"] as const).filter((k) => new Set(saved.map((r) => r[k])).size > 1);
+  if (differing.length > 0) console.log(`note: the saved runs differ in ${differing.map((k) => `${k} (${[...new Set(saved.map((r) => r[k]))].join(", ")})`).join("; ")}`);
+  const dates = saved.map((r) => r.date).sort();
+  printTable(saved.flatMap((r) => r.rows), last.torch, last.backend, { ...last, date: `${dates[0]} to ${dates.at(-1)}` });
+}
+
+function printTable(rows: TwinRow[], torch: TorchInfo | undefined, backend: ChildResult["backend"] | undefined, run: RunSettings): void {
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
   const cell = (p: PairFigures | undefined) => (p === undefined ? "— | — | —" : `${fmt(p.mktMedian)} | ${fmt(p.torchMedian)} | **${p.ratio.toFixed(2)}**`);
-  console.log(`mkt bench:train against PyTorch twins — ${new Date().toISOString()}, ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, node ${process.versions.node}`);
+  console.log(`mkt bench:train against PyTorch twins — ${run.date}, ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, node ${process.versions.node}`);
   console.log(`mkt: ${backend?.name} backend, tfjs ${backend?.versions["tfjs"] ?? "?"}, OpenBLAS ${backend?.blas ?? "not used"}, kernel overrides: ${backend?.overrides.length ?? 0}`);
-  console.log(`PyTorch ${torch?.version} (${torch?.python}), ${torch?.threads} intra-op thread(s), BLAS ${torch?.blas} (${torch?.blasThreads ?? "?"} thread(s)), malloc ${mallocSetting() === "tuned" ? Object.entries(TUNED_MALLOC).map(([k, v]) => `${k}=${v}`).join(" ") : "as shipped"}`);
-  console.log(`dataset ${args.dataset}; sizes: cpu = ${SIZE_SPECS["cpu"]}, paper = ${SIZE_SPECS["paper"]}; batch 1024, eval batch 8,192, Adam lr 1e-3, β 0.9/0.999, ε 1e-7`);
-  console.log(`samples/s, median of ${args.rounds} alternating rounds (step: median of ${args.steps} timed steps after ${args.warmup} warm-up)\n`);
+  console.log(`PyTorch ${torch?.version} (${torch?.python}), ${torch?.threads} intra-op thread(s), BLAS ${torch?.blas} (${torch?.blasThreads ?? "?"} thread(s)), malloc ${run.malloc === "tuned" ? Object.entries(TUNED_MALLOC).map(([k, v]) => `${k}=${v}`).join(" ") : "as shipped"}`);
+  console.log(`dataset ${run.dataset}; sizes: cpu = ${SIZE_SPECS["cpu"]}, paper = ${SIZE_SPECS["paper"]}; batch 1024, eval batch 8,192, Adam lr 1e-3, β 0.9/0.999, ε 1e-7`);
+  console.log(`samples/s, median of ${run.rounds} alternating rounds (step: median of ${run.steps} timed steps after ${run.warmup} warm-up)\n`);
   console.log("| sizes | model / stage | parameters | train step mkt | PyTorch | × | train epoch mkt | PyTorch | × | eval step mkt | PyTorch | × | eval epoch mkt | PyTorch | × |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
@@ -529,6 +566,8 @@ if (args["no-torch"]) {
   // The mkt-only table (replicas, matmul rates) of benchmarks/train.ts, as `bench:train --no-torch` always gave.
   const passed = process.argv.slice(2);
   execFileSync(process.execPath, ["--expose-gc", "--import", "tsx", fileURLToPath(new URL("./train.ts", import.meta.url)), ...passed], { stdio: "inherit" });
+} else if (args.table !== undefined) {
+  await tableFromFiles(args.table.split(","));
 } else {
   await (args.child ? child() : parent());
 }

@@ -1,5 +1,6 @@
 /**
- * `npm run bench:train`: training and evaluation throughput of every model's training stages
+ * `npm run bench:train -- --no-torch` (benchmarks/twins.ts hands --no-torch runs to this file;
+ * `npm run bench:train` itself compares every model with its PyTorch twin): training and evaluation throughput of every model's training stages
  * (MKT's MEM and TEM and the ten baselines) at the CPU experiment sizes (experiments/
  * paper-synthetic.yaml) and the paper's sizes (experiments/paper-gpu.yaml), on the backend auto
  * picks: samples/s in one thread and with data-parallel replicas (one per core by default), each as
@@ -9,8 +10,8 @@
  * Each (sizes, model) runs in a child process of its own, so its peak RSS is its own and no wasm
  * heap grown by an earlier model is carried over.
  *
- * Usage: npm run bench:train [-- --sizes cpu,paper] [--models mkt,mlp,...] [--steps 6] [--warmup 2]
- *        [--replicas N] [--no-torch] [--json]
+ * Usage: npm run bench:train -- --no-torch [--sizes cpu,paper] [--models mkt,mlp,...] [--steps 6] [--warmup 2]
+ *        [--replicas N] [--json]   (or: node --expose-gc --import tsx benchmarks/train.ts [...], with the dense-MLP comparison)
  */
 import { execFileSync } from "node:child_process";
 import { availableParallelism, cpus } from "node:os";

@@ -20,9 +20,10 @@
  *
  * Usage: npm run bench:train [-- --sizes cpu,paper] [--models mlp,din,...] [--rounds 4] [--steps 6]
  *        [--warmup 2] [--dataset datasets/douban-book-music.yaml] [--python PATH] [--no-epoch]
- *        [--torch-malloc tuned|default] [--json] [--save FILE]
+ *        [--torch-malloc tuned|default] [--out results/bench] [--json] [--save FILE]
  * --save FILE appends each (sizes, model)'s result to FILE as a JSON line when it is done;
- * --table FILE[,FILE…] prints the table of saved results (nothing is run).
+ * --table FILE[,FILE…] prints the table of saved results (nothing is run). --rounds 0 only builds
+ * and checks the twins (test/benchmarks/twins.test.ts). A child process takes a comma list of models.
  * With --no-torch it runs the mkt-only throughput table of benchmarks/train.ts instead.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -58,6 +59,8 @@ const { values: args } = parseArgs({
     steps: { type: "string", default: "6" },
     warmup: { type: "string", default: "2" },
     dataset: { type: "string", default: "datasets/douban-book-music.yaml" },
+    /** Where the dataset is prepared (prepared/<name> under it). */
+    out: { type: "string", default: join("results", "bench") },
     python: { type: "string" },
     "torch-malloc": { type: "string", default: "tuned" },
     epoch: { type: "boolean", default: true },
@@ -406,8 +409,8 @@ async function measureStage(s: StageContext): Promise<TwinRow> {
     }
     const pair = (name: string): PairFigures => {
       const [mkt, torch] = figures[name]!;
-      const mktMedian = median(mkt);
-      const torchMedian = median(torch);
+      const mktMedian = mkt.length > 0 ? median(mkt) : NaN;
+      const torchMedian = torch.length > 0 ? median(torch) : NaN;
       return { mkt, torch, mktMedian, torchMedian, ratio: mktMedian / torchMedian };
     };
     return {
@@ -437,43 +440,45 @@ async function measureStage(s: StageContext): Promise<TwinRow> {
 async function child(): Promise<void> {
   const backend = await selectBackend("auto");
   const datasetSpec = await loadSpec(args.dataset, datasetSpecSchema);
-  const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot: join("results", "bench") });
+  const prepared = await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot: args.out });
   const dataset = await PreparedDataset.open(prepared.dir);
   const sizes = args.sizes;
   const base = (await loadSpec(SIZE_SPECS["cpu"]!, experimentSpecSchema)).value;
-  const spec: ExperimentSpec = { ...base, sizes: (await loadSpec(SIZE_SPECS[sizes]!, experimentSpecSchema)).value.sizes };
+  // CTNet as two stages (source, then target) whatever the split: continual training's per-slice stages train the same two models.
+  const spec: ExperimentSpec = { ...base, sizes: (await loadSpec(SIZE_SPECS[sizes]!, experimentSpecSchema)).value.sizes, ctnet: { continual: false } };
   if (spec.mem.loss_weighting !== "rows" || spec.tem.knowledge !== "common") throw new Error("the twins implement MEM's loss weighting 'rows' and TEM's knowledge 'common' only");
-  const recipe = recipeFor(args.models as ModelName);
   const rows: TwinRow[] = [];
-  const context: RecipeContext = {
-    dataset,
-    spec,
-    seed: 1,
-    async stage(name: string, model: CtrModel, options: StageOptions = {}): Promise<StageRecord> {
-      const entities = [...(options.entities ?? model.trainEntities)];
-      rows.push(
-        await measureStage({
-          sizes,
-          recipe: recipe.name,
-          stage: name,
-          model,
-          entities,
-          dataset,
-          spec,
-          rounds: int("rounds", args.rounds, 1),
-          steps: int("steps", args.steps, 1),
-          warmup: int("warmup", args.warmup, 0),
-          epoch: args.epoch && !args["no-epoch"],
-          malloc: mallocSetting(),
-          ...(args.python !== undefined ? { python: args.python } : {}),
-        }),
-      );
-      return untrainedStage(name);
-    },
-    requireStage: () => Promise.resolve(),
-  };
-  const final = await recipe.train(context);
-  final.module.dispose();
+  for (const name of args.models.split(",")) {
+    const recipe = recipeFor(name as ModelName);
+    const context: RecipeContext = {
+      dataset,
+      spec,
+      seed: 1,
+      async stage(stage: string, model: CtrModel, options: StageOptions = {}): Promise<StageRecord> {
+        const entities = [...(options.entities ?? model.trainEntities)];
+        rows.push(
+          await measureStage({
+            sizes,
+            recipe: recipe.name,
+            stage,
+            model,
+            entities,
+            dataset,
+            spec,
+            rounds: int("rounds", args.rounds, 0),
+            steps: int("steps", args.steps, 1),
+            warmup: int("warmup", args.warmup, 0),
+            epoch: args.epoch && !args["no-epoch"],
+            malloc: mallocSetting(),
+            ...(args.python !== undefined ? { python: args.python } : {}),
+          }),
+        );
+        return untrainedStage(stage);
+      },
+      requireStage: () => Promise.resolve(),
+    };
+    (await recipe.train(context)).module.dispose();
+  }
   dataset.close();
   console.log(JSON.stringify({ rows, torch: torchInfo, backend: describeBackend(backend), rows_dataset: prepared.dir }));
 }
@@ -497,7 +502,7 @@ async function parent(): Promise<void> {
   const rows: TwinRow[] = [];
   let torch: TorchInfo | undefined;
   let backend: ReturnType<typeof describeBackend> | undefined;
-  const passOn = ["--torch-malloc", mallocSetting(), "--rounds", args.rounds, "--steps", args.steps, "--warmup", args.warmup, "--dataset", args.dataset, ...(args.python ? ["--python", args.python] : []), ...(args.epoch && !args["no-epoch"] ? [] : ["--no-epoch"])];
+  const passOn = ["--torch-malloc", mallocSetting(), "--rounds", args.rounds, "--steps", args.steps, "--warmup", args.warmup, "--dataset", args.dataset, "--out", args.out, ...(args.python ? ["--python", args.python] : []), ...(args.epoch && !args["no-epoch"] ? [] : ["--no-epoch"])];
   for (const sizes of sizeNames) {
     for (const model of models) {
       const out = execFileSync(process.execPath, ["--expose-gc", "--import", "tsx", self, "--child", "--sizes", sizes, "--models", model, ...passOn], {

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { writeReport } from "../../report/index.ts";
-import { DEFAULT_BOOTSTRAP } from "../../report/intervals.ts";
+import { DEFAULT_BOOTSTRAP } from "../../report/bootstrap-settings.ts";
 import { checkOutputDir } from "../../util/files.ts";
 import { UserError } from "../../util/errors.ts";
 import { globalOptions } from "../options.ts";
@@ -26,6 +25,7 @@ export function registerReport(program: Command): void {
         resamples: integer(options.resamples, DEFAULT_BOOTSTRAP.resamples, "--resamples", 0),
         seed: integer(options.bootstrapSeed, DEFAULT_BOOTSTRAP.seed, "--bootstrap-seed", 0),
       };
+      const { writeReport } = await import("../../report/index.ts");
       const { markdown, files } = await writeReport(dir, options.to, bootstrap);
       process.stdout.write(`${markdown}\n\nwritten: ${files.join(", ")}\n`);
     });

@@ -109,7 +109,7 @@ describe("mkt export: every model of Table 2 and every MKT ablation, served by p
     experiment = await loadExperiment(specFile, outRoot);
     dataset = await PreparedDataset.open(experiment.prepared.dir);
     backend = await selectBackend("wasm");
-  }, 120_000);
+  }, 600_000);
 
   afterAll(async () => {
     dataset?.close();
@@ -166,7 +166,7 @@ describe("mkt export: every model of Table 2 and every MKT ablation, served by p
       diffs.push(`${e.model} ${diff.toExponential(1)}`);
     }
     console.log(`served vs predictions.csv on ${labels.length} test rows, largest difference per model: ${diffs.join(", ")}`);
-  }, 600_000);
+  }, 1_200_000);
 
   it("serves what each model's predictTarget reads: MKT is TEM plus MEM's target path, w/o TEM finetune MEM's target tower", async () => {
     const parameters = async (model: string): Promise<string[]> =>
@@ -213,7 +213,7 @@ describe("mkt export: every model of Table 2 and every MKT ablation, served by p
       model.module.dispose();
     }
     expect(tf.getBackend()).toBe("wasm");
-  }, 120_000);
+  }, 600_000);
 
   it("--model and --seed export only those", async () => {
     const printed = JSON.parse(await runMkt(outRoot, "export", specFile, "--model", "mlp", "mkt-wo_hfa", "--seed", "1")) as Array<{ model: string; seed: number }>;

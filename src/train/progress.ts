@@ -316,27 +316,28 @@ function describe(f: ProgressFields): string {
  * writes them above the bars at its next redraw.
  */
 class Bars {
-  private readonly multi = new cliProgress.MultiBar({ stream: process.stderr, clearOnComplete: true, hideCursor: false, fps: 5, barsize: 20 });
+  // linewrap: log lines wrap as usual (cli-progress cuts only its bars to the terminal's width).
+  private readonly multi = new cliProgress.MultiBar({ stream: process.stderr, clearOnComplete: true, hideCursor: false, linewrap: true, fps: 5, barsize: 20 });
   private readonly run: cliProgress.SingleBar | undefined;
   private readonly stage: cliProgress.SingleBar;
 
   constructor(inRun: boolean) {
-    if (inRun) this.run = this.multi.create(1000, 0, { text: "", eta: "–" }, { format: "{text} |{bar}| {percentage}% | run ETA {eta}" });
-    this.stage = this.multi.create(1, 0, { text: "", speed: "–", loss: "–", eta: "–" }, { format: "{text} |{bar}| {value}/{total} rows | {speed} samples/s | loss {loss} | stage ETA {eta}" });
+    if (inRun) this.run = this.multi.create(1000, 0, { text: "", runEta: "–" }, { format: "{text} |{bar}| {percentage}% | run ETA {runEta}" });
+    this.stage = this.multi.create(1, 0, { text: "", speed: "–", loss: "–", stageEta: "–" }, { format: "{text} |{bar}| {value}/{total} rows | {speed} samples/s | loss {loss} | stage ETA {stageEta}" });
     routeLogLines((line) => this.multi.log(line));
   }
 
   render(f: ProgressFields, runShare: number): void {
     this.run?.update(Math.round(runShare * 1000), {
       text: `model ${f.modelIndex} of ${f.models} (${f.model}), seed ${f.seedIndex} of ${f.seeds}`,
-      eta: formatDuration(f.runEtaSeconds),
+      runEta: formatDuration(f.runEtaSeconds),
     });
     this.stage.setTotal(Math.max(1, f.epochRows));
     this.stage.update(f.samples, {
       text: `${f.stage} epoch ${f.epoch}/${f.epochs}`,
       speed: f.samplesPerSecond === null ? "–" : f.samplesPerSecond.toLocaleString("en-US"),
       loss: f.loss === null ? "–" : f.loss.toFixed(4),
-      eta: formatDuration(f.stageEtaSeconds),
+      stageEta: formatDuration(f.stageEtaSeconds),
     });
   }
 

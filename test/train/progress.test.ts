@@ -1,9 +1,5 @@
-import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PreparedDataset } from "../../src/data/reader.ts";
-import { formatDuration, RunProgress, secondsFor, stageRowsLeft, startRunProgress, type ProgressFields } from "../../src/train/progress.ts";
-import { trainModel } from "../../src/train/trainer.ts";
-import { openTinyDataset, TinyModel, training } from "./helpers.ts";
+import { describe, expect, it } from "vitest";
+import { formatDuration, RunProgress, secondsFor, stageRowsLeft, type ProgressFields } from "../../src/train/progress.ts";
 
 /** A run whose clock the test sets (seconds), with its "progress" lines collected. */
 function fakeRun(units: { model: string; seed: number; plannedRows: number }[]) {
@@ -13,6 +9,7 @@ function fakeRun(units: { model: string; seed: number; plannedRows: number }[]) 
   return { run, clock, lines };
 }
 
+// The trainer feeding a run's progress: test/train/trainer.test.ts; `mkt run --json` logging it: test/dist.test.ts.
 describe("progress arithmetic", () => {
   it("rows left in a stage: the rest of the running epoch and every epoch after it", () => {
     expect(stageRowsLeft({ epochs: 10, epochRows: 1000 }, 0, 0)).toBe(10_000);
@@ -82,48 +79,5 @@ describe("progress arithmetic", () => {
     stage.update(400, 0.5);
     // 600 + 1,000 rows left at 100 rows/s.
     expect(run.fields()).toMatchObject({ epoch: 4, stageEtaSeconds: 16, runEtaSeconds: 16 });
-  });
-});
-
-describe("progress fed by the trainer", () => {
-  let dataset: PreparedDataset;
-  let cleanup: () => Promise<void>;
-
-  beforeAll(async () => {
-    await tf.setBackend("cpu");
-    ({ dataset, cleanup } = await openTinyDataset());
-  });
-
-  afterAll(async () => {
-    await cleanup();
-  });
-
-  it("every epoch and the stage's end log the run's position, the epoch and the ETAs", async () => {
-    const lines: { fields: ProgressFields; message: string }[] = [];
-    const run = startRunProgress([{ model: "tiny", seed: 1, plannedRows: 100 }], { draw: false, emit: (fields, message) => void lines.push({ fields, message }) });
-    try {
-      run.startUnit("tiny", 1);
-      const model = new TinyModel(dataset.schema, { seed: 1 });
-      await trainModel(model, dataset, { training: training({ max_epochs: 2, batch_size: 32, patience: 2 }), seed: 1, stage: "tiny:train", maxBatchesPerEpoch: 3 });
-      model.module.dispose();
-      run.finishUnit();
-    } finally {
-      run.stop();
-    }
-    expect(lines.map((l) => l.message.replace(/; ETA.*/, ""))).toEqual([
-      "model 1 of 1 (tiny), seed 1 of 1, tiny:train epoch 1/2: epoch done",
-      "model 1 of 1 (tiny), seed 1 of 1, tiny:train epoch 2/2: epoch done",
-      "model 1 of 1 (tiny), seed 1 of 1, tiny:train epoch 2/2: stage done",
-    ]);
-    for (const { fields } of lines) {
-      expect(fields).toMatchObject({ model: "tiny", modelIndex: 1, models: 1, seed: 1, seedIndex: 1, seeds: 1, stage: "tiny:train", epochs: 2, samples: 96, epochRows: 96 });
-      expect(fields.samplesPerSecond).toBeGreaterThan(0);
-      expect(fields.loss).toBeGreaterThan(0);
-      expect(Object.keys(fields).sort()).toEqual(
-        ["epoch", "epochRows", "epochs", "loss", "model", "modelIndex", "models", "runEtaSeconds", "samples", "samplesPerSecond", "seed", "seedIndex", "seeds", "stage", "stageEtaSeconds"].sort(),
-      );
-    }
-    expect(lines[0]!.fields.stageEtaSeconds).toBeGreaterThan(0);
-    expect(lines[2]!.fields.stageEtaSeconds).toBe(0);
   });
 });

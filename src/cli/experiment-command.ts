@@ -64,7 +64,7 @@ export async function withExperiment<T>(file: string, command: Command, fn: (con
 
 /**
  * Runs `fn` for each seed and, per seed, each recipe, in that order, showing where the run stands
- * (train/progress.ts): a bar on a terminal, "progress" log lines otherwise. A model not measured yet
+ * (train/progress.ts): a bar on a terminal, progress log lines otherwise. A model not measured yet
  * is planned at max_epochs over every training row (source and target); one that trains nothing
  * (ItemPop, the Oracle) at none.
  */

@@ -5,7 +5,8 @@ import { log, routeLogLines } from "../util/log.ts";
  * Where a run stands, for a person to plan with: which (model, seed) of how many, the stage and its
  * epoch, the training rate, and how long the stage and the whole run have left. On a terminal it is
  * a two-line bar on stderr (log lines are written above it, never over it); otherwise (JSON logs, or
- * stderr not a terminal) the same fields are a "progress" log line after every epoch and stage.
+ * stderr not a terminal) the same fields are a log line after every epoch and at each stage's end
+ * ("<where>: epoch done", "<where>: stage done").
  *
  * The estimates come from measured throughput and the rows left, never from a guess of speed:
  * - a stage has (epochs − finished epochs) × rows per epoch − rows done in the running epoch left
@@ -24,7 +25,7 @@ export interface PlannedUnit {
   plannedRows: number;
 }
 
-/** What the bar shows and each "progress" log line carries (null: not known yet). */
+/** What the bar shows and each progress log line carries (null: not known yet). */
 export interface ProgressFields {
   /** The (model, seed) running, 1-based positions among the run's distinct models and seeds (absent outside a run). */
   model?: string;
@@ -116,11 +117,11 @@ interface RunningStage {
 }
 
 export interface RunProgressOptions {
-  /** Draw the bar (a terminal, not JSON mode); otherwise log a "progress" line per epoch and stage. */
+  /** Draw the bar (a terminal, not JSON mode); otherwise log a progress line per epoch and stage. */
   draw: boolean;
   /** Clock in seconds (tests pass their own). */
   now?: () => number;
-  /** Where "progress" lines go (default: the logger at info). */
+  /** Where progress lines go (default: the logger at info). */
   emit?: (fields: ProgressFields, message: string) => void;
 }
 

@@ -63,7 +63,7 @@ describe(`consistency matrix: scores agree within ${SCORE_TOLERANCE} across batc
     for (const [name, recipe] of Object.entries(MODELS)) {
       trained.set(name, await recipe.train(new TrainingContext(dataset, spec, 1, {}, { validation: "none" })));
     }
-  }, 300_000);
+  }, 600_000);
 
   afterAll(async () => {
     for (const model of trained.values()) model.module.dispose();
@@ -93,7 +93,7 @@ describe(`consistency matrix: scores agree within ${SCORE_TOLERANCE} across batc
       }
       console.log(`${name}: ${test.size} rows, largest difference ${worst.diff.toExponential(2)} (${worst.pair || "none"})`);
       expect(worst.diff, worst.pair).toBeLessThanOrEqual(SCORE_TOLERANCE);
-    }, 300_000);
+    }, 600_000);
   }
 
   it("mlp: every path matches a float64 forward pass of its weights within the tolerance", async () => {

@@ -5,6 +5,7 @@ import { TARGET, type Batch } from "../data/batch.ts";
 import type { PreparedSchema } from "../data/schema.ts";
 import { batchToTensors, disposeBatchTensors, type BatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
+import { modelDir } from "../run/model-run.ts";
 import { buildDirAtomic, writeFileAtomic } from "../util/atomic.ts";
 import { describeServing, servingInputs, servingReadme, type ServingDescription } from "./describe.ts";
 import { buildGraph, type ExportedGraph } from "./graph.ts";
@@ -28,6 +29,11 @@ export const INPUTS_FILE = "inputs.json";
 export const README_FILE = "README.md";
 /** Name of the graph's output node: the click probability of each row [B]. */
 export const OUTPUT_NAME = "click_probability";
+
+/** Directory of the serving export of one (model, seed): `<runDir>/<model>/seed-<seed>/serving`. */
+export function servingDir(runDir: string, model: string, seed: number): string {
+  return join(modelDir(runDir, model, seed), "serving");
+}
 
 /** The two batch sizes of the traces (any two different sizes would do; small keeps tracing cheap). */
 const TRACE_ROWS = [3, 5] as const;

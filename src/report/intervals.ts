@@ -10,13 +10,9 @@ import { modelDir } from "../run/model-run.ts";
 import { PREDICTIONS_HEADER } from "../train/evaluate.ts";
 import type { CollectedRun, ReportedResult } from "./collect.ts";
 
-export interface BootstrapSettings {
-  /** Resamples B; 0 turns the intervals off. */
-  resamples: number;
-  seed: number;
-}
+import type { BootstrapSettings } from "./bootstrap-settings.ts";
 
-export const DEFAULT_BOOTSTRAP: BootstrapSettings = { resamples: 1000, seed: 1 };
+export { DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./bootstrap-settings.ts";
 
 /** Confidence level of every interval. */
 export const LEVEL = 0.95;

@@ -15,6 +15,7 @@ import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/
 import { UserError } from "../util/errors.ts";
 import { lockInside, removeStaleLock, waitForLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
+import { siblingModule } from "../util/modules.ts";
 
 const RECORD_FILE = "record.json";
 const EPOCHS_FILE = "epochs.json";
@@ -130,7 +131,7 @@ export class StageRunner implements RecipeContext {
       replicas: parallel.replicas,
       backend: parallel.backend,
       kernelOverrides: parallel.kernelOverrides,
-      factory: { module: new URL("./stage-replica.ts", import.meta.url).href, exportName: "buildStageReplicaModel", args },
+      factory: { module: siblingModule("stage-replica", import.meta.url).href, exportName: "buildStageReplicaModel", args },
     };
   }
 

@@ -13,7 +13,7 @@ import { Adam, type AdamState } from "./adam.ts";
 import type { ReplicaFactory } from "./parallel/factory.ts";
 import { readerBatchRows, ReplicaGroup } from "./parallel/group.ts";
 import { ctrReplicaModel } from "./parallel/replica.ts";
-import { epochProgress } from "./progress.ts";
+import { stageProgress, type StageProgress } from "./progress.ts";
 
 export type TrainingSettings = ExperimentSpec["training"];
 
@@ -47,7 +47,7 @@ export interface TrainOptions {
   seed: number;
   /** Name in logs and the progress bar (default: the model's name), e.g. "mkt/mem". */
   stage?: string;
-  /** Draw a progress bar per epoch (pass false in JSON mode; never drawn unless stderr is a TTY). */
+  /** Draw a progress bar (pass false in JSON mode; never drawn unless stderr is a TTY); a run tracked by train/progress.ts is fed either way. */
   progress?: boolean;
   /**
    * Called after each epoch's validation, e.g. to write the epoch logs atomically, and with where
@@ -223,6 +223,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
   let stoppedEarly = resume?.stoppedEarly ?? false;
   const priorSeconds = resume?.seconds ?? 0;
   let steps: Stepper | undefined;
+  let progress: StageProgress | undefined;
   try {
     if (resume) {
       if (epochs.length > maxEpochs || bestEpoch < 1 || bestEpoch > epochs.length) throw new Error(`${stage}: cannot resume after epoch ${epochs.length} (best ${bestEpoch}) of ${maxEpochs}`);
@@ -234,34 +235,30 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
     steps = await stepper(model, training.learning_rate, options.parallel, resume?.optimizer);
     const entities = options.entities ?? model.trainEntities;
     // An upper bound for the progress bar when only some slices are read.
-    const epochRows = dataset.rowCount({ split: "train", entities });
+    const epochRows = Math.min(dataset.rowCount({ split: "train", entities }), (options.maxBatchesPerEpoch ?? Infinity) * training.batch_size);
+    progress = stageProgress({ stage, epochs: maxEpochs, epochRows, epochsDone: epochs.length }, options.progress ?? false);
     for (let epoch = epochs.length + 1; epoch <= maxEpochs && !stoppedEarly; epoch++) {
       const epochStarted = performance.now();
       const means = new RunningMeans();
-      const total = Math.min(epochRows, (options.maxBatchesPerEpoch ?? Infinity) * training.batch_size);
-      const progress = epochProgress(`${stage} epoch ${epoch}`, total, options.progress ?? false);
+      progress.startEpoch(epoch);
       let samples = 0;
       let step = 0;
-      try {
-        const batches = dataset.batches({
-          split: "train",
-          entities,
-          batchSize: training.batch_size,
-          shuffle: { bufferRows: training.shuffle_buffer, seed: options.seed + epoch },
-          ...(options.slices ? { slices: options.slices } : {}),
-        });
-        for await (const batch of batches) {
-          const loss = await steps.step(batch);
-          dataset.recycle(batch); // the step has made its tensors (and replicas their copies)
-          means.add(loss, batch.size);
-          samples += batch.size;
-          step++;
-          progress.update(samples, means.means().total!);
-          options.onStep?.({ epoch, step, samples, loss });
-          if (step === options.maxBatchesPerEpoch) break;
-        }
-      } finally {
-        progress.stop();
+      const batches = dataset.batches({
+        split: "train",
+        entities,
+        batchSize: training.batch_size,
+        shuffle: { bufferRows: training.shuffle_buffer, seed: options.seed + epoch },
+        ...(options.slices ? { slices: options.slices } : {}),
+      });
+      for await (const batch of batches) {
+        const loss = await steps.step(batch);
+        dataset.recycle(batch); // the step has made its tensors (and replicas their copies)
+        means.add(loss, batch.size);
+        samples += batch.size;
+        step++;
+        progress.update(samples, means.means().total!);
+        options.onStep?.({ epoch, step, samples, loss });
+        if (step === options.maxBatchesPerEpoch) break;
       }
       const seconds = (performance.now() - epochStarted) / 1000;
       const validAuc = validate ? (await evaluateSplit(model, dataset, { split: "valid", batchSize: training.eval_batch_size, ...(steps.predict ? { predict: steps.predict } : {}) })).metrics.auc : NaN;
@@ -281,6 +278,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
       stoppedEarly = validate && epoch - bestEpoch >= training.patience && epoch < maxEpochs;
       const outcome = validate ? `valid AUC ${validAuc.toFixed(4)}${isBest ? " (best)" : ""}` : "done (no validation)";
       log().info({ stage, ...entry }, `${stage}: epoch ${epoch} ${outcome}`);
+      progress.endEpoch();
       const stepper = steps;
       await options.onEpoch?.(entry, {
         epochs: [...epochs],
@@ -296,6 +294,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
     }
     if (best && bestEpoch !== epochs.length) restore(model.module, best);
   } finally {
+    progress?.stop();
     if (best) disposeSnapshot(best);
     await steps?.close();
   }

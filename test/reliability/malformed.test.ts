@@ -265,7 +265,7 @@ describe("reliability: the real process", () => {
     edit(files, "exp.yaml", "seeds: [1]\n", `seeds: [1]\n${aliasBomb()}`);
     const dirs = await caseDirs(files);
     for (const argv of [run(dirs), ["--workers", "0", "run", join(dirs.input, "exp.yaml")]]) {
-      const result = spawnSync("node", ["bin/mkt", ...argv], { encoding: "utf8", timeout: 60_000 });
+      const result = spawnSync("node", ["bin/mkt", ...argv], { encoding: "utf8", timeout: 300_000 });
       expect(result.status, result.stderr).toBe(2);
       expect(result.stderr.trim().split("\n"), result.stderr).toHaveLength(1);
       expect(result.stderr).toMatch(/^mkt: .*(exp\.yaml: YAML aliases|--workers)/);

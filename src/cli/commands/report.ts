@@ -1,10 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { writeReport } from "../../report/index.ts";
-import { writeSuiteReport } from "../../report/suite.ts";
-import { readSuite, SUITE_FILE } from "../../run/suite.ts";
-import { DEFAULT_BOOTSTRAP } from "../../report/intervals.ts";
+import { DEFAULT_BOOTSTRAP } from "../../report/bootstrap-settings.ts";
 import { checkOutputDir } from "../../util/files.ts";
 import { UserError } from "../../util/errors.ts";
 import { globalOptions } from "../options.ts";
@@ -30,6 +27,12 @@ export function registerReport(program: Command): void {
         resamples: integer(options.resamples, DEFAULT_BOOTSTRAP.resamples, "--resamples", 0),
         seed: integer(options.bootstrapSeed, DEFAULT_BOOTSTRAP.seed, "--bootstrap-seed", 0),
       };
+      // Loaded here, not at start: `mkt --help` loads no report code.
+      const [{ readSuite, SUITE_FILE }, { writeSuiteReport }, { writeReport }] = await Promise.all([
+        import("../../run/suite.ts"),
+        import("../../report/suite.ts"),
+        import("../../report/index.ts"),
+      ]);
       const { markdown, files } = existsSync(join(dir, SUITE_FILE))
         ? await writeSuiteReport(await readSuite(dir), options.to ?? join(dir, "report"))
         : await writeReport(dir, options.to, bootstrap);

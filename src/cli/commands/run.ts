@@ -1,16 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { writeReport, type WrittenReport } from "../../report/index.ts";
-import { writeSuiteReport } from "../../report/suite.ts";
-import { planSuite, recordVariantRun, suiteDir } from "../../run/suite.ts";
+import type { WrittenReport } from "../../report/index.ts";
+import type { ModelResult } from "../../run/model-run.ts";
 import { checkOutputDir } from "../../util/files.ts";
-import { globalOptions } from "../options.ts";
-import { referenceRecipes } from "../../models/baselines/references.ts";
-import { ablationRecipe, recipeFor } from "../../models/registry.ts";
-import { runModel, type ModelResult } from "../../run/model-run.ts";
 import { log } from "../../util/log.ts";
-import { print, seedOption, withExperiment, type ExperimentContext } from "../experiment-command.ts";
+import { forEachRun, print, seedOption, withExperiment, type ExperimentContext } from "../experiment-command.ts";
+import { globalOptions } from "../options.ts";
 
 export function registerRun(program: Command): void {
   seedOption(program
@@ -30,21 +26,26 @@ export function registerRun(program: Command): void {
 }
 
 /** Every model and ablation of the experiment for every seed (finished ones are skipped), then its report. */
-async function runExperiment({ experiment, dataset, backend, progress }: ExperimentContext): Promise<{ results: ModelResult[]; report: WrittenReport }> {
+async function runExperiment(context: ExperimentContext): Promise<{ results: ModelResult[]; report: WrittenReport }> {
+  const { experiment, dataset, backend, progress } = context;
+  const [{ writeReport }, { referenceRecipes }, { ablationRecipe, recipeFor }, { runModel }] = await Promise.all([
+    import("../../report/index.ts"),
+    import("../../models/baselines/references.ts"),
+    import("../../models/registry.ts"),
+    import("../../run/model-run.ts"),
+  ]);
   const { spec } = experiment;
   // Resolve every recipe first, so a model that cannot run fails before hours of training.
   // ItemPop and (on generated data) the Oracle first: Table 2's floor and ceiling, no training.
   const recipes = [...referenceRecipes(dataset.schema), ...spec.models.map(recipeFor), ...spec.ablations.map(ablationRecipe)];
   const results: ModelResult[] = [];
   const elsewhere: string[] = [];
-  for (const seed of spec.seeds) {
-    for (const recipe of recipes) {
-      // undefined: another process sharing this run directory is running it.
-      const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
-      if (result) results.push(result);
-      else elsewhere.push(`${recipe.name} seed ${seed}`);
-    }
-  }
+  await forEachRun(context, recipes, async (recipe, seed) => {
+    // undefined: another process sharing this run directory is running it.
+    const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
+    if (result) results.push(result);
+    else elsewhere.push(`${recipe.name} seed ${seed}`);
+  });
   if (elsewhere.length) {
     log().warn({ runs: elsewhere }, `${elsewhere.length} run(s) are still running in another process: this report leaves them out; 'mkt report ${experiment.runDir}' once they finish`);
   }
@@ -61,6 +62,7 @@ async function isSuiteSpec(file: string): Promise<boolean> {
 async function runSuite(file: string, command: Command): Promise<void> {
   const global = globalOptions(command);
   await checkOutputDir(global.out, "--out");
+  const [{ planSuite, recordVariantRun, suiteDir }, { writeSuiteReport }] = await Promise.all([import("../../run/suite.ts"), import("../../report/suite.ts")]);
   const manifest = await planSuite(file, global.out);
   for (const [k, variant] of manifest.variants.entries()) {
     log().info({ suite: manifest.name, variant: variant.name, of: manifest.variants.length, at: k + 1 }, `suite ${manifest.name}: variant ${k + 1} of ${manifest.variants.length}, ${variant.name}`);

@@ -13,6 +13,10 @@ import { setBlasReplicaMode } from "../../engine/blas.ts";
 import type { ReplicaFactory } from "./factory.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { createExchangeBuffers, Replica, type ReplicaModel } from "./replica.ts";
+import { isCompiled } from "../../util/modules.ts";
+
+/** A worker's entry: compiled, worker.js itself; from the sources, a bootstrap that registers tsx first. */
+const workerEntry = () => new URL(isCompiled(import.meta.url) ? "./worker.js" : "./worker-bootstrap.mjs", import.meta.url);
 
 /** How the main thread cuts a batch into per-replica parts. */
 export interface BatchRows<B> {
@@ -107,7 +111,7 @@ export class ReplicaGroup<B> {
     const workers: ReplicaWorker[] = [];
     try {
       for (let slot = 1; slot < options.replicas; slot++) {
-        workers.push(new ReplicaWorker(new Worker(new URL("./worker-bootstrap.mjs", import.meta.url), { execArgv: [] })));
+        workers.push(new ReplicaWorker(new Worker(workerEntry(), { execArgv: [] })));
       }
       const values: Record<string, { shape: number[]; data: Float32Array; trainable: boolean }> = {};
       for (const [name, v] of model.namedVariables()) values[name] = { shape: v.shape, data: v.dataSync() as Float32Array, trainable: v.trainable };

@@ -3,7 +3,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 /**
  * The slow tier (`npm run test:slow`, which CI runs as well): end-to-end tests that start `mkt`
  * processes, kill and resume them, export and serve every model, compile the CLI and train with it,
- * or run part of the suite again without OpenBLAS. `npm test` runs every other file, in minutes on two cores.
+ * run part of the suite again without OpenBLAS, or train the mechanism wins (test/mechanisms.test.ts). `npm test` runs every other file, in minutes on two cores.
  */
 export const SLOW_TESTS = [
   "test/kill.test.ts",
@@ -12,6 +12,7 @@ export const SLOW_TESTS = [
   "test/export/serving.test.ts",
   "test/no-blas.test.ts",
   "test/dist.test.ts",
+  "test/mechanisms.test.ts",
 ];
 
 /**

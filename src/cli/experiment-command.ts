@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { PreparedDataset } from "../data/reader.ts";
-import { selectBackend, type BackendInfo } from "../engine/backend.ts";
+import { selectBackend, type BackendInfo } from "../engine/index.ts";
 import { replicaCount } from "../train/parallel/count.ts";
 import { loadExperiment, loadExperimentSpecs, type LoadedExperiment } from "../run/experiment.ts";
 import type { ModelResult } from "../run/model-run.ts";

@@ -161,15 +161,24 @@ async function restore(previous: string | undefined): Promise<void> {
   if (previous !== undefined && previous !== tf.getBackend()) await tf.setBackend(previous);
 }
 
+/** Whether mkt's kernel overrides are wanted: the option (--no-kernel-overrides), and MKT_KERNEL_OVERRIDES=off (tests, CI). */
+function overridesWanted(option: boolean | undefined): boolean {
+  const setting = process.env["MKT_KERNEL_OVERRIDES"];
+  if (setting !== undefined && setting !== "" && setting !== "on" && setting !== "off") throw new UserError(`MKT_KERNEL_OVERRIDES: expected 'on' or 'off', got '${setting.slice(0, 20)}'`);
+  return option !== false && setting !== "off";
+}
+
 /**
  * Makes `choice` the active tfjs backend. "auto" falls back along gpu → node → wasm → cpu and
  * records why each faster one was skipped; an explicit choice that does not work throws a UserError.
- * Kernel overrides for the chosen backend are applied unless `kernelOverrides: false`.
+ * Kernel overrides for the chosen backend are applied unless `kernelOverrides: false` or
+ * MKT_KERNEL_OVERRIDES=off (then every override is removed: the plain tfjs kernels run).
  */
 export async function selectBackend(
   choice: BackendChoice,
   options: { kernelOverrides?: boolean } = {},
 ): Promise<BackendInfo> {
+  const overrides = overridesWanted(options.kernelOverrides);
   const previous = (tf.getBackend() as string | null) ?? undefined;
   const candidates = choice === "auto" ? AUTO_ORDER : [choice];
   const unavailable: { backend: string; reason: string }[] = [];
@@ -183,9 +192,9 @@ export async function selectBackend(
       unavailable.push({ backend: name, reason: result.reason });
       continue;
     }
-    if (options.kernelOverrides === false) removeKernelOverrides();
-    const blas = options.kernelOverrides === false ? undefined : await loadBlas();
-    const kernelOverrides = options.kernelOverrides === false ? [] : applyKernelOverrides(TF_NAME[name]);
+    if (!overrides) removeKernelOverrides();
+    const blas = overrides ? await loadBlas() : undefined;
+    const kernelOverrides = overrides ? applyKernelOverrides(TF_NAME[name]) : [];
     return { name, tfjsBackend: tf.getBackend(), versions: versions(), unavailable, kernelOverrides, ...(blas && TF_NAME[name] === "wasm" ? { blas: describeBlas(blas) } : {}) };
   }
   throw new UserError(`no TensorFlow.js backend works: ${unavailable.map((u) => `${u.backend}: ${u.reason}`).join("; ")}`);

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { denseMatMul } from "../engine/kernels/fused-matmul-grad.ts";
+import { denseMatMul } from "../engine/index.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export type Activation = "relu" | "sigmoid" | "none";

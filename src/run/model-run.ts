@@ -1,7 +1,7 @@
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
-import type { BackendInfo } from "../engine/backend.ts";
+import type { BackendInfo } from "../engine/index.ts";
 import type { EvaluationResult } from "../metrics/index.ts";
 import { evaluateReference, isReferenceRecipe, type ReferenceRecipe } from "../models/baselines/references.ts";
 import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/importance.ts";

@@ -7,7 +7,7 @@ import type { RecipeContext, StageOptions, StageRecord } from "../models/recipe.
 import type { ExperimentSpec } from "../spec/experiment.ts";
 import { loadCheckpoint, MANIFEST_FILE, saveCheckpoint } from "../train/checkpoint.ts";
 import { loadEpochCheckpoint, saveEpochCheckpoint } from "../train/epoch-checkpoint.ts";
-import type { BackendName } from "../engine/backend.ts";
+import type { BackendName } from "../engine/index.ts";
 import { trainModel, type EpochLog, type ParallelTraining, type ResumePoint } from "../train/trainer.ts";
 import type { StageReplicaArgs } from "./stage-replica.ts";
 import { clearStaleTemps, writeJsonAtomic } from "../util/atomic.ts";

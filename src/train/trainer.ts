@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Batch, EntityName } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
-import type { BackendName } from "../engine/backend.ts";
+import type { BackendName } from "../engine/index.ts";
 import { batchToTensors, disposeBatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { describeBackends, selectBackend } from "../../engine/backend.ts";
+import { describeBackends, selectBackend } from "../../engine/index.ts";
 import { replicaCount } from "../../train/parallel/count.ts";
 import { globalOptions } from "../options.ts";
 

@@ -23,26 +23,7 @@ import { loadedBlas } from "../blas.ts";
 import { wasmSumOverride } from "./wasm-sum.ts";
 import { reluGradient, reluGradKernels } from "./relu-grad.ts";
 import { fusedMatMulGradient } from "./fused-matmul-grad.ts";
-
-export interface KernelOverride {
-  /** Stable name, reported by selectBackend / `mkt info`. */
-  name: string;
-  kernelName: string;
-  backendName: string;
-  /** Builds the replacement kernelFunc around the original one. */
-  wrap(original: tf.KernelFunc): tf.KernelFunc;
-}
-
-export interface GradientOverride {
-  /** Stable name, reported with its backend's kernel overrides. */
-  name: string;
-  /** The kernel whose registered gradient it replaces. */
-  kernelName: string;
-  /** The backend whose overrides it is applied and removed with. */
-  backendName: string;
-  /** Builds the replacement gradient config around the original one. */
-  wrap(original: tf.GradConfig): tf.GradConfig;
-}
+import type { GradientOverride, KernelOverride } from "./types.ts";
 
 /** The matmul kernels on OpenBLAS where it loaded (engine/blas.ts), else with explicit transposes. */
 const MATMUL = { blas: [wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride], plain: [wasmBatchMatMulOverride, wasmFusedMatMulOverride] };

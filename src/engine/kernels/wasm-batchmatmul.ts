@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { SMALL_MATRIX_WORK, smallBatchedMatMul } from "./small-batched-matmul.ts";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 
 /** The one backend method needed: intermediates are freed by dataId (ref-counted on wasm). */
 interface DisposingBackend {

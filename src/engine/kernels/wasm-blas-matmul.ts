@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadedBlas, type Blas } from "../blas.ts";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 import { disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
 import { activate, wasmFusedMatMul } from "./wasm-fusedmatmul.ts";
 import { addBiasInPlace, reluInPlace } from "./relu-grad.ts";

@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./copy-simd.wasm.ts";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 import { heapModuleExports, wasmHeapMemory } from "./wasm-module.ts";
 
 type HeapArray = Float32Array | Int32Array | Uint8Array;

@@ -11,7 +11,7 @@
  * (correct) matmul runs first, then the bias and activation kernels.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 import { batchSize } from "./matmul-plan.ts";
 import { disposeInfos, explicitTransposeMatMul, runWasmKernel } from "./wasm-batchmatmul.ts";
 

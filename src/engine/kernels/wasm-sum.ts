@@ -16,7 +16,7 @@
  * 2.99 ms for the JS loop (benchmarks/dense-kernels.ts).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 import { WASM_BASE64 } from "./sum-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 

@@ -7,9 +7,8 @@
  */
 import { Worker } from "node:worker_threads";
 import { batchBuffers, sliceBatch, type Batch } from "../../data/batch.ts";
-import type { BackendName } from "../../engine/backend.ts";
+import { setBlasReplicaMode, type BackendName } from "../../engine/index.ts";
 import type { AdamState } from "../adam.ts";
-import { setBlasReplicaMode } from "../../engine/blas.ts";
 import type { ReplicaFactory } from "./factory.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { createExchangeBuffers, Replica, type ReplicaModel } from "./replica.ts";

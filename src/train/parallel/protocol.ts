@@ -1,5 +1,5 @@
 /** Messages between the main thread and a replica worker (see group.ts and worker.ts). */
-import type { BackendName } from "../../engine/backend.ts";
+import type { BackendName } from "../../engine/index.ts";
 import type { AdamState } from "../adam.ts";
 import type { ReplicaFactory } from "./factory.ts";
 import type { ExchangeBuffers } from "./replica.ts";

@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../../data/batch.ts";
-import { float32Values } from "../../engine/read-values.ts";
+import { float32Values } from "../../engine/index.ts";
 import { batchToTensors } from "../../models/inputs.ts";
 import { Adam, type AdamState } from "../adam.ts";
 import { predictBatch } from "../evaluate.ts";

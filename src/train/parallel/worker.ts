@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { parentPort } from "node:worker_threads";
-import { selectBackend } from "../../engine/backend.ts";
+import { selectBackend } from "../../engine/index.ts";
 import { buildReplica } from "./factory.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { Replica, type ReplicaModel } from "./replica.ts";

@@ -11,7 +11,7 @@ import type { BackendInfo } from "../src/engine/backend.ts";
 import type { CtrModel } from "../src/models/model.ts";
 import type { ModelRecipe, RecipeContext, StageOptions, StageRecord } from "../src/models/recipe.ts";
 import type { ExperimentSpec } from "../src/spec/experiment.ts";
-import { predictBatch } from "../src/train/evaluate.ts";
+import { predictBatch } from "../src/models/batch-loop.ts";
 import { readerBatchRows, ReplicaGroup } from "../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../src/train/parallel/replica.ts";
 import { Adam } from "../src/train/adam.ts";

@@ -35,7 +35,7 @@ import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
-import { predictBatch } from "../src/train/evaluate.ts";
+import { predictBatch } from "../src/models/batch-loop.ts";
 import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
 import { median } from "./stats.ts";

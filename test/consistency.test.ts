@@ -10,7 +10,7 @@ import { starRecipe } from "../src/models/baselines/star.ts";
 import { mktRecipe } from "../src/models/mkt/recipe.ts";
 import type { CtrModel } from "../src/models/model.ts";
 import type { ModelRecipe } from "../src/models/recipe.ts";
-import { predictBatch } from "../src/train/evaluate.ts";
+import { predictBatch } from "../src/models/batch-loop.ts";
 import { SCORE_TOLERANCE } from "./helpers/tolerance.ts";
 import { useMode, type Mode } from "./helpers/kernel-modes.ts";
 import { mlpReference64 } from "./helpers/reference64.ts";

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { TARGET, type Batch } from "../data/batch.ts";
 import type { PreparedSchema } from "../data/schema.ts";
-import { batchToTensors, disposeBatchTensors, type BatchTensors } from "../models/inputs.ts";
+import { withTensors } from "../models/batch-loop.ts";
+import type { BatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
 import { buildDirAtomic, writeFileAtomic } from "../util/atomic.ts";
 import { describeServing, servingInputs, servingReadme, type ServingDescription } from "./describe.ts";
@@ -107,12 +108,7 @@ function namedBatchTensors(t: BatchTensors): Map<string, tf.Tensor> {
 }
 
 function traceAt(model: CtrModel, schema: PreparedSchema, rows: number): Trace {
-  const tensors = batchToTensors(traceBatch(schema, rows));
-  try {
-    return traceForward(() => model.predictTarget(tensors), model.module.namedVariables(), namedBatchTensors(tensors));
-  } finally {
-    disposeBatchTensors(tensors);
-  }
+  return withTensors(traceBatch(schema, rows), (t) => traceForward(() => model.predictTarget(t), model.module.namedVariables(), namedBatchTensors(t)));
 }
 
 /** Traces `model.predictTarget` and builds the GraphModel artifacts and their description. */

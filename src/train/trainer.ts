@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Batch, EntityName } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { BackendName } from "../engine/index.ts";
-import { batchToTensors, disposeBatchTensors } from "../models/inputs.ts";
+import { forEachBatch, valuesOf } from "../models/batch-loop.ts";
 import type { CtrModel } from "../models/model.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
 import { log } from "../util/log.ts";
@@ -175,29 +175,22 @@ class RunningMeans {
 }
 
 /**
- * One Adam step on a batch; returns the loss and its parts. The batch tensors live only for the
- * step, and everything the step creates is released by tf.tidy except the stacked loss values,
- * kept on purpose to be read back after the update.
+ * One Adam step on a batch; returns the loss and its parts. The loss values are stacked and kept
+ * through the optimizer's own tidy, to be read back after the update.
  */
 export async function trainStep(model: CtrModel, optimizer: Adam, variables: tf.Variable[], batch: Batch): Promise<Record<string, number>> {
-  const t = batchToTensors(batch);
-  const kept: tf.Tensor[] = [];
   let names: string[] = [];
-  try {
-    tf.tidy(() => {
-      optimizer.minimize(() => {
-        const { total, parts } = model.loss(t);
-        names = ["total", ...Object.keys(parts)];
-        kept.push(tf.keep(tf.stack([total, ...Object.values(parts)])));
-        return total;
-      }, variables);
-    });
-    const values = await kept[0]!.data();
-    return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
-  } finally {
-    tf.dispose(kept);
-    disposeBatchTensors(t);
-  }
+  const { values } = (await valuesOf(batch, (t) => {
+    let losses: tf.Tensor | undefined;
+    optimizer.minimize(() => {
+      const { total, parts } = model.loss(t);
+      names = ["total", ...Object.keys(parts)];
+      losses = tf.keep(tf.stack([total, ...Object.values(parts)]));
+      return total;
+    }, variables);
+    return losses;
+  }))!;
+  return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
 }
 
 /**
@@ -243,23 +236,23 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
       let samples = 0;
       let step = 0;
       try {
-        const batches = dataset.batches({
-          split: "train",
+        const read = {
+          split: "train" as const,
           entities,
           batchSize: training.batch_size,
           shuffle: { bufferRows: training.shuffle_buffer, seed: options.seed + epoch },
           ...(options.slices ? { slices: options.slices } : {}),
-        });
-        for await (const batch of batches) {
-          const loss = await steps.step(batch);
-          dataset.recycle(batch); // the step has made its tensors (and replicas their copies)
+          ...(options.maxBatchesPerEpoch ? { maxBatches: options.maxBatchesPerEpoch } : {}),
+        };
+        const stepper = steps;
+        await forEachBatch(dataset, read, async (batch) => {
+          const loss = await stepper.step(batch);
           means.add(loss, batch.size);
           samples += batch.size;
           step++;
           progress.update(samples, means.means().total!);
           options.onStep?.({ epoch, step, samples, loss });
-          if (step === options.maxBatchesPerEpoch) break;
-        }
+        });
       } finally {
         progress.stop();
       }

@@ -5,7 +5,7 @@ import type { CtrModel } from "../models/model.ts";
 import type { ModelRecipe } from "../models/recipe.ts";
 import { ablationRecipe, recipeFor } from "../models/registry.ts";
 import type { LoadedExperiment } from "../run/experiment.ts";
-import { modelDir, RESULT_FILE, sharedStageDirs } from "../run/model-run.ts";
+import { modelDir, RESULT_FILE } from "../run/model-run.ts";
 import { StageRunner } from "../run/stages.ts";
 
 /** Every recipe a run of the spec trains: its models of Table 2, then its MKT ablations (as `mkt run`). */
@@ -22,15 +22,11 @@ export async function isFinished(experiment: LoadedExperiment, recipe: ModelReci
 }
 
 /**
- * The trained model of a recipe for one seed, as its last stage left it: the recipe builds its
- * models and every stage loads its checkpoint from the run directory instead of training. A stage
- * that has not finished is a UserError with `hint`.
+ * The trained model of a recipe for one seed, as its last stage left it: every stage loads its
+ * checkpoint from the run directory instead of training. A stage that has not finished is a
+ * UserError with `hint`.
  */
 export async function loadFinishedModel(experiment: LoadedExperiment, dataset: PreparedDataset, recipe: ModelRecipe, seed: number, hint: string): Promise<CtrModel> {
-  const runner = new StageRunner(dataset, experiment.spec, seed, modelDir(experiment.runDir, recipe.name, seed), {
-    progress: false,
-    stageDirs: sharedStageDirs(recipe, experiment.runDir, seed),
-    requireFinished: { hint },
-  });
-  return recipe.train(runner);
+  const runner = new StageRunner(dataset, experiment.spec, seed, experiment.runDir, { progress: false, requireFinished: { hint } });
+  return (await runner.run(recipe)).model!;
 }

@@ -13,7 +13,8 @@ import { lockInside, removeStaleLock, tryLock, waitForLock, type FileLock } from
 import { log } from "../util/log.ts";
 import type { LoadedExperiment } from "./experiment.ts";
 import { provenance, type Provenance } from "./provenance.ts";
-import { StageRunner, StopAfterStage } from "./stages.ts";
+import { modelDir } from "./layout.ts";
+import { StageRunner } from "./stages.ts";
 
 /** Everything one (model, seed) run produced: `<run>/<model>/seed-<seed>/result.json`. */
 export interface ModelResult {
@@ -35,16 +36,7 @@ export const METRICS_FILE = "metrics.json";
 export const PREDICTIONS_FILE = "predictions.csv";
 export const IMPORTANCE_FILE = "importance.json";
 
-export function modelDir(runDir: string, model: string, seed: number): string {
-  return join(runDir, model, `seed-${seed}`);
-}
-
-/** Directories of the stages a recipe shares with another recipe's run (stage → directory). */
-export function sharedStageDirs(recipe: ModelRecipe, runDir: string, seed: number): Record<string, string> {
-  const dirs: Record<string, string> = {};
-  for (const [stage, owner] of Object.entries(recipe.sharedStages ?? {})) dirs[stage] = join(modelDir(runDir, owner, seed), `stage-${stage}`);
-  return dirs;
-}
+export { modelDir };
 
 export interface ModelRunOptions {
   progress: boolean;
@@ -153,26 +145,20 @@ async function trainAndEvaluate(run: HeldModelRun): Promise<ModelResult | undefi
   // ItemPop and the Oracle: nothing to train, scored straight from the prepared files.
   if (isReferenceRecipe(recipe)) return writeResult(run, started, await evaluateReference(recipe, dataset), []);
   const { experiment, seed, backend, options, dir } = run;
-  const runner = new StageRunner(dataset, experiment.spec, seed, dir, {
+  const runner = new StageRunner(dataset, experiment.spec, seed, experiment.runDir, {
     progress: options.progress,
-    stageDirs: sharedStageDirs(recipe, experiment.runDir, seed),
-    parallel: { replicas: backend.replicas ?? 1, backend: backend.name, kernelOverrides: backend.kernelOverrides.length > 0, recipe: recipe.name },
-    ...(options.stopAfter ? { stopAfter: options.stopAfter } : {}),
+    parallel: { replicas: backend.replicas ?? 1, backend: backend.name, kernelOverrides: backend.kernelOverrides.length > 0 },
+    ...(options.stopAfter ? { through: options.stopAfter } : {}),
     ...(options.requireFinished ? { requireFinished: options.requireFinished } : {}),
   });
-  let model;
-  try {
-    model = await recipe.train(runner);
-  } catch (error) {
-    if (error instanceof StopAfterStage) return undefined;
-    throw error;
-  }
+  const { records, model } = await runner.run(recipe);
+  if (!model) return undefined;
   try {
     const evaluation = await evaluateSplit(model, dataset, { split: "test", batchSize: experiment.spec.training.eval_batch_size });
     const mem = memOf(model);
     const importance = mem ? await meanImportance(mem, dataset, experiment.spec.training.eval_batch_size) : undefined;
     if (importance) await writeJsonAtomic(join(dir, IMPORTANCE_FILE), importance);
-    return await writeResult(run, started, evaluation, runner.records, importance);
+    return await writeResult(run, started, evaluation, records, importance);
   } finally {
     model.module.dispose();
   }

@@ -7,9 +7,11 @@ import { withTensors } from "../models/batch-loop.ts";
 import type { BatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
 import { buildDirAtomic, writeFileAtomic } from "../util/atomic.ts";
-import { describeServing, servingInputs, servingReadme, type ServingDescription } from "./describe.ts";
+import { describeServing, servingInputs, servingReadme, type ServingDescription, type ServingInfo } from "./describe.ts";
 import { buildGraph, type ExportedGraph } from "./graph.ts";
 import { traceForward, type Trace } from "./trace.ts";
+
+export type { ServingInfo };
 
 /**
  * The serving export of a trained model (SPEC §2 "Serving model"): the model's own forward pass,
@@ -32,15 +34,6 @@ export const OUTPUT_NAME = "click_probability";
 
 /** The two batch sizes of the traces (any two different sizes would do; small keeps tracing cheap). */
 const TRACE_ROWS = [3, 5] as const;
-
-/** What the export says about the model it serves. */
-export interface ServingInfo {
-  /** Recipe name: a model of Table 2 or "mkt-<ablation>". */
-  model: string;
-  seed?: number;
-  /** Prepared dataset directory holding the vocabularies. */
-  preparedDir?: string;
-}
 
 /** model.json: tfjs's GraphModel artifacts with weightsManifest → weights.bin. */
 export interface GraphModelJson {

@@ -1,26 +1,11 @@
 import type { Batch } from "../data/batch.ts";
 import type { BatchOptions, PreparedDataset } from "../data/reader.ts";
-import { evaluate, groupLabels, groupIndex, type EvaluationResult } from "../metrics/index.ts";
+import { evaluate, groupLabels, groupIndex, type PredictionRows, type SplitEvaluation } from "../metrics/index.ts";
 import { forEachBatch, predictBatch } from "../models/batch-loop.ts";
 import type { CtrModel } from "../models/model.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 
-/** Per evaluated row, in the split's file order. */
-export interface PredictionRows {
-  scores: Float32Array;
-  labels: Float32Array;
-  userKey: Int32Array;
-  /** The user's training-split clicks (selects the user group). */
-  userClicks: Int32Array;
-}
-
-export interface SplitEvaluation {
-  metrics: EvaluationResult;
-  rows: PredictionRows;
-  /** Wall time of the prediction pass (reading included), and its throughput. */
-  seconds: number;
-  samplesPerSecond: number;
-}
+export type { PredictionRows, SplitEvaluation };
 
 export interface EvaluateSplitOptions {
   split: BatchOptions["split"];

@@ -227,6 +227,18 @@ function splitV(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+/** Calls `visit` with every index over `counts`, in row-major order (the last axis fastest). */
+function forEachIndex(counts: readonly number[], visit: (index: readonly number[]) => void): void {
+  const index = new Array<number>(counts.length).fill(0);
+  for (let call = 0, calls = product(counts); call < calls; call++) {
+    visit(index);
+    for (let i = counts.length - 1; i >= 0; i--) {
+      if (++index[i]! < counts[i]!) break;
+      index[i] = 0;
+    }
+  }
+}
+
 const override = (kernelName: string, name: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): KernelOverride => ({
   name: `wasm:${kernelName}/${name}`,
   kernelName,
@@ -263,21 +275,15 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
       copyRuns(b, src, begin[0]! * strides[0]!, run, dst, 0, run, run, 1);
       return out;
     }
-    // Axes 0…k−2 are walked with an index counter; axis k−1 is one copyRuns call of size[k−1] runs.
+    // Axes 0…k−2 are walked; axis k−1 is one copyRuns call of size[k−1] runs.
     const last = k - 1;
-    const outerAxes = Array.from({ length: last }, (_, i) => i);
-    const index = new Array<number>(last).fill(0);
-    const calls = product(outerAxes.map((i) => size[i]!));
-    for (let call = 0, to = 0; call < calls; call++) {
+    let to = 0;
+    forEachIndex(size.slice(0, last), (index) => {
       let from = begin[k]! * inner + begin[last]! * strides[last]!;
-      for (const i of outerAxes) from += (begin[i]! + index[i]!) * strides[i]!;
+      index.forEach((j, i) => (from += (begin[i]! + j) * strides[i]!));
       copyRuns(b, src, from, strides[last]!, dst, to, run, run, size[last]!);
       to += run * size[last]!;
-      for (let i = last - 1; i >= 0; i--) {
-        if (++index[i]! < size[i]!) break;
-        index[i] = 0;
-      }
-    }
+    });
     return out;
   };
 }
@@ -305,20 +311,15 @@ function transpose(original: tf.KernelFunc): tf.KernelFunc {
     const strides = shape.map((_, i) => product(shape.slice(i + 1)));
     const src = b.typedArrayFromHeap(x);
     const dst = b.typedArrayFromHeap(out);
-    // Output axis rank−2 is the runs of one copyRuns call; output axes 0…rank−3 are walked here.
+    // Output axis rank−2 is the runs of one copyRuns call; output axes 0…rank−3 are walked.
     const last = rank - 2;
-    const index = new Array<number>(last).fill(0);
-    const calls = product(outShape.slice(0, last));
-    for (let call = 0, to = 0; call < calls; call++) {
+    let to = 0;
+    forEachIndex(outShape.slice(0, last), (index) => {
       let from = 0;
-      for (let i = 0; i < last; i++) from += index[i]! * strides[perm[i]!]!;
+      index.forEach((j, i) => (from += j * strides[perm[i]!]!));
       copyRuns(b, src, from, strides[perm[last]!]!, dst, to, run, run, outShape[last]!);
       to += run * outShape[last]!;
-      for (let i = last - 1; i >= 0; i--) {
-        if (++index[i]! < outShape[i]!) break;
-        index[i] = 0;
-      }
-    }
+    });
     return out;
   };
 }

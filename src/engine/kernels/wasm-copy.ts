@@ -5,8 +5,8 @@
  * tfjs-backend-wasm 4.22 implements Concat and Slice (which Unpack and SplitV call) in JS with one
  * `subarray` + `set` per row: with the short rows of embedding features (8–24 floats) the typed
  * array allocations dominate. Its GatherV2 reads the indices back, checks each one through a
- * closure-taking assert, then runs a generic strided C++ gather: about 0.3 µs per index whatever the
- * row size. An embedding lookup of 20 sequence elements × 8,192 rows took ~40 ms per table.
+ * closure-taking assert, then runs a generic strided C++ gather, at a fixed cost per index
+ * whatever the row size (docs/performance.md, "Kernel overrides").
  *
  * These versions copy straight between heap views: one `set` per long run, short runs and table
  * rows by mkt's own SIMD copies (copy-simd.wat), a plain loop for the smallest copies.
@@ -41,8 +41,8 @@ type SimdGatherRows = (src: number, indices: number, dst: number, count: number,
 /**
  * Copies `count` runs of `length` elements: run r from src[srcStart + r·srcStride] to
  * dst[dstStart + r·dstStride]. Short runs on the wasm heap (`backend`'s, when reachable) are copied
- * by copy-simd.wat, 16 bytes at a time: a JS loop over a typed array of one of three types runs at
- * ~2 ns per element there (Pack/Unpack of 8-float embedding rows: 12 ms of MEM's step).
+ * by copy-simd.wat, 16 bytes at a time: a JS loop over a typed array of one of three types is
+ * slow there (polymorphic element access).
  */
 export function copyRuns(
   backend: object,
@@ -292,8 +292,7 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
  * Transpose that keeps the last axis last (FiBiNet's [B, F, E] ↔ [F, B, E]) as runs of the last
  * axis: the output's second-to-last axis is one copyRuns call (its input stride between runs), the
  * axes before it are walked with an index counter. tfjs-backend-wasm's kernel moves element by
- * element through a generic strided loop: 1.0–1.3 ms for [1024, 105, 8] (FiBiNet's 12 a step: 9 of
- * its 105 ms).
+ * element through a generic strided loop.
  * Other permutations go to the original kernel.
  */
 function transpose(original: tf.KernelFunc): tf.KernelFunc {
@@ -327,7 +326,7 @@ function transpose(original: tf.KernelFunc): tf.KernelFunc {
 /**
  * Identity without a copy: the output shares the input's data, reference-counted, as the cpu
  * backend's Identity and the wasm backend's own Reshape do. tfjs's engine runs Identity to save
- * every input a gradient needs (engine.clone), so the shipped copy cost 16 of MEM's 190 ms per step.
+ * every input a gradient needs (engine.clone), so the shipped copy ran on every saved tensor.
  */
 function identity(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {

@@ -15,7 +15,7 @@ import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
 import { recipeByName } from "../src/models/registry.ts";
-import { stageModel } from "../src/run/stage-replica.ts";
+import { stageModel } from "./bench-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";

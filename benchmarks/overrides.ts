@@ -32,7 +32,7 @@ import { explicitTransposeMatMul } from "../src/engine/kernels/wasm-batchmatmul.
 import { blasBatchMatMul } from "../src/engine/kernels/wasm-blas-matmul.ts";
 import { loadedBlas } from "../src/engine/blas.ts";
 import { recipeByName } from "../src/models/registry.ts";
-import { stageModel } from "../src/run/stage-replica.ts";
+import { stageModel } from "./bench-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";

@@ -17,7 +17,7 @@ import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
 import { batchToTensors, disposeBatchTensors } from "../src/models/inputs.ts";
 import { recipeByName } from "../src/models/registry.ts";
-import { stageModel } from "../src/run/stage-replica.ts";
+import { stageModel } from "./bench-replica.ts";
 import { Adam } from "../src/train/adam.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";

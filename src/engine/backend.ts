@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { UserError } from "../util/errors.ts";
+import { oneLine, UserError } from "../util/errors.ts";
 import { applyKernelOverrides, kernelOverridesFor, removeKernelOverrides } from "./kernels/registry.ts";
 import { loadBlas, type BlasState } from "./blas.ts";
 
@@ -64,10 +64,7 @@ let wasmPathsSet = false;
 type Probe = { ok: true } | { ok: false; reason: string };
 const fail = (reason: string): Probe => ({ ok: false, reason });
 
-function oneLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/\s+/g, " ").trim().slice(0, 300);
-}
+const reasonOf = (err: unknown): string => oneLine(err instanceof Error ? err.message : String(err), 300);
 
 /** Loads a native package once; returns a failure reason or undefined. */
 async function loadNative(pkg: string): Promise<string | undefined> {
@@ -89,7 +86,7 @@ async function loadNative(pkg: string): Promise<string | undefined> {
     if (version !== undefined) loadedVersions[pkg.replace("@tensorflow/", "")] = version;
     return undefined;
   } catch (err) {
-    return `package ${pkg} is installed but failed to load: ${oneLine(err)}`;
+    return `package ${pkg} is installed but failed to load: ${reasonOf(err)}`;
   }
 }
 
@@ -115,11 +112,11 @@ async function activate(tfName: string): Promise<Probe> {
     ok = await tf.setBackend(tfName);
     if (ok) await tf.ready();
   } catch (err) {
-    return fail(`tf.setBackend('${tfName}') threw: ${oneLine(err)}`);
+    return fail(`tf.setBackend('${tfName}') threw: ${reasonOf(err)}`);
   } finally {
     console.warn = warn;
   }
-  if (!ok) return fail(`tf.setBackend('${tfName}') failed${warnings[0] ? `: ${oneLine(warnings[0])}` : ""}`);
+  if (!ok) return fail(`tf.setBackend('${tfName}') failed${warnings[0] ? `: ${reasonOf(warnings[0])}` : ""}`);
   // The cpu backend greets Node users on its first write with a banner on stdout; mkt says which backend runs itself.
   if (tfName === "cpu") (tf.backend() as { firstUse?: boolean }).firstUse = false;
   try {
@@ -128,7 +125,7 @@ async function activate(tfName: string): Promise<Probe> {
     product.dispose();
     if (values.join(",") !== "19,22,43,50") return fail(`test matmul on '${tfName}' returned [${values.join(", ")}]`);
   } catch (err) {
-    return fail(`test matmul on '${tfName}' threw: ${oneLine(err)}`);
+    return fail(`test matmul on '${tfName}' threw: ${reasonOf(err)}`);
   }
   return { ok: true };
 }
@@ -141,7 +138,7 @@ async function probe(name: BackendName): Promise<Probe> {
     try {
       await loadWasm();
     } catch (err) {
-      return fail(`@tensorflow/tfjs-backend-wasm failed to load: ${oneLine(err)}`);
+      return fail(`@tensorflow/tfjs-backend-wasm failed to load: ${reasonOf(err)}`);
     }
   }
   const result = await activate(TF_NAME[name]);

@@ -1,4 +1,3 @@
-import { access } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { CtrModel } from "../models/model.ts";
@@ -7,6 +6,7 @@ import { ablationRecipe, recipeFor } from "../models/registry.ts";
 import type { LoadedExperiment } from "../run/experiment.ts";
 import { modelDir, RESULT_FILE } from "../run/model-run.ts";
 import { StageRunner } from "../run/stages.ts";
+import { exists } from "../util/files.ts";
 
 /** Every recipe a run of the spec trains: its models of Table 2, then its MKT ablations (as `mkt run`). */
 export function runRecipes(experiment: LoadedExperiment): ModelRecipe[] {
@@ -15,10 +15,7 @@ export function runRecipes(experiment: LoadedExperiment): ModelRecipe[] {
 
 /** Whether a (model, seed) of the run finished: trained and evaluated (its result.json exists). */
 export async function isFinished(experiment: LoadedExperiment, recipe: ModelRecipe, seed: number): Promise<boolean> {
-  return access(join(modelDir(experiment.runDir, recipe.name, seed), RESULT_FILE)).then(
-    () => true,
-    () => false,
-  );
+  return exists(join(modelDir(experiment.runDir, recipe.name, seed), RESULT_FILE));
 }
 
 /**

@@ -21,14 +21,19 @@ export interface StageRecord {
   resumed: boolean;
 }
 
+/** How a stage trains its model (the trainer's options a recipe sets). */
 export interface StageOptions {
-  /** Rows to train on (default: the model's trainEntities). */
+  /** Rows to train on (default: the model's trainEntities), e.g. ["source"] to pre-train a model. */
   entities?: readonly EntityName[];
-  /** Early stopping on target valid AUC (default) or a fixed number of epochs (spec max_epochs). */
+  /**
+   * "target" (default): validate on the target valid split after each epoch, stop early after
+   * `patience` epochs without improvement and keep the best epoch. "none": no validation, run every
+   * epoch and keep the last (e.g. a continual slice, or a model whose target AUC means nothing).
+   */
   validation?: "target" | "none";
-  /** Only rows of these time slices (continual training, e.g. CTNet). */
+  /** Only training rows of these time slices (continual training, e.g. CTNet). */
   slices?: readonly number[];
-  /** Epochs of this stage instead of the spec's max_epochs (e.g. one pass per slice). */
+  /** Overrides training.max_epochs (with validation "none", the exact number of epochs). */
   maxEpochs?: number;
 }
 
@@ -82,10 +87,9 @@ export function buildContext(dataset: PreparedDataset, spec: ExperimentSpec, see
   return { schema: dataset.schema, spec, seed };
 }
 
-/**
- * The models of one run of a recipe: each is built once, when first asked for (after the models it
- * is built from), and disposed by release() once nothing needs it.
- */
+const inputKeys = (model: RecipeModel | undefined): string[] => [...(model?.owns ?? []), ...(model?.reads ?? [])];
+
+/** The models of one run of a recipe: each built once, when first asked for, and disposed by release(). */
 export class RecipeModels {
   private readonly built = new Map<string, CtrModel>();
   /** Model key → key of the model that owns it. */
@@ -101,27 +105,23 @@ export class RecipeModels {
     if (found) return found;
     const definition = this.recipe.models[key];
     if (definition === undefined) throw new Error(`recipe ${this.recipe.name} has no model '${key}'`);
-    const inputs: Record<string, CtrModel> = {};
-    for (const input of [...(definition.owns ?? []), ...(definition.reads ?? [])]) inputs[input] = this.get(input);
+    const inputs = Object.fromEntries(inputKeys(definition).map((input) => [input, this.get(input)]));
     const model = definition.build(this.context, inputs);
     this.built.set(key, model);
     for (const owned of definition.owns ?? []) this.owners.set(owned, key);
     return model;
   }
 
-  /** The keys a model needs built (itself and, until it is built, what it is built from). */
+  /** The keys a model needs built: itself and, until it is built, what it is built from. */
   needs(key: string): Set<string> {
-    const out = new Set([key]);
-    if (this.built.has(key)) return out;
-    const definition = this.recipe.models[key];
-    for (const input of [...(definition?.owns ?? []), ...(definition?.reads ?? [])]) for (const k of this.needs(input)) out.add(k);
-    return out;
+    const inputs = this.built.has(key) ? [] : inputKeys(this.recipe.models[key]);
+    return new Set([key, ...inputs.flatMap((input) => [...this.needs(input)])]);
   }
 
-  /** Disposes every built model that no other owns and that is not in `keep` (with the models it owns). */
+  /** Disposes every built model that no other owns and that is not in `keep`, with the models it owns. */
   release(keep: ReadonlySet<string> = new Set()): void {
     for (const [key, model] of [...this.built]) {
-      if (this.owners.has(key) || keep.has(key)) continue;
+      if (!this.built.has(key) || this.owners.has(key) || keep.has(key)) continue;
       model.module.dispose();
       this.forget(key);
     }

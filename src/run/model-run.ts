@@ -1,4 +1,4 @@
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { BackendInfo } from "../engine/index.ts";
@@ -8,7 +8,7 @@ import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/impo
 import type { ModelCategory, ModelRecipe, StageRecord } from "../models/recipe.ts";
 import { evaluateSplit, writePredictions, type SplitEvaluation } from "../train/evaluate.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
-import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/checksums.ts";
+import { readSealed, sealDir, unsealDir, type Sealed } from "../util/checksums.ts";
 import { lockInside, removeStaleLock, tryLock, waitForLock, type FileLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
 import type { LoadedExperiment } from "./experiment.ts";
@@ -74,10 +74,10 @@ export async function runModel(
   };
   if (wholeRun) {
     const found = await finishedResult(dir);
-    if ("result" in found) {
+    if ("value" in found) {
       log().info({ model: recipe.name, seed }, "already finished: skipped");
       await removeStaleLock(lockInside(dir));
-      return found.result;
+      return found.value;
     }
     failIfCorrupt(found);
   }
@@ -87,7 +87,7 @@ export async function runModel(
   try {
     if (wholeRun) {
       const found = await finishedResult(dir);
-      if ("result" in found) return found.result;
+      if ("value" in found) return found.value;
       failIfCorrupt(found);
       if ("corrupt" in found) {
         log().warn({ model: recipe.name, seed, file: found.corrupt.file }, `${found.corrupt.message}: evaluating again`);
@@ -100,17 +100,11 @@ export async function runModel(
   }
 }
 
-type FinishedResult = { result: ModelResult } | { unfinished: true } | { corrupt: CorruptArtefactError };
+type FinishedResult = Sealed<ModelResult>;
 
 /** The (model, seed)'s result once its checksums hold (result.json without checksums.json: interrupted before the end, or an older mkt's). */
-async function finishedResult(dir: string): Promise<FinishedResult> {
-  try {
-    if (!(await exists(join(dir, RESULT_FILE))) || !(await verifySealed(dir))) return { unfinished: true };
-    return { result: JSON.parse(await readFile(join(dir, RESULT_FILE), "utf8")) as ModelResult };
-  } catch (error) {
-    if (error instanceof CorruptArtefactError) return { corrupt: error };
-    throw error;
-  }
+function finishedResult(dir: string): Promise<FinishedResult> {
+  return readSealed(dir, RESULT_FILE, async () => JSON.parse(await readFile(join(dir, RESULT_FILE), "utf8")) as ModelResult);
 }
 
 /**
@@ -198,11 +192,4 @@ async function writeResult(
   await sealDir(dir, [RESULT_FILE, METRICS_FILE, PREDICTIONS_FILE, ...(importance ? [IMPORTANCE_FILE] : [])]);
   log().info({ model: recipe.name, seed, auc: evaluation.metrics.auc, gauc: evaluation.metrics.gauc }, "evaluated");
   return result;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -4,10 +4,9 @@
  * weights do not matter: the main thread sends every value before training starts.
  */
 import type { Batch } from "../data/batch.ts";
-import type { PreparedDataset } from "../data/reader.ts";
 import { readPreparedSchema } from "../data/schema.ts";
 import type { CtrModel } from "../models/model.ts";
-import { buildContext, RecipeModels, type BuildContext, type ModelRecipe, type Stage } from "../models/recipe.ts";
+import { RecipeModels, type BuildContext, type ModelRecipe } from "../models/recipe.ts";
 import { recipeByName } from "../models/registry.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
 import { ctrReplicaModel, type ReplicaModel } from "../train/parallel/replica.ts";
@@ -34,14 +33,4 @@ export function buildRecipeModel(recipe: ModelRecipe, context: BuildContext, key
 export async function buildStageReplicaModel(args: StageReplicaArgs): Promise<ReplicaModel<Batch>> {
   const schema = await readPreparedSchema(args.datasetDir);
   return ctrReplicaModel(buildRecipeModel(recipeByName(args.recipe), { schema, spec: args.spec, seed: args.seed }, args.model));
-}
-
-/** The model of a named stage as it starts, fresh (earlier stages untrained), and the stage (benchmarks, tests). */
-export async function stageModel(recipe: ModelRecipe, dataset: PreparedDataset, spec: ExperimentSpec, seed: number, name: string): Promise<{ stage: Stage; model: CtrModel }> {
-  const context = buildContext(dataset, spec, seed);
-  const stage = (await recipe.stages(context, dataset)).find((s) => s.name === name);
-  if (stage === undefined) throw new Error(`recipe ${recipe.name} has no stage '${name}'`);
-  const model = buildRecipeModel(recipe, context, stage.model);
-  if (stage.thaw) model.module.setTrainable(true);
-  return { stage, model };
 }

@@ -1,7 +1,6 @@
-import { access, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
-import type { BackendName } from "../engine/index.ts";
 import type { Module } from "../layers/params.ts";
 import type { CtrModel } from "../models/model.ts";
 import { buildContext, RecipeModels, type BuildContext, type ModelRecipe, type Stage, type StageRecord } from "../models/recipe.ts";
@@ -12,7 +11,7 @@ import { trainModel, type EpochLog, type ParallelTraining, type ResumePoint } fr
 import { modelDir, stageDir } from "./layout.ts";
 import type { StageReplicaArgs } from "./stage-replica.ts";
 import { clearStaleTemps, writeJsonAtomic } from "../util/atomic.ts";
-import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/checksums.ts";
+import { CorruptArtefactError, readSealed, sealDir, unsealDir, type Sealed } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
 import { lockInside, removeStaleLock, waitForLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
@@ -83,15 +82,11 @@ export interface StageRunOptions {
   parallel?: StageParallelism;
 }
 
-export interface StageParallelism {
-  /** Replicas including the main thread (1: no workers). */
-  replicas: number;
-  backend: BackendName;
-  kernelOverrides: boolean;
-}
+/** Replicas including the main thread (1: no workers), and how the workers select their backend. */
+export type StageParallelism = Omit<ParallelTraining, "factory">;
 
 /** What a stage directory holds: a finished stage (loaded into the model), nothing usable yet, or a corrupted file. */
-type StageState = { record: StageRecord } | { unfinished: true } | { corrupt: CorruptArtefactError };
+type StageState = Sealed<StageRecord>;
 
 /**
  * Runs a recipe's stages for one seed under `<run>/<recipe>/seed-<seed>/stage-<name>/`. While a stage
@@ -122,8 +117,8 @@ export class StageRunner {
     const dir = stageDir(this.runDir, recipe.name, this.seed, stage);
     let found = await this.finished(dir, model);
     let record: StageRecord;
-    if ("record" in found) {
-      record = found.record;
+    if ("value" in found) {
+      record = found.value;
       await removeStaleLock(lockInside(dir));
     } else {
       const required = this.options.requireFinished;
@@ -137,7 +132,7 @@ export class StageRunner {
           log().warn({ stage: name, file: found.corrupt.file }, `${found.corrupt.message}: training the stage again`);
           await unsealDir(dir);
         }
-        record = "record" in found ? found.record : await this.train(recipe, stage, dir, model);
+        record = "value" in found ? found.value : await this.train(recipe, stage, dir, model);
       } finally {
         await lock.release();
       }
@@ -145,7 +140,7 @@ export class StageRunner {
     return record;
   }
 
-  private notFinished(name: string, modelDir: string, found: Exclude<StageState, { record: StageRecord }>, hint: string): UserError {
+  private notFinished(name: string, modelDir: string, found: Exclude<StageState, { value: StageRecord }>, hint: string): UserError {
     if ("corrupt" in found) return found.corrupt.withHint(`stage '${name}' must be trained again: ${hint}`);
     return new UserError(`stage '${name}' of ${modelDir} has not run yet: ${hint}`);
   }
@@ -162,17 +157,12 @@ export class StageRunner {
   }
 
   /** Loads a finished stage's checkpoint into `model`, once the stage's checksums hold. */
-  private async finished(dir: string, model: CtrModel): Promise<StageState> {
-    try {
-      // record.json without checksums.json: killed before the end of writeFinishedStage (or an older mkt's).
-      if (!(await exists(join(dir, RECORD_FILE))) || !(await verifySealed(dir))) return { unfinished: true };
+  private finished(dir: string, model: CtrModel): Promise<StageState> {
+    // record.json without checksums.json: killed before the end of writeFinishedStage (or an older mkt's).
+    return readSealed(dir, RECORD_FILE, async () => {
       await loadCheckpoint(join(dir, CHECKPOINT_DIR), model.module);
-      const record = JSON.parse(await readFile(join(dir, RECORD_FILE), "utf8")) as StageRecord;
-      return { record: { ...record, resumed: true } };
-    } catch (error) {
-      if (error instanceof CorruptArtefactError) return { corrupt: error };
-      throw error;
-    }
+      return { ...(JSON.parse(await readFile(join(dir, RECORD_FILE), "utf8")) as StageRecord), resumed: true };
+    });
   }
 
   /** The epoch checkpoint of an interrupted training of this stage, loaded into `model`; a corrupted one is dropped. */
@@ -233,11 +223,4 @@ export async function writeFinishedStage(dir: string, module: Module, record: St
   await rm(join(dir, LAST_EPOCH_DIR), { recursive: true, force: true });
   await clearStaleTemps(join(dir, LAST_EPOCH_DIR));
   await sealDir(dir, [RECORD_FILE, EPOCHS_FILE, join(CHECKPOINT_DIR, MANIFEST_FILE)]);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -90,11 +90,6 @@ export async function saveCheckpoint(dir: string, module: Module): Promise<Check
   return saveValues(dir, module.name, module.namedVariables());
 }
 
-/** Saves a snapshot (e.g. the best epoch's weights) in the checkpoint format. */
-export async function saveSnapshot(dir: string, label: string, saved: WeightSnapshot): Promise<CheckpointManifest> {
-  return saveValues(dir, label, saved);
-}
-
 async function readManifest(dir: string): Promise<CheckpointManifest> {
   const file = join(dir, MANIFEST_FILE);
   let manifest: CheckpointManifest;

@@ -1,16 +1,17 @@
 import * as tf from "@tensorflow/tfjs";
-import type { Batch, EntityName } from "../data/batch.ts";
+import type { Batch } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { BackendName } from "../engine/index.ts";
 import { forEachBatch, valuesOf } from "../models/batch-loop.ts";
 import type { CtrModel } from "../models/model.ts";
+import type { StageOptions } from "../models/recipe.ts";
 import type { ExperimentSpec } from "../spec/experiment.ts";
 import { log } from "../util/log.ts";
 import type { Module } from "../layers/params.ts";
 import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";
 import { evaluateSplit } from "./evaluate.ts";
 import { Adam, type AdamState } from "./adam.ts";
-import type { ReplicaFactory } from "./parallel/factory.ts";
+import type { ReplicaFactory } from "./parallel/protocol.ts";
 import { readerBatchRows, ReplicaGroup } from "./parallel/group.ts";
 import { ctrReplicaModel } from "./parallel/replica.ts";
 import { epochProgress } from "./progress.ts";
@@ -41,7 +42,7 @@ export interface StepInfo {
   loss: Record<string, number>;
 }
 
-export interface TrainOptions {
+export interface TrainOptions extends StageOptions {
   training: TrainingSettings;
   /** The shuffle seed of epoch e is seed + e. */
   seed: number;
@@ -60,18 +61,6 @@ export interface TrainOptions {
   onStep?: (info: StepInfo) => void;
   /** Stop each epoch after this many batches (tests, smoke runs). */
   maxBatchesPerEpoch?: number;
-  /** Rows to train on (default: the model's trainEntities), e.g. ["source"] to pre-train a model. */
-  entities?: readonly EntityName[];
-  /**
-   * "target" (default): validate on the target valid split after each epoch, stop early after
-   * `patience` epochs without improvement and keep the best epoch. "none": no validation, run every
-   * epoch and keep the last (e.g. a continual slice, or a model whose target AUC means nothing).
-   */
-  validation?: "target" | "none";
-  /** Only training rows of these time slices (continual training). */
-  slices?: readonly number[];
-  /** Overrides training.max_epochs (with validation "none", the exact number of epochs). */
-  maxEpochs?: number;
   /** Synchronous data-parallel training over worker threads (see parallel/group.ts); absent or 1 replica: this thread alone. */
   parallel?: ParallelTraining;
 }
@@ -215,7 +204,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
   let bestValidAuc = resume?.bestValidAuc ?? NaN;
   let stoppedEarly = resume?.stoppedEarly ?? false;
   const priorSeconds = resume?.seconds ?? 0;
-  let steps: Stepper | undefined;
+  let opened: Stepper | undefined;
   try {
     if (resume) {
       if (epochs.length > maxEpochs || bestEpoch < 1 || bestEpoch > epochs.length) throw new Error(`${stage}: cannot resume after epoch ${epochs.length} (best ${bestEpoch}) of ${maxEpochs}`);
@@ -224,7 +213,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
       if (validate !== (best !== undefined)) throw new Error(`${stage}: the saved state ${validate ? "lacks" : "has"} the best epoch's weights`);
       log().info({ stage, epoch: epochs.length, bestEpoch }, `${stage}: resuming after epoch ${epochs.length}`);
     }
-    steps = await stepper(model, training.learning_rate, options.parallel, resume?.optimizer);
+    const steps = (opened = await stepper(model, training.learning_rate, options.parallel, resume?.optimizer));
     const entities = options.entities ?? model.trainEntities;
     // An upper bound for the progress bar when only some slices are read.
     const epochRows = dataset.rowCount({ split: "train", entities });
@@ -244,9 +233,8 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
           ...(options.slices ? { slices: options.slices } : {}),
           ...(options.maxBatchesPerEpoch ? { maxBatches: options.maxBatchesPerEpoch } : {}),
         };
-        const stepper = steps;
         await forEachBatch(dataset, read, async (batch) => {
-          const loss = await stepper.step(batch);
+          const loss = await steps.step(batch);
           means.add(loss, batch.size);
           samples += batch.size;
           step++;
@@ -274,7 +262,6 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
       stoppedEarly = validate && epoch - bestEpoch >= training.patience && epoch < maxEpochs;
       const outcome = validate ? `valid AUC ${validAuc.toFixed(4)}${isBest ? " (best)" : ""}` : "done (no validation)";
       log().info({ stage, ...entry }, `${stage}: epoch ${epoch} ${outcome}`);
-      const stepper = steps;
       await options.onEpoch?.(entry, {
         epochs: [...epochs],
         bestEpoch,
@@ -284,13 +271,13 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
         final: stoppedEarly || epoch === maxEpochs,
         module: model.module,
         ...(best && bestEpoch !== epoch ? { best } : {}),
-        optimizer: () => stepper.optimizerState(),
+        optimizer: () => steps.optimizerState(),
       });
     }
     if (best && bestEpoch !== epochs.length) restore(model.module, best);
   } finally {
     if (best) disposeSnapshot(best);
-    await steps?.close();
+    await opened?.close();
   }
   return { epochs, bestEpoch, bestValidAuc, epochsRun: epochs.length, stoppedEarly, seconds: priorSeconds + (performance.now() - started) / 1000 };
 }

@@ -9,18 +9,13 @@
  *   m' = β1·m + (1 − β1)·g,  v' = β2·v + (1 − β2)·g²,
  *   param' = param − lr · (m' / c1) / (√(v' / c2) + ε)          (tfjs's formula).
  *
- * wasm (`wasm:MktAdam/simd`): tfjs-backend-wasm's heap is reachable — the emscripten module exports
- * its WebAssembly.Memory (`backend.wasm.asm.memory`, whose buffer is HEAPU8's) — so a 417-byte
- * module of mkt's own (adam-simd.wat, compiled by `npm run build:wasm`) imports that memory and
- * runs the update with f32x4 SIMD (scalar tail for n mod 4) directly on the tensors' bytes, at
- * their byte offsets (dataIdMap's memoryOffset), which stay valid when the heap grows. Every
- * operation rounds to float32 (the JS loop below computes in doubles and rounds once): one step
- * agrees with it within 2^-22 relative to 1 + |value| (test/kernels-adam.test.ts). It writes three
- * new outputs, never the inputs' buffers: tfjs-backend-wasm's XNNPACK matmuls cache each weight
- * matrix packed, keyed by its tensor, so a weight changed in place would be multiplied in its old
- * packing from then on (training without OpenBLAS stopped learning; the test "a weight Adam
- * updated is multiplied with its new values" checks it). The JS loop it replaced (several times
- * slower, docs/performance.md) stays as the fallback where the heap is not reachable (wasmAdamJs).
+ * wasm (`wasm:MktAdam/simd`): adam-simd.wat on tfjs's heap (wasm-module.ts), f32x4 with a scalar
+ * tail. Every operation rounds to float32 (the JS loop computes in doubles and rounds once): one
+ * step agrees with it within 2^-22 relative to 1 + |value| (test/kernels-adam.test.ts). It writes
+ * three new outputs, never the inputs' buffers: XNNPACK caches each weight matrix packed, keyed by
+ * its tensor, so a weight changed in place would be multiplied in its old packing (the test "a
+ * weight Adam updated is multiplied with its new values"). The JS loop (wasmAdamJs) is the
+ * fallback where the heap is not reachable.
  *
  * cpu (`cpu:MktAdam/fused`): the JS loop (adamUpdate) into three new arrays.
  */

@@ -1,6 +1,6 @@
 /**
  * Training and inference throughput of every training stage of a model, measured on the model
- * exactly as its recipe builds it: a RecipeContext that, instead of training a stage, times the
+ * exactly as its recipe builds it: the stage runner with a visit that, instead of training a stage, times the
  * trainer's own step (batch → tensors, Adam step, loss read back) on batches read beforehand, in
  * this thread and across data-parallel replicas, then lets the recipe go on to its next stage.
  */
@@ -9,14 +9,14 @@ import type { Batch, EntityName } from "../src/data/batch.ts";
 import type { PreparedDataset } from "../src/data/reader.ts";
 import type { BackendInfo } from "../src/engine/backend.ts";
 import type { CtrModel } from "../src/models/model.ts";
-import type { ModelRecipe, RecipeContext, StageOptions, StageRecord } from "../src/models/recipe.ts";
+import { buildContext, type ModelRecipe, type Stage, type StageRecord } from "../src/models/recipe.ts";
 import type { ExperimentSpec } from "../src/spec/experiment.ts";
-import { predictBatch } from "../src/train/evaluate.ts";
+import { predictBatch } from "../src/models/batch-loop.ts";
 import { readerBatchRows, ReplicaGroup } from "../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../src/train/parallel/replica.ts";
 import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
-import { untrainedStage } from "../src/run/stage-replica.ts";
+import { runStages } from "../src/run/stages.ts";
 import type { BenchReplicaArgs } from "./bench-replica.ts";
 import { median } from "./stats.ts";
 
@@ -163,18 +163,13 @@ async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, back
 /** Runs a recipe with every stage measured instead of trained. */
 export async function measureRecipe(recipe: ModelRecipe, dataset: PreparedDataset, spec: ExperimentSpec, backend: BackendInfo, options: StepBenchOptions): Promise<StageThroughput[]> {
   const results: StageThroughput[] = [];
-  const context: RecipeContext = {
-    dataset,
-    spec,
-    seed: 1,
-    async stage(name: string, model: CtrModel, stageOptions: StageOptions = {}): Promise<StageRecord> {
-      const entities = [...(stageOptions.entities ?? model.trainEntities)];
-      results.push(await measureStage(dataset, spec, backend, { recipe: recipe.name, stage: name, model, entities }, options));
-      return untrainedStage(name);
-    },
-    requireStage: () => Promise.resolve(),
+  const context = buildContext(dataset, spec, 1);
+  const measured = async ({ name, options: stageOptions = {} }: Stage, model: CtrModel): Promise<StageRecord> => {
+    const entities = [...(stageOptions.entities ?? model.trainEntities)];
+    results.push(await measureStage(dataset, spec, backend, { recipe: recipe.name, stage: name, model, entities }, options));
+    return { stage: name, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: 0, resumed: false };
   };
-  const final = await recipe.train(context);
-  final.module.dispose();
+  const { model } = await runStages(recipe, context, await recipe.stages(context, dataset), measured);
+  model?.module.dispose();
   return results;
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { PreparedDataset } from "../src/data/reader.ts";
-import { selectBackend } from "../src/engine/backend.ts";
+import { selectBackend } from "../src/engine/index.ts";
 import { recipeFor } from "../src/models/registry.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { parseSpecText } from "../src/spec/load.ts";
@@ -50,7 +50,7 @@ describe("planted transfer: scarce target rows, one taste for both entities", ()
     for (const name of ["mlp", "star", "finetune"] as const) {
       const values: number[] = [];
       for (const seed of SEEDS) {
-        const model = await recipeFor(name).train(new TrainingContext(dataset, experiment, seed));
+        const model = await new TrainingContext(dataset, experiment, seed).train(recipeFor(name));
         values.push((await evaluateSplit(model, dataset, { split: "test", batchSize: 4096 })).metrics.auc);
         model.module.dispose();
       }

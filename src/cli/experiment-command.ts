@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { PreparedDataset } from "../data/reader.ts";
-import type { BackendInfo } from "../engine/backend.ts";
+import type { BackendInfo } from "../engine/index.ts";
 import { replicaCount } from "../train/parallel/count.ts";
 import type { LoadedExperiment } from "../run/experiment.ts";
 import type { ModelResult } from "../run/model-run.ts";
@@ -43,7 +43,7 @@ export async function withExperiment<T>(file: string, command: Command, fn: (con
   const mkt = options.trainsMkt ? mktSizeProblem(spec) : undefined;
   if (mkt) throw new UserError(`${file}: sizes.cke_levels: ${mkt}`);
   const [{ selectBackend }, { loadExperiment }, { PreparedDataset }] = await Promise.all([
-    import("../engine/backend.ts"),
+    import("../engine/index.ts"),
     import("../run/experiment.ts"),
     import("../data/reader.ts"),
   ]);

@@ -66,3 +66,20 @@ export function evaluate(input: EvaluateInput): EvaluationResult {
     groups: evaluateGroups(scores, labels, userKey, userClicks, thresholds),
   };
 }
+
+/** Per evaluated row, in the split's file order. */
+export interface PredictionRows {
+  scores: Float32Array;
+  labels: Float32Array;
+  userKey: Int32Array;
+  /** The user's training-split clicks (selects the user group). */
+  userClicks: Int32Array;
+}
+
+export interface SplitEvaluation {
+  metrics: EvaluationResult;
+  rows: PredictionRows;
+  /** Wall time of the prediction pass (reading included), and its throughput. */
+  seconds: number;
+  samplesPerSecond: number;
+}

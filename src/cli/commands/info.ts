@@ -8,7 +8,7 @@ export function registerInfo(program: Command): void {
     .description("print the tfjs backend mkt would use, versions, active kernel overrides, and why faster backends are unavailable")
     .action(async (_options: unknown, command: Command) => {
       const global = globalOptions(command);
-      const { describeBackends, selectBackend } = await import("../../engine/backend.ts");
+      const { describeBackends, selectBackend } = await import("../../engine/index.ts");
       const backends = await describeBackends();
       const chosen = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
       const replicas = replicaCount(global.workers, chosen.name);

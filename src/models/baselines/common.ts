@@ -16,7 +16,7 @@ export interface BaselineOptions {
   sizes: ExperimentSpec["sizes"];
 }
 
-/** A recipe with one stage, "train": build the model from the run's schema, sizes and seed, train it, return it. */
+/** A recipe with one stage, "train", of one model built from the run's schema, sizes and seed. */
 export function singleStageRecipe(
   name: string,
   category: ModelCategory,
@@ -25,11 +25,9 @@ export function singleStageRecipe(
   return {
     name,
     category,
-    async train(context) {
-      const model = build(new ParamInit(context.seed), { schema: context.dataset.schema, sizes: context.spec.sizes });
-      await context.stage("train", model);
-      return model;
-    },
+    models: { model: { build: (context) => build(new ParamInit(context.seed), { schema: context.schema, sizes: context.spec.sizes }) } },
+    stages: () => [{ name: "train", model: "model" }],
+    final: "model",
   };
 }
 

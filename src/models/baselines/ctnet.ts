@@ -10,7 +10,7 @@ import { Tower } from "../../layers/tower.ts";
 import type { ExperimentSpec } from "../../spec/experiment.ts";
 import { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe, StageOptions } from "../recipe.ts";
+import type { ModelRecipe, Stage } from "../recipe.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
 import { EntityModel, stageInit } from "./two-stage.ts";
@@ -95,15 +95,6 @@ export class CtnetTarget extends EntityModel {
   }
 }
 
-/** StageOptions plus an epoch count, which the stage runner hands to trainModel like the other options. */
-
-export interface CtnetStage {
-  name: string;
-  /** Which model trains: the source model on source rows or the target model on target rows. */
-  entity: EntityName;
-  options: StageOptions;
-}
-
 /** Whether CTNet trains continually: spec `ctnet.continual`, where `auto` means "when the data is split by time". */
 export function ctnetContinual(setting: ExperimentSpec["ctnet"]["continual"], schema: PreparedSchema): boolean {
   return setting === "auto" ? schema.split.by === "time" : setting;
@@ -117,13 +108,10 @@ export function ctnetContinual(setting: ExperimentSpec["ctnet"]["continual"], sc
  * each without validation (a slice is seen once, as the stream of continual learning; the valid
  * split lies after every training slice). A slice without rows of an entity has no stage for it.
  */
-export async function ctnetStages(dataset: PreparedDataset, continual: boolean): Promise<CtnetStage[]> {
-  if (!continual) {
-    return [
-      { name: "source", entity: "source", options: { entities: ["source"] } },
-      { name: "target", entity: "target", options: { entities: ["target"] } },
-    ];
-  }
+export async function ctnetStages(dataset: PreparedDataset, continual: boolean): Promise<Stage[]> {
+  // The source model trains in its stages though the target model, once built, owns and freezes it.
+  const stage = (name: string, entity: EntityName, options: Stage["options"] = {}): Stage => ({ name, model: entity, options: { entities: [entity], ...options }, ...(entity === "source" ? { thaw: true } : {}) });
+  if (!continual) return [stage("source", "source"), stage("target", "target")];
   const has = {
     source: new Set(await dataset.slices("train", ["source"])),
     target: new Set(await dataset.slices("train", ["target"])),
@@ -132,43 +120,30 @@ export async function ctnetStages(dataset: PreparedDataset, continual: boolean):
   return slices.flatMap((slice) =>
     (["source", "target"] as const)
       .filter((entity) => has[entity].has(slice))
-      .map((entity) => ({
-        name: `slice-${slice}-${entity}`,
-        entity,
-        options: { entities: [entity], slices: [slice], validation: "none", maxEpochs: 1 },
-      })),
+      .map((entity) => stage(`slice-${slice}-${entity}`, entity, { slices: [slice], validation: "none", maxEpochs: 1 })),
   );
 }
 
 /**
  * CTNet (SPEC §3): the source model trains on source rows, then the target model, reading the
  * frozen source model through its adapters, on target rows; in continual mode the two alternate
- * over the time slices (see ctnetStages, whose stage names replace `stages` then). The source model
- * is trainable only during its own stages. The target model, which owns the source model, is built
- * at its first stage: a run stopped after a source stage frees all it built with the source model.
+ * over the time slices (see ctnetStages). The source model is trainable only during its own stages.
+ * The target model, which owns the source model, is built at its first stage.
  */
 export const ctnetRecipe: ModelRecipe = {
   name: "ctnet",
   category: "pre-training & fine-tuning",
-  async train(context) {
-    const options = { schema: context.dataset.schema, sizes: context.spec.sizes };
-    const source = new CtnetSource("ctnet_source", stageInit(context.seed, 0), options);
-    let model: CtnetTarget | undefined;
-    const continual = ctnetContinual(context.spec.ctnet.continual, context.dataset.schema);
-    for (const stage of await ctnetStages(context.dataset, continual)) {
-      if (stage.entity === "target") {
-        model ??= new CtnetTarget("ctnet", stageInit(context.seed, 1), { ...options, source });
-        await context.stage(stage.name, model, stage.options);
-        continue;
-      }
-      source.setTrainable(true);
-      try {
-        await context.stage(stage.name, source, stage.options);
-      } finally {
-        source.setTrainable(false);
-      }
-    }
-    if (!model) throw new Error("ctnet: the training split has no target rows");
-    return model;
+  models: {
+    source: { build: ({ schema, spec, seed }) => new CtnetSource("ctnet_source", stageInit(seed, 0), { schema, sizes: spec.sizes }) },
+    target: {
+      owns: ["source"],
+      build: ({ schema, spec, seed }, inputs) => new CtnetTarget("ctnet", stageInit(seed, 1), { schema, sizes: spec.sizes, source: inputs["source"] as CtnetSource }),
+    },
   },
+  async stages(context, dataset) {
+    const stages = await ctnetStages(dataset, ctnetContinual(context.spec.ctnet.continual, context.schema));
+    if (!stages.some((s) => s.model === "target")) throw new Error("ctnet: the training split has no target rows");
+    return stages;
+  },
+  final: "target",
 };

@@ -2,8 +2,7 @@ import { join } from "node:path";
 import { openDuck, queryObjects, sqlIdent, sqlString } from "../../data/duck.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
 import type { PreparedSchema } from "../../data/schema.ts";
-import { evaluate } from "../../metrics/index.ts";
-import type { PredictionRows, SplitEvaluation } from "../../train/evaluate.ts";
+import { evaluate, type PredictionRows, type SplitEvaluation } from "../../metrics/index.ts";
 import { UserError } from "../../util/errors.ts";
 
 /**

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
-import { batchToTensors, disposeBatchTensors } from "../inputs.ts";
+import { forEachBatch, valuesOf } from "../batch-loop.ts";
 import type { CtrModel } from "../model.ts";
 import { MultiEntityModel } from "./mem.ts";
 import { TargetEntityModel } from "./tem.ts";
@@ -28,21 +28,21 @@ export async function meanImportance(mem: MultiEntityModel, dataset: PreparedDat
     const columns = dataset.schema.entities[entity].specificColumns;
     const sums = new Float64Array(columns.length);
     let rows = 0;
-    for await (const batch of dataset.batches({ split, entities: [entity], batchSize })) {
-      const tensors = batchToTensors(batch);
-      const p = tf.tidy(() => {
-        const importance = mem.importance(tensors)[entity];
-        return importance ? (tf.sum(importance, 0) as tf.Tensor1D) : undefined;
+    let withoutHfa = false;
+    await forEachBatch(dataset, { split, entities: [entity], batchSize }, async (batch) => {
+      const p = await valuesOf(batch, (t) => {
+        const importance = mem.importance(t)[entity];
+        return importance ? tf.sum(importance, 0) : undefined;
       });
-      disposeBatchTensors(tensors);
-      dataset.recycle(batch);
-      if (!p) return undefined;
-      const values = await p.data();
-      p.dispose();
-      values.forEach((v, k) => (sums[k]! += v));
+      if (!p) {
+        withoutHfa = true;
+        return false;
+      }
+      p.values.forEach((v, k) => (sums[k]! += v));
       rows += batch.size;
-      if (rows >= maxRows) break;
-    }
+      return rows < maxRows;
+    });
+    if (withoutHfa) return undefined;
     const features: Record<string, number> = {};
     columns.forEach((column, k) => (features[column] = rows ? sums[k]! / rows : Number.NaN));
     report[entity] = { split: `${entity}/${split}`, rows, features };

@@ -1,6 +1,6 @@
 import { mktRecipeName, type AblationName } from "../../spec/experiment.ts";
-import type { ModelRecipe } from "../recipe.ts";
-import { buildMem, buildTem, mktVariant } from "./index.ts";
+import type { BuildContext, ModelRecipe } from "../recipe.ts";
+import { buildMem, buildTem, mktVariant, type MktBuildOptions, type MultiEntityModel } from "./index.ts";
 
 /**
  * MKT (or one of its ablations): stage "pretrain" trains MEM on source + target rows; stage
@@ -9,18 +9,19 @@ import { buildMem, buildTem, mktVariant } from "./index.ts";
  */
 export function mktRecipe(ablation?: AblationName): ModelRecipe {
   const finetune = mktVariant({ gamma: 0 }, ablation).finetune;
+  const options = ({ schema, spec, seed }: BuildContext): MktBuildOptions => ({ schema, spec, seed, ...(ablation ? { ablation } : {}) });
+  const mem = { build: (context: BuildContext) => buildMem(options(context)) };
+  if (!finetune) {
+    return { name: mktRecipeName(ablation), category: "ours", models: { mem }, stages: () => [{ name: "pretrain", model: "mem", sharedWith: mktRecipeName() }], final: "mem" };
+  }
   return {
     name: mktRecipeName(ablation),
     category: "ours",
-    ...(finetune ? {} : { sharedStages: { pretrain: mktRecipeName() } }),
-    async train(context) {
-      const options = { schema: context.dataset.schema, spec: context.spec, seed: context.seed, ...(ablation ? { ablation } : {}) };
-      const mem = buildMem(options);
-      await context.stage("pretrain", mem);
-      if (!finetune) return mem;
-      const tem = buildTem(options, mem);
-      await context.stage("finetune", tem);
-      return tem;
-    },
+    models: { mem, tem: { owns: ["mem"], build: (context, inputs) => buildTem(options(context), inputs["mem"] as MultiEntityModel) } },
+    stages: () => [
+      { name: "pretrain", model: "mem" },
+      { name: "finetune", model: "tem" },
+    ],
+    final: "tem",
   };
 }

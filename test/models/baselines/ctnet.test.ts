@@ -78,7 +78,7 @@ describe("CTNet on synthetic-tiny", () => {
     const changed = new Map<string, boolean>();
     // One epoch per stage: the two stages together train as long as the single-stage tests.
     const context = new TrainingContext(dataset, testSpec({ ctnet: { continual: false } }, { max_epochs: 1 }), 1, watchSource(changed));
-    const model = await ctnetRecipe.train(context);
+    const model = await context.train(ctnetRecipe);
     expect(context.calls.map((c) => [c.name, c.options.entities])).toEqual([
       ["source", ["source"]],
       ["target", ["target"]],
@@ -99,7 +99,7 @@ describe("CTNet on synthetic-tiny", () => {
     const changed = new Map<string, boolean>();
     const context = new TrainingContext(dataset, testSpec(), 1, watchSource(changed), { maxBatchesPerEpoch: 2 });
     const tensorsBefore = tf.memory().numTensors;
-    const model = await ctnetRecipe.train(context);
+    const model = await context.train(ctnetRecipe);
     const slices = await dataset.slices("train", ["source", "target"]);
     expect(slices.length).toBeGreaterThan(1);
     const expected = slices.flatMap((k) => [`slice-${k}-source`, `slice-${k}-target`]);

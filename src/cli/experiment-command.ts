@@ -4,7 +4,7 @@ import { selectBackend, type BackendInfo } from "../engine/backend.ts";
 import { replicaCount } from "../train/parallel/count.ts";
 import { loadExperiment, loadExperimentSpecs, type LoadedExperiment } from "../run/experiment.ts";
 import type { ModelResult } from "../run/model-run.ts";
-import { mktSizeProblem } from "../spec/experiment.ts";
+import { mktSizeProblem } from "../models/mkt/recipe.ts";
 import { UserError, oneLine } from "../util/errors.ts";
 import { checkOutputDir } from "../util/files.ts";
 import { log } from "../util/log.ts";

@@ -24,12 +24,12 @@ describe("FeatureFrontEnd", () => {
     const fe = frontEnd();
     expect([fe.userSize, fe.sharedSize, fe.seqSize]).toEqual([2 * E, 2 * E, 2 * 3 * E]);
     expect(fe.user(batch).shape).toEqual([12, 2 * E]);
-    expect(fe.shared(batch, "target").shape).toEqual([5, 2 * E]);
+    expect(fe.shared(batch, "target")!.shape).toEqual([5, 2 * E]);
     expect(fe.specific(batch, "source").shape).toEqual([7, 4, E]);
     expect(fe.specific(batch, "target").shape).toEqual([5, 1, E]);
     expect(fe.specific(batch, "target", "all").shape).toEqual([12, 1, E]);
     const seq = fe.sequence(batch, "seq_target");
-    expect(seq.keys.shape).toEqual([12, MAXLEN, 2 * E]);
+    expect(seq.keys!.shape).toEqual([12, MAXLEN, 2 * E]);
     expect(seq.values.shape).toEqual([12, MAXLEN, 3 * E]);
     expect(fe.pooledSequences(batch, fe.shared(batch)).shape).toEqual([12, fe.seqSize]);
   });
@@ -51,11 +51,11 @@ describe("FeatureFrontEnd", () => {
       [tf.gather(table("shared__category"), ids["category"]!), tf.gather(table("shared__creator_id"), ids["creator_id"]!)],
       2,
     );
-    expectClose(seq.keys, expected, 0);
+    expectClose(seq.keys!, expected, 0);
     const item = tf.slice(seq.values, [0, 0, 2 * E], [-1, -1, E]);
     expectClose(item, tf.gather(table("source__item_id"), ids["item_id"]!), 0);
     // The candidate's shared embedding is the query: same tables, same order.
-    expectClose(fe.shared(batch), tf.concat([tf.gather(table("shared__category"), batch.features["shared__category"]!), tf.gather(table("shared__creator_id"), batch.features["shared__creator_id"]!)], 1), 0);
+    expectClose(fe.shared(batch)!, tf.concat([tf.gather(table("shared__category"), batch.features["shared__category"]!), tf.gather(table("shared__creator_id"), batch.features["shared__creator_id"]!)], 1), 0);
   });
 
   it("has one attention unit per sequence, and mean pooling has none", () => {

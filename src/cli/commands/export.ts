@@ -3,9 +3,9 @@ import type { Command } from "commander";
 import { isFinished, loadFinishedModel, runRecipes } from "../../export/finished.ts";
 import { exportServingModel, INPUTS_FILE, README_FILE, type ExportResult } from "../../export/serving.ts";
 import type { ModelRecipe } from "../../models/recipe.ts";
-import { recipeByName } from "../../models/registry.ts";
+import { ABLATION_NAMES, mktRecipeName } from "../../models/mkt/ablations.ts";
+import { modelNames, recipeByName } from "../../models/registry.ts";
 import { modelDir } from "../../run/model-run.ts";
-import { ABLATION_NAMES, MODEL_NAMES, mktRecipeName } from "../../spec/experiment.ts";
 import { UserError } from "../../util/errors.ts";
 import { log } from "../../util/log.ts";
 import { int, textTable } from "../format.ts";
@@ -16,11 +16,10 @@ export function servingDir(runDir: string, model: string, seed: number): string 
   return join(modelDir(runDir, model, seed), "serving");
 }
 
-/** Every model name `--model` accepts: the models of Table 2 and MKT's ablations. */
-const EXPORTABLE = [...MODEL_NAMES, ...ABLATION_NAMES.map((a) => mktRecipeName(a))];
-
 function recipeNamed(name: string): ModelRecipe {
-  if (!EXPORTABLE.includes(name)) throw new UserError(`--model ${name}: not a model of Table 2 or an MKT ablation (${EXPORTABLE.join(", ")})`);
+  // Every model name `--model` accepts: the models of Table 2 and MKT's ablations.
+  const exportable = [...modelNames(), ...ABLATION_NAMES.map((a) => mktRecipeName(a))];
+  if (!exportable.includes(name)) throw new UserError(`--model ${name}: not a model of Table 2 or an MKT ablation (${exportable.join(", ")})`);
   return recipeByName(name);
 }
 

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
 import type { EntityName } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
 import type { PreparedSchema } from "../../data/schema.ts";
@@ -7,13 +8,29 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { Module, ParamInit } from "../../layers/params.ts";
 import { stopGradient } from "../../layers/stop-gradient.ts";
 import { Tower } from "../../layers/tower.ts";
-import type { ExperimentSpec } from "../../spec/experiment.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel, sectionsOf } from "../definition.ts";
+import type { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe, StageOptions } from "../recipe.ts";
+import type { StageOptions } from "../recipe.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
 import { EntityModel, stageInit } from "./two-stage.ts";
+
+/** CTNet's own hyperparameters: spec section `ctnet`. */
+const ctnetSections = {
+  ctnet: z
+    .strictObject({
+      /**
+       * Train source and target models slice by slice in time order (the CTNet paper's continual
+       * setting): auto = on when the prepared data is split by time (its rows carry time slices),
+       * off for a per-user-order split, whose rows all sit in slice 0.
+       */
+      continual: z.union([z.boolean(), z.literal("auto")]).default("auto"),
+    })
+    .prefault({}),
+};
+
+export type CtnetContinual = z.output<typeof ctnetSections.ctnet>["continual"];
 
 /**
  * CTNet's source model (SPEC §3): MLP sizes.mlp and a tower on [v_u ‖ v_seq ‖ v_shared] only (the
@@ -25,11 +42,10 @@ export class CtnetSource extends EntityModel {
   private readonly dnn: Mlp;
   private readonly tower: Tower;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
+  constructor(name: string, init: ParamInit, options: BaselineOptions) {
     super(name, "source");
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, specificEntities: [], attentionHidden: sizes.attention }),
-    );
+    const { sizes } = options;
+    this.frontEnd = this.frontEndOf(init, options, { specificEntities: [] });
     this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, []), sizes: sizes.mlp }));
     this.tower = this.child(new Tower(this.scoped("tower"), init, { inputSize: this.dnn.outputSize, hidden: sizes.tower }));
   }
@@ -67,12 +83,10 @@ export class CtnetTarget extends EntityModel {
   private readonly head: Tower;
   private readonly ownBlocks: Module[];
 
-  constructor(name: string, init: ParamInit, { schema, sizes, source }: CtnetTargetOptions) {
+  constructor(name: string, init: ParamInit, options: CtnetTargetOptions) {
     super(name, "target");
-    const E = sizes.embedding_dim;
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: ["target"], attentionHidden: sizes.attention }),
-    );
+    const { sizes, source } = options;
+    this.frontEnd = this.frontEndOf(init, options, { specificEntities: ["target"] });
     this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, ["target"]), sizes: sizes.mlp }));
     // Source and target DNNs both have sizes.mlp layers: layer l's adapter maps s_l to h_l's width.
     this.adapters = sizes.mlp.map((units, l) => this.child(new Glu(this.scoped(`adapter${l}`), init, { inputSize: units, outputSize: units })));
@@ -105,7 +119,7 @@ export interface CtnetStage {
 }
 
 /** Whether CTNet trains continually: spec `ctnet.continual`, where `auto` means "when the data is split by time". */
-export function ctnetContinual(setting: ExperimentSpec["ctnet"]["continual"], schema: PreparedSchema): boolean {
+export function ctnetContinual(setting: CtnetContinual, schema: PreparedSchema): boolean {
   return setting === "auto" ? schema.split.by === "time" : setting;
 }
 
@@ -147,14 +161,16 @@ export async function ctnetStages(dataset: PreparedDataset, continual: boolean):
  * is trainable only during its own stages. The target model, which owns the source model, is built
  * at its first stage: a run stopped after a source stage frees all it built with the source model.
  */
-export const ctnetRecipe: ModelRecipe = {
+export const ctnetRecipe = defineModel({
   name: "ctnet",
+  label: "CTNet",
   category: "pre-training & fine-tuning",
+  sections: ctnetSections,
   async train(context) {
     const options = { schema: context.dataset.schema, sizes: context.spec.sizes };
     const source = new CtnetSource("ctnet_source", stageInit(context.seed, 0), options);
     let model: CtnetTarget | undefined;
-    const continual = ctnetContinual(context.spec.ctnet.continual, context.dataset.schema);
+    const continual = ctnetContinual(sectionsOf(ctnetSections, context.spec).ctnet.continual, context.dataset.schema);
     for (const stage of await ctnetStages(context.dataset, continual)) {
       if (stage.entity === "target") {
         model ??= new CtnetTarget("ctnet", stageInit(context.seed, 1), { ...options, source });
@@ -171,4 +187,4 @@ export const ctnetRecipe: ModelRecipe = {
     if (!model) throw new Error("ctnet: the training split has no target rows");
     return model;
   },
-};
+});

@@ -5,9 +5,10 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { ParamInit } from "../../layers/params.ts";
 import { Tower } from "../../layers/tower.ts";
 import { restorePartial } from "../../train/checkpoint.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel } from "../definition.ts";
+import type { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe, RecipeContext } from "../recipe.ts";
+import type { RecipeContext } from "../recipe.ts";
 import { rowCount, type RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
 import { EntityModel, stageInit } from "./two-stage.ts";
@@ -26,12 +27,11 @@ export class FinetuneNet extends EntityModel {
   private readonly dnn: Mlp;
   private readonly tower: Tower;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions, entity: EntityName) {
+  constructor(name: string, init: ParamInit, options: BaselineOptions, entity: EntityName) {
     super(name, entity);
+    const { sizes } = options;
     const E = sizes.embedding_dim;
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: [entity], attentionHidden: sizes.attention }),
-    );
+    this.frontEnd = this.frontEndOf(init, options, { specificEntities: [entity] });
     const fe = this.frontEnd;
     this.fc = this.child(
       new Dense(this.scoped(`fc_${entity}`), init, { inputSize: fe.specificCount(entity) * E, units: sizes.hfa_dim, activation: "relu" }),
@@ -62,8 +62,9 @@ export function buildFinetuneNet(context: Pick<RecipeContext, "dataset" | "spec"
  * its other target-specific embeddings and FC_t are fresh. It trains on target rows, validated on
  * target as usual.
  */
-export const finetuneRecipe: ModelRecipe = {
+export const finetuneRecipe = defineModel({
   name: "finetune",
+  label: "Finetune",
   category: "pre-training & fine-tuning",
   async train(context) {
     const pretrained = buildFinetuneNet(context, "source");
@@ -74,4 +75,4 @@ export const finetuneRecipe: ModelRecipe = {
     await context.stage("finetune", model, { entities: ["target"] });
     return model;
   },
-};
+});

@@ -41,6 +41,14 @@ export interface ModelDefinition<S extends SpecSections = SpecSections> extends 
   movedFields?: Record<string, string>;
 }
 
+/**
+ * The schema of a section of a model's own fields: a strict object (an unknown field is an error),
+ * each field with its default, the whole section defaulting to those (a spec may leave it out).
+ */
+export function modelSection<T extends z.ZodRawShape>(fields: T) {
+  return z.strictObject(fields).prefault({} as z.input<z.ZodObject<T, z.core.$strict>>);
+}
+
 /** A model definition as written (the identity; it keeps the sections' types for sectionsOf). */
 export function defineModel<S extends SpecSections>(definition: ModelDefinition<S>): ModelDefinition<S> {
   return definition;

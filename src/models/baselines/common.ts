@@ -58,11 +58,17 @@ export function denseInput(
   return concatColumns([fe.user(batch, rows), pool(shared), shared, ...spec]);
 }
 
-/** What every baseline builds its blocks with. */
+/** How a baseline's front end differs from the default (both entities' specific features, attention pooling). */
+export type FrontEndChoice = Omit<FeatureFrontEndOptions, "dim" | "attentionHidden">;
+
+/** A baseline: its feature front end, created first, and the blocks it builds with. */
 export abstract class BaselineModule extends Module {
-  /** Its feature front end "<name>/features": E = sizes.embedding_dim, attention units sizes.attention. */
-  protected frontEndOf(init: ParamInit, { schema, sizes }: BaselineOptions, options: Omit<FeatureFrontEndOptions, "dim" | "attentionHidden"> = {}): FeatureFrontEnd {
-    return this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, attentionHidden: sizes.attention, ...options }));
+  /** "<name>/features": E = sizes.embedding_dim, attention units sizes.attention. */
+  readonly frontEnd: FeatureFrontEnd;
+
+  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions, frontEnd: FrontEndChoice = {}) {
+    super(name);
+    this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, attentionHidden: sizes.attention, ...frontEnd }));
   }
 
   /** One tower per entity, "<name>/tower_source" then "<name>/tower_target", on `inputSize` features. */

@@ -5,7 +5,6 @@ import type { ParamInit } from "../../layers/params.ts";
 import type { Tower } from "../../layers/tower.ts";
 import { UserError } from "../../util/errors.ts";
 import { defineModel } from "../definition.ts";
-import type { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptions } from "./common.ts";
@@ -28,7 +27,6 @@ function conetSizeProblem(mlp: readonly number[]): string | undefined {
  * hidden layers, from the first to the last (sizes.mlp needs at least two layers).
  */
 export class ConetModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   /** crossUnits[i] (no bias) joins hidden layer i to hidden layer i + 1 (0-based) in both directions. */
   readonly crossUnits: readonly Dense[];
   private readonly firstLayers: Record<EntityName, Dense>;
@@ -37,11 +35,10 @@ export class ConetModel extends JointModel {
   private readonly towers: Record<EntityName, Tower>;
 
   constructor(name: string, init: ParamInit, options: BaselineOptions) {
-    super(name);
-    const { sizes } = options;
-    const problem = conetSizeProblem(sizes.mlp);
+    const problem = conetSizeProblem(options.sizes.mlp);
     if (problem) throw new UserError(`sizes.mlp: ${problem}`);
-    this.frontEnd = this.frontEndOf(init, options);
+    super(name, init, options);
+    const { sizes } = options;
     const inputSize = denseInputSize(this.frontEnd, ENTITY_NAMES);
     const [first, ...rest] = sizes.mlp as [number, ...number[]];
     const dense = (local: string, inputSize: number, units: number, options: { activation?: "relu"; bias?: false } = {}): Dense =>

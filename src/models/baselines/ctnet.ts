@@ -8,8 +8,7 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { Module, ParamInit } from "../../layers/params.ts";
 import { stopGradient } from "../../layers/stop-gradient.ts";
 import { Tower } from "../../layers/tower.ts";
-import { defineModel, sectionsOf } from "../definition.ts";
-import type { FeatureFrontEnd } from "../features.ts";
+import { defineModel, modelSection, sectionsOf } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { StageOptions } from "../recipe.ts";
 import type { RowSet } from "../rows.ts";
@@ -18,16 +17,14 @@ import { EntityModel, stageInit } from "./two-stage.ts";
 
 /** CTNet's own hyperparameters: spec section `ctnet`. */
 const ctnetSections = {
-  ctnet: z
-    .strictObject({
-      /**
-       * Train source and target models slice by slice in time order (the CTNet paper's continual
-       * setting): auto = on when the prepared data is split by time (its rows carry time slices),
-       * off for a per-user-order split, whose rows all sit in slice 0.
-       */
-      continual: z.union([z.boolean(), z.literal("auto")]).default("auto"),
-    })
-    .prefault({}),
+  ctnet: modelSection({
+    /**
+     * Train source and target models slice by slice in time order (the CTNet paper's continual
+     * setting): auto = on when the prepared data is split by time (its rows carry time slices), off
+     * for a per-user-order split, whose rows all sit in slice 0.
+     */
+    continual: z.union([z.boolean(), z.literal("auto")]).default("auto"),
+  }),
 };
 
 export type CtnetContinual = z.output<typeof ctnetSections.ctnet>["continual"];
@@ -38,14 +35,12 @@ export type CtnetContinual = z.output<typeof ctnetSections.ctnet>["continual"];
  * MKT. Trained on source rows; every row can be read through it (no specific columns).
  */
 export class CtnetSource extends EntityModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly dnn: Mlp;
   private readonly tower: Tower;
 
   constructor(name: string, init: ParamInit, options: BaselineOptions) {
-    super(name, "source");
+    super(name, "source", init, options, { specificEntities: [] });
     const { sizes } = options;
-    this.frontEnd = this.frontEndOf(init, options, { specificEntities: [] });
     this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, []), sizes: sizes.mlp }));
     this.tower = this.child(new Tower(this.scoped("tower"), init, { inputSize: this.dnn.outputSize, hidden: sizes.tower }));
   }
@@ -77,16 +72,14 @@ export interface CtnetTargetOptions extends BaselineOptions {
  */
 export class CtnetTarget extends EntityModel {
   readonly source: CtnetSource;
-  private readonly frontEnd: FeatureFrontEnd;
   private readonly dnn: Mlp;
   private readonly adapters: readonly Glu[];
   private readonly head: Tower;
   private readonly ownBlocks: Module[];
 
   constructor(name: string, init: ParamInit, options: CtnetTargetOptions) {
-    super(name, "target");
+    super(name, "target", init, options, { specificEntities: ["target"] });
     const { sizes, source } = options;
-    this.frontEnd = this.frontEndOf(init, options, { specificEntities: ["target"] });
     this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, ["target"]), sizes: sizes.mlp }));
     // Source and target DNNs both have sizes.mlp layers: layer l's adapter maps s_l to h_l's width.
     this.adapters = sizes.mlp.map((units, l) => this.child(new Glu(this.scoped(`adapter${l}`), init, { inputSize: units, outputSize: units })));

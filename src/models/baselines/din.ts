@@ -6,7 +6,7 @@ import type { ParamInit } from "../../layers/params.ts";
 import { Tower } from "../../layers/tower.ts";
 import { maskedMeanPool } from "../../layers/pooling.ts";
 import { defineModel } from "../definition.ts";
-import { concatColumns, type FeatureFrontEnd } from "../features.ts";
+import { concatColumns } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, SingleDomainModel, singleStage, type BaselineOptions } from "./common.ts";
@@ -40,16 +40,14 @@ interface SequenceUnit {
  * its activation units so that their weights can be read (attention()).
  */
 export class DinModel extends SingleDomainModel {
-  readonly frontEnd: FeatureFrontEnd;
   /** The activation unit of each sequence with a key (all of them but seq_source without shared features). */
   private readonly units: Map<string, SequenceUnit>;
   private readonly mlp: Mlp;
   private readonly tower: Tower;
 
   constructor(name: string, init: ParamInit, options: BaselineOptions) {
-    super(name);
+    super(name, init, options, { specificEntities: ["target"], pooling: "mean" });
     const { schema, sizes } = options;
-    this.frontEnd = this.frontEndOf(init, options, { specificEntities: ["target"], pooling: "mean" });
     const fe = this.frontEnd;
     const candidate = new Set(fe.specificColumns.target);
     this.units = new Map(

@@ -5,26 +5,20 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { ParamInit } from "../../layers/params.ts";
 import { Senet, type SenetResult } from "../../layers/senet.ts";
 import { Tower } from "../../layers/tower.ts";
-import { defineModel, sectionsOf } from "../definition.ts";
-import type { FeatureFrontEnd } from "../features.ts";
+import { defineModel, modelSection, sectionsOf } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
 import { rowCount, type RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, SingleDomainModel, singleStage, type BaselineOptions } from "./common.ts";
 
 /** FiBiNet's own hyperparameters: spec section `fibinet`. */
 const fibinetSections = {
-  fibinet: z
-    .strictObject({
-      /** r: SENET's reduction ratio (its bottleneck has max(1, ⌊F/r⌋) units for F fields). */
-      senet_reduction: z.number().int().min(1).default(3),
-    })
-    .prefault({}),
+  fibinet: modelSection({
+    /** r: SENET's reduction ratio (its bottleneck has max(1, ⌊F/r⌋) units for F fields). */
+    senet_reduction: z.number().int().min(1).default(3),
+  }),
 };
 
-export interface FibinetOptions extends BaselineOptions {
-  /** SENET's reduction ratio r. */
-  senetReduction: number;
-}
+export type FibinetOptions = BaselineOptions & z.output<typeof fibinetSections.fibinet>;
 
 /**
  * Single-domain FiBiNet (SPEC §3). Fields [n, F, E]: each user feature, each mean-pooled element
@@ -38,7 +32,6 @@ export interface FibinetOptions extends BaselineOptions {
 export class FibinetModel extends SingleDomainModel {
   /** F. */
   readonly fieldCount: number;
-  readonly frontEnd: FeatureFrontEnd;
   private readonly senet: Senet;
   private readonly bilinear: BilinearInteraction;
   private readonly senetBilinear: BilinearInteraction;
@@ -46,13 +39,12 @@ export class FibinetModel extends SingleDomainModel {
   private readonly tower: Tower;
 
   constructor(name: string, init: ParamInit, options: FibinetOptions) {
-    super(name);
+    super(name, init, options, { specificEntities: ["target"], pooling: "mean" });
     const { sizes } = options;
     const E = sizes.embedding_dim;
-    this.frontEnd = this.frontEndOf(init, options, { specificEntities: ["target"], pooling: "mean" });
     this.fieldCount = denseInputSize(this.frontEnd, ["target"]) / E;
     const F = this.fieldCount;
-    this.senet = this.child(new Senet(this.scoped("senet"), init, { fields: F, reductionRatio: options.senetReduction }));
+    this.senet = this.child(new Senet(this.scoped("senet"), init, { fields: F, reductionRatio: options.senet_reduction }));
     this.bilinear = this.child(new BilinearInteraction(this.scoped("bilinear"), init, { dim: E }));
     this.senetBilinear = this.child(new BilinearInteraction(this.scoped("senet_bilinear"), init, { dim: E }));
     this.mlp = this.child(new Mlp(this.scoped("mlp"), init, { inputSize: F * (F - 1) * E, sizes: sizes.mlp }));
@@ -84,8 +76,5 @@ export const fibinetRecipe = defineModel({
   category: "single-domain",
   sections: fibinetSections,
   movedFields: { "sizes.senet_reduction": "fibinet.senet_reduction" },
-  ...singleStage((init, schema, spec) => {
-    const { senet_reduction } = sectionsOf(fibinetSections, spec).fibinet;
-    return new FibinetModel("fibinet", init, { schema, sizes: spec.sizes, senetReduction: senet_reduction });
-  }),
+  ...singleStage((init, schema, spec) => new FibinetModel("fibinet", init, { schema, sizes: spec.sizes, ...sectionsOf(fibinetSections, spec).fibinet })),
 });

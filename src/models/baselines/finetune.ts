@@ -6,7 +6,6 @@ import type { ParamInit } from "../../layers/params.ts";
 import { Tower } from "../../layers/tower.ts";
 import { restorePartial } from "../../train/checkpoint.ts";
 import { defineModel } from "../definition.ts";
-import type { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { RecipeContext } from "../recipe.ts";
 import { rowCount, type RowSet } from "../rows.ts";
@@ -22,16 +21,14 @@ import { EntityModel, stageInit } from "./two-stage.ts";
  * the same names.
  */
 export class FinetuneNet extends EntityModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly fc: Dense;
   private readonly dnn: Mlp;
   private readonly tower: Tower;
 
   constructor(name: string, init: ParamInit, options: BaselineOptions, entity: EntityName) {
-    super(name, entity);
+    super(name, entity, init, options, { specificEntities: [entity] });
     const { sizes } = options;
     const E = sizes.embedding_dim;
-    this.frontEnd = this.frontEndOf(init, options, { specificEntities: [entity] });
     const fe = this.frontEnd;
     this.fc = this.child(
       new Dense(this.scoped(`fc_${entity}`), init, { inputSize: fe.specificCount(entity) * E, units: sizes.hfa_dim, activation: "relu" }),

@@ -6,7 +6,7 @@ import { Mlp } from "../../layers/mlp.ts";
 import { Module, type ParamInit } from "../../layers/params.ts";
 import type { Tower } from "../../layers/tower.ts";
 import { defineModel } from "../definition.ts";
-import { concatColumns, type FeatureFrontEnd, type SequenceElements } from "../features.ts";
+import { concatColumns, type SequenceElements } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import { rowCount, type RowSet } from "../rows.ts";
 import { JointModel, singleStage, type BaselineOptions } from "./common.ts";
@@ -93,7 +93,6 @@ export interface MinetInterests {
  * tower. Attention MLPs have sizes.attention hidden units.
  */
 export class MinetModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly sequences: readonly string[];
   private readonly itemAttention: ReadonlyMap<string, ItemAttention>;
   private readonly interestAttention: readonly Scorer[];
@@ -101,11 +100,10 @@ export class MinetModel extends JointModel {
   private readonly towers: Record<EntityName, Tower>;
 
   constructor(name: string, init: ParamInit, options: BaselineOptions) {
-    super(name);
+    // Mean pooling: the front end creates no DIN encoders, MiNet's own attention replaces them.
+    super(name, init, options, { pooling: "mean" });
     const { schema, sizes } = options;
     const E = sizes.embedding_dim;
-    // Mean pooling: the front end creates no DIN encoders, MiNet's own attention replaces them.
-    this.frontEnd = this.frontEndOf(init, options, { pooling: "mean" });
     const fe = this.frontEnd;
     const elementSize = (seq: PreparedSequence): number =>
       fe.sharedSize + Object.values(seq.elements).filter((column) => !fe.sharedColumns.includes(column)).length * E;

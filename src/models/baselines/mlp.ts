@@ -3,7 +3,6 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { ParamInit } from "../../layers/params.ts";
 import { Tower } from "../../layers/tower.ts";
 import { defineModel } from "../definition.ts";
-import type { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, SingleDomainModel, singleStage, type BaselineOptions } from "./common.ts";
@@ -13,13 +12,11 @@ import { denseInput, denseInputSize, SingleDomainModel, singleStage, type Baseli
  * both sequences mean-pooled (no candidate conditioning) → MLP sizes.mlp → tower.
  */
 export class MlpModel extends SingleDomainModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly mlp: Mlp;
   private readonly tower: Tower;
 
   constructor(name: string, init: ParamInit, options: BaselineOptions) {
-    super(name);
-    this.frontEnd = this.frontEndOf(init, options, { specificEntities: ["target"], pooling: "mean" });
+    super(name, init, options, { specificEntities: ["target"], pooling: "mean" });
     const { mlp, tower } = options.sizes;
     this.mlp = this.child(new Mlp(this.scoped("mlp"), init, { inputSize: denseInputSize(this.frontEnd, ["target"]), sizes: mlp }));
     this.tower = this.child(new Tower(this.scoped("tower"), init, { inputSize: this.mlp.outputSize, hidden: tower }));

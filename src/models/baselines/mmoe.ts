@@ -4,26 +4,20 @@ import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
 import { CgcLevel } from "../../layers/cgc.ts";
 import type { ParamInit } from "../../layers/params.ts";
 import type { Tower } from "../../layers/tower.ts";
-import { defineModel, sectionsOf } from "../definition.ts";
-import type { FeatureFrontEnd } from "../features.ts";
+import { defineModel, modelSection, sectionsOf } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, forEntity, JointModel, singleStage, type BaselineOptions } from "./common.ts";
 
 /** MMoE's own hyperparameters: spec section `mmoe`. */
 const mmoeSections = {
-  mmoe: z
-    .strictObject({
-      /** Experts (each an MLP sizes.mlp), shared by both entities and mixed by each entity's gate. */
-      experts: z.number().int().min(1).default(3),
-    })
-    .prefault({}),
+  mmoe: modelSection({
+    /** Experts (each an MLP sizes.mlp), shared by both entities and mixed by each entity's gate. */
+    experts: z.number().int().min(1).default(3),
+  }),
 };
 
-export interface MmoeOptions extends BaselineOptions {
-  /** Number of shared experts. */
-  experts: number;
-}
+export type MmoeOptions = BaselineOptions & z.output<typeof mmoeSections.mmoe>;
 
 /**
  * Joint-training MMoE (SPEC §3): on the naive union schema [v_u ‖ v_seq ‖ v_shared ‖
@@ -32,17 +26,15 @@ export interface MmoeOptions extends BaselineOptions {
  * gate and has its own tower. Built as a CGC level without entity experts.
  */
 export class MmoeModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly experts: CgcLevel;
   private readonly towers: Record<EntityName, Tower>;
 
   constructor(name: string, init: ParamInit, options: MmoeOptions) {
-    super(name);
-    const { sizes } = options;
-    this.frontEnd = this.frontEndOf(init, options);
+    super(name, init, options);
     const inputSize = denseInputSize(this.frontEnd, ENTITY_NAMES);
-    this.experts = this.child(new CgcLevel(this.scoped("mmoe"), init, { inputSize, expertSizes: sizes.mlp, sharedExperts: options.experts, entityExperts: 0 }));
-    this.towers = this.entityTowers(init, this.experts.outputSize, sizes.tower);
+    const { mlp, tower } = options.sizes;
+    this.experts = this.child(new CgcLevel(this.scoped("mmoe"), init, { inputSize, expertSizes: mlp, sharedExperts: options.experts, entityExperts: 0 }));
+    this.towers = this.entityTowers(init, this.experts.outputSize, tower);
   }
 
   /** Both entities' gate weights on the same `rows` [n, experts] each. */
@@ -64,5 +56,5 @@ export const mmoeRecipe = defineModel({
   category: "joint training",
   sections: mmoeSections,
   movedFields: { "sizes.mmoe_experts": "mmoe.experts" },
-  ...singleStage((init, schema, spec) => new MmoeModel("mmoe", init, { schema, sizes: spec.sizes, experts: sectionsOf(mmoeSections, spec).mmoe.experts })),
+  ...singleStage((init, schema, spec) => new MmoeModel("mmoe", init, { schema, sizes: spec.sizes, ...sectionsOf(mmoeSections, spec).mmoe })),
 });

@@ -4,7 +4,6 @@ import type { ParamInit } from "../../layers/params.ts";
 import { Ple, type PleEntityOutput } from "../../layers/ple.ts";
 import type { Tower } from "../../layers/tower.ts";
 import { defineModel } from "../definition.ts";
-import type { FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, forEntity, JointModel, singleStage, type BaselineOptions } from "./common.ts";
@@ -17,14 +16,12 @@ import { denseInput, denseInputSize, forEntity, JointModel, singleStage, type Ba
  * reads its PLE output only (no independent extractor, unlike MKT).
  */
 export class PleModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly ple: Ple;
   private readonly towers: Record<EntityName, Tower>;
 
   constructor(name: string, init: ParamInit, options: BaselineOptions) {
-    super(name);
+    super(name, init, options);
     const { sizes } = options;
-    this.frontEnd = this.frontEndOf(init, options);
     this.ple = this.child(
       new Ple(this.scoped("ple"), init, {
         inputSize: denseInputSize(this.frontEnd, ENTITY_NAMES),

@@ -6,7 +6,7 @@ import { PartitionedNorm } from "../../layers/partitioned-norm.ts";
 import { StarFcn } from "../../layers/star-fcn.ts";
 import { Tower } from "../../layers/tower.ts";
 import { defineModel } from "../definition.ts";
-import { concatColumns, type FeatureFrontEnd } from "../features.ts";
+import { concatColumns } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import { type RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptions, type ForwardMode } from "./common.ts";
@@ -21,7 +21,6 @@ import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptio
  * normalized), through a tower sizes.tower; its logit is added to the main one.
  */
 export class StarModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   readonly norm: PartitionedNorm;
   readonly fcn: StarFcn;
   private readonly towers: Record<EntityName, Tower>;
@@ -29,10 +28,9 @@ export class StarModel extends JointModel {
   private readonly auxiliary: Tower;
 
   constructor(name: string, init: ParamInit, options: BaselineOptions) {
-    super(name);
+    super(name, init, options);
     const { sizes } = options;
     const E = sizes.embedding_dim;
-    this.frontEnd = this.frontEndOf(init, options);
     const inputSize = denseInputSize(this.frontEnd, ENTITY_NAMES);
     this.norm = this.child(new PartitionedNorm(this.scoped("norm"), init, { size: inputSize }));
     this.fcn = this.child(new StarFcn(this.scoped("fcn"), init, { inputSize, sizes: sizes.mlp }));

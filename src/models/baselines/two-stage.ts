@@ -4,7 +4,7 @@ import { Module, ParamInit } from "../../layers/params.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { CtrModel, LossResult } from "../model.ts";
 import { rowCount, sliceRows, type RowSet } from "../rows.ts";
-import { BaselineModule } from "./common.ts";
+import { BaselineModule, type BaselineOptions, type FrontEndChoice } from "./common.ts";
 
 /**
  * The ParamInit of a recipe's `index`-th model, from its own seed derived from the run's seed: two
@@ -27,8 +27,11 @@ export abstract class EntityModel extends BaselineModule implements CtrModel {
   constructor(
     name: string,
     readonly entity: EntityName,
+    init: ParamInit,
+    options: BaselineOptions,
+    frontEnd?: FrontEndChoice,
   ) {
-    super(name);
+    super(name, init, options, frontEnd);
     this.trainEntities = [entity];
   }
 

@@ -1,7 +1,8 @@
 import { z } from "zod";
+import { modelSection } from "../definition.ts";
 
 /** MKT's stage 1, the Multi-Entity Model. */
-export const memSchema = z.strictObject({
+const memSection = modelSection({
   /**
    * rows: the paper's eq. 13, BCE summed over the batch's rows of both entities divided by the batch
    * size (every row weighs the same); entities: the mean BCE of each entity, summed (a target row
@@ -13,7 +14,7 @@ export const memSchema = z.strictObject({
 });
 
 /** MKT's stage 2, the Target Entity Model. */
-export const temSchema = z.strictObject({
+const temSection = modelSection({
   /**
    * What TEM's cross part receives from MEM beside v_u, v_seq, v_shared: common, g_com^t only (the
    * paper, §3.3); common+target, also g_ind^t (TKE's output) through its own GLU (beyond the paper).
@@ -25,9 +26,9 @@ export const temSchema = z.strictObject({
 export const mktSections = {
   /** γ: weight of MKT's pairwise discrepancy loss (PDL). */
   gamma: z.number().min(0).default(0.1),
-  mem: memSchema.prefault({}),
-  tem: temSchema.prefault({}),
+  mem: memSection,
+  tem: temSection,
 };
 
-export type MemSpec = z.output<typeof memSchema>;
-export type TemSpec = z.output<typeof temSchema>;
+export type MemSpec = z.output<typeof memSection>;
+export type TemSpec = z.output<typeof temSection>;

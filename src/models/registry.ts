@@ -39,8 +39,8 @@ const MODEL_NAME = /^[a-z][a-z0-9_]*$/;
 
 /**
  * Adds a model defined outside this list (a test's, or a plug-in's) to this process's registry: spec
- * validation, `mkt run` and the report know it from then on. Replica worker processes do not (they
- * import only this list): such a model trains with `--workers 1`.
+ * validation, `mkt run` and the report know it from then on. Data-parallel replicas do not (their
+ * worker threads import only this list): such a model trains with `--workers 1`.
  */
 export function registerModel(model: ModelDefinition): void {
   if (!MODEL_NAME.test(model.name)) throw new Error(`model name '${model.name}': expected lower-case letters, digits and _`);

@@ -35,9 +35,10 @@ interface SequenceUnit {
  * is [v_shared ‖ candidate item id] and the keys [shared features ‖ item id] of each element; for
  * seq_source (other items, another id space) the query is v_shared and the keys the elements' shared
  * features. Without shared features seq_target is keyed on the item id alone, and seq_source, which
- * then has no key in common with the candidate, is mean-pooled. Every hidden layer (activation unit, MLP, tower) uses Dice, the DIN paper's activation:
- * batch statistics in training, moving averages at prediction. The front end only embeds; DIN owns
- * its activation units so that their weights can be read (attention()).
+ * then has no key in common with the candidate, is mean-pooled. Every hidden layer (activation unit,
+ * MLP, tower) uses Dice, the DIN paper's activation: batch statistics in training, moving averages
+ * at prediction. The front end only embeds; DIN owns its activation units so that their weights can
+ * be read (attention()).
  */
 export class DinModel extends SingleDomainModel {
   /** The activation unit of each sequence with a key (all of them but seq_source without shared features). */
@@ -76,6 +77,7 @@ export class DinModel extends SingleDomainModel {
       if (sequenceUnit === undefined) return maskedMeanPool(values, mask);
       const { unit, itemColumns } = sequenceUnit;
       const keyed = itemColumns.length > 0;
+      // A unit keyed on the shared features alone exists only where there are shared features.
       const query = keyed ? concatColumns([shared, this.frontEnd.columns(batch, itemColumns, rows)]) : shared!;
       const result = unit.apply(query, keyed ? values : keys!, mask, values, mode);
       weights[seq] = result.weights;

@@ -65,7 +65,9 @@ class ItemAttention extends Module {
     const [n, L] = mask.shape;
     const context = this.context.apply(concatColumns([query, user])).expandDims(1);
     let perElement = this.element.apply(values);
-    if (this.product !== undefined && keys !== undefined && query !== undefined) perElement = tf.add(perElement, this.product.apply(tf.mul(keys, query.expandDims(1))));
+    if (this.product !== undefined && keys !== undefined && query !== undefined) {
+      perElement = tf.add(perElement, this.product.apply(tf.mul(keys, query.expandDims(1))));
+    }
     const hidden = tf.relu(tf.add(perElement, context));
     const alpha = maskedSoftmax(this.rest.apply(hidden).reshape([n, L]) as tf.Tensor2D, mask);
     return tf.matMul(alpha.expandDims(1) as tf.Tensor3D, values).reshape([n, -1]) as tf.Tensor2D;

@@ -63,11 +63,12 @@ class ItemAttention extends Module {
   /** Σ_i α_i r_i [n, element] for a candidate `query` [n, key] (absent without shared features) and `user` [n, user]. */
   apply({ keys, values, mask }: SequenceElements, query: tf.Tensor2D | undefined, user: tf.Tensor2D): tf.Tensor2D {
     const [n, L] = mask.shape;
+    // Ops in this order (q first): the order they are recorded in sets the order in which backprop
+    // adds up the gradients of a tensor read several times, hence the last bits of the weights.
+    const q = query?.expandDims(1);
     const context = this.context.apply(concatColumns([query, user])).expandDims(1);
     let perElement = this.element.apply(values);
-    if (this.product !== undefined && keys !== undefined && query !== undefined) {
-      perElement = tf.add(perElement, this.product.apply(tf.mul(keys, query.expandDims(1))));
-    }
+    if (this.product !== undefined && keys !== undefined && q !== undefined) perElement = tf.add(perElement, this.product.apply(tf.mul(keys, q)));
     const hidden = tf.relu(tf.add(perElement, context));
     const alpha = maskedSoftmax(this.rest.apply(hidden).reshape([n, L]) as tf.Tensor2D, mask);
     return tf.matMul(alpha.expandDims(1) as tf.Tensor3D, values).reshape([n, -1]) as tf.Tensor2D;

@@ -68,7 +68,9 @@ class ItemAttention extends Module {
     const q = query?.expandDims(1);
     const context = this.context.apply(concatColumns([query, user])).expandDims(1);
     let perElement = this.element.apply(values);
-    if (this.product !== undefined && keys !== undefined && q !== undefined) perElement = tf.add(perElement, this.product.apply(tf.mul(keys, q)));
+    if (this.product !== undefined && keys !== undefined && q !== undefined) {
+      perElement = tf.add(perElement, this.product.apply(tf.mul(keys, q)));
+    }
     const hidden = tf.relu(tf.add(perElement, context));
     const alpha = maskedSoftmax(this.rest.apply(hidden).reshape([n, L]) as tf.Tensor2D, mask);
     return tf.matMul(alpha.expandDims(1) as tf.Tensor3D, values).reshape([n, -1]) as tf.Tensor2D;

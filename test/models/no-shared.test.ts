@@ -2,6 +2,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import { PreparedDataset } from "../../src/data/reader.ts";
 import { selectBackend, type BackendInfo } from "../../src/engine/backend.ts";
 import { loadFinishedModel, runRecipes } from "../../src/export/finished.ts";
@@ -12,23 +13,22 @@ import { tempDir } from "../helpers/prepared.ts";
 
 const E = 4;
 
-/** synthetic-tiny's generator, smaller, with the item fields kept entity-specific: no shared feature at all. */
-const DATASET = `name: no-shared
-generator: { kind: synthetic, seed: 3, users: 200, days: 6, source_items: 300, target_items: 100, impressions: 16000, source_per_target: 3, target_ctr: 0.15, source_ctr: 0.15, categories: 8, creators: 40 }
-tables:
-  users: { path: users.parquet }
-  source_items: { path: source_items.parquet }
-  target_items: { path: target_items.parquet }
-  source_impressions: { path: source_impressions.parquet }
-  target_impressions: { path: target_impressions.parquet }
-users: { table: users, key: user_id, fields: [{ name: gender }, { name: city }] }
-entities:
-  source: { name: product, table: source_impressions, time_column: ts, label: { column: click }, true_probability_column: p_true, items: { table: source_items }, specific: [{ name: category }, { name: price, type: numeric, buckets: 5 }] }
-  target: { name: content, table: target_impressions, time_column: ts, label: { column: click }, true_probability_column: p_true, items: { table: target_items }, specific: [{ name: creator_id }, { name: style }] }
-shared: []
-sequence_maxlen: 8
-split: { by: time, slice_seconds: 86400 }
-`;
+/**
+ * synthetic-tiny, smaller, with its two shared fields made entity-specific (category a source
+ * field, creator_id a target field): no shared feature at all.
+ */
+async function noSharedDataset(): Promise<string> {
+  const tiny = parse(await readFile("datasets/synthetic-tiny.yaml", "utf8"));
+  const { source, target } = tiny.entities;
+  return stringify({
+    ...tiny,
+    name: "no-shared",
+    generator: { ...tiny.generator, seed: 3, users: 200, source_items: 300, target_items: 100, impressions: 16000, target_ctr: 0.15, source_ctr: 0.15 },
+    entities: { source: { ...source, specific: [...source.specific, { name: "category" }] }, target: { ...target, specific: [...target.specific, { name: "creator_id" }] } },
+    shared: [],
+    sequence_maxlen: 8,
+  });
+}
 
 /** Every model of Table 2 and every ablation (the spec's defaults), one short epoch each. */
 const EXPERIMENT = `name: no-shared
@@ -50,7 +50,7 @@ describe("every model without shared features, through the run layer", () => {
   let backend: BackendInfo;
   beforeAll(async () => {
     dir = await tempDir("mkt-no-shared-");
-    await writeFile(join(dir, "data.yaml"), DATASET);
+    await writeFile(join(dir, "data.yaml"), await noSharedDataset());
     await writeFile(join(dir, "exp.yaml"), EXPERIMENT);
     experiment = await loadExperiment(join(dir, "exp.yaml"), join(dir, "out"));
     dataset = await PreparedDataset.open(experiment.prepared.dir);

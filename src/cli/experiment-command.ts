@@ -31,7 +31,7 @@ export async function withExperiment<T>(file: string, command: Command, fn: (con
   const global = globalOptions(command);
   await checkOutputDir(global.out, "--out");
   // Loaded here, not at start: `mkt --help` needs neither zod nor yaml.
-  const [{ loadExperimentSpecs }, { mktSizeProblem }] = await Promise.all([import("../spec/experiment-specs.ts"), import("../spec/experiment.ts")]);
+  const [{ loadExperimentSpecs }, { mktSizeProblem }] = await Promise.all([import("../spec/experiment-specs.ts"), import("../models/mkt/recipe.ts")]);
   const specs = await loadExperimentSpecs(file);
   const spec = specs.experiment.value;
   const only: number[] = [];

@@ -1,25 +1,34 @@
+import { z } from "zod";
 import type { EntityName } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { PreparedSchema } from "../data/schema.ts";
-import type { ExperimentSpec } from "../spec/experiment.ts";
+import type { ExperimentSpec } from "../spec/experiment-common.ts";
+import { jsonNumber } from "../util/json.ts";
 import type { CtrModel } from "./model.ts";
 
-/** Table 2's categories; "reference": its untrained floor and ceiling rows (ItemPop, Oracle). */
-export type ModelCategory = "single-domain" | "joint training" | "pre-training & fine-tuning" | "ours" | "reference";
+/**
+ * Table 2's categories, in its order (its rows are grouped by them); "reference": its untrained
+ * floor and ceiling rows (ItemPop, Oracle).
+ */
+export const MODEL_CATEGORIES = ["single-domain", "joint training", "pre-training & fine-tuning", "ours", "reference"] as const;
+export const modelCategorySchema = z.enum(MODEL_CATEGORIES);
+export type ModelCategory = z.infer<typeof modelCategorySchema>;
 
-/** What one training stage did (or, when resumed, what it had done). */
-export interface StageRecord {
-  stage: string;
+/** What one training stage did (or, when resumed, what it had done): part of result.json. */
+export const stageRecordSchema = z.object({
+  stage: z.string(),
   /** Wall time of the stage in seconds (0 if it was loaded from its checkpoint). */
-  seconds: number;
-  epochsRun: number;
-  bestEpoch: number;
-  bestValidAuc: number;
+  seconds: z.number(),
+  epochsRun: z.number().int(),
+  bestEpoch: z.number().int(),
+  /** NaN (null in JSON) when the stage had no validation. */
+  bestValidAuc: jsonNumber,
   /** Training samples per second over the stage's epochs. */
-  samplesPerSecond: number;
+  samplesPerSecond: jsonNumber,
   /** True when the checkpoint existed and was loaded instead of training. */
-  resumed: boolean;
-}
+  resumed: z.boolean(),
+});
+export type StageRecord = z.output<typeof stageRecordSchema>;
 
 /** How a stage trains its model (the trainer's options a recipe sets). */
 export interface StageOptions {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { prepareDataset, type PrepareResult } from "../data/prepare/index.ts";
 import { fingerprintFiles } from "../data/prepare/write.ts";
-import type { ExperimentSpec } from "../spec/experiment.ts";
+import type { ExperimentSpec } from "../spec/experiment-common.ts";
 import { loadExperimentSpecs, type ExperimentSpecs } from "../spec/experiment-specs.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { CorruptArtefactError, readChecksums, verifySealed } from "../util/checksums.ts";

@@ -2,34 +2,21 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { BackendInfo } from "../engine/index.ts";
-import type { EvaluationResult } from "../metrics/index.ts";
 import { evaluateReference, isReferenceRecipe, type ReferenceRecipe } from "../models/baselines/references.ts";
 import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/importance.ts";
-import type { ModelCategory, ModelRecipe, StageRecord } from "../models/recipe.ts";
+import type { ModelRecipe, StageRecord } from "../models/recipe.ts";
 import { evaluateSplit, writePredictions, type SplitEvaluation } from "../train/evaluate.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { readSealed, sealDir, unsealDir, type Sealed } from "../util/checksums.ts";
 import { lockInside, removeStaleLock, tryLock, waitForLock, type FileLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
 import type { LoadedExperiment } from "./experiment.ts";
-import { provenance, type Provenance } from "./provenance.ts";
+import { provenance } from "./provenance.ts";
+import type { ModelResult } from "./result.ts";
 import { modelDir } from "./layout.ts";
 import { StageRunner } from "./stages.ts";
 
-/** Everything one (model, seed) run produced: `<run>/<model>/seed-<seed>/result.json`. */
-export interface ModelResult {
-  model: string;
-  category: ModelCategory;
-  seed: number;
-  /** Target test metrics (AUC, GAUC, LogLoss, counts, user groups). */
-  metrics: EvaluationResult;
-  stages: StageRecord[];
-  evaluation: { seconds: number; samplesPerSecond: number };
-  importance?: ImportanceReport;
-  /** Wall time of this run, all stages and the evaluation (resumed stages count 0). */
-  seconds: number;
-  provenance: Provenance;
-}
+export type { ModelResult } from "./result.ts";
 
 export const RESULT_FILE = "result.json";
 export const METRICS_FILE = "metrics.json";

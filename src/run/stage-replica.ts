@@ -8,7 +8,7 @@ import { readPreparedSchema } from "../data/schema.ts";
 import type { CtrModel } from "../models/model.ts";
 import { RecipeModels, type BuildContext, type ModelRecipe } from "../models/recipe.ts";
 import { recipeByName } from "../models/registry.ts";
-import type { ExperimentSpec } from "../spec/experiment.ts";
+import type { ExperimentSpec } from "../spec/experiment-common.ts";
 import { ctrReplicaModel, type ReplicaModel } from "../train/parallel/replica.ts";
 
 export interface StageReplicaArgs {

@@ -4,7 +4,7 @@ import type { PreparedDataset } from "../data/reader.ts";
 import type { Module } from "../layers/params.ts";
 import type { CtrModel } from "../models/model.ts";
 import { buildContext, RecipeModels, type BuildContext, type ModelRecipe, type Stage, type StageRecord } from "../models/recipe.ts";
-import type { ExperimentSpec } from "../spec/experiment.ts";
+import type { ExperimentSpec } from "../spec/experiment-common.ts";
 import { loadCheckpoint, MANIFEST_FILE, saveCheckpoint } from "../train/checkpoint.ts";
 import { loadEpochCheckpoint, saveEpochCheckpoint } from "../train/epoch-checkpoint.ts";
 import { trainModel, type EpochLog, type ParallelTraining, type ResumePoint } from "../train/trainer.ts";

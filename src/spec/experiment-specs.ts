@@ -23,9 +23,5 @@ export async function loadExperimentSpecs(file: string): Promise<ExperimentSpecs
     throw error instanceof UserError ? new UserError(`${file}: dataset: ${error.message}`) : error;
   });
   const dataset = await loadSpec(datasetFile, datasetSpecSchema);
-  // Every model embeds the candidate's shared item fields and keys its sequence attention on them.
-  if (dataset.value.shared.length === 0) {
-    throw new UserError(`${dataset.file}: shared: the models need at least one shared item field; without item features derive one: { name: popularity, derive: item_popularity }`);
-  }
   return { experiment, dataset };
 }

@@ -5,7 +5,7 @@ import type { BackendName } from "../engine/index.ts";
 import { forEachBatch, valuesOf } from "../models/batch-loop.ts";
 import type { CtrModel } from "../models/model.ts";
 import type { StageOptions } from "../models/recipe.ts";
-import type { ExperimentSpec } from "../spec/experiment.ts";
+import type { ExperimentSpec } from "../spec/experiment-common.ts";
 import { log } from "../util/log.ts";
 import type { Module } from "../layers/params.ts";
 import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";

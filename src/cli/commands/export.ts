@@ -8,8 +8,8 @@ import { print, withExperiment } from "../experiment-command.ts";
 
 /** Checks `--model` names: the models of Table 2 and MKT's ablations. */
 async function checkExportable(names: string[]): Promise<string[]> {
-  const { ABLATION_NAMES, MODEL_NAMES, mktRecipeName } = await import("../../spec/experiment.ts");
-  const exportable: string[] = [...MODEL_NAMES, ...ABLATION_NAMES.map((a) => mktRecipeName(a))];
+  const [{ ABLATION_NAMES, mktRecipeName }, { modelNames }] = await Promise.all([import("../../models/mkt/ablations.ts"), import("../../models/registry.ts")]);
+  const exportable: string[] = [...modelNames(), ...ABLATION_NAMES.map((a) => mktRecipeName(a))];
   for (const name of names) {
     if (!exportable.includes(name)) throw new UserError(`--model ${name}: not a model of Table 2 or an MKT ablation (${exportable.join(", ")})`);
   }

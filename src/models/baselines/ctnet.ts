@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
 import type { EntityName } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
 import type { PreparedSchema } from "../../data/schema.ts";
@@ -7,13 +8,26 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { Module, ParamInit } from "../../layers/params.ts";
 import { stopGradient } from "../../layers/stop-gradient.ts";
 import { Tower } from "../../layers/tower.ts";
-import type { ExperimentSpec } from "../../spec/experiment.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel, modelSection, sectionsOf } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe, Stage } from "../recipe.ts";
+import type { Stage } from "../recipe.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
 import { EntityModel, stageInit } from "./two-stage.ts";
+
+/** CTNet's own hyperparameters: spec section `ctnet`. */
+const ctnetSections = {
+  ctnet: modelSection({
+    /**
+     * Train source and target models slice by slice in time order (the CTNet paper's continual
+     * setting): auto = on when the prepared data is split by time (its rows carry time slices), off
+     * for a per-user-order split, whose rows all sit in slice 0.
+     */
+    continual: z.union([z.boolean(), z.literal("auto")]).default("auto"),
+  }),
+};
+
+export type CtnetContinual = z.output<typeof ctnetSections.ctnet>["continual"];
 
 /**
  * CTNet's source model (SPEC §3): MLP sizes.mlp and a tower on [v_u ‖ v_seq ‖ v_shared] only (the
@@ -21,15 +35,12 @@ import { EntityModel, stageInit } from "./two-stage.ts";
  * MKT. Trained on source rows; every row can be read through it (no specific columns).
  */
 export class CtnetSource extends EntityModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly dnn: Mlp;
   private readonly tower: Tower;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
-    super(name, "source");
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, specificEntities: [], attentionHidden: sizes.attention }),
-    );
+  constructor(name: string, init: ParamInit, options: BaselineOptions) {
+    super(name, "source", init, options, { specificEntities: [] });
+    const { sizes } = options;
     this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, []), sizes: sizes.mlp }));
     this.tower = this.child(new Tower(this.scoped("tower"), init, { inputSize: this.dnn.outputSize, hidden: sizes.tower }));
   }
@@ -61,18 +72,14 @@ export interface CtnetTargetOptions extends BaselineOptions {
  */
 export class CtnetTarget extends EntityModel {
   readonly source: CtnetSource;
-  private readonly frontEnd: FeatureFrontEnd;
   private readonly dnn: Mlp;
   private readonly adapters: readonly Glu[];
   private readonly head: Tower;
   private readonly ownBlocks: Module[];
 
-  constructor(name: string, init: ParamInit, { schema, sizes, source }: CtnetTargetOptions) {
-    super(name, "target");
-    const E = sizes.embedding_dim;
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: ["target"], attentionHidden: sizes.attention }),
-    );
+  constructor(name: string, init: ParamInit, options: CtnetTargetOptions) {
+    super(name, "target", init, options, { specificEntities: ["target"] });
+    const { sizes, source } = options;
     this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, ["target"]), sizes: sizes.mlp }));
     // Source and target DNNs both have sizes.mlp layers: layer l's adapter maps s_l to h_l's width.
     this.adapters = sizes.mlp.map((units, l) => this.child(new Glu(this.scoped(`adapter${l}`), init, { inputSize: units, outputSize: units })));
@@ -96,7 +103,7 @@ export class CtnetTarget extends EntityModel {
 }
 
 /** Whether CTNet trains continually: spec `ctnet.continual`, where `auto` means "when the data is split by time". */
-export function ctnetContinual(setting: ExperimentSpec["ctnet"]["continual"], schema: PreparedSchema): boolean {
+export function ctnetContinual(setting: CtnetContinual, schema: PreparedSchema): boolean {
   return setting === "auto" ? schema.split.by === "time" : setting;
 }
 
@@ -130,9 +137,11 @@ export async function ctnetStages(dataset: PreparedDataset, continual: boolean):
  * over the time slices (see ctnetStages). The source model is trainable only during its own stages.
  * The target model, which owns the source model, is built at its first stage.
  */
-export const ctnetRecipe: ModelRecipe = {
+export const ctnetRecipe = defineModel({
   name: "ctnet",
+  label: "CTNet",
   category: "pre-training & fine-tuning",
+  sections: ctnetSections,
   models: {
     source: { build: ({ schema, spec, seed }) => new CtnetSource("ctnet_source", stageInit(seed, 0), { schema, sizes: spec.sizes }) },
     target: {
@@ -141,9 +150,9 @@ export const ctnetRecipe: ModelRecipe = {
     },
   },
   async stages(context, dataset) {
-    const stages = await ctnetStages(dataset, ctnetContinual(context.spec.ctnet.continual, context.schema));
+    const stages = await ctnetStages(dataset, ctnetContinual(sectionsOf(ctnetSections, context.spec).ctnet.continual, context.schema));
     if (!stages.some((s) => s.model === "target")) throw new Error("ctnet: the training split has no target rows");
     return stages;
   },
   final: "target",
-};
+});

@@ -5,9 +5,9 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { ParamInit } from "../../layers/params.ts";
 import { restorePartial } from "../../layers/shared-weights.ts";
 import { Tower } from "../../layers/tower.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { BuildContext, ModelRecipe } from "../recipe.ts";
+import type { BuildContext } from "../recipe.ts";
 import { rowCount, type RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
 import { EntityModel, stageInit } from "./two-stage.ts";
@@ -21,17 +21,14 @@ import { EntityModel, stageInit } from "./two-stage.ts";
  * the same names.
  */
 export class FinetuneNet extends EntityModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly fc: Dense;
   private readonly dnn: Mlp;
   private readonly tower: Tower;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions, entity: EntityName) {
-    super(name, entity);
+  constructor(name: string, init: ParamInit, options: BaselineOptions, entity: EntityName) {
+    super(name, entity, init, options, { specificEntities: [entity] });
+    const { sizes } = options;
     const E = sizes.embedding_dim;
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: [entity], attentionHidden: sizes.attention }),
-    );
     const fe = this.frontEnd;
     this.fc = this.child(
       new Dense(this.scoped(`fc_${entity}`), init, { inputSize: fe.specificCount(entity) * E, units: sizes.hfa_dim, activation: "relu" }),
@@ -62,8 +59,9 @@ export function buildFinetuneNet(context: BuildContext, entity: EntityName): Fin
  * its other target-specific embeddings and FC_t are fresh. It trains on target rows, validated on
  * target as usual.
  */
-export const finetuneRecipe: ModelRecipe = {
+export const finetuneRecipe = defineModel({
   name: "finetune",
+  label: "Finetune",
   category: "pre-training & fine-tuning",
   models: {
     source: { build: (context) => buildFinetuneNet(context, "source") },
@@ -81,4 +79,4 @@ export const finetuneRecipe: ModelRecipe = {
     { name: "finetune", model: "target", options: { entities: ["target"] } },
   ],
   final: "target",
-};
+});

@@ -1,13 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
-import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
+import { z } from "zod";
+import { ENTITY_NAMES } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
+import { jsonNumber } from "../../util/json.ts";
 import { forEachBatch, valuesOf } from "../batch-loop.ts";
 import type { CtrModel } from "../model.ts";
 import { MultiEntityModel } from "./mem.ts";
 import { TargetEntityModel } from "./tem.ts";
 
-/** Mean HFA importance p of each entity-specific feature, per entity, and the rows it averages over. */
-export type ImportanceReport = Record<EntityName, { split: string; rows: number; features: Record<string, number> }>;
+/** Mean HFA importance p of one entity's specific features (NaN, null in JSON, over no rows) and the rows it averages over. */
+const entityImportanceSchema = z.object({ split: z.string(), rows: z.number().int(), features: z.record(z.string(), jsonNumber) });
+
+/** Mean HFA importance p of each entity-specific feature, per entity: importance.json and result.json's `importance`. */
+export const importanceReportSchema = z.object({ source: entityImportanceSchema, target: entityImportanceSchema });
+export type ImportanceReport = z.output<typeof importanceReportSchema>;
 
 /** The MEM inside an MKT model (MEM itself, or the frozen MEM of a TEM); undefined for other models. */
 export function memOf(model: CtrModel): MultiEntityModel | undefined {

@@ -5,6 +5,7 @@ import { selectBackend } from "../../../src/engine/backend.ts";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { ctnetContinual, CtnetSource, CtnetTarget, ctnetRecipe } from "../../../src/models/baselines/ctnet.ts";
 import { disposeBatchTensors } from "../../../src/models/inputs.ts";
+import { sectionsOf } from "../../../src/models/definition.ts";
 import type { CtrModel } from "../../../src/models/model.ts";
 import { gradientMagnitudes, randomTensors, sameValues, SMALL_SIZES, testSchema } from "../helpers.ts";
 import { expectProbabilities, openSyntheticTiny, testAuc, testSpec, TrainingContext, type StageHooks, values } from "./stage-context.ts";
@@ -94,7 +95,7 @@ describe("CTNet on synthetic-tiny", () => {
   });
 
   it("continual (auto on data split by time): walks the training slices in time order, source then target per slice, one epoch each", async () => {
-    expect(testSpec().ctnet.continual).toBe("auto");
+    expect(sectionsOf(ctnetRecipe.sections!, testSpec()).ctnet.continual).toBe("auto");
     expect(dataset.schema.split.by).toBe("time");
     const changed = new Map<string, boolean>();
     const context = new TrainingContext(dataset, testSpec(), 1, watchSource(changed), { maxBatchesPerEpoch: 2 });

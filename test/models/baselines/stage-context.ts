@@ -28,7 +28,8 @@ export async function openSyntheticTiny(): Promise<{ dataset: PreparedDataset; c
 }
 
 /** Small sizes (E = 4, mlp [16, 8], tower [8]) and quick training: batch 256, lr 5e-3, 2 epochs. */
-export function testSpec(overrides: Partial<ExperimentSpec> = {}, training: Partial<ExperimentSpec["training"]> = {}): ExperimentSpec {
+/** `overrides`: spec fields, the common ones and models' own sections (e.g. `ctnet: { continual: false }`). */
+export function testSpec(overrides: Partial<ExperimentSpec> & Record<string, unknown> = {}, training: Partial<ExperimentSpec["training"]> = {}): ExperimentSpec {
   return experimentSpecSchema.parse({
     name: "baselines",
     dataset: "datasets/synthetic-tiny.yaml",

@@ -14,7 +14,8 @@ import { parseArgs } from "node:util";
 import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
-import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
+import { recipeByName } from "../src/models/registry.ts";
+import { stageModel } from "./bench-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
@@ -40,7 +41,7 @@ const replicas = Number(args.replicas);
 const every = Number(args.every);
 
 const samples: { step: number; tensors: number; rssMiB: number }[] = [];
-const { model, options } = await modelAtStage(args.model, args.stage, { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, untrained);
+const { model, stage: { options = {} } } = await stageModel(recipeByName(args.model), dataset, spec, 1, args.stage);
 const replicaArgs: BenchReplicaArgs = { datasetDir: dataset.dir, spec, recipe: args.model, stage: args.stage };
 const started = performance.now();
 const result = await trainModel(model, dataset, {

@@ -1,6 +1,6 @@
 /**
  * Training and inference throughput of every training stage of a model, measured on the model
- * exactly as its recipe builds it: a RecipeContext that, instead of training a stage, times the
+ * exactly as its recipe builds it: the stage runner with a visit that, instead of training a stage, times the
  * trainer's own step (batch → tensors, Adam step, loss read back) on batches read beforehand, in
  * this thread and across data-parallel replicas, then lets the recipe go on to its next stage.
  */
@@ -9,14 +9,14 @@ import type { Batch, EntityName } from "../src/data/batch.ts";
 import type { PreparedDataset } from "../src/data/reader.ts";
 import type { BackendInfo } from "../src/engine/backend.ts";
 import type { CtrModel } from "../src/models/model.ts";
-import type { ModelRecipe, RecipeContext, StageOptions, StageRecord } from "../src/models/recipe.ts";
+import { buildContext, type ModelRecipe, type Stage, type StageRecord } from "../src/models/recipe.ts";
 import type { ExperimentSpec } from "../src/spec/experiment.ts";
-import { predictBatch } from "../src/train/evaluate.ts";
+import { predictBatch } from "../src/models/batch-loop.ts";
 import { readerBatchRows, ReplicaGroup } from "../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../src/train/parallel/replica.ts";
 import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
-import { untrainedStage } from "../src/run/stage-replica.ts";
+import { runStages } from "../src/run/stages.ts";
 import type { BenchReplicaArgs } from "./bench-replica.ts";
 import { median } from "./stats.ts";
 
@@ -108,11 +108,8 @@ async function timeEval(batches: readonly Batch[], predict: (batch: Batch) => Pr
   return 1000 / median(perSample);
 }
 
-interface StageToMeasure {
+interface StageToMeasure extends MeasuredStage {
   recipe: string;
-  stage: string;
-  model: CtrModel;
-  entities: EntityName[];
 }
 
 async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, backend: BackendInfo, s: StageToMeasure, options: StepBenchOptions): Promise<StageThroughput> {
@@ -160,21 +157,32 @@ async function measureStage(dataset: PreparedDataset, spec: ExperimentSpec, back
   }
 }
 
+/** A stage to measure: its model as the recipe built it (earlier stages measured, not trained) and the rows it trains on. */
+export interface MeasuredStage {
+  stage: string;
+  model: CtrModel;
+  entities: EntityName[];
+}
+
+/**
+ * Runs every stage of `recipe` through the stage runner with `measure` in place of training, in
+ * order, and disposes the final model: benchmarks time each stage on the model exactly as built.
+ */
+export async function measureStages(recipe: ModelRecipe, dataset: PreparedDataset, spec: ExperimentSpec, measure: (s: MeasuredStage) => Promise<void>): Promise<void> {
+  const context = buildContext(dataset, spec, 1);
+  const visit = async ({ name, options = {} }: Stage, model: CtrModel): Promise<StageRecord> => {
+    await measure({ stage: name, model, entities: [...(options.entities ?? model.trainEntities)] });
+    return { stage: name, seconds: 0, epochsRun: 0, bestEpoch: 0, bestValidAuc: NaN, samplesPerSecond: 0, resumed: false };
+  };
+  const { model } = await runStages(recipe, context, await recipe.stages(context, dataset), visit);
+  model?.module.dispose();
+}
+
 /** Runs a recipe with every stage measured instead of trained. */
 export async function measureRecipe(recipe: ModelRecipe, dataset: PreparedDataset, spec: ExperimentSpec, backend: BackendInfo, options: StepBenchOptions): Promise<StageThroughput[]> {
   const results: StageThroughput[] = [];
-  const context: RecipeContext = {
-    dataset,
-    spec,
-    seed: 1,
-    async stage(name: string, model: CtrModel, stageOptions: StageOptions = {}): Promise<StageRecord> {
-      const entities = [...(stageOptions.entities ?? model.trainEntities)];
-      results.push(await measureStage(dataset, spec, backend, { recipe: recipe.name, stage: name, model, entities }, options));
-      return untrainedStage(name);
-    },
-    requireStage: () => Promise.resolve(),
-  };
-  const final = await recipe.train(context);
-  final.module.dispose();
+  await measureStages(recipe, dataset, spec, async (s) => {
+    results.push(await measureStage(dataset, spec, backend, { recipe: recipe.name, ...s }, options));
+  });
   return results;
 }

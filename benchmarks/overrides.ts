@@ -31,11 +31,12 @@ import { sumBlock } from "../src/engine/kernels/wasm-sum.ts";
 import { explicitTransposeMatMul } from "../src/engine/kernels/wasm-batchmatmul.ts";
 import { blasBatchMatMul } from "../src/engine/kernels/wasm-blas-matmul.ts";
 import { loadedBlas } from "../src/engine/blas.ts";
-import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
+import { recipeByName } from "../src/models/registry.ts";
+import { stageModel } from "./bench-replica.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
-import { predictBatch } from "../src/train/evaluate.ts";
+import { predictBatch } from "../src/models/batch-loop.ts";
 import { Adam } from "../src/train/adam.ts";
 import { trainStep } from "../src/train/trainer.ts";
 import { median } from "./stats.ts";
@@ -90,7 +91,7 @@ await selectBackend("wasm");
 const datasetSpec = await loadSpec("datasets/synthetic-paper.yaml", datasetSpecSchema);
 const dataset = await PreparedDataset.open((await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot: join("results", "bench") })).dir);
 const spec = (await loadSpec(args.sizes === "paper" ? "experiments/paper-gpu.yaml" : "experiments/paper-synthetic.yaml", experimentSpecSchema)).value;
-const { model, options } = await modelAtStage(modelName, stageName, { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, untrained);
+const { model, stage: { options = {} } } = await stageModel(recipeByName(modelName), dataset, spec, 1, stageName);
 
 async function read(options: Parameters<PreparedDataset["batches"]>[0], count: number): Promise<Batch[]> {
   const out: Batch[] = [];

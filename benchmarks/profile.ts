@@ -18,7 +18,8 @@ import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
 import { batchToTensors, disposeBatchTensors } from "../src/models/inputs.ts";
-import { modelAtStage, untrained } from "../src/run/stage-replica.ts";
+import { recipeByName } from "../src/models/registry.ts";
+import { stageModel } from "./bench-replica.ts";
 import { Adam } from "../src/train/adam.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
 import { experimentSpecSchema } from "../src/spec/experiment.ts";
@@ -52,7 +53,7 @@ async function readBatches(options: Parameters<PreparedDataset["batches"]>[0], c
 }
 
 const stage = stageName ?? (modelName === "mkt" ? "pretrain" : "train");
-const { model, options } = await modelAtStage(modelName, stage, { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, untrained);
+const { model, stage: { options = {} } } = await stageModel(recipeByName(modelName), dataset, spec, 1, stage);
 const batches = args.eval
   ? await readBatches({ split: "test", entities: ["target"], batchSize: spec.training.eval_batch_size }, 2)
   : await readBatches({ split: "train", entities: [...(options.entities ?? model.trainEntities)], batchSize: spec.training.batch_size, shuffle: { bufferRows: 65_536, seed: 1 } }, 6);

@@ -21,9 +21,9 @@ import { parseArgs } from "node:util";
 import { PreparedDataset } from "../src/data/reader.ts";
 import { prepareDataset } from "../src/data/prepare/index.ts";
 import { selectBackend } from "../src/engine/backend.ts";
-import { recipeFor } from "../src/models/registry.ts";
+import { modelNames, recipeFor } from "../src/models/registry.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
-import { experimentSpecSchema, MODEL_NAMES, type ModelName } from "../src/spec/experiment.ts";
+import { experimentSpecSchema } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
 import { benchMlpVsTorch, type MlpVsTorchResult } from "./mlp-vs-torch.ts";
 import { measureRecipe, type StageThroughput } from "./model-steps.ts";
@@ -31,7 +31,7 @@ import { measureRecipe, type StageThroughput } from "./model-steps.ts";
 const { values: args } = parseArgs({
   options: {
     sizes: { type: "string", default: "cpu,paper" },
-    models: { type: "string", default: MODEL_NAMES.join(",") },
+    models: { type: "string", default: modelNames().join(",") },
     steps: { type: "string", default: "6" },
     warmup: { type: "string", default: "2" },
     replicas: { type: "string", default: String(availableParallelism()) },
@@ -45,8 +45,8 @@ const { values: args } = parseArgs({
 
 const SIZE_SPECS: Record<string, string> = { cpu: "experiments/paper-synthetic.yaml", paper: "experiments/paper-gpu.yaml" };
 const sizeNames = args.sizes.split(",");
-const models = args.models.split(",") as ModelName[];
-for (const m of models) if (!(MODEL_NAMES as readonly string[]).includes(m)) throw new Error(`--models: unknown model '${m}'`);
+const models = args.models.split(",");
+for (const m of models) if (!modelNames().includes(m)) throw new Error(`--models: unknown model '${m}'`);
 for (const s of sizeNames) if (!(s in SIZE_SPECS)) throw new Error(`--sizes: expected cpu and/or paper, got '${s}'`);
 
 type Row = StageThroughput & { sizes: string; peakRssMiB: number };

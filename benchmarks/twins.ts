@@ -38,23 +38,24 @@ import { prepareDataset } from "../src/data/prepare/index.ts";
 import { PreparedDataset } from "../src/data/reader.ts";
 import { selectBackend, type BackendInfo } from "../src/engine/backend.ts";
 import { batchToTensors, disposeBatchTensors, type BatchTensors } from "../src/models/inputs.ts";
+import { sectionsOf } from "../src/models/definition.ts";
+import { mktSections } from "../src/models/mkt/sections.ts";
 import type { CtrModel } from "../src/models/model.ts";
-import type { RecipeContext, StageOptions, StageRecord } from "../src/models/recipe.ts";
-import { recipeFor } from "../src/models/registry.ts";
-import { untrainedStage } from "../src/run/stage-replica.ts";
+import { modelDefinitions, modelNames, recipeFor } from "../src/models/registry.ts";
 import { datasetSpecSchema } from "../src/spec/dataset.ts";
-import { experimentSpecSchema, MODEL_NAMES, type ExperimentSpec, type ModelName } from "../src/spec/experiment.ts";
+import { experimentSpecSchema, type ExperimentSpec } from "../src/spec/experiment.ts";
 import { loadSpec } from "../src/spec/load.ts";
 import { Adam } from "../src/train/adam.ts";
 import { evaluateSplit } from "../src/train/evaluate.ts";
 import { trainModel } from "../src/train/trainer.ts";
+import { measureStages } from "./model-steps.ts";
 import { TorchReference } from "./reference/torch.ts";
 import { median } from "./stats.ts";
 
 const { values: args } = parseArgs({
   options: {
     sizes: { type: "string", default: "cpu,paper" },
-    models: { type: "string", default: MODEL_NAMES.join(",") },
+    models: { type: "string", default: modelNames().join(",") },
     rounds: { type: "string", default: "4" },
     steps: { type: "string", default: "6" },
     warmup: { type: "string", default: "2" },
@@ -301,7 +302,7 @@ async function measureStage(s: StageContext): Promise<TwinRow> {
       stage: s.stage,
       schema: dataset.schema,
       sizes: spec.sizes,
-      gamma: spec.gamma,
+      sections: modelSections(spec),
       adam: { lr: optimizer.learningRate, beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon },
       tensors: named.map(([name, v]) => ({ name, shape: v.shape, trainable: trainable.has(v) })),
       weights: join(dir, "weights.bin"),
@@ -445,42 +446,39 @@ async function child(): Promise<void> {
   const sizes = args.sizes;
   const base = (await loadSpec(SIZE_SPECS["cpu"]!, experimentSpecSchema)).value;
   // CTNet as two stages (source, then target) whatever the split: continual training's per-slice stages train the same two models.
-  const spec: ExperimentSpec = { ...base, sizes: (await loadSpec(SIZE_SPECS[sizes]!, experimentSpecSchema)).value.sizes, ctnet: { continual: false } };
-  if (spec.mem.loss_weighting !== "rows" || spec.tem.knowledge !== "common") throw new Error("the twins implement MEM's loss weighting 'rows' and TEM's knowledge 'common' only");
+  const spec = { ...base, sizes: (await loadSpec(SIZE_SPECS[sizes]!, experimentSpecSchema)).value.sizes, ctnet: { continual: false } } as ExperimentSpec;
+  const { mem, tem } = sectionsOf(mktSections, spec);
+  if (mem.loss_weighting !== "rows" || tem.knowledge !== "common") throw new Error("the twins implement MEM's loss weighting 'rows' and TEM's knowledge 'common' only");
   const rows: TwinRow[] = [];
   for (const name of args.models.split(",")) {
-    const recipe = recipeFor(name as ModelName);
-    const context: RecipeContext = {
-      dataset,
-      spec,
-      seed: 1,
-      async stage(stage: string, model: CtrModel, options: StageOptions = {}): Promise<StageRecord> {
-        const entities = [...(options.entities ?? model.trainEntities)];
-        rows.push(
-          await measureStage({
-            sizes,
-            recipe: recipe.name,
-            stage,
-            model,
-            entities,
-            dataset,
-            spec,
-            rounds: int("rounds", args.rounds, 0),
-            steps: int("steps", args.steps, 1),
-            warmup: int("warmup", args.warmup, 0),
-            epoch: args.epoch && !args["no-epoch"],
-            malloc: mallocSetting(),
-            ...(args.python !== undefined ? { python: args.python } : {}),
-          }),
-        );
-        return untrainedStage(stage);
-      },
-      requireStage: () => Promise.resolve(),
-    };
-    (await recipe.train(context)).module.dispose();
+    const recipe = recipeFor(name);
+    await measureStages(recipe, dataset, spec, async ({ stage, model, entities }) => {
+      rows.push(
+        await measureStage({
+          sizes,
+          recipe: recipe.name,
+          stage,
+          model,
+          entities,
+          dataset,
+          spec,
+          rounds: int("rounds", args.rounds, 0),
+          steps: int("steps", args.steps, 1),
+          warmup: int("warmup", args.warmup, 0),
+          epoch: args.epoch && !args["no-epoch"],
+          malloc: mallocSetting(),
+          ...(args.python !== undefined ? { python: args.python } : {}),
+        }),
+      );
+    });
   }
   dataset.close();
   console.log(JSON.stringify({ rows, torch: torchInfo, backend: describeBackend(backend), rows_dataset: prepared.dir }));
+}
+
+/** Every registered model's own spec sections (e.g. gamma, mem, mmoe, fibinet), defaults filled: the twins read theirs. */
+function modelSections(spec: ExperimentSpec): Record<string, unknown> {
+  return Object.assign({}, ...modelDefinitions().map((m) => sectionsOf(m.sections ?? {}, spec)));
 }
 
 function mallocSetting(): "tuned" | "default" {
@@ -497,7 +495,7 @@ async function parent(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const sizeNames = args.sizes.split(",");
   const models = args.models.split(",");
-  for (const m of models) if (!(MODEL_NAMES as readonly string[]).includes(m)) throw new Error(`--models: unknown model '${m}'`);
+  for (const m of models) if (!modelNames().includes(m)) throw new Error(`--models: unknown model '${m}'`);
   for (const s of sizeNames) if (!(s in SIZE_SPECS)) throw new Error(`--sizes: expected cpu and/or paper, got '${s}'`);
   const rows: TwinRow[] = [];
   let torch: TorchInfo | undefined;
@@ -573,6 +571,12 @@ if (args["no-torch"]) {
   execFileSync(process.execPath, ["--expose-gc", "--import", "tsx", fileURLToPath(new URL("./train.ts", import.meta.url)), ...passed], { stdio: "inherit" });
 } else if (args.table !== undefined) {
   await tableFromFiles(args.table.split(","));
+} else if (args.child) {
+  // The failed check's message alone: an uncaught error here is rethrown by tfjs-wasm's handler, which prints its whole minified source.
+  await child().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  });
 } else {
-  await (args.child ? child() : parent());
+  await parent();
 }

@@ -53,6 +53,23 @@ describe("selectBackend", () => {
     expect(again.kernelOverrides).toEqual(kernelOverridesFor("wasm"));
   });
 
+  it("MKT_KERNEL_OVERRIDES=off removes them as --no-kernel-overrides does; another value is a one-line UserError", async () => {
+    const saved = process.env["MKT_KERNEL_OVERRIDES"];
+    try {
+      process.env["MKT_KERNEL_OVERRIDES"] = "off";
+      const info = await selectBackend("wasm");
+      expect(info.kernelOverrides).toEqual([]);
+      expect(info.blas).toBeUndefined();
+      expect(activeKernelOverrides("wasm")).toEqual([]);
+      process.env["MKT_KERNEL_OVERRIDES"] = "no";
+      await expect(selectBackend("wasm")).rejects.toThrow(/^MKT_KERNEL_OVERRIDES: expected 'on' or 'off', got 'no'$/);
+    } finally {
+      if (saved === undefined) delete process.env["MKT_KERNEL_OVERRIDES"];
+      else process.env["MKT_KERNEL_OVERRIDES"] = saved;
+    }
+    expect((await selectBackend("wasm")).kernelOverrides).toEqual(kernelOverridesFor("wasm"));
+  });
+
   it.skipIf(!nativeAbsent)("auto ends on wasm here and says why gpu and node were skipped", async () => {
     const info = await selectBackend("auto");
     expect(info.name).toBe("wasm");

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "./helpers/prepared.ts";
 
 function mkt(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync("node", ["bin/mkt", "--log-level", "silent", ...args], { encoding: "utf8", timeout: 120_000 });
+  const result = spawnSync("node", ["bin/mkt", "--log-level", "silent", ...args], { encoding: "utf8", timeout: 300_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -11,7 +11,7 @@ const SPEC =
   "sizes: { embedding_dim: 4, mlp: [16, 8], tower: [8], attention: [8], hfa_dim: 8, cke_levels: [16, 8] }\n";
 
 function mkt(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync("node", ["bin/mkt", "--backend", "wasm", ...args], { encoding: "utf8", timeout: 300_000 });
+  const result = spawnSync("node", ["bin/mkt", "--backend", "wasm", ...args], { encoding: "utf8", timeout: 600_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -114,5 +114,5 @@ describe("mkt run killed with SIGKILL three times, then run to the end", () => {
     expect(left[0]).toMatch(/mlp\/seed-1\/stage-train\/\.lock/);
     expect(left[0]).toMatch(/mlp\/seed-1\/stage-train\/last-epoch/);
     expect(leftovers(out)).toBe("");
-  }, 600_000);
+  }, 1_200_000);
 });

@@ -62,9 +62,9 @@ describe("mkt run: run directories and resume", () => {
       ["finetune", false],
     ]);
     expect(await table2(killed)).toEqual(await table2(whole));
-  }, 600_000);
+  }, 1_200_000);
 
-  it("two processes run one spec at once: they share the work, each (model, seed) runs once, no lock is left", async () => {
+  it("two processes run one spec at once: they share the work, each (model, seed) runs once, no lock is left", { timeout: 1_200_000 }, async () => {
     const dir = await tempDir();
     const spec = join(dir, "spec.yaml");
     await writeFile(spec, SPEC(0.005));

@@ -23,7 +23,7 @@ describe("spec validation: one line naming file, line, field and what was expect
     expect(spec.training).toEqual({ batch_size: 1024, learning_rate: 0.001, max_epochs: 10, patience: 2, shuffle_buffer: 65536, eval_batch_size: 8192 });
     expect(spec.sizes.mlp).toEqual([1024, 512]);
     expect(spec.sizes.embedding_dim).toBe(8);
-    expect(spec.gamma).toBe(0.1);
+    expect((spec as Record<string, unknown>)["gamma"]).toBe(0.1);
     expect(spec.models).toHaveLength(11);
     expect(spec.reference_model).toBe("fibinet");
   });

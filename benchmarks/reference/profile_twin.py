@@ -18,8 +18,10 @@ from torch.profiler import profile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from twins_models import build  # noqa: E402
 
-CPU_SIZES = dict(embedding_dim=8, mlp=[256, 128], tower=[64], attention=[36], hfa_dim=64, hfa_cross_layers=2, cke_levels=[256, 128], cke_shared_experts=1, cke_entity_experts=1, mmoe_experts=3, senet_reduction=3)
+CPU_SIZES = dict(embedding_dim=8, mlp=[256, 128], tower=[64], attention=[36], hfa_dim=64, cke_levels=[256, 128], cke_shared_experts=1, cke_entity_experts=1)
 PAPER_SIZES = {**CPU_SIZES, "mlp": [1024, 512], "cke_levels": [1024, 512]}
+# The models' own spec sections at their defaults (docs/specs.md).
+SECTIONS = {"gamma": 0.1, "mem": {"hfa_cross_layers": 2}, "mmoe": {"experts": 3}, "fibinet": {"senet_reduction": 3}}
 
 
 def random_batch(schema, size, source, seed=1):
@@ -48,7 +50,7 @@ def main():
     with open(a.schema) as f:
         schema = json.load(f)
     stage = a.stage or ("pretrain" if a.model in ("mkt", "finetune") else "source" if a.model == "ctnet" else "train")
-    model = build(a.model, stage, schema, PAPER_SIZES if a.paper else CPU_SIZES, 0.1)
+    model = build(a.model, stage, schema, PAPER_SIZES if a.paper else CPU_SIZES, SECTIONS)
     for t in model.mkt_tensors().values():
         with torch.no_grad():
             if isinstance(t, torch.nn.Parameter):

@@ -72,7 +72,7 @@ class Worker:
     def __init__(self, msg):
         with open(msg["layout"]) as f:
             layout = json.load(f)
-        self.model = build(layout["recipe"], layout["stage"], layout["schema"], layout["sizes"], layout["gamma"])
+        self.model = build(layout["recipe"], layout["stage"], layout["schema"], layout["sizes"], layout["sections"])
         tensors = self.model.mkt_tensors()
         expected = {p["name"]: p for p in layout["tensors"]}
         missing = sorted(set(expected) - set(tensors))

@@ -1,6 +1,7 @@
 """PyTorch twins of mkt's models (src/models/**), stage by stage, on twins_layers.py: each builds the
 same parameters under the same names as the mkt model it twins and computes the same loss and
-prediction. `build(recipe, stage, schema, sizes, gamma)` returns the twin of one training stage.
+prediction. `build(recipe, stage, schema, sizes, sections)` returns the twin of one training stage
+(`sections`: the models' own spec sections, e.g. sections["mmoe"]["experts"]).
 
 A twin's loss(batch) is the mkt model's loss; predict(batch) its predictTarget (every row read
 through the target path, in "predict" mode). Batches come from the TS side with source rows first.
@@ -124,12 +125,12 @@ class DinTwin(SingleDomain):
 
 
 class FibinetTwin(SingleDomain):
-    def __init__(self, name, schema, sizes):
+    def __init__(self, name, schema, sizes, fibinet):
         super().__init__(name)
         E = sizes["embedding_dim"]
         self.fe = FrontEnd(self.scoped("features"), schema, E, [TARGET], "mean")
         F_ = self.fields = dense_input_size(self.fe, [TARGET]) // E
-        self.senet = Senet(self.scoped("senet"), F_, sizes["senet_reduction"])
+        self.senet = Senet(self.scoped("senet"), F_, fibinet["senet_reduction"])
         self.bilinear = BilinearInteraction(self.scoped("bilinear"), E, F_)
         self.senet_bilinear = BilinearInteraction(self.scoped("senet_bilinear"), E, F_)
         self.mlp = Mlp(self.scoped("mlp"), F_ * (F_ - 1) * E, sizes["mlp"])
@@ -144,10 +145,10 @@ class FibinetTwin(SingleDomain):
 
 
 class MmoeTwin(Joint):
-    def __init__(self, name, schema, sizes):
+    def __init__(self, name, schema, sizes, mmoe):
         super().__init__(name)
         self.fe = FrontEnd(self.scoped("features"), schema, sizes["embedding_dim"], ENTITIES, "attention", sizes["attention"])
-        self.experts = CgcLevel(self.scoped("mmoe"), dense_input_size(self.fe, ENTITIES), sizes["mlp"], sizes["mmoe_experts"], 0)
+        self.experts = CgcLevel(self.scoped("mmoe"), dense_input_size(self.fe, ENTITIES), sizes["mlp"], mmoe["experts"], 0)
         self.towers = nn.ModuleDict({e: Tower(self.scoped(f"tower_{e}"), self.experts.output_size, sizes["tower"]) for e in ENTITIES})
 
     def logits(self, rows, entity, mode):
@@ -338,12 +339,12 @@ class Hfa(Block):
 class MemTwin(Block):
     """src/models/mkt/mem.ts: HFA, CKE (PLE), SKE/TKE, towers; eq. 13 loss with PDL."""
 
-    def __init__(self, name, schema, sizes, gamma):
+    def __init__(self, name, schema, sizes, gamma, mem):
         super().__init__(name)
         self.gamma = gamma
         E = sizes["embedding_dim"]
         fe = self.fe = FrontEnd(self.scoped("features"), schema, E, ENTITIES, "attention", sizes["attention"])
-        self.hfa = nn.ModuleDict({e: Hfa(self.scoped(f"hfa_{e}"), fe.specific_count(e), E, sizes["hfa_dim"], sizes["hfa_cross_layers"]) for e in ENTITIES})
+        self.hfa = nn.ModuleDict({e: Hfa(self.scoped(f"hfa_{e}"), fe.specific_count(e), E, sizes["hfa_dim"], mem["hfa_cross_layers"]) for e in ENTITIES})
         context = fe.user_size + fe.seq_size + fe.shared_size
         self.cke = Ple(self.scoped("cke"), context + sizes["hfa_dim"], sizes["cke_levels"], sizes["cke_shared_experts"], sizes["cke_entity_experts"])
         self.independent = nn.ModuleDict(
@@ -423,19 +424,28 @@ class TemTwin(Block):
         return torch.sigmoid(self.logits(Rows(batch, "all")))
 
 
-SINGLE_STAGE = {"mlp": MlpTwin, "din": DinTwin, "fibinet": FibinetTwin, "mmoe": MmoeTwin, "ple": PleTwin, "star": StarTwin, "conet": ConetTwin, "minet": MinetTwin}
+SINGLE_STAGE = {
+    "mlp": lambda schema, sizes, sections: MlpTwin("mlp", schema, sizes),
+    "din": lambda schema, sizes, sections: DinTwin("din", schema, sizes),
+    "fibinet": lambda schema, sizes, sections: FibinetTwin("fibinet", schema, sizes, sections["fibinet"]),
+    "mmoe": lambda schema, sizes, sections: MmoeTwin("mmoe", schema, sizes, sections["mmoe"]),
+    "ple": lambda schema, sizes, sections: PleTwin("ple", schema, sizes),
+    "star": lambda schema, sizes, sections: StarTwin("star", schema, sizes),
+    "conet": lambda schema, sizes, sections: ConetTwin("conet", schema, sizes),
+    "minet": lambda schema, sizes, sections: MinetTwin("minet", schema, sizes),
+}
 
 
-def build(recipe, stage, schema, sizes, gamma):
+def build(recipe, stage, schema, sizes, sections):
     """The twin of `recipe`'s training stage `stage`, named as mkt names its model."""
     if recipe in SINGLE_STAGE and stage == "train":
-        return SINGLE_STAGE[recipe](recipe, schema, sizes)
+        return SINGLE_STAGE[recipe](schema, sizes, sections)
     if recipe == "finetune" and stage in ("pretrain", "finetune"):
         return FinetuneTwin("finetune", schema, sizes, SOURCE if stage == "pretrain" else TARGET)
     if recipe == "ctnet" and stage in ("source", "target"):
         source = CtnetSourceTwin("ctnet_source", schema, sizes)
         return source if stage == "source" else CtnetTargetTwin("ctnet", schema, sizes, source)
     if recipe == "mkt" and stage in ("pretrain", "finetune"):
-        mem = MemTwin("mem", schema, sizes, gamma)
+        mem = MemTwin("mem", schema, sizes, sections["gamma"], sections["mem"])
         return mem if stage == "pretrain" else TemTwin("tem", schema, sizes, mem)
     raise ValueError(f"no twin for {recipe} stage {stage}")

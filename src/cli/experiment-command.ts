@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { PreparedDataset } from "../data/reader.ts";
-import { selectBackend, type BackendInfo } from "../engine/backend.ts";
+import type { PreparedDataset } from "../data/reader.ts";
+import type { BackendInfo } from "../engine/index.ts";
 import { replicaCount } from "../train/parallel/count.ts";
-import { loadExperiment, loadExperimentSpecs, type LoadedExperiment } from "../run/experiment.ts";
+import type { LoadedExperiment } from "../run/experiment.ts";
 import type { ModelResult } from "../run/model-run.ts";
-import { mktSizeProblem } from "../spec/experiment.ts";
+import type { ModelCategory } from "../models/recipe.ts";
 import { UserError, oneLine } from "../util/errors.ts";
 import { checkOutputDir } from "../util/files.ts";
 import { log } from "../util/log.ts";
@@ -25,10 +25,13 @@ export interface ExperimentContext {
  * `--seed` restricts the command to some of the spec's seeds: the same run, done in parts.
  * Flags, both specs and the rules between them are checked before anything is prepared or written;
  * `trainsMkt`: the command trains MKT whatever the spec's models (pretrain, finetune, eval, ablate, export).
+ * tfjs and DuckDB are loaded only once the specs and flags are checked: a bad spec is answered at once.
  */
 export async function withExperiment<T>(file: string, command: Command, fn: (context: ExperimentContext) => Promise<T>, options: { trainsMkt?: boolean } = {}): Promise<T> {
   const global = globalOptions(command);
   await checkOutputDir(global.out, "--out");
+  // Loaded here, not at start: `mkt --help` needs neither zod nor yaml.
+  const [{ loadExperimentSpecs }, { mktSizeProblem }] = await Promise.all([import("../spec/experiment-specs.ts"), import("../models/mkt/recipe.ts")]);
   const specs = await loadExperimentSpecs(file);
   const spec = specs.experiment.value;
   const only: number[] = [];
@@ -39,6 +42,11 @@ export async function withExperiment<T>(file: string, command: Command, fn: (con
   }
   const mkt = options.trainsMkt ? mktSizeProblem(spec) : undefined;
   if (mkt) throw new UserError(`${file}: sizes.cke_levels: ${mkt}`);
+  const [{ selectBackend }, { loadExperiment }, { PreparedDataset }] = await Promise.all([
+    import("../engine/index.ts"),
+    import("../run/experiment.ts"),
+    import("../data/reader.ts"),
+  ]);
   // An explicit backend that does not work here is a bad flag too: refused before preparing.
   const selected = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
   const backend: BackendInfo = { ...selected, replicas: replicaCount(global.workers, selected.name) };
@@ -51,6 +59,35 @@ export async function withExperiment<T>(file: string, command: Command, fn: (con
     return await fn({ experiment, dataset, backend, global, progress: !global.json && process.stderr.isTTY === true });
   } finally {
     dataset.close();
+  }
+}
+
+/**
+ * Runs `fn` for each seed and, per seed, each recipe, in that order, showing where the run stands
+ * (train/progress.ts): a bar on a terminal, progress log lines otherwise. A model not measured yet
+ * is planned at max_epochs over every training row (source and target); one that trains nothing
+ * (ItemPop, the Oracle) at none.
+ */
+export async function forEachRun<R extends { name: string; category: ModelCategory }>(
+  { experiment, dataset, progress }: ExperimentContext,
+  recipes: readonly R[],
+  fn: (recipe: R, seed: number) => Promise<void>,
+): Promise<void> {
+  const { seeds, training } = experiment.spec;
+  const trainRows = training.max_epochs * dataset.rowCount({ split: "train", entities: ["source", "target"] });
+  const units = seeds.flatMap((seed) => recipes.map((r) => ({ model: r.name, seed, plannedRows: r.category === "reference" ? 0 : trainRows })));
+  const { startRunProgress } = await import("../train/progress.ts");
+  const tracker = startRunProgress(units, { draw: progress });
+  try {
+    for (const seed of seeds) {
+      for (const recipe of recipes) {
+        tracker.startUnit(recipe.name, seed);
+        await fn(recipe, seed);
+        tracker.finishUnit();
+      }
+    }
+  } finally {
+    tracker.stop();
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { BackendChoice } from "../engine/backend.ts";
+import type { BackendChoice } from "../engine/index.ts";
 import { UserError } from "../util/errors.ts";
 import { configureLogger } from "../util/log.ts";
 

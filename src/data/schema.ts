@@ -77,8 +77,3 @@ export async function readPreparedSchema(dir: string): Promise<PreparedSchema> {
   }
   return schema;
 }
-
-/** Columns of the features an entity's samples carry (user, shared, and its own specific ones). */
-export function featureColumnsFor(schema: PreparedSchema, entity: EntityName): string[] {
-  return schema.features.filter((f) => f.entity === "both" || f.entity === entity).map((f) => f.column);
-}

@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { UserError } from "../util/errors.ts";
+import { oneLine, UserError } from "../util/errors.ts";
 import { applyKernelOverrides, kernelOverridesFor, removeKernelOverrides } from "./kernels/registry.ts";
 import { loadBlas, type BlasState } from "./blas.ts";
 
@@ -64,10 +64,7 @@ let wasmPathsSet = false;
 type Probe = { ok: true } | { ok: false; reason: string };
 const fail = (reason: string): Probe => ({ ok: false, reason });
 
-function oneLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/\s+/g, " ").trim().slice(0, 300);
-}
+const reasonOf = (err: unknown): string => oneLine(err instanceof Error ? err.message : String(err), 300);
 
 /** Loads a native package once; returns a failure reason or undefined. */
 async function loadNative(pkg: string): Promise<string | undefined> {
@@ -89,7 +86,7 @@ async function loadNative(pkg: string): Promise<string | undefined> {
     if (version !== undefined) loadedVersions[pkg.replace("@tensorflow/", "")] = version;
     return undefined;
   } catch (err) {
-    return `package ${pkg} is installed but failed to load: ${oneLine(err)}`;
+    return `package ${pkg} is installed but failed to load: ${reasonOf(err)}`;
   }
 }
 
@@ -115,11 +112,11 @@ async function activate(tfName: string): Promise<Probe> {
     ok = await tf.setBackend(tfName);
     if (ok) await tf.ready();
   } catch (err) {
-    return fail(`tf.setBackend('${tfName}') threw: ${oneLine(err)}`);
+    return fail(`tf.setBackend('${tfName}') threw: ${reasonOf(err)}`);
   } finally {
     console.warn = warn;
   }
-  if (!ok) return fail(`tf.setBackend('${tfName}') failed${warnings[0] ? `: ${oneLine(warnings[0])}` : ""}`);
+  if (!ok) return fail(`tf.setBackend('${tfName}') failed${warnings[0] ? `: ${reasonOf(warnings[0])}` : ""}`);
   // The cpu backend greets Node users on its first write with a banner on stdout; mkt says which backend runs itself.
   if (tfName === "cpu") (tf.backend() as { firstUse?: boolean }).firstUse = false;
   try {
@@ -128,7 +125,7 @@ async function activate(tfName: string): Promise<Probe> {
     product.dispose();
     if (values.join(",") !== "19,22,43,50") return fail(`test matmul on '${tfName}' returned [${values.join(", ")}]`);
   } catch (err) {
-    return fail(`test matmul on '${tfName}' threw: ${oneLine(err)}`);
+    return fail(`test matmul on '${tfName}' threw: ${reasonOf(err)}`);
   }
   return { ok: true };
 }
@@ -141,7 +138,7 @@ async function probe(name: BackendName): Promise<Probe> {
     try {
       await loadWasm();
     } catch (err) {
-      return fail(`@tensorflow/tfjs-backend-wasm failed to load: ${oneLine(err)}`);
+      return fail(`@tensorflow/tfjs-backend-wasm failed to load: ${reasonOf(err)}`);
     }
   }
   const result = await activate(TF_NAME[name]);
@@ -161,15 +158,24 @@ async function restore(previous: string | undefined): Promise<void> {
   if (previous !== undefined && previous !== tf.getBackend()) await tf.setBackend(previous);
 }
 
+/** Whether mkt's kernel overrides are wanted: the option (--no-kernel-overrides), and MKT_KERNEL_OVERRIDES=off (tests, CI). */
+function overridesWanted(option: boolean | undefined): boolean {
+  const setting = process.env["MKT_KERNEL_OVERRIDES"];
+  if (setting !== undefined && setting !== "" && setting !== "on" && setting !== "off") throw new UserError(`MKT_KERNEL_OVERRIDES: expected 'on' or 'off', got '${setting.slice(0, 20)}'`);
+  return option !== false && setting !== "off";
+}
+
 /**
  * Makes `choice` the active tfjs backend. "auto" falls back along gpu → node → wasm → cpu and
  * records why each faster one was skipped; an explicit choice that does not work throws a UserError.
- * Kernel overrides for the chosen backend are applied unless `kernelOverrides: false`.
+ * Kernel overrides for the chosen backend are applied unless `kernelOverrides: false` or
+ * MKT_KERNEL_OVERRIDES=off (then every override is removed: the plain tfjs kernels run).
  */
 export async function selectBackend(
   choice: BackendChoice,
   options: { kernelOverrides?: boolean } = {},
 ): Promise<BackendInfo> {
+  const overrides = overridesWanted(options.kernelOverrides);
   const previous = (tf.getBackend() as string | null) ?? undefined;
   const candidates = choice === "auto" ? AUTO_ORDER : [choice];
   const unavailable: { backend: string; reason: string }[] = [];
@@ -183,9 +189,9 @@ export async function selectBackend(
       unavailable.push({ backend: name, reason: result.reason });
       continue;
     }
-    if (options.kernelOverrides === false) removeKernelOverrides();
-    const blas = options.kernelOverrides === false ? undefined : await loadBlas();
-    const kernelOverrides = options.kernelOverrides === false ? [] : applyKernelOverrides(TF_NAME[name]);
+    if (!overrides) removeKernelOverrides();
+    const blas = overrides ? await loadBlas() : undefined;
+    const kernelOverrides = overrides ? applyKernelOverrides(TF_NAME[name]) : [];
     return { name, tfjsBackend: tf.getBackend(), versions: versions(), unavailable, kernelOverrides, ...(blas && TF_NAME[name] === "wasm" ? { blas: describeBlas(blas) } : {}) };
   }
   throw new UserError(`no TensorFlow.js backend works: ${unavailable.map((u) => `${u.backend}: ${u.reason}`).join("; ")}`);

@@ -1,9 +1,9 @@
 /**
  * The machine's OpenBLAS, called through koffi (an FFI whose npm package carries prebuilt
- * binaries; an optional dependency). On CPUs with AVX2/AVX-512, OpenBLAS's sgemm is about 7× faster
- * per core than the wasm backend's 128-bit SIMD matmul (135 vs ~20 GFLOP/s measured here), and it
- * can use every core, which wasm under Node cannot. The wasm matmul kernels call it when it loads
- * (kernels/wasm-blas-matmul.ts); without it they keep their own path.
+ * binaries; an optional dependency). Its sgemm is several times faster per core than the wasm
+ * backend's 128-bit SIMD matmul and can use every core, which wasm under Node cannot
+ * (docs/performance.md). The wasm matmul kernels call it when it loads (kernels/wasm-blas-matmul.ts);
+ * without it they keep their own path.
  *
  * Found as `libopenblas.so.0` (Debian/Ubuntu: `apt install libopenblas0-pthread`), or the path in
  * MKT_BLAS; MKT_BLAS=off turns it off. Threads: up to OpenBLAS's default (OPENBLAS_NUM_THREADS or
@@ -52,8 +52,8 @@ let useThreads: ((n: number) => void) | undefined;
 
 /**
  * Main thread only: while replicas compute at the same time (worker threads of this process), every
- * product runs on its caller's thread. Measured: with the main thread still using OpenBLAS's
- * threads beside a worker, 2 replicas trained at 0.45–0.97× of one.
+ * product runs on its caller's thread: OpenBLAS's threads beside a busy worker oversubscribe the
+ * cores (2 replicas then trained slower than one; docs/performance.md).
  */
 export function setBlasReplicaMode(on: boolean): void {
   if (!isMainThread) throw new Error("setBlasReplicaMode: main thread only");
@@ -96,8 +96,7 @@ async function tryLoad(): Promise<BlasState> {
     const getThreads = lib.func("int openblas_get_num_threads()");
     const setThreads = lib.func("void openblas_set_num_threads(int n)");
     // Its threads for large products only: a product runs between other kernels, so its threads
-    // have gone to sleep and waking them costs more than it saves on small ones (measured on MEM at
-    // CPU sizes: 1 thread 6,441 samples/s, 2 threads 5,407).
+    // have gone to sleep and waking them costs more than it saves on small ones (docs/performance.md).
     // The thread count is one setting for the whole process, worker threads included: only the main
     // thread changes it, and while replicas run (see setBlasReplicaMode) it stays at one, so that
     // no two callers share OpenBLAS's thread pool (they would wait for each other on its lock).

@@ -1,6 +1,14 @@
 import type { FeatureGroup, PreparedFeature, PreparedSchema } from "../data/schema.ts";
 import type { ExportedGraph, GraphInput } from "./graph.ts";
-import type { ServingInfo } from "./serving.ts";
+
+/** What the export says about the model it serves. */
+export interface ServingInfo {
+  /** Recipe name: a model of Table 2 or "mkt-<ablation>". */
+  model: string;
+  seed?: number;
+  /** Prepared dataset directory holding the vocabularies. */
+  preparedDir?: string;
+}
 
 /** How ids of a vocabulary are made (prepared dataset conventions). */
 export interface VocabularyDescription {

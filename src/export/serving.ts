@@ -3,12 +3,16 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { TARGET, type Batch } from "../data/batch.ts";
 import type { PreparedSchema } from "../data/schema.ts";
-import { batchToTensors, disposeBatchTensors, type BatchTensors } from "../models/inputs.ts";
+import { withTensors } from "../models/batch-loop.ts";
+import type { BatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
+import { modelDir } from "../run/model-run.ts";
 import { buildDirAtomic, writeFileAtomic } from "../util/atomic.ts";
-import { describeServing, servingInputs, servingReadme, type ServingDescription } from "./describe.ts";
+import { describeServing, servingInputs, servingReadme, type ServingDescription, type ServingInfo } from "./describe.ts";
 import { buildGraph, type ExportedGraph } from "./graph.ts";
 import { traceForward, type Trace } from "./trace.ts";
+
+export type { ServingInfo };
 
 /**
  * The serving export of a trained model (SPEC §2 "Serving model"): the model's own forward pass,
@@ -29,17 +33,13 @@ export const README_FILE = "README.md";
 /** Name of the graph's output node: the click probability of each row [B]. */
 export const OUTPUT_NAME = "click_probability";
 
+/** Directory of the serving export of one (model, seed): `<runDir>/<model>/seed-<seed>/serving`. */
+export function servingDir(runDir: string, model: string, seed: number): string {
+  return join(modelDir(runDir, model, seed), "serving");
+}
+
 /** The two batch sizes of the traces (any two different sizes would do; small keeps tracing cheap). */
 const TRACE_ROWS = [3, 5] as const;
-
-/** What the export says about the model it serves. */
-export interface ServingInfo {
-  /** Recipe name: a model of Table 2 or "mkt-<ablation>". */
-  model: string;
-  seed?: number;
-  /** Prepared dataset directory holding the vocabularies. */
-  preparedDir?: string;
-}
 
 /** model.json: tfjs's GraphModel artifacts with weightsManifest → weights.bin. */
 export interface GraphModelJson {
@@ -107,12 +107,7 @@ function namedBatchTensors(t: BatchTensors): Map<string, tf.Tensor> {
 }
 
 function traceAt(model: CtrModel, schema: PreparedSchema, rows: number): Trace {
-  const tensors = batchToTensors(traceBatch(schema, rows));
-  try {
-    return traceForward(() => model.predictTarget(tensors), model.module.namedVariables(), namedBatchTensors(tensors));
-  } finally {
-    disposeBatchTensors(tensors);
-  }
+  return withTensors(traceBatch(schema, rows), (t) => traceForward(() => model.predictTarget(t), model.module.namedVariables(), namedBatchTensors(t)));
 }
 
 /** Traces `model.predictTarget` and builds the GraphModel artifacts and their description. */

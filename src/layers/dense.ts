@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { denseMatMul } from "../engine/kernels/fused-matmul-grad.ts";
+import { denseMatMul } from "../engine/index.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export type Activation = "relu" | "sigmoid" | "none";
@@ -42,17 +42,21 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor | und
 export class Dense extends Module {
   readonly kernel: tf.Variable;
   readonly bias: tf.Variable | undefined;
-  readonly inputSize: number;
-  readonly units: number;
   readonly activation: Activation;
 
   constructor(name: string, init: ParamInit, options: DenseOptions) {
     super(name);
-    this.inputSize = options.inputSize;
-    this.units = options.units;
     this.activation = options.activation ?? "none";
     this.kernel = this.param("kernel", init.glorotUniform([options.inputSize, options.units]));
     this.bias = options.bias === false ? undefined : this.param("bias", init.zeros([options.units]));
+  }
+
+  get inputSize(): number {
+    return this.kernel.shape[0]!;
+  }
+
+  get units(): number {
+    return this.kernel.shape[1]!;
   }
 
   /** x [..., in] (rank ≥ 2) → [..., out]; leading axes are flattened for one matMul. */

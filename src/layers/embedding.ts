@@ -37,11 +37,11 @@ export class Embedding extends Module {
   readonly vocab: number;
   readonly dim: number;
 
-  constructor(name: string, init: ParamInit, options: EmbeddingOptions) {
+  constructor(name: string, init: ParamInit, { vocab, dim, initLimit = 0.05 }: EmbeddingOptions) {
     super(name);
-    this.vocab = options.vocab;
-    this.dim = options.dim;
-    this.table = this.param("table", init.uniform([options.vocab, options.dim], options.initLimit ?? 0.05));
+    this.vocab = vocab;
+    this.dim = dim;
+    this.table = this.param("table", init.uniform([vocab, dim], initLimit));
   }
 
   /** ids: int32 of any shape → [...ids.shape, E]. */

@@ -1,3 +1,5 @@
+import { z } from "zod";
+import { jsonNumber } from "../util/json.ts";
 import { auc, checkLengths, isPositive, type Scores } from "./auc.ts";
 import { gauc } from "./gauc.ts";
 
@@ -40,20 +42,21 @@ export function groupOf(clicks: number, thresholds: readonly number[] = DEFAULT_
   return groupLabels(thresholds)[groupIndex(clicks, thresholds)]!;
 }
 
-export interface GroupMetrics {
-  group: string;
+export const groupMetricsSchema = z.object({
+  group: z.string(),
   /** Impressions whose user is in this group. */
-  samples: number;
-  positives: number;
+  samples: z.number().int(),
+  positives: z.number().int(),
   /** Distinct users in this group. */
-  users: number;
+  users: z.number().int(),
   /** NaN (null in JSON) when the group lacks a class. */
-  auc: number;
+  auc: jsonNumber,
   /** NaN (null in JSON) when no user of the group has both classes. */
-  gauc: number;
-  usersCounted: number;
-  impressionsCounted: number;
-}
+  gauc: jsonNumber,
+  usersCounted: z.number().int(),
+  impressionsCounted: z.number().int(),
+});
+export type GroupMetrics = z.output<typeof groupMetricsSchema>;
 
 /**
  * AUC and GAUC per user group. `userClicks` is per row (aligned with scores, like

@@ -1,13 +1,15 @@
 import { auc, checkLengths, isPositive, type Scores } from "./auc.ts";
 import { gauc } from "./gauc.ts";
-import { DEFAULT_THRESHOLDS, evaluateGroups, type GroupMetrics } from "./groups.ts";
+import { z } from "zod";
+import { jsonNumber } from "../util/json.ts";
+import { DEFAULT_THRESHOLDS, evaluateGroups, groupMetricsSchema } from "./groups.ts";
 import { logloss } from "./logloss.ts";
 
 export { auc, isPositive, type Scores } from "./auc.ts";
 export { gauc, perUserAuc, type GaucResult, type PerUserAuc } from "./gauc.ts";
 export { bootstrap, drawResample, percentileInterval, type BootstrapOptions, type BootstrapSamples, type Interval, type PredictionSet } from "./bootstrap.ts";
 export { logloss, LOGLOSS_EPS } from "./logloss.ts";
-export { DEFAULT_THRESHOLDS, evaluateGroups, groupIndex, groupLabels, groupOf, type GroupMetrics } from "./groups.ts";
+export { DEFAULT_THRESHOLDS, evaluateGroups, groupIndex, groupLabels, groupMetricsSchema, groupOf, type GroupMetrics } from "./groups.ts";
 
 export interface EvaluateInput {
   /** Predicted probabilities (sigmoid outputs; AUC/GAUC only use their order, LogLoss their values). */
@@ -23,28 +25,26 @@ export interface EvaluateInput {
 }
 
 /**
- * Metrics of one evaluated split (SPEC §4), a plain JSON-serialisable object. Any metric that is
- * undefined on the data (no positive, no negative, no counted user, empty input, NaN score) is
- * NaN, which JSON.stringify writes as null.
+ * Metrics of one evaluated split (SPEC §4), a plain JSON-serialisable object (metrics.json, and
+ * result.json's `metrics`). Any metric that is undefined on the data (no positive, no negative, no
+ * counted user, empty input, NaN score) is NaN, which JSON.stringify writes as null.
  */
-export interface EvaluationResult {
-  /** NaN → null in JSON. */
-  auc: number;
-  /** NaN → null in JSON. */
-  gauc: number;
+export const evaluationResultSchema = z.object({
+  auc: jsonNumber,
+  gauc: jsonNumber,
   /** Users with both a positive and a negative (the users GAUC averages over). */
-  usersCounted: number;
+  usersCounted: z.number().int(),
   /** Impressions of those users. */
-  impressionsCounted: number;
+  impressionsCounted: z.number().int(),
   /** Distinct users in the split. */
-  usersTotal: number;
-  /** NaN → null in JSON. */
-  logloss: number;
-  samples: number;
-  positives: number;
-  thresholds: number[];
-  groups: GroupMetrics[];
-}
+  usersTotal: z.number().int(),
+  logloss: jsonNumber,
+  samples: z.number().int(),
+  positives: z.number().int(),
+  thresholds: z.array(z.number()),
+  groups: z.array(groupMetricsSchema),
+});
+export type EvaluationResult = z.output<typeof evaluationResultSchema>;
 
 export function evaluate(input: EvaluateInput): EvaluationResult {
   const { scores, labels, userKey, userClicks } = input;
@@ -65,4 +65,21 @@ export function evaluate(input: EvaluateInput): EvaluationResult {
     thresholds,
     groups: evaluateGroups(scores, labels, userKey, userClicks, thresholds),
   };
+}
+
+/** Per evaluated row, in the split's file order. */
+export interface PredictionRows {
+  scores: Float32Array;
+  labels: Float32Array;
+  userKey: Int32Array;
+  /** The user's training-split clicks (selects the user group). */
+  userClicks: Int32Array;
+}
+
+export interface SplitEvaluation {
+  metrics: EvaluationResult;
+  rows: PredictionRows;
+  /** Wall time of the prediction pass (reading included), and its throughput. */
+  seconds: number;
+  samplesPerSecond: number;
 }

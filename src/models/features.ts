@@ -16,7 +16,10 @@ export interface FeatureFrontEndOptions {
    * for ["target"] only; the item-id columns used by the sequences get tables in any case.
    */
   specificEntities?: readonly EntityName[];
-  /** Sequence pooling: DIN attention (default) or the masked mean of the element values. */
+  /**
+   * Sequence pooling: DIN attention keyed on the shared features (default; the masked mean without
+   * shared features, as there is nothing to key on) or the masked mean of the element values.
+   */
   pooling?: "attention" | "mean";
   /** Hidden sizes of the DIN activation unit (sizes.attention); default [36]. */
   attentionHidden?: readonly number[];
@@ -24,8 +27,8 @@ export interface FeatureFrontEndOptions {
 
 /** A behaviour sequence's elements as embeddings. */
 export interface SequenceElements {
-  /** Shared-feature embeddings of each element, in the order of `sharedColumns`: [n, L, n_shared·E]. */
-  keys: tf.Tensor3D;
+  /** Shared-feature embeddings of each element, in the order of `sharedColumns`: [n, L, n_shared·E]; absent without shared features. */
+  keys: tf.Tensor3D | undefined;
   /** What pooling sums: the keys followed by the element's other (item-id) embeddings [n, L, valueSize]. */
   values: tf.Tensor3D;
   /** 1 real element, 0 padding [n, L]. */
@@ -52,6 +55,10 @@ interface SequenceLayout {
  * (SPEC: "encoder shared by both entities"); the two sequences hold different item kinds, so their
  * relevance to a candidate is learned separately. v_seq = concat(pooled seq_source, pooled seq_target)
  * in schema order.
+ *
+ * Without shared features (a dataset spec with `shared: []`) v_shared is absent (zero-width: every
+ * concatenation leaves it out), elements are their item ids only, and attention pooling, which has
+ * no key in common with the candidate, becomes the masked mean (docs/models.md).
  */
 export class FeatureFrontEnd extends Module {
   readonly dim: number;
@@ -61,10 +68,12 @@ export class FeatureFrontEnd extends Module {
   readonly specificColumns: Readonly<Record<EntityName, readonly string[]>>;
   /** n_user·E. */
   readonly userSize: number;
-  /** n_shared·E. */
+  /** n_shared·E (0 without shared features). */
   readonly sharedSize: number;
   /** Width of v_seq (every sequence pooled, concatenated). */
   readonly seqSize: number;
+  /** The behaviour sequences (schema order, the order of v_seq). */
+  readonly sequenceNames: readonly string[];
   private readonly embeddings: EmbeddingGroup;
   private readonly sequences: SequenceLayout[];
   private readonly encoders: Map<string, DinAttention> | undefined;
@@ -76,12 +85,12 @@ export class FeatureFrontEnd extends Module {
     const columnsOf = (group: string): string[] => schema.features.filter((f) => f.group === group).map((f) => f.column);
     this.userColumns = columnsOf("user");
     this.sharedColumns = columnsOf("shared");
-    if (this.userColumns.length === 0 || this.sharedColumns.length === 0) {
-      throw new Error(`${name}: the schema needs at least one user and one shared feature`);
-    }
+    // Never empty in prepared data: the user id is always a user feature.
+    if (this.userColumns.length === 0) throw new Error(`${name}: the schema needs at least one user feature`);
     this.specificColumns = { source: schema.entities.source.specificColumns, target: schema.entities.target.specificColumns };
     this.specificEntities = new Set(options.specificEntities ?? ENTITY_NAMES);
     this.sequences = schema.sequences.map((seq) => this.layout(seq));
+    this.sequenceNames = this.sequences.map((seq) => seq.name);
 
     const wanted = new Set([...this.userColumns, ...this.sharedColumns]);
     for (const entity of this.specificEntities) for (const column of this.specificColumns[entity]) wanted.add(column);
@@ -94,7 +103,7 @@ export class FeatureFrontEnd extends Module {
     this.userSize = this.userColumns.length * this.dim;
     this.sharedSize = this.sharedColumns.length * this.dim;
     this.seqSize = this.sequences.reduce((sum, seq) => sum + this.sharedSize + seq.valueElements.length * this.dim, 0);
-    if ((options.pooling ?? "attention") === "attention") {
+    if ((options.pooling ?? "attention") === "attention" && this.sharedSize > 0) {
       this.encoders = new Map(
         this.sequences.map((seq) => [
           seq.name,
@@ -135,9 +144,9 @@ export class FeatureFrontEnd extends Module {
     return this.columns(batch, this.userColumns, rows);
   }
 
-  /** v_shared: the candidate's shared-feature embeddings concatenated [n, n_shared·E]. */
-  shared(batch: BatchTensors, rows: RowSet = "all"): tf.Tensor2D {
-    return this.columns(batch, this.sharedColumns, rows);
+  /** v_shared: the candidate's shared-feature embeddings concatenated [n, n_shared·E]; undefined without shared features. */
+  shared(batch: BatchTensors, rows: RowSet = "all"): tf.Tensor2D | undefined {
+    return this.sharedColumns.length === 0 ? undefined : this.columns(batch, this.sharedColumns, rows);
   }
 
   /** v_spec^e: entity e's specific-feature embeddings [n, n_spec^e, E], read on `rows` (default e's own). */
@@ -151,7 +160,7 @@ export class FeatureFrontEnd extends Module {
     const { values, mask, keyWidth } = this.sequenceValues(batch, name, rows);
     // Keys are the values' leading columns: one lookup of every element field, then this slice,
     // moves less data than looking keys and the rest up apart and concatenating them.
-    const keys = keyWidth === values.shape[2] ? values : (tf.slice(values, [0, 0, 0], [-1, -1, keyWidth]) as tf.Tensor3D);
+    const keys = keyWidth === 0 ? undefined : keyWidth === values.shape[2] ? values : (tf.slice(values, [0, 0, 0], [-1, -1, keyWidth]) as tf.Tensor3D);
     return { keys, values, mask };
   }
 
@@ -175,15 +184,15 @@ export class FeatureFrontEnd extends Module {
   }
 
   /** v_seq [n, seqSize]: every sequence pooled (attention with `query` = v_shared of the same rows, or mean). */
-  pooledSequences(batch: BatchTensors, query: tf.Tensor2D, rows: RowSet = "all"): tf.Tensor2D {
+  pooledSequences(batch: BatchTensors, query: tf.Tensor2D | undefined, rows: RowSet = "all"): tf.Tensor2D {
     const pooled = this.sequences.map(({ name }) => {
       const encoder = this.encoders?.get(name);
-      if (encoder === undefined) {
+      if (encoder === undefined || query === undefined) {
         const { values, mask } = this.sequenceValues(batch, name, rows);
         return maskedMeanPool(values, mask);
       }
       const { keys, values, mask } = this.sequence(batch, name, rows);
-      return encoder.apply(query, keys, mask, values).output;
+      return encoder.apply(query, keys!, mask, values).output;
     });
     return tf.concat(pooled, 1) as tf.Tensor2D;
   }
@@ -202,4 +211,9 @@ export class FeatureFrontEnd extends Module {
   columns(batch: BatchTensors, columns: readonly string[], rows: RowSet = "all"): tf.Tensor2D {
     return this.fields(batch, columns, rows).reshape([rowCount(batch, rows), columns.length * this.dim]) as tf.Tensor2D;
   }
+}
+
+/** Feature parts of the same rows side by side [n, Σ widths]; absent parts (v_shared without shared features) are left out. */
+export function concatColumns(parts: ReadonlyArray<tf.Tensor2D | undefined>): tf.Tensor2D {
+  return tf.concat(parts.filter((part): part is tf.Tensor2D => part !== undefined), 1) as tf.Tensor2D;
 }

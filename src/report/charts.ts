@@ -79,12 +79,59 @@ export function groupedBarChart(title: string, categories: readonly string[], se
     return drawn.join("") + text(center, HEIGHT - MARGIN.bottom + 18, category, "middle", "label");
   });
   const zero = `<line class="zero" x1="${MARGIN.left}" x2="${width - MARGIN.right}" y1="${y(0)}" y2="${y(0)}"/>`;
-  const legend = series.map((s, i) => {
-    const lx = MARGIN.left + (i % legendColumns) * 110;
-    const ly = HEIGHT - MARGIN.bottom + 40 + Math.floor(i / legendColumns) * 16;
-    return `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${s.color}"/>` + text(lx + 14, ly, s.name, "start", "label");
+  return svg(title, width, axisMarkup(axis, width, format) + bars.join("") + zero + legendMarkup(series, legendColumns), "");
+}
+
+export interface LineSeries extends Series {
+  /** 95% interval of each value (NaN: none drawn). */
+  lo?: number[];
+  hi?: number[];
+}
+
+/**
+ * One line per series over ordered categories (e.g. a sweep's values), with interval whiskers,
+ * against a zero line: for differences to a reference model.
+ */
+export function lineChart(title: string, categories: readonly string[], series: readonly LineSeries[], format: (x: number) => string, caption: string): string {
+  const values = series.flatMap((s) => [...s.values, ...(s.lo ?? []), ...(s.hi ?? [])]).filter(Number.isFinite);
+  if (values.length === 0 || categories.length === 0) return emptyChart(title);
+  const axis = niceAxis(Math.min(0, ...values), Math.max(0, ...values), true);
+  const legendColumns = Math.min(series.length, 6);
+  const plotWidth = Math.max(categories.length * 90, legendColumns * 110);
+  const width = MARGIN.left + MARGIN.right + plotWidth;
+  const y = scale(axis);
+  const x = (c: number) => MARGIN.left + (c + 0.5) * (plotWidth / categories.length);
+  const labels = categories.map((category, c) => text(x(c), HEIGHT - MARGIN.bottom + 18, category, "middle", "label")).join("");
+  const lines = series.map((s, i) => {
+    // Series are offset a little sideways so that their whiskers do not hide each other.
+    const dx = (i - (series.length - 1) / 2) * 4;
+    const points = s.values.map((v, c) => (Number.isFinite(v) ? ([x(c) + dx, y(v)] as const) : undefined));
+    const path = points.reduce((d, p) => (p ? `${d}${d ? "L" : "M"}${round(p[0])} ${p[1]}` : d), "");
+    const whiskers = s.values
+      .map((_, c) => {
+        const lo = s.lo?.[c] ?? NaN;
+        const hi = s.hi?.[c] ?? NaN;
+        return Number.isFinite(lo) && Number.isFinite(hi) ? `<path class="err" stroke="${s.color}" d="M${round(x(c) + dx)} ${y(lo)}V${y(hi)}"/>` : "";
+      })
+      .join("");
+    const dots = points
+      .map((p, c) => (p ? `<circle cx="${round(p[0])}" cy="${p[1]}" r="3.5" fill="${s.color}"><title>${escapeXml(`${s.name}, ${categories[c]}: ${format(s.values[c]!)}`)}</title></circle>` : ""))
+      .join("");
+    return `<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>` + whiskers + dots;
   });
-  return svg(title, width, axisMarkup(axis, width, format) + bars.join("") + zero + legend.join(""), "");
+  const zero = `<line class="zero" x1="${MARGIN.left}" x2="${width - MARGIN.right}" y1="${y(0)}" y2="${y(0)}"/>`;
+  return svg(title, width, axisMarkup(axis, width, format) + zero + labels + lines.join("") + legendMarkup(series, legendColumns), caption);
+}
+
+/** One swatch and name per series, below the plot, `columns` to a row. */
+function legendMarkup(series: readonly { name: string; color: string }[], columns: number): string {
+  return series
+    .map((s, i) => {
+      const lx = MARGIN.left + (i % columns) * 110;
+      const ly = HEIGHT - MARGIN.bottom + 40 + Math.floor(i / columns) * 16;
+      return `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${s.color}"/>` + text(lx + 14, ly, s.name, "start", "label");
+    })
+    .join("");
 }
 
 interface Axis {

@@ -1,8 +1,10 @@
 import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { mktRecipeName } from "../models/mkt/ablations.ts";
 import { RESULT_FILE, modelDir } from "../run/model-run.ts";
-import { experimentSpecSchema, mktRecipeName, type ExperimentSpec } from "../spec/experiment.ts";
+import { modelResultSchema, type ModelResult } from "../run/result.ts";
+import { experimentSpecSchema, type ExperimentSpec } from "../spec/experiment.ts";
 import { CorruptArtefactError, verifySealed } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -27,60 +29,9 @@ export interface CollectedRun {
   runDir: string;
   experiment: ExperimentRecord;
   /** Complete results, in spec order (references, models, then ablations; seeds ascending within each). */
-  results: ReportedResult[];
+  results: ModelResult[];
   missing: MissingResult[];
 }
-
-// NaN metrics are written as null (JSON.stringify); read them back as NaN.
-const metric = z
-  .number()
-  .nullable()
-  .transform((v) => v ?? NaN);
-
-const categorySchema = z.enum(["single-domain", "joint training", "pre-training & fine-tuning", "ours", "reference"]);
-
-/** The parts of ModelResult (src/run/model-run.ts) the report reads, validated at the file boundary. */
-const resultSchema = z.object({
-  model: z.string(),
-  category: categorySchema,
-  seed: z.number().int(),
-  metrics: z.object({
-    auc: metric,
-    gauc: metric,
-    logloss: metric,
-    samples: z.number(),
-    positives: z.number(),
-    usersCounted: z.number(),
-    impressionsCounted: z.number(),
-    groups: z.array(
-      z.object({
-        group: z.string(),
-        samples: z.number(),
-        positives: z.number(),
-        users: z.number(),
-        auc: metric,
-        gauc: metric,
-      }),
-    ),
-  }),
-  stages: z.array(z.object({ stage: z.string(), seconds: z.number(), epochsRun: z.number(), bestEpoch: z.number(), resumed: z.boolean() })),
-  evaluation: z.object({ seconds: z.number() }),
-  seconds: z.number(),
-  provenance: z.object({
-    experiment: z.string(),
-    specHash: z.string(),
-    datasetFingerprint: z.string(),
-    backend: z.string(),
-    tfjsBackend: z.string(),
-    kernelOverrides: z.array(z.string()),
-    replicas: z.number().int().min(1).optional(),
-    versions: z.record(z.string(), z.string()),
-    gitCommit: z.string(),
-    machine: z.object({ platform: z.string(), cpus: z.number(), cpuModel: z.string() }),
-  }),
-});
-
-export type ReportedResult = z.output<typeof resultSchema>;
 
 const experimentSchema = z.object({
   specFile: z.string(),
@@ -112,7 +63,7 @@ async function expectedVariants(runDir: string, spec: ExperimentSpec): Promise<s
 export async function collectRun(runDir: string): Promise<CollectedRun> {
   const experiment = await readExperiment(runDir);
   const seeds = [...experiment.spec.seeds].sort((a, b) => a - b);
-  const results: ReportedResult[] = [];
+  const results: ModelResult[] = [];
   const missing: MissingResult[] = [];
   for (const model of await expectedVariants(runDir, experiment.spec)) {
     for (const seed of seeds) {
@@ -125,8 +76,8 @@ export async function collectRun(runDir: string): Promise<CollectedRun> {
 }
 
 /** Results per model (directory name), in the order given. */
-export function resultsByModel(results: readonly ReportedResult[]): Map<string, ReportedResult[]> {
-  const byModel = new Map<string, ReportedResult[]>();
+export function resultsByModel(results: readonly ModelResult[]): Map<string, ModelResult[]> {
+  const byModel = new Map<string, ModelResult[]>();
   for (const r of results) byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
   return byModel;
 }
@@ -144,7 +95,7 @@ async function readExperiment(runDir: string): Promise<ExperimentRecord> {
   return parsed.data;
 }
 
-async function readResult(runDir: string, model: string, seed: number, specFile: string): Promise<{ result: ReportedResult } | { reason: string }> {
+async function readResult(runDir: string, model: string, seed: number, specFile: string): Promise<{ result: ModelResult } | { reason: string }> {
   const dir = modelDir(runDir, model, seed);
   let text: string;
   try {
@@ -159,7 +110,7 @@ async function readResult(runDir: string, model: string, seed: number, specFile:
     if (error instanceof CorruptArtefactError) throw error.withHint(`rerun 'mkt run ${specFile}', which computes it again`);
     throw error;
   }
-  const parsed = parseWith(resultSchema, text);
+  const parsed = parseWith(modelResultSchema, text);
   if ("error" in parsed) return { reason: `${RESULT_FILE} is not a valid result: ${parsed.error}` };
   const result = parsed.data;
   if (result.model !== model || result.seed !== seed) return { reason: `${RESULT_FILE} is for ${result.model} seed ${result.seed}` };

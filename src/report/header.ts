@@ -1,4 +1,5 @@
-import { resultsByModel, type CollectedRun, type MissingResult, type ReportedResult } from "./collect.ts";
+import type { ModelResult } from "../run/result.ts";
+import { resultsByModel, type CollectedRun, type MissingResult } from "./collect.ts";
 
 /** A value seen in the results' provenance and how many results carry it (mixed runs stay visible). */
 export interface Tally {
@@ -52,7 +53,7 @@ export interface ReportHeader {
 export function buildHeader(run: CollectedRun): ReportHeader {
   const { experiment, results } = run;
   const { spec } = experiment;
-  const p = (r: ReportedResult) => r.provenance;
+  const p = (r: ModelResult) => r.provenance;
   return {
     experiment: spec.name,
     description: spec.description ?? null,
@@ -74,7 +75,7 @@ export function buildHeader(run: CollectedRun): ReportHeader {
   };
 }
 
-function backendText(p: ReportedResult["provenance"]): string {
+function backendText(p: ModelResult["provenance"]): string {
   const overrides = p.kernelOverrides.length > 0 ? `, kernel overrides: ${p.kernelOverrides.join(", ")}` : "";
   const replicas = (p.replicas ?? 1) > 1 ? `, ${p.replicas} training replicas` : "";
   return `${p.backend} (tfjs backend ${p.tfjsBackend}${overrides}${replicas})`;
@@ -87,7 +88,7 @@ function tally(values: readonly string[]): Tally[] {
   return [...counts].map(([value, results]) => ({ value, results }));
 }
 
-function timings(results: readonly ReportedResult[]): ModelTiming[] {
+function timings(results: readonly ModelResult[]): ModelTiming[] {
   return [...resultsByModel(results)].map(([model, runs]) => {
     const stageNames = [...new Set(runs.flatMap((r) => r.stages.map((s) => s.stage)))];
     return {
@@ -108,7 +109,7 @@ function timings(results: readonly ReportedResult[]): ModelTiming[] {
   });
 }
 
-function provenanceWarnings(r: ReportedResult, specHash: string, fingerprint: string): string[] {
+function provenanceWarnings(r: ModelResult, specHash: string, fingerprint: string): string[] {
   const at = `${r.model} seed ${r.seed}`;
   const warnings: string[] = [];
   if (r.provenance.specHash !== specHash) warnings.push(`${at} was computed with spec hash ${r.provenance.specHash}, not ${specHash}`);

@@ -16,9 +16,9 @@ const CATEGORY_COLORS: Record<ModelCategory, string> = {
   reference: "#bdbdbd",
 };
 
-const SERIES_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b2df8a", "#fb9a99"];
+export const SERIES_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b2df8a", "#fb9a99"];
 
-const STYLE = `
+export const STYLE = `
 body { font: 14px/1.45 system-ui, sans-serif; color: #222; max-width: 1100px; margin: 2em auto; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.8em 0; }
@@ -66,7 +66,7 @@ ${sections.join("\n")}
 `;
 }
 
-function section(title: string, body: string): string {
+export function section(title: string, body: string): string {
   return `<section><h2>${escapeXml(title)}</h2>\n${body}\n</section>`;
 }
 
@@ -82,7 +82,7 @@ function provenanceHtml(h: ReportHeader): string {
 /** Numbers, "mean ± std", intervals "[lo, hi]", percentages and durations are right-aligned; labels like "10–30" are not. */
 const NUMERIC_CELL = /^[-+[]?\d[\d.]*(%| |,|$)/;
 
-function tableHtml(t: TextTable): string {
+export function tableHtml(t: TextTable): string {
   const head = `<tr>${t.columns.map((c) => `<th>${escapeXml(c)}</th>`).join("")}</tr>`;
   const body = t.rows
     .map((row, r) => {

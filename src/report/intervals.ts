@@ -8,15 +8,12 @@ import { join } from "node:path";
 import { bootstrap, percentileInterval, type Interval, type PredictionSet } from "../metrics/bootstrap.ts";
 import { modelDir } from "../run/model-run.ts";
 import { PREDICTIONS_HEADER } from "../train/evaluate.ts";
-import type { CollectedRun, ReportedResult } from "./collect.ts";
+import type { ModelResult } from "../run/result.ts";
+import type { CollectedRun } from "./collect.ts";
 
-export interface BootstrapSettings {
-  /** Resamples B; 0 turns the intervals off. */
-  resamples: number;
-  seed: number;
-}
+import type { BootstrapSettings } from "./bootstrap-settings.ts";
 
-export const DEFAULT_BOOTSTRAP: BootstrapSettings = { resamples: 1000, seed: 1 };
+export { DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./bootstrap-settings.ts";
 
 /** Confidence level of every interval. */
 export const LEVEL = 0.95;
@@ -61,7 +58,7 @@ export function differenceInterval(b: RunBootstrap | null, model: string, baseli
 export async function bootstrapRun(run: CollectedRun, settings: BootstrapSettings): Promise<RunBootstrap | null> {
   if (settings.resamples <= 0) return null;
   const problems: string[] = [];
-  const read: { result: ReportedResult; set: PredictionSet }[] = [];
+  const read: { result: ModelResult; set: PredictionSet }[] = [];
   for (const result of run.results) {
     const file = join(modelDir(run.runDir, result.model, result.seed), "predictions.csv");
     const set = await readPredictions(file);

@@ -2,7 +2,7 @@ import type { ReportHeader } from "./header.ts";
 import { headerFacts, problemLines, timingView, type TextTable } from "./view.ts";
 
 /** A table with its title and notes; best cells in bold. */
-function markdownTable(t: TextTable, level = "###"): string {
+export function markdownTable(t: TextTable, level = "###"): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const body = t.rows.map((row, r) => line(row.map((cell, c) => (t.bold[r]?.[c] && cell ? `**${escapeCell(cell)}**` : escapeCell(cell)))));
   const table = t.rows.length > 0 ? [line(t.columns.map(escapeCell)), line(t.columns.map(() => "---")), ...body].join("\n") : "_No results._";

@@ -3,36 +3,29 @@
  * over seeds, and comparisons (relative improvement, paired over seeds) against the reference
  * model (Tables 2, 3) or full MKT (Table 4). Rendering lives in markdown.ts, csv.ts and html.ts.
  */
-import type { ModelCategory } from "../models/recipe.ts";
-import { ABLATION_LABELS, ABLATION_NAMES, mktRecipeName, type ModelName } from "../spec/experiment.ts";
 import type { Interval } from "../metrics/bootstrap.ts";
-import { resultsByModel, type CollectedRun, type ReportedResult } from "./collect.ts";
+import { itemPopRecipe, oracleRecipe } from "../models/baselines/references.ts";
+import { ABLATION_LABELS, ABLATION_NAMES, mktRecipeName } from "../models/mkt/ablations.ts";
+import type { ModelCategory } from "../models/recipe.ts";
+import { recipeFor, table2Order } from "../models/registry.ts";
+import type { ModelResult } from "../run/result.ts";
+import { resultsByModel, type CollectedRun } from "./collect.ts";
 import { differenceInterval, metricInterval, type RunBootstrap } from "./intervals.ts";
 import { compare, summarize, type Comparison, type SeedValue } from "./stats.ts";
 import { buildVerdict, type Verdict } from "./verdict.ts";
 
-/** Table 2's rows in the paper's order: single-domain, joint training, pre-training & fine-tuning, MKT. */
-const TABLE2_ORDER: readonly ModelName[] = ["mlp", "din", "fibinet", "mmoe", "ple", "star", "conet", "minet", "finetune", "ctnet", "mkt"];
-
-const MODEL_LABELS: Record<ModelName, string> = {
-  mlp: "MLP",
-  din: "DIN",
-  fibinet: "FiBiNet",
-  mmoe: "MMoE",
-  ple: "PLE",
-  star: "STAR",
-  conet: "CoNet",
-  minet: "MiNet",
-  finetune: "Finetune",
-  ctnet: "CTNet",
-  mkt: "MKT",
-};
-
 const FULL_MKT_LABEL = "Full MKT";
 
 /** Table 2's floor and ceiling rows (category "reference"), first and last. */
-const FLOOR = { name: "itempop", label: "ItemPop (floor)" } as const;
-const CEILING = { name: "oracle", label: "Oracle (ceiling)" } as const;
+const FLOOR = itemPopRecipe;
+const CEILING = oracleRecipe;
+
+/** The spec's models in Table 2's order (by category, then registry order: the paper's). */
+function table2Models(models: readonly string[]): { name: string; label: string }[] {
+  return table2Order().filter((m) => models.includes(m.name));
+}
+
+const labelOf = (model: string): string => recipeFor(model).label;
 
 export interface MetricCell {
   perSeed: SeedValue[];
@@ -108,7 +101,7 @@ export interface Tables {
 }
 
 /** Reads one metric off a result. */
-type Metric = (r: ReportedResult) => number;
+type Metric = (r: ModelResult) => number;
 
 /** `bootstrap`: the run's per-user bootstrap (intervals in Table 2), null for none. */
 export function buildTables(run: CollectedRun, bootstrap: RunBootstrap | null = null): Tables {
@@ -116,12 +109,12 @@ export function buildTables(run: CollectedRun, bootstrap: RunBootstrap | null = 
   return { table2: buildTable2(run, byModel, bootstrap), table3: buildTable3(run, byModel), table4: buildTable4(run, byModel) };
 }
 
-function buildTable2(run: CollectedRun, byModel: Map<string, ReportedResult[]>, bootstrap: RunBootstrap | null): Table2 {
+function buildTable2(run: CollectedRun, byModel: Map<string, ModelResult[]>, bootstrap: RunBootstrap | null): Table2 {
   const { spec } = run.experiment;
   const referenceName = spec.reference_model;
   const reference = byModel.get(referenceName);
-  const models = TABLE2_ORDER.filter((m) => spec.models.includes(m));
-  const variants = [FLOOR, ...models.map((m) => ({ name: m, label: MODEL_LABELS[m] })), CEILING];
+  const models = table2Models(spec.models);
+  const variants = [FLOOR, ...models, CEILING];
   const rows = variants.flatMap(({ name, label }) => {
     const runs = byModel.get(name);
     if (!runs) return [];
@@ -140,39 +133,41 @@ function buildTable2(run: CollectedRun, byModel: Map<string, ReportedResult[]>, 
   const gap = (r: ModelRow, metric: "auc" | "gauc") => ((r[metric].mean - floor![metric].mean) / (ceiling![metric].mean - floor![metric].mean)) * 100;
   return {
     reference: referenceName,
-    referenceLabel: MODEL_LABELS[referenceName],
+    referenceLabel: labelOf(referenceName),
     referencePresent: reference !== undefined,
     rows,
-    absent: models.filter((m) => !byModel.has(m)),
+    absent: models.filter((m) => !byModel.has(m.name)).map((m) => m.name),
     gapClosed: floor && ceiling ? rows.map((r) => ({ auc: gap(r, "auc"), gauc: gap(r, "gauc") })) : null,
     bootstrap: bootstrap && { ...bootstrap.settings, level: bootstrap.level, users: bootstrap.users, problems: bootstrap.problems },
     verdict: buildVerdict(rows, bootstrap),
   };
 }
 
-function buildTable3(run: CollectedRun, byModel: Map<string, ReportedResult[]>): Table3 {
+function buildTable3(run: CollectedRun, byModel: Map<string, ModelResult[]>): Table3 {
   const { spec } = run.experiment;
   const referenceName = spec.reference_model;
   const reference = byModel.get(referenceName);
-  const ordered = TABLE2_ORDER.filter((m) => spec.models.includes(m) && byModel.has(m));
+  const ordered = table2Models(spec.models)
+    .map((m) => m.name)
+    .filter((m) => byModel.has(m));
   const models = [...ordered.filter((m) => m === referenceName), ...ordered.filter((m) => m !== referenceName)];
   const groups = groupInfos(models.flatMap((m) => byModel.get(m) ?? []));
   const groupMetric = (group: string, key: "auc" | "gauc"): Metric => (r) => r.metrics.groups.find((g) => g.group === group)?.[key] ?? NaN;
   return {
     reference: referenceName,
-    referenceLabel: MODEL_LABELS[referenceName],
+    referenceLabel: labelOf(referenceName),
     referencePresent: reference !== undefined,
     groups,
     rows: groups.flatMap(({ group }) =>
       models.map((m) => ({
         group,
-        ...row(m, MODEL_LABELS[m], byModel.get(m)!, reference, m === referenceName, groupMetric(group, "auc"), groupMetric(group, "gauc")),
+        ...row(m, labelOf(m), byModel.get(m)!, reference, m === referenceName, groupMetric(group, "auc"), groupMetric(group, "gauc")),
       })),
     ),
   };
 }
 
-function buildTable4(run: CollectedRun, byModel: Map<string, ReportedResult[]>): Table4 {
+function buildTable4(run: CollectedRun, byModel: Map<string, ModelResult[]>): Table4 {
   const { spec } = run.experiment;
   const fullName = mktRecipeName();
   const full = byModel.get(fullName);
@@ -194,8 +189,8 @@ function buildTable4(run: CollectedRun, byModel: Map<string, ReportedResult[]>):
 function row(
   model: string,
   label: string,
-  runs: readonly ReportedResult[],
-  baseline: readonly ReportedResult[] | undefined,
+  runs: readonly ModelResult[],
+  baseline: readonly ModelResult[] | undefined,
   isBaseline: boolean,
   auc: Metric,
   gauc: Metric,
@@ -211,14 +206,14 @@ function row(
   };
 }
 
-function cell(runs: readonly ReportedResult[], baseline: readonly ReportedResult[] | undefined, pick: Metric): MetricCell {
+function cell(runs: readonly ModelResult[], baseline: readonly ModelResult[] | undefined, pick: Metric): MetricCell {
   const summary = summarize(runs.map((r) => ({ seed: r.seed, value: pick(r) })));
   const comparison = baseline ? compare(summary, summarize(baseline.map((r) => ({ seed: r.seed, value: pick(r) })))) : null;
   return { ...summary, comparison, interval: null, difference: null };
 }
 
 /** The user groups in the order the results list them, with their sizes from the first result that has them. */
-function groupInfos(results: readonly ReportedResult[]): GroupInfo[] {
+function groupInfos(results: readonly ModelResult[]): GroupInfo[] {
   const groups = new Map<string, GroupInfo>();
   for (const r of results) {
     for (const g of r.metrics.groups) {

@@ -9,7 +9,15 @@
 import type { Interval } from "../metrics/bootstrap.ts";
 import type { ModelCategory } from "../models/recipe.ts";
 import { differenceInterval, LEVEL, type RunBootstrap } from "./intervals.ts";
-import type { ModelRow } from "./tables.ts";
+
+/** What the verdict reads of a Table 2 row (tables.ts's ModelRow). */
+interface VerdictRow {
+  model: string;
+  label: string;
+  category: ModelCategory;
+  auc: { mean: number };
+  gauc: { mean: number };
+}
 
 export type VerdictOutcome = "helps" | "hurts" | "not detectable" | "no interval" | "no verdict";
 
@@ -31,7 +39,7 @@ export interface Verdict {
 
 const CROSS_ENTITY: readonly ModelCategory[] = ["joint training", "pre-training & fine-tuning", "ours"];
 
-export function buildVerdict(rows: readonly ModelRow[], bootstrap: RunBootstrap | null): Verdict {
+export function buildVerdict(rows: readonly VerdictRow[], bootstrap: RunBootstrap | null): Verdict {
   const cross = best(rows.filter((r) => CROSS_ENTITY.includes(r.category)));
   const single = best(rows.filter((r) => r.category === "single-domain"));
   if (!cross || !single) {
@@ -66,8 +74,8 @@ export function buildVerdict(rows: readonly ModelRow[], bootstrap: RunBootstrap 
 }
 
 /** The row with the highest finite mean AUC (the first on a tie). */
-function best(rows: readonly ModelRow[]): ModelRow | undefined {
-  return rows.filter((r) => Number.isFinite(r.auc.mean)).reduce<ModelRow | undefined>((top, r) => (!top || r.auc.mean > top.auc.mean ? r : top), undefined);
+function best(rows: readonly VerdictRow[]): VerdictRow | undefined {
+  return rows.filter((r) => Number.isFinite(r.auc.mean)).reduce<VerdictRow | undefined>((top, r) => (!top || r.auc.mean > top.auc.mean ? r : top), undefined);
 }
 
 /** A metric difference in points (× 100), signed: "+0.80". */

@@ -2,12 +2,9 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { prepareDataset, type PrepareResult } from "../data/prepare/index.ts";
 import { fingerprintFiles } from "../data/prepare/write.ts";
-import { datasetSpecSchema, type DatasetSpec } from "../spec/dataset.ts";
-import { experimentSpecFileSchema, type ExperimentSpec } from "../spec/experiment.ts";
-import { loadSpec, type LoadedSpec } from "../spec/load.ts";
+import type { ExperimentSpec } from "../spec/experiment-common.ts";
+import { loadExperimentSpecs, type ExperimentSpecs } from "../spec/experiment-specs.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
-import { UserError } from "../util/errors.ts";
-import { readableFileSize } from "../util/files.ts";
 import { CorruptArtefactError, readChecksums, verifySealed } from "../util/checksums.ts";
 
 /** An experiment spec with its prepared dataset and its run directory. */
@@ -40,27 +37,6 @@ export async function loadExperiment(file: string, outRoot: string, specs?: Expe
     spec: loaded.value,
   });
   return { file, spec: loaded.value, specHash, prepared, runDir };
-}
-
-export interface ExperimentSpecs {
-  experiment: LoadedSpec<ExperimentSpec>;
-  dataset: LoadedSpec<DatasetSpec>;
-}
-
-/** The experiment spec and the dataset spec it names, each validated and the two together; reads nothing else and writes nothing. */
-export async function loadExperimentSpecs(file: string): Promise<ExperimentSpecs> {
-  const experiment = await loadSpec(file, experimentSpecFileSchema);
-  const datasetFile = resolve(experiment.dir, experiment.value.dataset);
-  // A dataset spec that is not there is named with the spec that points at it.
-  await readableFileSize(datasetFile).catch((error: unknown) => {
-    throw error instanceof UserError ? new UserError(`${file}: dataset: ${error.message}`) : error;
-  });
-  const dataset = await loadSpec(datasetFile, datasetSpecSchema);
-  // Every model embeds the candidate's shared item fields and keys its sequence attention on them.
-  if (dataset.value.shared.length === 0) {
-    throw new UserError(`${dataset.file}: shared: the models need at least one shared item field; without item features derive one: { name: popularity, derive: item_popularity }`);
-  }
-  return { experiment, dataset };
 }
 
 /**

@@ -1,50 +1,29 @@
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
-import type { BackendInfo } from "../engine/backend.ts";
-import type { EvaluationResult } from "../metrics/index.ts";
+import type { BackendInfo } from "../engine/index.ts";
 import { evaluateReference, isReferenceRecipe, type ReferenceRecipe } from "../models/baselines/references.ts";
 import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/importance.ts";
-import type { ModelCategory, ModelRecipe, StageRecord } from "../models/recipe.ts";
+import type { ModelRecipe, StageRecord } from "../models/recipe.ts";
 import { evaluateSplit, writePredictions, type SplitEvaluation } from "../train/evaluate.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
-import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/checksums.ts";
+import { readSealed, sealDir, unsealDir, type Sealed } from "../util/checksums.ts";
 import { lockInside, removeStaleLock, tryLock, waitForLock, type FileLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
 import type { LoadedExperiment } from "./experiment.ts";
-import { provenance, type Provenance } from "./provenance.ts";
-import { StageRunner, StopAfterStage } from "./stages.ts";
+import { provenance } from "./provenance.ts";
+import type { ModelResult } from "./result.ts";
+import { modelDir } from "./layout.ts";
+import { StageRunner } from "./stages.ts";
 
-/** Everything one (model, seed) run produced: `<run>/<model>/seed-<seed>/result.json`. */
-export interface ModelResult {
-  model: string;
-  category: ModelCategory;
-  seed: number;
-  /** Target test metrics (AUC, GAUC, LogLoss, counts, user groups). */
-  metrics: EvaluationResult;
-  stages: StageRecord[];
-  evaluation: { seconds: number; samplesPerSecond: number };
-  importance?: ImportanceReport;
-  /** Wall time of this run, all stages and the evaluation (resumed stages count 0). */
-  seconds: number;
-  provenance: Provenance;
-}
+export type { ModelResult } from "./result.ts";
 
 export const RESULT_FILE = "result.json";
 export const METRICS_FILE = "metrics.json";
 export const PREDICTIONS_FILE = "predictions.csv";
 export const IMPORTANCE_FILE = "importance.json";
 
-export function modelDir(runDir: string, model: string, seed: number): string {
-  return join(runDir, model, `seed-${seed}`);
-}
-
-/** Directories of the stages a recipe shares with another recipe's run (stage → directory). */
-export function sharedStageDirs(recipe: ModelRecipe, runDir: string, seed: number): Record<string, string> {
-  const dirs: Record<string, string> = {};
-  for (const [stage, owner] of Object.entries(recipe.sharedStages ?? {})) dirs[stage] = join(modelDir(runDir, owner, seed), `stage-${stage}`);
-  return dirs;
-}
+export { modelDir };
 
 export interface ModelRunOptions {
   progress: boolean;
@@ -82,10 +61,10 @@ export async function runModel(
   };
   if (wholeRun) {
     const found = await finishedResult(dir);
-    if ("result" in found) {
+    if ("value" in found) {
       log().info({ model: recipe.name, seed }, "already finished: skipped");
       await removeStaleLock(lockInside(dir));
-      return found.result;
+      return found.value;
     }
     failIfCorrupt(found);
   }
@@ -95,7 +74,7 @@ export async function runModel(
   try {
     if (wholeRun) {
       const found = await finishedResult(dir);
-      if ("result" in found) return found.result;
+      if ("value" in found) return found.value;
       failIfCorrupt(found);
       if ("corrupt" in found) {
         log().warn({ model: recipe.name, seed, file: found.corrupt.file }, `${found.corrupt.message}: evaluating again`);
@@ -108,17 +87,11 @@ export async function runModel(
   }
 }
 
-type FinishedResult = { result: ModelResult } | { unfinished: true } | { corrupt: CorruptArtefactError };
+type FinishedResult = Sealed<ModelResult>;
 
 /** The (model, seed)'s result once its checksums hold (result.json without checksums.json: interrupted before the end, or an older mkt's). */
-async function finishedResult(dir: string): Promise<FinishedResult> {
-  try {
-    if (!(await exists(join(dir, RESULT_FILE))) || !(await verifySealed(dir))) return { unfinished: true };
-    return { result: JSON.parse(await readFile(join(dir, RESULT_FILE), "utf8")) as ModelResult };
-  } catch (error) {
-    if (error instanceof CorruptArtefactError) return { corrupt: error };
-    throw error;
-  }
+function finishedResult(dir: string): Promise<FinishedResult> {
+  return readSealed(dir, RESULT_FILE, async () => JSON.parse(await readFile(join(dir, RESULT_FILE), "utf8")) as ModelResult);
 }
 
 /**
@@ -153,26 +126,20 @@ async function trainAndEvaluate(run: HeldModelRun): Promise<ModelResult | undefi
   // ItemPop and the Oracle: nothing to train, scored straight from the prepared files.
   if (isReferenceRecipe(recipe)) return writeResult(run, started, await evaluateReference(recipe, dataset), []);
   const { experiment, seed, backend, options, dir } = run;
-  const runner = new StageRunner(dataset, experiment.spec, seed, dir, {
+  const runner = new StageRunner(dataset, experiment.spec, seed, experiment.runDir, {
     progress: options.progress,
-    stageDirs: sharedStageDirs(recipe, experiment.runDir, seed),
-    parallel: { replicas: backend.replicas ?? 1, backend: backend.name, kernelOverrides: backend.kernelOverrides.length > 0, recipe: recipe.name },
-    ...(options.stopAfter ? { stopAfter: options.stopAfter } : {}),
+    parallel: { replicas: backend.replicas ?? 1, backend: backend.name, kernelOverrides: backend.kernelOverrides.length > 0 },
+    ...(options.stopAfter ? { through: options.stopAfter } : {}),
     ...(options.requireFinished ? { requireFinished: options.requireFinished } : {}),
   });
-  let model;
-  try {
-    model = await recipe.train(runner);
-  } catch (error) {
-    if (error instanceof StopAfterStage) return undefined;
-    throw error;
-  }
+  const { records, model } = await runner.run(recipe);
+  if (!model) return undefined;
   try {
     const evaluation = await evaluateSplit(model, dataset, { split: "test", batchSize: experiment.spec.training.eval_batch_size });
     const mem = memOf(model);
     const importance = mem ? await meanImportance(mem, dataset, experiment.spec.training.eval_batch_size) : undefined;
     if (importance) await writeJsonAtomic(join(dir, IMPORTANCE_FILE), importance);
-    return await writeResult(run, started, evaluation, runner.records, importance);
+    return await writeResult(run, started, evaluation, records, importance);
   } finally {
     model.module.dispose();
   }
@@ -212,11 +179,4 @@ async function writeResult(
   await sealDir(dir, [RESULT_FILE, METRICS_FILE, PREDICTIONS_FILE, ...(importance ? [IMPORTANCE_FILE] : [])]);
   log().info({ model: recipe.name, seed, auc: evaluation.metrics.auc, gauc: evaluation.metrics.gauc }, "evaluated");
   return result;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { cpus, platform } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BackendInfo } from "../engine/backend.ts";
+import { z } from "zod";
+import type { BackendInfo } from "../engine/index.ts";
 
 /** The directory of mkt's own package.json (its installation), found from this file's location. */
 export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
@@ -38,22 +39,23 @@ export function gitCommit(root = packageRoot()): string {
 /** gitCommit() of this process's mkt, asked once. */
 let ownCommit: string | undefined;
 
-/** Where and with what a result was computed (SPEC §5). */
-export interface Provenance {
-  experiment: string;
-  specFile: string;
-  specHash: string;
-  dataset: string;
-  datasetFingerprint: string;
-  backend: string;
-  tfjsBackend: string;
-  kernelOverrides: string[];
+/** Where and with what a result was computed (SPEC §5): result.json's `provenance`. */
+export const provenanceSchema = z.object({
+  experiment: z.string(),
+  specFile: z.string(),
+  specHash: z.string(),
+  dataset: z.string(),
+  datasetFingerprint: z.string(),
+  backend: z.string(),
+  tfjsBackend: z.string(),
+  kernelOverrides: z.array(z.string()),
   /** Training replicas (data-parallel worker threads); 1 = the main thread alone (absent in results written before replicas existed). */
-  replicas?: number;
-  versions: Record<string, string>;
-  gitCommit: string;
-  machine: { platform: string; cpus: number; cpuModel: string };
-}
+  replicas: z.number().int().min(1).optional(),
+  versions: z.record(z.string(), z.string()),
+  gitCommit: z.string(),
+  machine: z.object({ platform: z.string(), cpus: z.number().int(), cpuModel: z.string() }),
+});
+export type Provenance = z.output<typeof provenanceSchema>;
 
 export function provenance(fields: Pick<Provenance, "experiment" | "specFile" | "specHash" | "dataset" | "datasetFingerprint">, backend: BackendInfo): Provenance {
   const cpu = cpus();

@@ -1,20 +1,21 @@
-import { access, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { Module } from "../layers/params.ts";
 import type { CtrModel } from "../models/model.ts";
-import type { RecipeContext, StageOptions, StageRecord } from "../models/recipe.ts";
-import type { ExperimentSpec } from "../spec/experiment.ts";
+import { buildContext, RecipeModels, type BuildContext, type ModelRecipe, type Stage, type StageRecord } from "../models/recipe.ts";
+import type { ExperimentSpec } from "../spec/experiment-common.ts";
 import { loadCheckpoint, MANIFEST_FILE, saveCheckpoint } from "../train/checkpoint.ts";
 import { loadEpochCheckpoint, saveEpochCheckpoint } from "../train/epoch-checkpoint.ts";
-import type { BackendName } from "../engine/backend.ts";
 import { trainModel, type EpochLog, type ParallelTraining, type ResumePoint } from "../train/trainer.ts";
+import { modelDir, stageDir } from "./layout.ts";
 import type { StageReplicaArgs } from "./stage-replica.ts";
 import { clearStaleTemps, writeJsonAtomic } from "../util/atomic.ts";
-import { CorruptArtefactError, sealDir, unsealDir, verifySealed } from "../util/checksums.ts";
+import { CorruptArtefactError, readSealed, sealDir, unsealDir, type Sealed } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
 import { lockInside, removeStaleLock, waitForLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
+import { siblingModule } from "../util/modules.ts";
 
 const RECORD_FILE = "record.json";
 const EPOCHS_FILE = "epochs.json";
@@ -22,66 +23,107 @@ const CHECKPOINT_DIR = "checkpoint";
 /** The epoch checkpoint of a stage being trained (see train/epoch-checkpoint.ts). */
 const LAST_EPOCH_DIR = "last-epoch";
 
-/** Thrown after the stage a command stops at (e.g. `mkt pretrain` stops after "pretrain"). */
-export class StopAfterStage extends Error {
-  constructor(readonly stage: string) {
-    super(`stopped after stage ${stage}`);
+/** What the runner does with a stage's model: load or train it (StageRunner), train it in memory (tests), time it (benchmarks). */
+export type StageVisit = (stage: Stage, model: CtrModel) => Promise<StageRecord>;
+
+/** What running a recipe's stages gave: a record per stage, and the final model unless stopped after a stage. */
+export interface StagesRun {
+  records: StageRecord[];
+  /** The model to evaluate; the caller disposes it. */
+  model?: CtrModel;
+}
+
+/**
+ * Runs `stages` of `recipe` in order with `visit`: each stage's model is built when first needed,
+ * thawed for the stage if it says so, and every model that no later stage (nor the final model)
+ * needs is released. With `through`, the stages end there and every model is released.
+ */
+export async function runStages(recipe: ModelRecipe, context: BuildContext, stages: readonly Stage[], visit: StageVisit, through?: string): Promise<StagesRun> {
+  const last = through === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === through);
+  if (last < 0) throw new Error(`recipe ${recipe.name} has no stage '${through}'`);
+  const models = new RecipeModels(recipe, context);
+  // Keys of the models that stages from `from` on, and the evaluation, still need.
+  const needed = (from: number): Set<string> => {
+    const keys = [...stages.slice(from, last + 1).map((s) => s.model), ...(through === undefined ? [recipe.final] : [])];
+    return new Set(keys.flatMap((key) => [...models.needs(key)]));
+  };
+  const records: StageRecord[] = [];
+  try {
+    for (let i = 0; i <= last; i++) {
+      const stage = stages[i]!;
+      const model = models.get(stage.model);
+      models.release(needed(i));
+      if (stage.thaw) model.module.setTrainable(true);
+      try {
+        records.push(await visit(stage, model));
+      } finally {
+        if (stage.thaw) model.module.setTrainable(false);
+      }
+    }
+    if (through !== undefined) {
+      models.release();
+      return { records };
+    }
+    const model = models.get(recipe.final);
+    models.release(new Set([recipe.final]));
+    return { records, model };
+  } catch (error) {
+    models.release();
+    throw error;
   }
 }
 
 export interface StageRunOptions {
   progress: boolean;
-  /** Stop (throw StopAfterStage) once this stage has finished or been loaded. */
-  stopAfter?: string;
+  /** Run the stages up to and including this one only (no final model). */
+  through?: string;
   /** These stages (default: every stage) must already have finished: load, never train. */
   requireFinished?: { stages?: readonly string[]; hint: string };
-  /** Directories of stages shared with another model (stage → directory). */
-  stageDirs?: Record<string, string>;
-  /** Train each stage across this many replicas (worker threads that rebuild it, see stage-replica.ts). */
+  /** Train each stage across this many replicas (worker threads that build its model, see stage-replica.ts). */
   parallel?: StageParallelism;
 }
 
-export interface StageParallelism {
-  /** Replicas including the main thread (1: no workers). */
-  replicas: number;
-  backend: BackendName;
-  kernelOverrides: boolean;
-  /** The recipe's name, e.g. "mkt-wo_pdl": workers run it again up to the stage. */
-  recipe: string;
-}
+/** Replicas including the main thread (1: no workers), and how the workers select their backend. */
+export type StageParallelism = Omit<ParallelTraining, "factory">;
 
 /** What a stage directory holds: a finished stage (loaded into the model), nothing usable yet, or a corrupted file. */
-type StageState = { record: StageRecord } | { unfinished: true } | { corrupt: CorruptArtefactError };
+type StageState = Sealed<StageRecord>;
 
 /**
- * Runs a recipe's stages for one model and seed under `modelDir/stage-<name>/`. While a stage
+ * Runs a recipe's stages for one seed under `<run>/<recipe>/seed-<seed>/stage-<name>/`. While a stage
  * trains, `epochs.json` and the epoch checkpoint `last-epoch/` are rewritten after every epoch; at
  * the end come `checkpoint/`, `record.json`, then `checksums.json` (see writeFinishedStage), each
  * atomically. A stage with checksums.json finished: it is checked and loaded instead of trained
  * again. A stage without resumes from `last-epoch/`, so a killed training loses at most one epoch,
  * with the same result. A stage with a corrupted file is trained again.
  */
-export class StageRunner implements RecipeContext {
-  readonly records: StageRecord[] = [];
-
+export class StageRunner {
   constructor(
     readonly dataset: PreparedDataset,
     readonly spec: ExperimentSpec,
     readonly seed: number,
-    readonly modelDir: string,
+    readonly runDir: string,
     private readonly options: StageRunOptions,
   ) {}
 
-  async stage(name: string, model: CtrModel, stageOptions: StageOptions = {}): Promise<StageRecord> {
-    const dir = this.stageDir(name);
+  /** Loads or trains every stage of `recipe` (up to options.through) and returns the records and final model. */
+  async run(recipe: ModelRecipe): Promise<StagesRun> {
+    const context = buildContext(this.dataset, this.spec, this.seed);
+    const stages = await recipe.stages(context, this.dataset);
+    return runStages(recipe, context, stages, (stage, model) => this.stage(recipe, stage, model), this.options.through);
+  }
+
+  private async stage(recipe: ModelRecipe, stage: Stage, model: CtrModel): Promise<StageRecord> {
+    const { name } = stage;
+    const dir = stageDir(this.runDir, recipe.name, this.seed, stage);
     let found = await this.finished(dir, model);
     let record: StageRecord;
-    if ("record" in found) {
-      record = found.record;
+    if ("value" in found) {
+      record = found.value;
       await removeStaleLock(lockInside(dir));
     } else {
       const required = this.options.requireFinished;
-      if (required && (!required.stages || required.stages.includes(name))) throw this.notFinished(name, found, required.hint);
+      if (required && (!required.stages || required.stages.includes(name))) throw this.notFinished(name, modelDir(this.runDir, recipe.name, this.seed), found, required.hint);
       // A shared stage (w/o TEM finetune reads full MKT's pretrain) may be training in another
       // process: wait for it, then load what it wrote instead of training it twice.
       const lock = await waitForLock(lockInside(dir), (owner) => log().info({ stage: name, dir, heldBy: owner }, "stage is training in another process: waiting"));
@@ -91,65 +133,37 @@ export class StageRunner implements RecipeContext {
           log().warn({ stage: name, file: found.corrupt.file }, `${found.corrupt.message}: training the stage again`);
           await unsealDir(dir);
         }
-        record = "record" in found ? found.record : await this.train(name, dir, model, stageOptions);
+        record = "value" in found ? found.value : await this.train(recipe, stage, dir, model);
       } finally {
         await lock.release();
       }
     }
-    this.records.push(record);
-    if (this.options.stopAfter === name) {
-      // The recipe ends here: free the model it handed over (it owns any earlier stage's model).
-      model.module.dispose();
-      throw new StopAfterStage(name);
-    }
     return record;
   }
 
-  async requireStage(name: string, model: CtrModel, hint: string): Promise<void> {
-    const found = await this.finished(this.stageDir(name), model);
-    if (!("record" in found)) throw this.notFinished(name, found, hint);
-    this.records.push(found.record);
-  }
-
-  private notFinished(name: string, found: Exclude<StageState, { record: StageRecord }>, hint: string): UserError {
+  private notFinished(name: string, modelDir: string, found: Exclude<StageState, { value: StageRecord }>, hint: string): UserError {
     if ("corrupt" in found) return found.corrupt.withHint(`stage '${name}' must be trained again: ${hint}`);
-    return new UserError(`stage '${name}' of ${this.modelDir} has not run yet: ${hint}`);
+    return new UserError(`stage '${name}' of ${modelDir} has not run yet: ${hint}`);
   }
 
-  private parallelTraining(stage: string, parallel: StageParallelism): ParallelTraining {
-    const args: StageReplicaArgs = {
-      datasetDir: this.dataset.dir,
-      spec: this.spec,
-      seed: this.seed,
-      recipe: parallel.recipe,
-      stage,
-      modelDir: this.modelDir,
-      stageDirs: this.options.stageDirs ?? {},
-    };
+  /** A replica worker gets the stage's description alone: it builds the stage's model, and the main thread sends it every weight. */
+  private parallelTraining(recipe: ModelRecipe, stage: Stage, parallel: StageParallelism): ParallelTraining {
+    const args: StageReplicaArgs = { datasetDir: this.dataset.dir, spec: this.spec, seed: this.seed, recipe: recipe.name, model: stage.model };
     return {
       replicas: parallel.replicas,
       backend: parallel.backend,
       kernelOverrides: parallel.kernelOverrides,
-      factory: { module: new URL("./stage-replica.ts", import.meta.url).href, exportName: "buildStageReplicaModel", args },
+      factory: { module: siblingModule("stage-replica", import.meta.url).href, exportName: "buildStageReplicaModel", args },
     };
   }
 
-  private stageDir(name: string): string {
-    return this.options.stageDirs?.[name] ?? join(this.modelDir, `stage-${name}`);
-  }
-
   /** Loads a finished stage's checkpoint into `model`, once the stage's checksums hold. */
-  private async finished(dir: string, model: CtrModel): Promise<StageState> {
-    try {
-      // record.json without checksums.json: killed before the end of writeFinishedStage (or an older mkt's).
-      if (!(await exists(join(dir, RECORD_FILE))) || !(await verifySealed(dir))) return { unfinished: true };
+  private finished(dir: string, model: CtrModel): Promise<StageState> {
+    // record.json without checksums.json: killed before the end of writeFinishedStage (or an older mkt's).
+    return readSealed(dir, RECORD_FILE, async () => {
       await loadCheckpoint(join(dir, CHECKPOINT_DIR), model.module);
-      const record = JSON.parse(await readFile(join(dir, RECORD_FILE), "utf8")) as StageRecord;
-      return { record: { ...record, resumed: true } };
-    } catch (error) {
-      if (error instanceof CorruptArtefactError) return { corrupt: error };
-      throw error;
-    }
+      return { ...(JSON.parse(await readFile(join(dir, RECORD_FILE), "utf8")) as StageRecord), resumed: true };
+    });
   }
 
   /** The epoch checkpoint of an interrupted training of this stage, loaded into `model`; a corrupted one is dropped. */
@@ -165,18 +179,16 @@ export class StageRunner implements RecipeContext {
     }
   }
 
-  private async train(name: string, dir: string, model: CtrModel, stageOptions: StageOptions): Promise<StageRecord> {
+  private async train(recipe: ModelRecipe, stage: Stage, dir: string, model: CtrModel): Promise<StageRecord> {
+    const { name } = stage;
     const resume = await this.resumePoint(name, dir, model);
     const result = await trainModel(model, this.dataset, {
       training: this.spec.training,
       seed: this.seed,
       stage: `${model.name}:${name}`,
       progress: this.options.progress,
-      ...(stageOptions.entities ? { entities: stageOptions.entities } : {}),
-      ...(stageOptions.validation ? { validation: stageOptions.validation } : {}),
-      ...(stageOptions.slices ? { slices: stageOptions.slices } : {}),
-      ...(stageOptions.maxEpochs ? { maxEpochs: stageOptions.maxEpochs } : {}),
-      ...(this.options.parallel && this.options.parallel.replicas > 1 ? { parallel: this.parallelTraining(name, this.options.parallel) } : {}),
+      ...stage.options,
+      ...(this.options.parallel && this.options.parallel.replicas > 1 ? { parallel: this.parallelTraining(recipe, stage, this.options.parallel) } : {}),
       ...(resume ? { resume } : {}),
       onEpoch: async (_entry, state) => {
         await writeJsonAtomic(join(dir, EPOCHS_FILE), state.epochs);
@@ -212,11 +224,4 @@ export async function writeFinishedStage(dir: string, module: Module, record: St
   await rm(join(dir, LAST_EPOCH_DIR), { recursive: true, force: true });
   await clearStaleTemps(join(dir, LAST_EPOCH_DIR));
   await sealDir(dir, [RECORD_FILE, EPOCHS_FILE, join(CHECKPOINT_DIR, MANIFEST_FILE)]);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -1,6 +1,6 @@
 import { extname } from "node:path";
 import type { z } from "zod";
-import type { DatasetSpec, FieldSpec, RawTable } from "./dataset.ts";
+import type { DatasetSpec, FieldSpec, RawTable } from "./dataset-shape.ts";
 
 type Format = NonNullable<RawTable["format"]>;
 

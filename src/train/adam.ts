@@ -1,12 +1,11 @@
 /**
- * Adam with tfjs's formula (and its default ε, the backend's epsilon), taking each variable's step
- * in one fused kernel where the backend has it (src/engine/kernels/adam-kernel.ts: wasm and cpu,
- * unless --no-kernel-overrides) and in tfjs ops otherwise. The moments are kept per variable name,
+ * Adam with tfjs's formula (and its default ε, the backend's epsilon), each variable's step taken by
+ * the engine's adamStep (one fused kernel where the backend has it). The moments are kept per variable name,
  * so a variable that gets no gradient in some step keeps its own moments (tfjs's Adam keys them by
  * position in the gradient map).
  */
 import * as tf from "@tensorflow/tfjs";
-import { ADAM_KERNEL, type AdamAttrs } from "../engine/kernels/adam-kernel.ts";
+import { adamStep, type AdamAttrs } from "../engine/index.ts";
 
 /** Adam's state, by logical variable name: what a resumed training needs to take the same steps. */
 export interface AdamState {
@@ -46,7 +45,6 @@ export class Adam {
       correction1: 1 - this.beta1 ** this.steps,
       correction2: 1 - this.beta2 ** this.steps,
     };
-    const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
     tf.tidy(() => {
       for (const [name, grad] of Object.entries(gradients)) {
         const variable = tf.engine().registeredVariables[name];
@@ -56,25 +54,13 @@ export class Adam {
           state = { m: tf.variable(tf.zerosLike(variable), false), v: tf.variable(tf.zerosLike(variable), false) };
           this.moments.set(name, state);
         }
-        const [param, m, v] = fused ? this.fusedStep(variable, state, grad, attrs) : this.opsStep(variable, state, grad, attrs);
+        const [param, m, v] = adamStep(variable, state.m, state.v, grad, attrs);
         if (param === undefined || m === undefined || v === undefined) throw new Error("Adam: the update returned too few tensors");
         variable.assign(param);
         state.m.assign(m);
         state.v.assign(v);
       }
     });
-  }
-
-  private fusedStep(variable: tf.Variable, state: { m: tf.Variable; v: tf.Variable }, grad: tf.Tensor, attrs: AdamAttrs): tf.Tensor[] {
-    const inputs = { param: variable, m: state.m, v: state.v, grad } as unknown as tf.NamedTensorMap;
-    return tf.engine().runKernel(ADAM_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-  }
-
-  private opsStep(variable: tf.Variable, state: { m: tf.Variable; v: tf.Variable }, grad: tf.Tensor, a: AdamAttrs): tf.Tensor[] {
-    const m = tf.add(tf.mul(state.m, a.beta1), tf.mul(grad, 1 - a.beta1));
-    const v = tf.add(tf.mul(state.v, a.beta2), tf.mul(tf.square(grad), 1 - a.beta2));
-    const step = tf.div(tf.div(m, a.correction1), tf.add(tf.sqrt(tf.div(v, a.correction2)), a.epsilon));
-    return [tf.sub(variable, tf.mul(step, a.learningRate)), m, v];
   }
 
   /** The state of the variables in `variables` (logical name → variable), copied to host memory. */

@@ -6,6 +6,7 @@ import type { Module } from "../layers/params.ts";
 import { buildDirAtomic } from "../util/atomic.ts";
 import { CorruptArtefactError, sha256Bytes } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
+import { mismatch, selectPartial, type PartialLoadOptions, type PartialLoadResult, type StoredInfo } from "../layers/shared-weights.ts";
 
 export const MANIFEST_FILE = "manifest.json";
 export const WEIGHTS_FILE = "weights.bin";
@@ -89,11 +90,6 @@ export async function saveCheckpoint(dir: string, module: Module): Promise<Check
   return saveValues(dir, module.name, module.namedVariables());
 }
 
-/** Saves a snapshot (e.g. the best epoch's weights) in the checkpoint format. */
-export async function saveSnapshot(dir: string, label: string, saved: WeightSnapshot): Promise<CheckpointManifest> {
-  return saveValues(dir, label, saved);
-}
-
 async function readManifest(dir: string): Promise<CheckpointManifest> {
   const file = join(dir, MANIFEST_FILE);
   let manifest: CheckpointManifest;
@@ -125,17 +121,6 @@ async function readManifest(dir: string): Promise<CheckpointManifest> {
   return manifest;
 }
 
-interface StoredInfo {
-  shape: readonly number[];
-  dtype: string;
-}
-
-/** Why a stored value cannot fill `variable`, or undefined if it can. */
-function mismatch(name: string, entry: StoredInfo, variable: tf.Variable): string | undefined {
-  if (entry.dtype === variable.dtype && sameShape(entry.shape, variable.shape)) return undefined;
-  return `'${name}' is ${entry.dtype}[${entry.shape.join(", ")}] but the model has ${variable.dtype}[${variable.shape.join(", ")}]`;
-}
-
 /**
  * Checks that `stored` holds exactly the module's variables with the same shapes and dtypes;
  * throws one error listing every difference (so a wrong checkpoint is diagnosed in one go).
@@ -150,10 +135,6 @@ function checkMatches(module: Module, stored: ReadonlyMap<string, StoredInfo>, w
   }
   for (const name of stored.keys()) if (!variables.has(name)) problems.push(`'${name}' is not a variable of the model`);
   if (problems.length) throw new UserError(`${what} does not match model '${module.name}': ${problems.join("; ")}`);
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 type ReadValues = ReadonlyMap<string, Float32Array | Int32Array>;
@@ -230,53 +211,6 @@ export async function loadCheckpoint(dir: string, module: Module): Promise<void>
   assignCheckpoint(module, await readCheckpoint(dir, module));
 }
 
-/** Which stored value, if any, fills each variable of a module in a partial load. */
-export interface PartialLoadOptions {
-  /**
-   * The stored name for a module variable's name, or undefined to leave that variable as it is
-   * (default: the same name). A prefix filter, e.g. `(n) => (n.startsWith("m/dnn/") ? n : undefined)`,
-   * or a renaming between modules named differently.
-   */
-  storedName?: (name: string) => string | undefined;
-}
-
-export interface PartialLoadResult {
-  /** Module variables that received stored values, in the module's order. */
-  loaded: string[];
-  /** Module variables left as they were: excluded by `storedName` or absent from the store. */
-  kept: string[];
-}
-
-/**
- * Pairs each module variable with its stored value's name. A variable whose stored counterpart has
- * another shape or dtype is an error (one message listing all), not a silent skip: the two models
- * were meant to share it.
- */
-function selectPartial(
-  module: Module,
-  stored: ReadonlyMap<string, StoredInfo>,
-  options: PartialLoadOptions,
-  what: string,
-): { pairs: Array<[string, string]>; result: PartialLoadResult } {
-  const pairs: Array<[string, string]> = [];
-  const result: PartialLoadResult = { loaded: [], kept: [] };
-  const problems: string[] = [];
-  for (const [name, variable] of module.namedVariables()) {
-    const storedName = options.storedName ? options.storedName(name) : name;
-    const entry = storedName === undefined ? undefined : stored.get(storedName);
-    if (storedName === undefined || entry === undefined) {
-      result.kept.push(name);
-      continue;
-    }
-    const problem = mismatch(name, entry, variable);
-    if (problem) problems.push(storedName === name ? problem : `${problem} (stored as '${storedName}')`);
-    pairs.push([name, storedName]);
-    result.loaded.push(name);
-  }
-  if (problems.length) throw new UserError(`${what} does not match model '${module.name}': ${problems.join("; ")}`);
-  return { pairs, result };
-}
-
 /**
  * Restores only the module variables that have a stored counterpart (see PartialLoadOptions), e.g. a
  * fine-tuned model starting from a pre-trained one; the others keep their values. Like
@@ -288,17 +222,6 @@ export async function loadCheckpointPartial(dir: string, module: Module, options
   const { pairs, result } = selectPartial(module, entries, options, `checkpoint ${dir}`);
   const values = await readValues(dir, manifest, pairs.map(([, storedName]) => entries.get(storedName)!));
   assignRead(module, pairs, entries, values);
-  return result;
-}
-
-/**
- * The in-memory form of loadCheckpointPartial: `stored` is another module's namedVariables() or a
- * snapshot. Values are shared, not copied (as in restore), and stay valid when `stored` is disposed.
- */
-export function restorePartial(module: Module, stored: ReadonlyMap<string, tf.Tensor>, options: PartialLoadOptions = {}): PartialLoadResult {
-  const { pairs, result } = selectPartial(module, stored, options, "stored weights");
-  const variables = module.namedVariables();
-  for (const [name, storedName] of pairs) variables.get(name)!.assign(stored.get(storedName)!);
   return result;
 }
 

@@ -15,7 +15,7 @@ import type { Module } from "../layers/params.ts";
 import { buildDirAtomic, writeJsonAtomic } from "../util/atomic.ts";
 import { CorruptArtefactError, sealDir, verifySealed } from "../util/checksums.ts";
 import type { AdamState } from "./adam.ts";
-import { assignCheckpoint, MANIFEST_FILE, readCheckpoint, readStoredValues, saveCheckpoint, saveSnapshot, saveValues, snapshotOf, type Storable } from "./checkpoint.ts";
+import { assignCheckpoint, MANIFEST_FILE, readCheckpoint, readStoredValues, saveCheckpoint, saveValues, snapshotOf, type Storable } from "./checkpoint.ts";
 import type { EpochLog, EpochState, ResumePoint, TrainingProgress } from "./trainer.ts";
 
 const STATE_FILE = "state.json";
@@ -31,6 +31,9 @@ interface SavedState extends TrainingProgress {
   hasBest: boolean;
 }
 
+/** The TrainingProgress fields of `p` alone. */
+const progressOf = ({ epochs, bestEpoch, bestValidAuc, stoppedEarly, seconds }: TrainingProgress): TrainingProgress => ({ epochs, bestEpoch, bestValidAuc, stoppedEarly, seconds });
+
 /** Saves `state` to `dir`, replacing what was there only once the new one is complete. */
 export async function saveEpochCheckpoint(dir: string, state: EpochState): Promise<void> {
   const adam = await state.optimizer();
@@ -39,7 +42,7 @@ export async function saveEpochCheckpoint(dir: string, state: EpochState): Promi
     await saveCheckpoint(join(tmp, WEIGHTS_DIR), state.module);
     files.push(join(WEIGHTS_DIR, MANIFEST_FILE));
     if (state.best) {
-      await saveSnapshot(join(tmp, BEST_DIR), `${state.module.name} (best epoch ${state.bestEpoch})`, state.best);
+      await saveValues(join(tmp, BEST_DIR), `${state.module.name} (best epoch ${state.bestEpoch})`, state.best);
       files.push(join(BEST_DIR, MANIFEST_FILE));
     }
     const moments: Array<[string, Storable]> = [...adam.moments].flatMap(([name, { shape, m, v }]): Array<[string, Storable]> => [
@@ -48,17 +51,7 @@ export async function saveEpochCheckpoint(dir: string, state: EpochState): Promi
     ]);
     await saveValues(join(tmp, OPTIMIZER_DIR), "adam", moments);
     files.push(join(OPTIMIZER_DIR, MANIFEST_FILE));
-    const saved: SavedState = {
-      format: "mkt-epoch-checkpoint",
-      version: 1,
-      epochs: state.epochs,
-      bestEpoch: state.bestEpoch,
-      bestValidAuc: state.bestValidAuc,
-      stoppedEarly: state.stoppedEarly,
-      seconds: state.seconds,
-      adamSteps: adam.steps,
-      hasBest: state.best !== undefined,
-    };
+    const saved: SavedState = { format: "mkt-epoch-checkpoint", version: 1, ...progressOf(state), adamSteps: adam.steps, hasBest: state.best !== undefined };
     await writeJsonAtomic(join(tmp, STATE_FILE), saved);
     // Each checkpoint's manifest holds its weights.bin's SHA-256: listing the manifests covers those.
     await sealDir(tmp, files);
@@ -105,11 +98,7 @@ export async function loadEpochCheckpoint(dir: string, module: Module): Promise<
   }
   assignCheckpoint(module, weights);
   return {
-    epochs: state.epochs,
-    bestEpoch: state.bestEpoch,
-    bestValidAuc: state.bestValidAuc,
-    stoppedEarly: state.stoppedEarly,
-    seconds: state.seconds,
+    ...progressOf(state),
     ...(best ? { best: snapshotOf(best) } : {}),
     optimizer: { steps: state.adamSteps, moments },
   };

@@ -1,27 +1,11 @@
-import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../data/batch.ts";
 import type { BatchOptions, PreparedDataset } from "../data/reader.ts";
-import { evaluate, groupLabels, groupIndex, type EvaluationResult } from "../metrics/index.ts";
-import { batchToTensors, disposeBatchTensors } from "../models/inputs.ts";
+import { evaluate, groupLabels, groupIndex, type PredictionRows, type SplitEvaluation } from "../metrics/index.ts";
+import { forEachBatch, predictBatch } from "../models/batch-loop.ts";
 import type { CtrModel } from "../models/model.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 
-/** Per evaluated row, in the split's file order. */
-export interface PredictionRows {
-  scores: Float32Array;
-  labels: Float32Array;
-  userKey: Int32Array;
-  /** The user's training-split clicks (selects the user group). */
-  userClicks: Int32Array;
-}
-
-export interface SplitEvaluation {
-  metrics: EvaluationResult;
-  rows: PredictionRows;
-  /** Wall time of the prediction pass (reading included), and its throughput. */
-  seconds: number;
-  samplesPerSecond: number;
-}
+export type { PredictionRows, SplitEvaluation };
 
 export interface EvaluateSplitOptions {
   split: BatchOptions["split"];
@@ -29,24 +13,6 @@ export interface EvaluateSplitOptions {
   batchSize: number;
   /** Scores a batch in its row order (default: predictBatch on `model` in this thread), e.g. across replicas. */
   predict?: (batch: Batch) => Promise<Float32Array>;
-}
-
-/**
- * Target-path click probabilities of a batch, in the batch's row order. batchToTensors puts source
- * rows first, so tensor row i is batch row order[i].
- */
-export async function predictBatch(model: CtrModel, batch: Batch): Promise<Float32Array> {
-  const t = batchToTensors(batch);
-  try {
-    const probabilities = tf.tidy(() => model.predictTarget(t));
-    const values = await probabilities.data();
-    probabilities.dispose();
-    const scores = new Float32Array(batch.size);
-    for (let i = 0; i < batch.size; i++) scores[t.order[i]!] = values[i]!;
-    return scores;
-  } finally {
-    disposeBatchTensors(t);
-  }
 }
 
 /**
@@ -59,15 +25,15 @@ export async function evaluateSplit(model: CtrModel, dataset: PreparedDataset, o
   const n = dataset.rowCount(read);
   const rows: PredictionRows = { scores: new Float32Array(n), labels: new Float32Array(n), userKey: new Int32Array(n), userClicks: new Int32Array(n) };
   let offset = 0;
-  for await (const batch of dataset.batches({ ...read, batchSize: options.batchSize })) {
+  const predict = options.predict ?? ((b: Batch) => predictBatch(model, b));
+  await forEachBatch(dataset, { ...read, batchSize: options.batchSize }, async (batch) => {
     if (offset + batch.size > n) throw new Error(`evaluate: the ${options.split} split yielded more than its ${n} rows`);
-    rows.scores.set(await (options.predict ?? ((b: Batch) => predictBatch(model, b)))(batch), offset);
+    rows.scores.set(await predict(batch), offset);
     rows.labels.set(batch.label, offset);
     rows.userKey.set(batch.userKey, offset);
     rows.userClicks.set(batch.userClicks, offset);
-    dataset.recycle(batch);
     offset += batch.size;
-  }
+  });
   if (offset !== n) throw new Error(`evaluate: the ${options.split} split yielded ${offset} of its ${n} rows`);
   const seconds = (performance.now() - started) / 1000;
   const metrics = evaluate({ ...rows, thresholds: dataset.schema.userGroups });

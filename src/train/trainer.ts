@@ -1,19 +1,20 @@
 import * as tf from "@tensorflow/tfjs";
-import type { Batch, EntityName } from "../data/batch.ts";
+import type { Batch } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
-import type { BackendName } from "../engine/backend.ts";
-import { batchToTensors, disposeBatchTensors } from "../models/inputs.ts";
+import type { BackendName } from "../engine/index.ts";
+import { forEachBatch, valuesOf } from "../models/batch-loop.ts";
 import type { CtrModel } from "../models/model.ts";
-import type { ExperimentSpec } from "../spec/experiment.ts";
+import type { StageOptions } from "../models/recipe.ts";
+import type { ExperimentSpec } from "../spec/experiment-common.ts";
 import { log } from "../util/log.ts";
 import type { Module } from "../layers/params.ts";
 import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";
 import { evaluateSplit } from "./evaluate.ts";
 import { Adam, type AdamState } from "./adam.ts";
-import type { ReplicaFactory } from "./parallel/factory.ts";
+import type { ReplicaFactory } from "./parallel/protocol.ts";
 import { readerBatchRows, ReplicaGroup } from "./parallel/group.ts";
 import { ctrReplicaModel } from "./parallel/replica.ts";
-import { epochProgress } from "./progress.ts";
+import { stageProgress, type StageProgress } from "./progress.ts";
 
 export type TrainingSettings = ExperimentSpec["training"];
 
@@ -41,13 +42,13 @@ export interface StepInfo {
   loss: Record<string, number>;
 }
 
-export interface TrainOptions {
+export interface TrainOptions extends StageOptions {
   training: TrainingSettings;
   /** The shuffle seed of epoch e is seed + e. */
   seed: number;
   /** Name in logs and the progress bar (default: the model's name), e.g. "mkt/mem". */
   stage?: string;
-  /** Draw a progress bar per epoch (pass false in JSON mode; never drawn unless stderr is a TTY). */
+  /** Draw a progress bar (pass false in JSON mode; never drawn unless stderr is a TTY); a run tracked by train/progress.ts is fed either way. */
   progress?: boolean;
   /**
    * Called after each epoch's validation, e.g. to write the epoch logs atomically, and with where
@@ -60,18 +61,6 @@ export interface TrainOptions {
   onStep?: (info: StepInfo) => void;
   /** Stop each epoch after this many batches (tests, smoke runs). */
   maxBatchesPerEpoch?: number;
-  /** Rows to train on (default: the model's trainEntities), e.g. ["source"] to pre-train a model. */
-  entities?: readonly EntityName[];
-  /**
-   * "target" (default): validate on the target valid split after each epoch, stop early after
-   * `patience` epochs without improvement and keep the best epoch. "none": no validation, run every
-   * epoch and keep the last (e.g. a continual slice, or a model whose target AUC means nothing).
-   */
-  validation?: "target" | "none";
-  /** Only training rows of these time slices (continual training). */
-  slices?: readonly number[];
-  /** Overrides training.max_epochs (with validation "none", the exact number of epochs). */
-  maxEpochs?: number;
   /** Synchronous data-parallel training over worker threads (see parallel/group.ts); absent or 1 replica: this thread alone. */
   parallel?: ParallelTraining;
 }
@@ -175,29 +164,22 @@ class RunningMeans {
 }
 
 /**
- * One Adam step on a batch; returns the loss and its parts. The batch tensors live only for the
- * step, and everything the step creates is released by tf.tidy except the stacked loss values,
- * kept on purpose to be read back after the update.
+ * One Adam step on a batch; returns the loss and its parts. The loss values are stacked and kept
+ * through the optimizer's own tidy, to be read back after the update.
  */
 export async function trainStep(model: CtrModel, optimizer: Adam, variables: tf.Variable[], batch: Batch): Promise<Record<string, number>> {
-  const t = batchToTensors(batch);
-  const kept: tf.Tensor[] = [];
   let names: string[] = [];
-  try {
-    tf.tidy(() => {
-      optimizer.minimize(() => {
-        const { total, parts } = model.loss(t);
-        names = ["total", ...Object.keys(parts)];
-        kept.push(tf.keep(tf.stack([total, ...Object.values(parts)])));
-        return total;
-      }, variables);
-    });
-    const values = await kept[0]!.data();
-    return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
-  } finally {
-    tf.dispose(kept);
-    disposeBatchTensors(t);
-  }
+  const { values } = (await valuesOf(batch, (t) => {
+    let losses: tf.Tensor | undefined;
+    optimizer.minimize(() => {
+      const { total, parts } = model.loss(t);
+      names = ["total", ...Object.keys(parts)];
+      losses = tf.keep(tf.stack([total, ...Object.values(parts)]));
+      return total;
+    }, variables);
+    return losses;
+  }))!;
+  return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
 }
 
 /**
@@ -222,7 +204,8 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
   let bestValidAuc = resume?.bestValidAuc ?? NaN;
   let stoppedEarly = resume?.stoppedEarly ?? false;
   const priorSeconds = resume?.seconds ?? 0;
-  let steps: Stepper | undefined;
+  let opened: Stepper | undefined;
+  let progress: StageProgress | undefined;
   try {
     if (resume) {
       if (epochs.length > maxEpochs || bestEpoch < 1 || bestEpoch > epochs.length) throw new Error(`${stage}: cannot resume after epoch ${epochs.length} (best ${bestEpoch}) of ${maxEpochs}`);
@@ -231,38 +214,33 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
       if (validate !== (best !== undefined)) throw new Error(`${stage}: the saved state ${validate ? "lacks" : "has"} the best epoch's weights`);
       log().info({ stage, epoch: epochs.length, bestEpoch }, `${stage}: resuming after epoch ${epochs.length}`);
     }
-    steps = await stepper(model, training.learning_rate, options.parallel, resume?.optimizer);
+    const steps = (opened = await stepper(model, training.learning_rate, options.parallel, resume?.optimizer));
     const entities = options.entities ?? model.trainEntities;
     // An upper bound for the progress bar when only some slices are read.
-    const epochRows = dataset.rowCount({ split: "train", entities });
+    const epochRows = Math.min(dataset.rowCount({ split: "train", entities }), (options.maxBatchesPerEpoch ?? Infinity) * training.batch_size);
+    const bar = (progress = stageProgress({ stage, epochs: maxEpochs, epochRows, epochsDone: epochs.length }, options.progress ?? false));
     for (let epoch = epochs.length + 1; epoch <= maxEpochs && !stoppedEarly; epoch++) {
       const epochStarted = performance.now();
       const means = new RunningMeans();
-      const total = Math.min(epochRows, (options.maxBatchesPerEpoch ?? Infinity) * training.batch_size);
-      const progress = epochProgress(`${stage} epoch ${epoch}`, total, options.progress ?? false);
+      bar.startEpoch(epoch);
       let samples = 0;
       let step = 0;
-      try {
-        const batches = dataset.batches({
-          split: "train",
-          entities,
-          batchSize: training.batch_size,
-          shuffle: { bufferRows: training.shuffle_buffer, seed: options.seed + epoch },
-          ...(options.slices ? { slices: options.slices } : {}),
-        });
-        for await (const batch of batches) {
-          const loss = await steps.step(batch);
-          dataset.recycle(batch); // the step has made its tensors (and replicas their copies)
-          means.add(loss, batch.size);
-          samples += batch.size;
-          step++;
-          progress.update(samples, means.means().total!);
-          options.onStep?.({ epoch, step, samples, loss });
-          if (step === options.maxBatchesPerEpoch) break;
-        }
-      } finally {
-        progress.stop();
-      }
+      const read = {
+        split: "train" as const,
+        entities,
+        batchSize: training.batch_size,
+        shuffle: { bufferRows: training.shuffle_buffer, seed: options.seed + epoch },
+        ...(options.slices ? { slices: options.slices } : {}),
+        ...(options.maxBatchesPerEpoch ? { maxBatches: options.maxBatchesPerEpoch } : {}),
+      };
+      await forEachBatch(dataset, read, async (batch) => {
+        const loss = await steps.step(batch);
+        means.add(loss, batch.size);
+        samples += batch.size;
+        step++;
+        bar.update(samples, means.means().total!);
+        options.onStep?.({ epoch, step, samples, loss });
+      });
       const seconds = (performance.now() - epochStarted) / 1000;
       const validAuc = validate ? (await evaluateSplit(model, dataset, { split: "valid", batchSize: training.eval_batch_size, ...(steps.predict ? { predict: steps.predict } : {}) })).metrics.auc : NaN;
       // The first epoch is the best so far even when its AUC is NaN (e.g. a valid split without positives).
@@ -281,7 +259,7 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
       stoppedEarly = validate && epoch - bestEpoch >= training.patience && epoch < maxEpochs;
       const outcome = validate ? `valid AUC ${validAuc.toFixed(4)}${isBest ? " (best)" : ""}` : "done (no validation)";
       log().info({ stage, ...entry }, `${stage}: epoch ${epoch} ${outcome}`);
-      const stepper = steps;
+      bar.endEpoch();
       await options.onEpoch?.(entry, {
         epochs: [...epochs],
         bestEpoch,
@@ -291,13 +269,14 @@ export async function trainModel(model: CtrModel, dataset: PreparedDataset, opti
         final: stoppedEarly || epoch === maxEpochs,
         module: model.module,
         ...(best && bestEpoch !== epoch ? { best } : {}),
-        optimizer: () => stepper.optimizerState(),
+        optimizer: () => steps.optimizerState(),
       });
     }
     if (best && bestEpoch !== epochs.length) restore(model.module, best);
   } finally {
+    progress?.stop();
     if (best) disposeSnapshot(best);
-    await steps?.close();
+    await opened?.close();
   }
   return { epochs, bestEpoch, bestValidAuc, epochsRun: epochs.length, stoppedEarly, seconds: priorSeconds + (performance.now() - started) / 1000 };
 }

@@ -10,6 +10,7 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeJsonAtomic } from "./atomic.ts";
 import { UserError } from "./errors.ts";
+import { exists } from "./files.ts";
 
 export const CHECKSUMS_FILE = "checksums.json";
 
@@ -120,6 +121,24 @@ export async function verifySealed(dir: string, files?: readonly string[]): Prom
     }
   }
   return true;
+}
+
+/** What a sealed directory holds: `read`'s value once its checksums hold, nothing usable yet, or a corrupted file. */
+export type Sealed<T> = { value: T } | { unfinished: true } | { corrupt: CorruptArtefactError };
+
+/**
+ * `read` of a directory whose `file` exists and whose checksums hold. Without either it is
+ * unfinished (e.g. killed before it was sealed); a corrupted file (found by the checksums or by
+ * `read`) is reported, not thrown.
+ */
+export async function readSealed<T>(dir: string, file: string, read: () => Promise<T>): Promise<Sealed<T>> {
+  try {
+    if (!(await exists(join(dir, file))) || !(await verifySealed(dir))) return { unfinished: true };
+    return { value: await read() };
+  } catch (error) {
+    if (error instanceof CorruptArtefactError) return { corrupt: error };
+    throw error;
+  }
 }
 
 /** Every file under `dir` (relative paths) but checksums.json, skipping hidden entries (locks, temporary files). */

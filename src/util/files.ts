@@ -112,7 +112,8 @@ export async function removeCreatedDirsOnFailure<T>(paths: readonly string[], fn
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether something is at `path` (a file, directory or link). */
+export async function exists(path: string): Promise<boolean> {
   return lstat(path).then(
     () => true,
     () => false,

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { MODEL_NAMES } from "../../src/spec/experiment.ts";
+import { modelNames } from "../../src/models/registry.ts";
 
 // bench:train's PyTorch twins (benchmarks/reference/twins_models.py) must stay the mkt models they
 // twin: this fails when a model changes (a parameter renamed, resized, added, or the arithmetic
@@ -27,7 +27,7 @@ describe.skipIf(probe.status !== 0)(`PyTorch twins${reason}`, () => {
     // The child of benchmarks/twins.ts with no timing rounds: it throws (a non-zero exit) on any difference.
     const stdout = execFileSync(
       process.execPath,
-      ["--import", "tsx", "benchmarks/twins.ts", "--child", "--sizes", "cpu", "--models", MODEL_NAMES.join(","), "--rounds", "0", "--no-epoch", "--dataset", "datasets/synthetic-tiny.yaml", "--out", out],
+      ["--import", "tsx", "benchmarks/twins.ts", "--child", "--sizes", "cpu", "--models", modelNames().join(","), "--rounds", "0", "--no-epoch", "--dataset", "datasets/synthetic-tiny.yaml", "--out", out],
       { encoding: "utf8", maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "pipe"] },
     );
     const rows = (JSON.parse(stdout.trim().split("\n").at(-1)!) as { rows: Row[] }).rows;

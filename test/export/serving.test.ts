@@ -5,7 +5,6 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { servingDir } from "../../src/cli/commands/export.ts";
 import { buildProgram } from "../../src/cli/main.ts";
 import type { Batch } from "../../src/data/batch.ts";
 import { PreparedDataset } from "../../src/data/reader.ts";
@@ -13,7 +12,7 @@ import { selectBackend, type BackendInfo } from "../../src/engine/backend.ts";
 import { applyKernelOverrides, removeKernelOverrides } from "../../src/engine/kernels/registry.ts";
 import type { ServingDescription } from "../../src/export/describe.ts";
 import { loadFinishedModel, runRecipes } from "../../src/export/finished.ts";
-import { exportServingModel, INPUTS_FILE, MODEL_FILE, README_FILE, WEIGHTS_FILE } from "../../src/export/serving.ts";
+import { exportServingModel, INPUTS_FILE, MODEL_FILE, README_FILE, servingDir, WEIGHTS_FILE } from "../../src/export/serving.ts";
 import { mktRecipe } from "../../src/models/mkt/recipe.ts";
 import { loadExperiment, type LoadedExperiment } from "../../src/run/experiment.ts";
 import { modelDir, runModel } from "../../src/run/model-run.ts";
@@ -110,7 +109,7 @@ describe("mkt export: every model of Table 2 and every MKT ablation, served by p
     experiment = await loadExperiment(specFile, outRoot);
     dataset = await PreparedDataset.open(experiment.prepared.dir);
     backend = await selectBackend("wasm");
-  }, 120_000);
+  }, 600_000);
 
   afterAll(async () => {
     dataset?.close();
@@ -167,7 +166,7 @@ describe("mkt export: every model of Table 2 and every MKT ablation, served by p
       diffs.push(`${e.model} ${diff.toExponential(1)}`);
     }
     console.log(`served vs predictions.csv on ${labels.length} test rows, largest difference per model: ${diffs.join(", ")}`);
-  }, 600_000);
+  }, 1_200_000);
 
   it("serves what each model's predictTarget reads: MKT is TEM plus MEM's target path, w/o TEM finetune MEM's target tower", async () => {
     const parameters = async (model: string): Promise<string[]> =>
@@ -214,7 +213,7 @@ describe("mkt export: every model of Table 2 and every MKT ablation, served by p
       model.module.dispose();
     }
     expect(tf.getBackend()).toBe("wasm");
-  }, 120_000);
+  }, 600_000);
 
   it("--model and --seed export only those", async () => {
     const printed = JSON.parse(await runMkt(outRoot, "export", specFile, "--model", "mlp", "mkt-wo_hfa", "--seed", "1")) as Array<{ model: string; seed: number }>;

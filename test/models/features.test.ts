@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { PreparedSchema } from "../../src/data/schema.ts";
 import { ParamInit } from "../../src/layers/params.ts";
 import { FeatureFrontEnd } from "../../src/models/features.ts";
 import type { BatchTensors } from "../../src/models/inputs.ts";
@@ -24,12 +25,12 @@ describe("FeatureFrontEnd", () => {
     const fe = frontEnd();
     expect([fe.userSize, fe.sharedSize, fe.seqSize]).toEqual([2 * E, 2 * E, 2 * 3 * E]);
     expect(fe.user(batch).shape).toEqual([12, 2 * E]);
-    expect(fe.shared(batch, "target").shape).toEqual([5, 2 * E]);
+    expect(fe.shared(batch, "target")!.shape).toEqual([5, 2 * E]);
     expect(fe.specific(batch, "source").shape).toEqual([7, 4, E]);
     expect(fe.specific(batch, "target").shape).toEqual([5, 1, E]);
     expect(fe.specific(batch, "target", "all").shape).toEqual([12, 1, E]);
     const seq = fe.sequence(batch, "seq_target");
-    expect(seq.keys.shape).toEqual([12, MAXLEN, 2 * E]);
+    expect(seq.keys!.shape).toEqual([12, MAXLEN, 2 * E]);
     expect(seq.values.shape).toEqual([12, MAXLEN, 3 * E]);
     expect(fe.pooledSequences(batch, fe.shared(batch)).shape).toEqual([12, fe.seqSize]);
   });
@@ -51,11 +52,11 @@ describe("FeatureFrontEnd", () => {
       [tf.gather(table("shared__category"), ids["category"]!), tf.gather(table("shared__creator_id"), ids["creator_id"]!)],
       2,
     );
-    expectClose(seq.keys, expected, 0);
+    expectClose(seq.keys!, expected, 0);
     const item = tf.slice(seq.values, [0, 0, 2 * E], [-1, -1, E]);
     expectClose(item, tf.gather(table("source__item_id"), ids["item_id"]!), 0);
     // The candidate's shared embedding is the query: same tables, same order.
-    expectClose(fe.shared(batch), tf.concat([tf.gather(table("shared__category"), batch.features["shared__category"]!), tf.gather(table("shared__creator_id"), batch.features["shared__creator_id"]!)], 1), 0);
+    expectClose(fe.shared(batch)!, tf.concat([tf.gather(table("shared__category"), batch.features["shared__category"]!), tf.gather(table("shared__creator_id"), batch.features["shared__creator_id"]!)], 1), 0);
   });
 
   it("has one attention unit per sequence, and mean pooling has none", () => {
@@ -90,6 +91,24 @@ describe("FeatureFrontEnd", () => {
       },
     };
     expectClose(fe.pooledSequences(changed, fe.shared(changed)), before, 0);
+  });
+
+  it("without shared features: no v_shared, elements are item ids, attention pooling becomes the mean (no unit)", () => {
+    const noShared: PreparedSchema = {
+      ...schema,
+      features: schema.features.filter((f) => f.group !== "shared"),
+      sequences: schema.sequences.map((seq) => ({ ...seq, elements: { item_id: seq.elements["item_id"]! } })),
+    };
+    const fe = new FeatureFrontEnd("fe", new ParamInit(1), noShared, { dim: E });
+    expect([fe.sharedSize, fe.seqSize]).toEqual([0, 2 * E]);
+    expect(fe.shared(batch)).toBeUndefined();
+    expect([...fe.namedVariables().keys()].filter((n) => n.includes("attention") || n.includes("shared__"))).toEqual([]);
+    const { keys, values, mask } = fe.sequence(batch, "seq_target");
+    expect(keys).toBeUndefined();
+    const table = fe.namedVariables().get("fe/emb/target__item_id/table")!;
+    expectClose(values, tf.gather(table, batch.sequences["seq_target"]!.ids["item_id"]!), 0);
+    const pooled = tf.slice(fe.pooledSequences(batch, undefined), [0, E], [-1, E]);
+    expectClose(pooled, tf.div(tf.sum(tf.mul(values, mask.expandDims(2)), 1), tf.maximum(tf.sum(mask, 1, true), 1)), 1e-6);
   });
 
   it("does not leak tensors outside tidy", () => {

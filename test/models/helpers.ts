@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { SOURCE, TARGET, type Batch, type SequenceBatch } from "../../src/data/batch.ts";
 import { PREPARED_FORMAT_VERSION, type PreparedFeature, type PreparedSchema, type PreparedSequence } from "../../src/data/schema.ts";
 import { batchToTensors, type BatchTensors } from "../../src/models/inputs.ts";
-import { sizesSchema } from "../../src/spec/experiment.ts";
+import { sizesSchema } from "../../src/spec/experiment-common.ts";
 import type { ModelSizes } from "../../src/models/mkt/mem.ts";
 import { mulberry32 } from "../../src/util/random.ts";
 

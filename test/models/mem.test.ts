@@ -68,7 +68,7 @@ describe("MultiEntityModel", () => {
     const k = m.targetKnowledge(batch);
     expect(k.user.shape).toEqual([12, m.knowledgeSizes.user]);
     expect(k.seq.shape).toEqual([12, m.knowledgeSizes.seq]);
-    expect(k.shared.shape).toEqual([12, m.knowledgeSizes.shared]);
+    expect(k.shared!.shape).toEqual([12, m.knowledgeSizes.shared]);
     expect(k.common.shape).toEqual([12, 8]);
     // HFA aligned both schemas to d_HFA: CKE is one network over both entities' q^e.
     const names = [...m.namedVariables().keys()];

@@ -117,7 +117,7 @@ describe("TargetEntityModel with tem.knowledge common+target", () => {
     const spec = experimentSpecSchema.parse({ name: "t", dataset: "d.yaml", sizes: SMALL_SIZES, tem: { knowledge: "common+target" } });
     const options = { schema, spec, seed: 1 };
     expect(buildTem(options, buildMem(options)).knowledge).toBe("common+target");
-    expect(experimentSpecSchema.parse({ name: "t", dataset: "d.yaml" }).tem.knowledge).toBe("common");
+    expect(buildTem({ ...options, spec: experimentSpecSchema.parse({ name: "t", dataset: "d.yaml", sizes: SMALL_SIZES }) }, buildMem(options)).knowledge).toBe("common");
   });
 
   it("every TEM parameter learns, the new gate included; no gradient reaches MEM even when made trainable", () => {

@@ -9,11 +9,11 @@ import {
   loadCheckpoint,
   loadCheckpointPartial,
   restore,
-  restorePartial,
   saveCheckpoint,
   snapshot,
   type CheckpointManifest,
 } from "../../src/train/checkpoint.ts";
+import { restorePartial } from "../../src/layers/shared-weights.ts";
 import { evaluateSplit } from "../../src/train/evaluate.ts";
 import { CorruptArtefactError, sha256File } from "../../src/util/checksums.ts";
 import { openTinyDataset, TinyModel, weightValues } from "./helpers.ts";

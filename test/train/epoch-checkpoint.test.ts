@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PreparedDataset } from "../../src/data/reader.ts";
 import { selectBackend } from "../../src/engine/backend.ts";
 import type { CtrModel } from "../../src/models/model.ts";
-import { buildStageReplica, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
+import { buildRecipeModel, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
+import { recipeByName } from "../../src/models/registry.ts";
 import { loadEpochCheckpoint, saveEpochCheckpoint } from "../../src/train/epoch-checkpoint.ts";
 import { trainModel, type EpochLog, type TrainOptions, type TrainResult } from "../../src/train/trainer.ts";
 import { CorruptArtefactError } from "../../src/util/checksums.ts";
@@ -136,26 +137,26 @@ describe("epoch checkpoints: a training killed after an epoch resumes with the s
 
 describe("epoch checkpoints with replicas (worker threads hold part of Adam's state)", () => {
   const spec = testSpec({}, { batch_size: 512, learning_rate: 5e-3, max_epochs: 3, patience: 3 });
-  const args: StageReplicaArgs = { datasetDir: "", spec, seed: 1, recipe: "mlp", stage: "train", modelDir: "", stageDirs: {} };
+  const args: StageReplicaArgs = { datasetDir: "", spec, seed: 1, recipe: "mlp", model: "model" };
   const options = (): TrainOptions => ({
     training: spec.training,
     seed: 1,
-    parallel: { replicas: 2, backend: "wasm", kernelOverrides: true, factory: { module: new URL("../../src/run/stage-replica.ts", import.meta.url).href, exportName: "buildStageReplicaModel", args: { ...args, datasetDir: dataset.dir, modelDir: join(outRoot, "unused") } } },
+    parallel: { replicas: 2, backend: "wasm", kernelOverrides: true, factory: { module: new URL("../../src/run/stage-replica.ts", import.meta.url).href, exportName: "buildStageReplicaModel", args: { ...args, datasetDir: dataset.dir } } },
   });
 
   it("killed after epoch 1 of 3 and resumed: the same bits as an uninterrupted run with the same replicas", async () => {
-    const build = () => buildStageReplica({ ...args, datasetDir: dataset.dir, modelDir: join(outRoot, "unused") });
-    const wholeModel = await build();
+    const build = () => buildRecipeModel(recipeByName("mlp"), { schema: dataset.schema, spec, seed: 1 }, "model");
+    const wholeModel = build();
     const whole = (await train(wholeModel, options(), join(outRoot, "parallel-whole")))!;
     const wholeWeights = weightValues(wholeModel.module);
     wholeModel.module.dispose();
 
     const dir = join(outRoot, "parallel-killed");
-    const killed = await build();
+    const killed = build();
     expect(await train(killed, options(), dir, 1)).toBeUndefined();
     killed.module.dispose();
 
-    const model = await build();
+    const model = build();
     const resume = await loadEpochCheckpoint(dir, model.module);
     // The moments of the variables the worker owns were gathered too: every trainable variable has its own.
     expect(resume!.optimizer.moments.size).toBe(model.trainableVariables().length);

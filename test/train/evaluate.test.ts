@@ -6,7 +6,8 @@ import { TARGET, type Batch } from "../../src/data/batch.ts";
 import type { PreparedDataset } from "../../src/data/reader.ts";
 import { auc, gauc, groupLabels, logloss } from "../../src/metrics/index.ts";
 import type { BatchTensors } from "../../src/models/inputs.ts";
-import { evaluateSplit, predictBatch, PREDICTIONS_HEADER, writePredictions } from "../../src/train/evaluate.ts";
+import { evaluateSplit, PREDICTIONS_HEADER, writePredictions } from "../../src/train/evaluate.ts";
+import { predictBatch } from "../../src/models/batch-loop.ts";
 import { openTinyDataset, TinyModel } from "./helpers.ts";
 
 let dataset: PreparedDataset;

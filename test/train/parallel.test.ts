@@ -6,9 +6,11 @@ import type { PreparedDataset } from "../../src/data/reader.ts";
 import { selectBackend } from "../../src/engine/backend.ts";
 import { loadBlas } from "../../src/engine/blas.ts";
 import { recipeByName } from "../../src/models/registry.ts";
-import { buildStageReplica, modelAtStage, untrained, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
+import { buildRecipeModel, type StageReplicaArgs } from "../../src/run/stage-replica.ts";
+import type { CtnetSource } from "../../src/models/baselines/ctnet.ts";
 import { StageRunner } from "../../src/run/stages.ts";
-import { evaluateSplit, predictBatch } from "../../src/train/evaluate.ts";
+import { evaluateSplit } from "../../src/train/evaluate.ts";
+import { predictBatch } from "../../src/models/batch-loop.ts";
 import { buildDenseReplica, denseRows } from "../../benchmarks/dense-replica.ts";
 import { readerBatchRows, ReplicaGroup } from "../../src/train/parallel/group.ts";
 import { ctrReplicaModel } from "../../src/train/parallel/replica.ts";
@@ -43,15 +45,9 @@ async function firstBatches(count: number, entities: ("source" | "target")[]): P
   return out;
 }
 
-const replicaArgs = (recipe: string, stage: string): StageReplicaArgs => ({
-  datasetDir: dataset.dir,
-  spec,
-  seed: 1,
-  recipe,
-  stage,
-  modelDir: join(outRoot, "unused"),
-  stageDirs: {},
-});
+const replicaArgs = (recipe: string, model: string): StageReplicaArgs => ({ datasetDir: dataset.dir, spec, seed: 1, recipe, model });
+/** A stage's model as the worker builds it. */
+const buildStageReplica = (args: StageReplicaArgs) => buildRecipeModel(recipeByName(args.recipe), { schema: dataset.schema, spec, seed: args.seed }, args.model);
 const factory = (args: StageReplicaArgs) => ({ module: new URL("../../src/run/stage-replica.ts", import.meta.url).href, exportName: "buildStageReplicaModel", args });
 
 describe("sliceBatch", () => {
@@ -77,9 +73,9 @@ describe("sliceBatch", () => {
 describe("data-parallel training across worker threads", () => {
   it("keeps every replica bit-identical, follows single-thread training closely and keeps the tensor count flat", async () => {
     const batches = await firstBatches(6, ["source", "target"]);
-    const args = replicaArgs("mmoe", "train");
-    const parallelModel = await buildStageReplica(args);
-    const singleModel = await buildStageReplica(args); // same seed: same initial weights
+    const args = replicaArgs("mmoe", "model");
+    const parallelModel = buildStageReplica(args);
+    const singleModel = buildStageReplica(args); // same seed: same initial weights
     const group = await ReplicaGroup.start(ctrReplicaModel(parallelModel), readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
     const optimizer = new Adam(5e-3);
     const tensorCounts: number[] = [];
@@ -101,7 +97,7 @@ describe("data-parallel training across worker threads", () => {
       main!.forEach((values, i) => {
         for (let j = 0; j < values.length; j++) maxDiff = Math.max(maxDiff, Math.abs(values[j]! - single[i]![j]!));
       });
-      const initial = (await buildStageReplica(args)).trainableVariables().map((v) => v.dataSync());
+      const initial = buildStageReplica(args).trainableVariables().map((v) => v.dataSync());
       main!.forEach((values, i) => {
         for (let j = 0; j < values.length; j++) moved = Math.max(moved, Math.abs(values[j]! - initial[i]![j]!));
       });
@@ -140,8 +136,8 @@ describe("data-parallel training across worker threads", () => {
     // steps the main thread alone may use them (e.g. training alone while a group stays open).
     const blas = blasState.blas!;
     const threads = blas.threads();
-    const args = replicaArgs("mlp", "train");
-    const model = await buildStageReplica(args);
+    const args = replicaArgs("mlp", "model");
+    const model = buildStageReplica(args);
     const replica = ctrReplicaModel(model);
     const during: number[] = [];
     const observed = { ...replica, lossOn: (batch: Batch) => (during.push(blas.threads()), replica.lossOn(batch)) };
@@ -160,9 +156,8 @@ describe("data-parallel training across worker threads", () => {
 
   it("trains a model to the same quality as a single thread on synthetic-tiny", async () => {
     const auc = async (replicas: number): Promise<number> => {
-      const modelDir = join(outRoot, `mmoe-${replicas}`);
-      const runner = new StageRunner(dataset, spec, 1, modelDir, { progress: false, parallel: { replicas, backend: "wasm", kernelOverrides: true, recipe: "mmoe" } });
-      const model = await recipeByName("mmoe").train(runner);
+      const runner = new StageRunner(dataset, spec, 1, join(outRoot, `run-${replicas}`), { progress: false, parallel: { replicas, backend: "wasm", kernelOverrides: true } });
+      const model = (await runner.run(recipeByName("mmoe"))).model!;
       try {
         return (await evaluateSplit(model, dataset, { split: "test", batchSize: 4096 })).metrics.auc;
       } finally {
@@ -175,18 +170,18 @@ describe("data-parallel training across worker threads", () => {
     expect(Math.abs(parallel - single)).toBeLessThan(0.02);
   });
 
-  it("gives the workers the main model's trainable flags (CTNet's source model is trainable only during its stage)", async () => {
+  it("gives the workers the main model's trainable flags (a worker's fresh build has every parameter trainable)", async () => {
     const args = replicaArgs("ctnet", "source");
-    // Rebuilt outside its stage the source model is frozen, as the worker's rebuild will be.
-    const { model } = await modelAtStage("ctnet", "source", { dataset, spec, seed: 1, requireStage: () => Promise.resolve() }, untrained);
-    expect(model.trainableVariables()).toHaveLength(0);
-    model.module.setTrainable(true); // as during the stage
+    const model = buildStageReplica(args) as CtnetSource;
+    const all = model.trainableVariables().length;
+    model.frontEnd.setTrainable(false);
+    expect(model.trainableVariables().length).toBeLessThan(all);
     const group = await ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { replicas: 2, factory: factory(args), learningRate: 5e-3, backend: "wasm", kernelOverrides: true });
     try {
       const [batch] = await firstBatches(1, ["source"]);
       await group.step(batch!);
       const [main, worker] = await group.trainableValues();
-      expect(main!.length).toBeGreaterThan(0);
+      expect(main!.length).toBe(model.trainableVariables().length);
       expect(worker!.length).toBe(main!.length);
       main!.forEach((values, i) => expect(Buffer.from(worker![i]!.buffer).equals(Buffer.from(values.buffer))).toBe(true));
     } finally {
@@ -217,9 +212,9 @@ describe("data-parallel training across worker threads", () => {
   }
 
   it("reports a worker's failure as an error instead of hanging", async () => {
-    const model = await buildStageReplica(replicaArgs("mlp", "train"));
+    const model = buildStageReplica(replicaArgs("mlp", "model"));
     try {
-      await expect(ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { replicas: 2, factory: factory(replicaArgs("mlp", "no-such-stage")), learningRate: 1e-3, backend: "wasm", kernelOverrides: true })).rejects.toThrow(/replica worker: .*'no-such-stage'/);
+      await expect(ReplicaGroup.start(ctrReplicaModel(model), readerBatchRows, { replicas: 2, factory: factory(replicaArgs("mlp", "no-such-model")), learningRate: 1e-3, backend: "wasm", kernelOverrides: true })).rejects.toThrow(/replica worker: recipe mlp has no model 'no-such-model'/);
     } finally {
       model.module.dispose();
     }

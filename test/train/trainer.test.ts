@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PreparedDataset } from "../../src/data/reader.ts";
 import { evaluateSplit } from "../../src/train/evaluate.ts";
+import { startRunProgress, type ProgressFields } from "../../src/train/progress.ts";
 import { trainModel, type EpochLog } from "../../src/train/trainer.ts";
 import { openTinyDataset, TinyModel, training, weightValues } from "./helpers.ts";
 
@@ -145,5 +146,36 @@ describe("trainModel", () => {
     ]);
     expect(weightsAfter[2]).not.toEqual(weightsAfter[0]);
     expect(weightValues(model.module)).toEqual(weightsAfter[2]);
+  });
+
+  it("feeds the run's progress: every epoch and the stage's end log the run's position, the epoch and the ETAs", async () => {
+    const lines: { fields: ProgressFields; message: string }[] = [];
+    const run = startRunProgress([{ model: "tiny", seed: 1, plannedRows: 100 }], { draw: false, emit: (fields, message) => void lines.push({ fields, message }) });
+    try {
+      run.startUnit("tiny", 1);
+      const model = new TinyModel(dataset.schema, { seed: 1 });
+      await trainModel(model, dataset, { training: training({ max_epochs: 2, batch_size: 32, patience: 2 }), seed: 1, stage: "tiny:train", maxBatchesPerEpoch: 3 });
+      model.module.dispose();
+      run.finishUnit();
+    } finally {
+      run.stop();
+    }
+    expect(lines.map((l) => l.message.replace(/; ETA.*/, ""))).toEqual([
+      "model 1 of 1 (tiny), seed 1 of 1, tiny:train epoch 1/2: epoch done",
+      "model 1 of 1 (tiny), seed 1 of 1, tiny:train epoch 2/2: epoch done",
+      "model 1 of 1 (tiny), seed 1 of 1, tiny:train epoch 2/2: stage done",
+    ]);
+    for (const { fields } of lines) {
+      expect(fields).toMatchObject({ model: "tiny", modelIndex: 1, models: 1, seed: 1, seedIndex: 1, seeds: 1, stage: "tiny:train", epochs: 2, samples: 96, epochRows: 96 });
+      expect(fields.samplesPerSecond).toBeGreaterThan(0);
+      expect(fields.loss).toBeGreaterThan(0);
+      expect(Object.keys(fields).sort()).toEqual(
+        ["epoch", "epochRows", "epochs", "loss", "model", "modelIndex", "models", "runEtaSeconds", "samples", "samplesPerSecond", "seed", "seedIndex", "seeds", "stage", "stageEtaSeconds"].sort(),
+      );
+    }
+    // Known once rows are measured (the arithmetic, on a clock of its own: test/train/progress.test.ts); none left at the end.
+    expect(lines[0]!.fields.stageEtaSeconds).toBeGreaterThanOrEqual(0);
+    expect(lines[0]!.fields.runEtaSeconds).toBeGreaterThanOrEqual(0);
+    expect(lines[2]!.fields.stageEtaSeconds).toBe(0);
   });
 });

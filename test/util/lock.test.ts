@@ -47,11 +47,21 @@ describe("file locks shared by processes", () => {
     const other = otherProcess();
     await writeFile(file, ownerText(other.pid));
     const waited: number[] = [];
-    const acquiring = waitForLock(file, (owner) => waited.push(owner.pid), 20);
-    await new Promise((r) => setTimeout(r, 150));
-    expect(waited).toEqual([other.pid]);
+    let told!: () => void;
+    const toldWait = new Promise<void>((r) => (told = r));
+    const acquiring = waitForLock(
+      file,
+      (owner) => {
+        waited.push(owner.pid);
+        told();
+      },
+      20,
+    );
+    // Told it waits for the holder (however long the machine takes to get there), and only once.
+    await toldWait;
     await other.stop();
     const lock = await acquiring;
+    expect(waited).toEqual([other.pid]);
     expect(JSON.parse(await readFile(file, "utf8")).pid).toBe(process.pid);
     await lock.release();
   });

@@ -1,8 +1,6 @@
 import type { Command } from "commander";
-import { referenceRecipes } from "../../models/baselines/references.ts";
-import { recipeFor } from "../../models/registry.ts";
-import { runModel, type ModelResult } from "../../run/model-run.ts";
-import { print, resultsTable, seedOption, withExperiment } from "../experiment-command.ts";
+import type { ModelResult } from "../../run/model-run.ts";
+import { forEachRun, print, resultsTable, seedOption, withExperiment } from "../experiment-command.ts";
 
 export function registerBaselines(program: Command): void {
   seedOption(
@@ -11,16 +9,20 @@ export function registerBaselines(program: Command): void {
       .description("train and evaluate the spec's baselines (its models other than mkt; default all ten), each like `mkt eval`, and score ItemPop (and the Oracle on generated data)")
       .argument("<experiment-spec>", "experiment spec (experiments/*.yaml)"),
   ).action((file: string, _o: unknown, command: Command) =>
-    withExperiment(file, command, async ({ experiment, dataset, backend, global, progress }) => {
+    withExperiment(file, command, async (context) => {
+      const { experiment, dataset, backend, global, progress } = context;
+      const [{ referenceRecipes }, { recipeFor }, { runModel }] = await Promise.all([
+        import("../../models/baselines/references.ts"),
+        import("../../models/registry.ts"),
+        import("../../run/model-run.ts"),
+      ]);
       // With the untrained references (ItemPop, and the Oracle on generated data): Table 2's floor and ceiling.
       const recipes = [...referenceRecipes(dataset.schema), ...experiment.spec.models.filter((m) => m !== "mkt").map(recipeFor)];
       const results: ModelResult[] = [];
-      for (const seed of experiment.spec.seeds) {
-        for (const recipe of recipes) {
-          const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
-          if (result) results.push(result);
-        }
-      }
+      await forEachRun(context, recipes, async (recipe, seed) => {
+        const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
+        if (result) results.push(result);
+      });
       print(global, `Baselines on ${experiment.prepared.stats.dataset} → ${experiment.runDir}\n\n${resultsTable(results)}`, results);
     }),
   );

@@ -1,27 +1,19 @@
-import { join } from "node:path";
 import type { Command } from "commander";
-import { isFinished, loadFinishedModel, runRecipes } from "../../export/finished.ts";
-import { exportServingModel, INPUTS_FILE, README_FILE, type ExportResult } from "../../export/serving.ts";
+import type { ExportResult } from "../../export/serving.ts";
 import type { ModelRecipe } from "../../models/recipe.ts";
-import { recipeByName } from "../../models/registry.ts";
-import { modelDir } from "../../run/model-run.ts";
-import { ABLATION_NAMES, MODEL_NAMES, mktRecipeName } from "../../spec/experiment.ts";
 import { UserError } from "../../util/errors.ts";
 import { log } from "../../util/log.ts";
 import { int, textTable } from "../format.ts";
 import { print, withExperiment } from "../experiment-command.ts";
 
-/** Directory of the serving export of one (model, seed): `<runDir>/<model>/seed-<seed>/serving`. */
-export function servingDir(runDir: string, model: string, seed: number): string {
-  return join(modelDir(runDir, model, seed), "serving");
-}
-
-/** Every model name `--model` accepts: the models of Table 2 and MKT's ablations. */
-const EXPORTABLE = [...MODEL_NAMES, ...ABLATION_NAMES.map((a) => mktRecipeName(a))];
-
-function recipeNamed(name: string): ModelRecipe {
-  if (!EXPORTABLE.includes(name)) throw new UserError(`--model ${name}: not a model of Table 2 or an MKT ablation (${EXPORTABLE.join(", ")})`);
-  return recipeByName(name);
+/** Checks `--model` names: the models of Table 2 and MKT's ablations. */
+async function checkExportable(names: string[]): Promise<string[]> {
+  const [{ ABLATION_NAMES, mktRecipeName }, { modelNames }] = await Promise.all([import("../../models/mkt/ablations.ts"), import("../../models/registry.ts")]);
+  const exportable: string[] = [...modelNames(), ...ABLATION_NAMES.map((a) => mktRecipeName(a))];
+  for (const name of names) {
+    if (!exportable.includes(name)) throw new UserError(`--model ${name}: not a model of Table 2 or an MKT ablation (${exportable.join(", ")})`);
+  }
+  return names;
 }
 
 interface Exported extends ExportResult {
@@ -39,10 +31,16 @@ export function registerExport(program: Command): void {
     .option("--model <name...>", "models to export (default: every model of the run that finished, i.e. has its result.json)")
     // Same form as the other experiment commands' --seed (withExperiment keeps only these of the spec's seeds).
     .option("--seed <seed...>", "only these of the spec's seeds (default: all)")
-    .action((file: string, options: { model?: string[] }, command: Command) => {
+    .action(async (file: string, options: { model?: string[] }, command: Command) => {
       // Checked before the experiment is loaded (which may prepare its dataset).
-      const chosen = options.model?.map(recipeNamed);
+      const names = options.model && (await checkExportable(options.model));
       return withExperiment(file, command, async ({ experiment, dataset, global }) => {
+        const [{ isFinished, loadFinishedModel, runRecipes }, { exportServingModel, servingDir, INPUTS_FILE, README_FILE }, { recipeByName }] = await Promise.all([
+          import("../../export/finished.ts"),
+          import("../../export/serving.ts"),
+          import("../../models/registry.ts"),
+        ]);
+        const chosen = names?.map(recipeByName);
         const { spec, runDir } = experiment;
         const todo: Array<{ recipe: ModelRecipe; seed: number }> = [];
         for (const seed of spec.seeds) {

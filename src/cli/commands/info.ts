@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { describeBackends, selectBackend } from "../../engine/backend.ts";
 import { replicaCount } from "../../train/parallel/count.ts";
 import { globalOptions } from "../options.ts";
 
@@ -9,6 +8,7 @@ export function registerInfo(program: Command): void {
     .description("print the tfjs backend mkt would use, versions, active kernel overrides, and why faster backends are unavailable")
     .action(async (_options: unknown, command: Command) => {
       const global = globalOptions(command);
+      const { describeBackends, selectBackend } = await import("../../engine/index.ts");
       const backends = await describeBackends();
       const chosen = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
       const replicas = replicaCount(global.workers, chosen.name);

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { prepareDataset, type PrepareResult } from "../../data/prepare/index.ts";
-import { datasetSpecSchema } from "../../spec/dataset.ts";
-import { loadSpec } from "../../spec/load.ts";
+import type { PrepareResult } from "../../data/prepare/index.ts";
 import { checkOutputDir } from "../../util/files.ts";
 import { int, pct, textTable } from "../format.ts";
 import { globalOptions } from "../options.ts";
@@ -15,7 +13,9 @@ export function registerPrepare(program: Command): void {
     .action(async (file: string, options: { force: boolean }, command: Command) => {
       const global = globalOptions(command);
       await checkOutputDir(global.out, "--out");
+      const [{ datasetSpecSchema }, { loadSpec }] = await Promise.all([import("../../spec/dataset.ts"), import("../../spec/load.ts")]);
       const spec = await loadSpec(file, datasetSpecSchema);
+      const { prepareDataset } = await import("../../data/prepare/index.ts");
       const result = await prepareDataset(spec.value, spec.dir, { outRoot: global.out, force: options.force, specFile: file });
       process.stdout.write(global.json ? JSON.stringify({ dir: result.dir, prepared: result.prepared, stats: result.stats }) + "\n" : summary(result) + "\n");
     });

@@ -1,28 +1,21 @@
 /**
  * `MktAdam`: one Adam update of a variable in a single pass, as a kernel of its own for the wasm
- * and cpu backends (src/train/adam.ts uses it when the active backend has it, and the same math in
- * tfjs ops otherwise). tfjs's Adam runs ~12 elementwise kernels per variable, each allocating an
- * output: 15–18 ms per step for the 1.6M parameters of the dense MLP 1024 → [1024, 512, 64, 1].
+ * and cpu backends (the engine's adamStep runs it when the active backend has it, and the same
+ * math in tfjs ops otherwise). tfjs's Adam runs ~12 elementwise kernels per variable, each
+ * allocating an output.
  *
  * Inputs: param, m, v, grad (float32, same shape). Attrs: learningRate, beta1, beta2, epsilon,
  * correction1 = 1 − β1^t, correction2 = 1 − β2^t. Outputs: [param', m', v'] with
  *   m' = β1·m + (1 − β1)·g,  v' = β2·v + (1 − β2)·g²,
  *   param' = param − lr · (m' / c1) / (√(v' / c2) + ε)          (tfjs's formula).
  *
- * wasm (`wasm:MktAdam/simd`): tfjs-backend-wasm's heap is reachable — the emscripten module exports
- * its WebAssembly.Memory (`backend.wasm.asm.memory`, whose buffer is HEAPU8's) — so a 417-byte
- * module of mkt's own (adam-simd.wat, compiled by `npm run build:wasm`) imports that memory and
- * runs the update with f32x4 SIMD (scalar tail for n mod 4) directly on the tensors' bytes, at
- * their byte offsets (dataIdMap's memoryOffset), which stay valid when the heap grows. Every
- * operation rounds to float32 (the JS loop below computes in doubles and rounds once): one step
- * agrees with it within 2^-22 relative to 1 + |value| (test/kernels-adam.test.ts). It writes three
- * new outputs, never the inputs' buffers: tfjs-backend-wasm's XNNPACK matmuls cache each weight
- * matrix packed, keyed by its tensor, so a weight changed in place would be multiplied in its old
- * packing from then on (measured: training without OpenBLAS stopped learning; the test "a weight
- * Adam updated is multiplied with its new values" checks it). Measured on that MLP
- * (benchmarks/adam.ts, docs/performance.md): 2.0–3.1 ms per step, against 11.5–12.2 ms for the JS
- * loop it replaced (~7.3 ns per parameter), which stays as the fallback where the heap is not
- * reachable (wasmAdamJs).
+ * wasm (`wasm:MktAdam/simd`): adam-simd.wat on tfjs's heap (wasm-module.ts), f32x4 with a scalar
+ * tail. Every operation rounds to float32 (the JS loop computes in doubles and rounds once): one
+ * step agrees with it within 2^-22 relative to 1 + |value| (test/kernels-adam.test.ts). It writes
+ * three new outputs, never the inputs' buffers: XNNPACK caches each weight matrix packed, keyed by
+ * its tensor, so a weight changed in place would be multiplied in its old packing (the test "a
+ * weight Adam updated is multiplied with its new values"). The JS loop (wasmAdamJs) is the
+ * fallback where the heap is not reachable.
  *
  * cpu (`cpu:MktAdam/fused`): the JS loop (adamUpdate) into three new arrays.
  */

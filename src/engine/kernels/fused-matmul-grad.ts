@@ -1,33 +1,20 @@
 /**
  * A gradient for the `_FusedMatMul` kernel (`grad:_FusedMatMul/per-input`), so that Dense can run
- * relu(x · W + b) as one kernel — on wasm with OpenBLAS the product, then bias and ReLU in one SIMD
- * pass in place (wasm-blas-matmul.ts), saving the Add and Relu passes and their outputs — and
- * still get only the gradients it needs.
+ * relu(x · W + b) as one kernel and still get only the gradients it needs. tfjs registers none: its
+ * op, tf.fused.matMul, wraps the kernel in tf.customGrad, whose gradient returns every input's at
+ * once — for a first layer a full dL/dx of the data batch that nobody reads. A gradient registered
+ * per input lets the engine call only those on the path to the variables, as for BatchMatMul.
  *
- * tfjs registers no gradient for _FusedMatMul: its op, tf.fused.matMul, wraps the kernel in
- * tf.customGrad, whose gradient function returns every input's gradient at once. The engine cannot
- * skip one: for a first layer, whose input is the data batch, it computes dL/dx — a full
- * [batch, out] · [out, in] product nobody reads (6 ms of a 41 ms step for the dense MLP
- * 1024 → [1024, 512, 64, 1] at batch 1024; measured, docs/performance.md). A gradient registered for
- * the kernel gives the engine one function per input, and it calls only those on the path to the
- * variables, as for BatchMatMul.
+ * Activations linear and relu. For relu, dy first goes through ReLU's gradient at the kernel's
+ * output y (step(relu(x)) = step(x)): MktReluGradSum(dy, y) where the backend has it and the bias
+ * runs along the last axis (its column sums are then the bias gradient), else MktReluGrad, else
+ * tfjs's formula — the same bits each way. The rest are tfjs's fused.matMul gradient formulas, with
+ * broadcast batch and bias dimensions summed back to the input's shape.
  *
- * Activations linear and relu (Dense runs its ReLU in the kernel, others as their own op); another
- * throws when the gradient is taken. For relu, dy goes through ReLU's gradient at the kernel's
- * output y first: MktReluGradSum(dy, y) where the backend has it and the bias runs along the last
- * axis (its second output, the column sums, is then the bias gradient: one pass), else
- * MktReluGrad(dy, y), else tfjs's Relu gradient formula mul(dy, cast(step(y))) — the same bits each
- * way, and the same as tfjs's gradient of a separate tf.relu, since step(relu(x)) = step(x). The
- * formulas are tfjs's fused.matMul gradient's for each transpose combination; a batch dimension or
- * bias broadcast over the output is summed back to the input's shape, as BatchMatMul's and Add's
- * gradients do.
- *
- * Registered (and removed) with the wasm overrides through the kernel registry. The gradient
- * registry is global, so it also serves the cpu backend's _FusedMatMul. denseMatMul (below), used
- * by src/layers/dense.ts, runs the kernel only while this gradient is registered, and otherwise
- * tf.matMul, tf.add (and tf.relu): the computation Dense had before, exactly, under
- * --no-kernel-overrides. The kernel must get a bias (the engine saves every input the gradient
- * names, and cannot clone a missing one): denseMatMul always passes one.
+ * Registered with the wasm overrides (the gradient registry is global, so it also serves cpu).
+ * denseMatMul runs the kernel only while it is registered, else tf.matMul, tf.add (and tf.relu):
+ * exactly Dense's computation under --no-kernel-overrides. It always passes a bias (the engine
+ * clones every input the gradient saves, and cannot clone a missing one).
  */
 import * as tf from "@tensorflow/tfjs";
 import { RELU_GRAD_KERNEL, RELU_GRAD_SUM_KERNEL } from "./relu-grad.ts";

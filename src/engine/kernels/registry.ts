@@ -1,17 +1,11 @@
 /**
- * The one registry of kernel overrides (replacement kernelFuncs for specific backend kernels) and of
- * the kernels mkt adds (ADDITIONS: new kernel names, e.g. the fused Adam step; code that runs them
- * falls back to tfjs ops where they are not registered, e.g. under --no-kernel-overrides).
- *
- * An override re-registers a kernel config whose kernelFunc wraps the original; the original
- * config travels on the registered config itself (under a global symbol), so the state lives in
- * tfjs's global kernel registry: applying is idempotent and removal restores exactly what was
- * there, even if this module were loaded twice.
- *
- * A gradient override does the same to an entry of tfjs's gradient registry (global, not per
- * backend: its gradFunc checks the active backend itself, e.g. for the kernel it needs, and calls
- * the original otherwise); it is applied and removed with its backend's overrides. An addition may
- * bring the gradient of its kernel, registered and removed with it.
+ * The one registry of kernel overrides (replacement kernelFuncs for specific backend kernels), of
+ * the kernels mkt adds (ADDITIONS, e.g. the fused Adam step: code that runs them falls back to tfjs
+ * ops where they are not registered) and of gradient overrides and additions (tfjs's gradient
+ * registry is global: a gradFunc checks the active backend itself). Each is applied and removed
+ * with its backend's overrides. An override re-registers a kernel config wrapping the original,
+ * which travels on the config itself (under a global symbol): the state lives in tfjs's registries,
+ * so applying is idempotent and removal restores exactly what was there.
  */
 import * as tf from "@tensorflow/tfjs";
 import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
@@ -23,26 +17,7 @@ import { loadedBlas } from "../blas.ts";
 import { wasmSumOverride } from "./wasm-sum.ts";
 import { reluGradient, reluGradKernels } from "./relu-grad.ts";
 import { fusedMatMulGradient } from "./fused-matmul-grad.ts";
-
-export interface KernelOverride {
-  /** Stable name, reported by selectBackend / `mkt info`. */
-  name: string;
-  kernelName: string;
-  backendName: string;
-  /** Builds the replacement kernelFunc around the original one. */
-  wrap(original: tf.KernelFunc): tf.KernelFunc;
-}
-
-export interface GradientOverride {
-  /** Stable name, reported with its backend's kernel overrides. */
-  name: string;
-  /** The kernel whose registered gradient it replaces. */
-  kernelName: string;
-  /** The backend whose overrides it is applied and removed with. */
-  backendName: string;
-  /** Builds the replacement gradient config around the original one. */
-  wrap(original: tf.GradConfig): tf.GradConfig;
-}
+import type { GradientOverride, KernelOverride } from "./types.ts";
 
 /** The matmul kernels on OpenBLAS where it loaded (engine/blas.ts), else with explicit transposes. */
 const MATMUL = { blas: [wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride], plain: [wasmBatchMatMulOverride, wasmFusedMatMulOverride] };

@@ -1,28 +1,14 @@
 /**
- * ReLU's gradient in one pass: the kernel `MktReluGrad` (wasm, relu-simd.wat) and the
- * gradient override `grad:Relu/MktReluGrad` that makes tfjs's Relu gradient run it. Also the
- * in-place ReLU and bias-plus-ReLU passes of relu-simd.wat that the OpenBLAS _FusedMatMul runs on
- * its output (reluInPlace, addBiasInPlace).
+ * ReLU's gradient in one pass: the kernel `MktReluGrad` (wasm, relu-simd.wat) and the gradient
+ * override `grad:Relu/MktReluGrad` that makes tfjs's Relu gradient run it; also the in-place ReLU
+ * and bias-plus-ReLU passes the OpenBLAS _FusedMatMul runs on its output (reluInPlace, addBiasInPlace).
  *
- * tfjs registers Relu's gradient as mul(dy, cast(step(x), 'float32')): three kernels (Step, Cast —
- * a copy, float32 to float32 — and Multiply), three passes over the activations and two
- * intermediate tensors. The dense MLP 1024 → [1024, 512, 64, 1] at batch 1024 spent 3.5 ms of a
- * 40 ms training step there. MktReluGrad(dy, x) computes dy · step(x) in one SIMD pass: the same
- * product of the same factors (step(x) is 1 for x > 0, NaN for NaN, else 0: tfjs's Step with
- * alpha 0, which the cpu backend computes alike), hence the same bits — −0 where dy < 0 and x ≤ 0,
- * NaN for an infinite dy at x ≤ 0 (test/kernels-dense.test.ts).
- *
- * The gradient override replaces the Relu entry of tfjs's (global) gradient registry through the
- * kernel registry (registry.ts), which puts tfjs's own entry back when overrides are removed. Its
- * gradFunc runs MktReluGrad only where the active backend has that kernel and dy and x are float32
- * of one shape; otherwise it calls tfjs's gradFunc. MktReluGrad's own gradient (second order) is
- * what tfjs's ops give: d/d(dy) = MktReluGrad(ddy, x), d/dx = 0.
- *
- * tf.fused.matMul with activation 'relu' is not covered, and need not be: tfjs fuses an activation
- * only outside gradient recording (shouldFuse), so in training it runs matMul, add and relu apart
- * and the Relu gradient is this one. Dense (src/layers/dense.ts) runs the _FusedMatMul kernel with
- * its ReLU itself; the gradient mkt registers for that kernel (fused-matmul-grad.ts) runs
- * MktReluGrad on the kernel's output (step(relu(x)) = step(x), NaN included).
+ * tfjs's Relu gradient, mul(dy, cast(step(x))), is three kernels and two intermediate tensors.
+ * MktReluGrad computes the same product of the same factors in one SIMD pass (step(x): 1 for x > 0,
+ * NaN for NaN, else 0), hence the same bits (test/kernels-dense.test.ts). The override runs it only
+ * where the active backend has it and dy and x are float32 of one shape, else tfjs's gradFunc; its
+ * own gradient is what tfjs's ops give: d/d(dy) = MktReluGrad(ddy, x), d/dx = 0. Dense's fused
+ * kernel gets its ReLU gradient from fused-matmul-grad.ts (the same kernel, on its output).
  */
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./relu-simd.wasm.ts";

@@ -2,7 +2,7 @@
  * Batches of small products (per-row attention and expert mixing: [B,1,L]·[B,L,D], [B,1,E]·[B,E,D]
  * and their gradients) in one SIMD pass of mkt's own (bmm-simd.wat) on the wasm heap. tfjs-backend-
  * wasm's kernel sets up XNNPACK for every matrix of the batch and OpenBLAS costs a library call per
- * matrix: ~2–6 µs each, for matrices of a few hundred to a few thousand multiply-adds.
+ * matrix: fixed costs larger than the work of matrices of a few hundred to a few thousand multiply-adds.
  *
  * Part of both BatchMatMul overrides (with OpenBLAS and without): a product with more than one
  * matrix and at most SMALL_MATRIX_WORK multiply-adds per matrix runs here, anything else goes to
@@ -15,10 +15,9 @@ import { matmulPlan } from "./matmul-plan.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 
 /**
- * Largest multiply-adds per matrix sent here, measured on batches of 64–915 matrices
- * (benchmarks/small-batched.ts): against one OpenBLAS call per matrix the SIMD loop wins up to
- * 16³ = 4,096 (1.2–1.7×) and loses from 24³ = 13,824 (0.6×); against tfjs-backend-wasm's own
- * kernel it wins at every size measured, up to 64³ = 262,144 (6×).
+ * Largest multiply-adds per matrix sent here: where the SIMD loop beats one OpenBLAS call per
+ * matrix, and where it beats tfjs-backend-wasm's own kernel (benchmarks/small-batched.ts,
+ * docs/performance.md).
  */
 export const SMALL_MATRIX_WORK = { withBlas: 8_192, withoutBlas: 262_144 } as const;
 

@@ -8,11 +8,11 @@
  * Transposing explicitly first (one O(n²) copy) lets the O(n³) product take the XNNPACK path.
  *
  * Batched operands (batch > 1) take the slow loop whatever the transposes, so they are passed
- * through unchanged: an explicit transpose would only add a copy (measured: no gain).
+ * through unchanged: an explicit transpose would only add a copy.
  */
 import * as tf from "@tensorflow/tfjs";
 import { SMALL_MATRIX_WORK, smallBatchedMatMul } from "./small-batched-matmul.ts";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 
 /** The one backend method needed: intermediates are freed by dataId (ref-counted on wasm). */
 interface DisposingBackend {

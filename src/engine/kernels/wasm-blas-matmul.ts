@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadedBlas, type Blas } from "../blas.ts";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 import { disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
 import { activate, wasmFusedMatMul } from "./wasm-fusedmatmul.ts";
 import { addBiasInPlace, reluInPlace } from "./relu-grad.ts";
@@ -25,10 +25,8 @@ import { wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 
 /**
  * Multiply-adds per matrix below which a batched product goes to `fallback` (for this kernel on its
- * own: the registered override sends batches of small matrices to the SIMD kernel first). The experts'
- * gate mixing of MMoE/PLE/MEM ([B,1,2]·[B,2,1024] and its gradients, 2,048 per matrix) took 2–5×
- * longer on wasm's kernel (~6 µs per matrix) than one sgemm call per matrix (~2 µs); DIN's
- * attention products (480 per matrix) measured the same either way (docs/performance.md).
+ * own: the registered override sends batches of small matrices to the SIMD kernel first): below it
+ * a library call per matrix no longer pays (docs/performance.md).
  */
 const MIN_BATCHED_WORK = 1_024;
 

@@ -5,8 +5,8 @@
  * tfjs-backend-wasm 4.22 implements Concat and Slice (which Unpack and SplitV call) in JS with one
  * `subarray` + `set` per row: with the short rows of embedding features (8–24 floats) the typed
  * array allocations dominate. Its GatherV2 reads the indices back, checks each one through a
- * closure-taking assert, then runs a generic strided C++ gather: about 0.3 µs per index whatever the
- * row size. An embedding lookup of 20 sequence elements × 8,192 rows took ~40 ms per table.
+ * closure-taking assert, then runs a generic strided C++ gather, at a fixed cost per index
+ * whatever the row size (docs/performance.md, "Kernel overrides").
  *
  * These versions copy straight between heap views: one `set` per long run, short runs and table
  * rows by mkt's own SIMD copies (copy-simd.wat), a plain loop for the smallest copies.
@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./copy-simd.wasm.ts";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 import { heapModuleExports, wasmHeapMemory } from "./wasm-module.ts";
 
 type HeapArray = Float32Array | Int32Array | Uint8Array;
@@ -41,8 +41,8 @@ type SimdGatherRows = (src: number, indices: number, dst: number, count: number,
 /**
  * Copies `count` runs of `length` elements: run r from src[srcStart + r·srcStride] to
  * dst[dstStart + r·dstStride]. Short runs on the wasm heap (`backend`'s, when reachable) are copied
- * by copy-simd.wat, 16 bytes at a time: a JS loop over a typed array of one of three types runs at
- * ~2 ns per element there (Pack/Unpack of 8-float embedding rows: 12 ms of MEM's step).
+ * by copy-simd.wat, 16 bytes at a time: a JS loop over a typed array of one of three types is
+ * slow there (polymorphic element access).
  */
 export function copyRuns(
   backend: object,
@@ -227,6 +227,18 @@ function splitV(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+/** Calls `visit` with every index over `counts`, in row-major order (the last axis fastest). */
+function forEachIndex(counts: readonly number[], visit: (index: readonly number[]) => void): void {
+  const index = new Array<number>(counts.length).fill(0);
+  for (let call = 0, calls = product(counts); call < calls; call++) {
+    visit(index);
+    for (let i = counts.length - 1; i >= 0; i--) {
+      if (++index[i]! < counts[i]!) break;
+      index[i] = 0;
+    }
+  }
+}
+
 const override = (kernelName: string, name: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): KernelOverride => ({
   name: `wasm:${kernelName}/${name}`,
   kernelName,
@@ -263,21 +275,15 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
       copyRuns(b, src, begin[0]! * strides[0]!, run, dst, 0, run, run, 1);
       return out;
     }
-    // Axes 0…k−2 are walked with an index counter; axis k−1 is one copyRuns call of size[k−1] runs.
+    // Axes 0…k−2 are walked; axis k−1 is one copyRuns call of size[k−1] runs.
     const last = k - 1;
-    const outerAxes = Array.from({ length: last }, (_, i) => i);
-    const index = new Array<number>(last).fill(0);
-    const calls = product(outerAxes.map((i) => size[i]!));
-    for (let call = 0, to = 0; call < calls; call++) {
+    let to = 0;
+    forEachIndex(size.slice(0, last), (index) => {
       let from = begin[k]! * inner + begin[last]! * strides[last]!;
-      for (const i of outerAxes) from += (begin[i]! + index[i]!) * strides[i]!;
+      index.forEach((j, i) => (from += (begin[i]! + j) * strides[i]!));
       copyRuns(b, src, from, strides[last]!, dst, to, run, run, size[last]!);
       to += run * size[last]!;
-      for (let i = last - 1; i >= 0; i--) {
-        if (++index[i]! < size[i]!) break;
-        index[i] = 0;
-      }
-    }
+    });
     return out;
   };
 }
@@ -286,8 +292,7 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
  * Transpose that keeps the last axis last (FiBiNet's [B, F, E] ↔ [F, B, E]) as runs of the last
  * axis: the output's second-to-last axis is one copyRuns call (its input stride between runs), the
  * axes before it are walked with an index counter. tfjs-backend-wasm's kernel moves element by
- * element through a generic strided loop: 1.0–1.3 ms for [1024, 105, 8] (FiBiNet's 12 a step: 9 of
- * its 105 ms).
+ * element through a generic strided loop.
  * Other permutations go to the original kernel.
  */
 function transpose(original: tf.KernelFunc): tf.KernelFunc {
@@ -305,20 +310,15 @@ function transpose(original: tf.KernelFunc): tf.KernelFunc {
     const strides = shape.map((_, i) => product(shape.slice(i + 1)));
     const src = b.typedArrayFromHeap(x);
     const dst = b.typedArrayFromHeap(out);
-    // Output axis rank−2 is the runs of one copyRuns call; output axes 0…rank−3 are walked here.
+    // Output axis rank−2 is the runs of one copyRuns call; output axes 0…rank−3 are walked.
     const last = rank - 2;
-    const index = new Array<number>(last).fill(0);
-    const calls = product(outShape.slice(0, last));
-    for (let call = 0, to = 0; call < calls; call++) {
+    let to = 0;
+    forEachIndex(outShape.slice(0, last), (index) => {
       let from = 0;
-      for (let i = 0; i < last; i++) from += index[i]! * strides[perm[i]!]!;
+      index.forEach((j, i) => (from += j * strides[perm[i]!]!));
       copyRuns(b, src, from, strides[perm[last]!]!, dst, to, run, run, outShape[last]!);
       to += run * outShape[last]!;
-      for (let i = last - 1; i >= 0; i--) {
-        if (++index[i]! < outShape[i]!) break;
-        index[i] = 0;
-      }
-    }
+    });
     return out;
   };
 }
@@ -326,7 +326,7 @@ function transpose(original: tf.KernelFunc): tf.KernelFunc {
 /**
  * Identity without a copy: the output shares the input's data, reference-counted, as the cpu
  * backend's Identity and the wasm backend's own Reshape do. tfjs's engine runs Identity to save
- * every input a gradient needs (engine.clone), so the shipped copy cost 16 of MEM's 190 ms per step.
+ * every input a gradient needs (engine.clone), so the shipped copy ran on every saved tensor.
  */
 function identity(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {

@@ -10,7 +10,6 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 
-/** The little of the WebAssembly JS API used here (TypeScript declares it only in the DOM libs). */
 /** What mkt's wasm kernels use of tfjs-backend-wasm's backend object (it has no exported type). */
 export interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -25,6 +24,7 @@ export interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }
 
+/** The little of the WebAssembly JS API used here (TypeScript declares it only in the DOM libs). */
 const wasmApi = (globalThis as unknown as {
   WebAssembly: {
     Memory: abstract new (...args: never[]) => WasmMemory;

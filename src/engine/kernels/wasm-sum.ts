@@ -3,20 +3,17 @@
  * gradient (dY [batch, n] summed over the batch), mean pooling of a sequence ([n, L, d] over L).
  *
  * tfjs-backend-wasm 4.22 reduces only innermost axes, so for any other it first transposes the
- * whole input (a full copy with strided reads), then sums rows: 12 of the 70 ms of a paper-size MLP
- * training step, 14 of the 118 ms of an MLP evaluation batch. Summing in place needs no copy: one
+ * whole input (a full copy with strided reads), then sums rows. Summing in place needs no copy: one
  * sequential pass adding each row into a running row of sums (in doubles). Other reductions
  * (innermost axes, every axis, axes that are not consecutive) go to the original kernel.
  *
  * The sums run in sum-simd.wat (mkt's own WebAssembly on tfjs's heap, wasm-module.ts): the same
  * pass with f64x2 adds, into a scratch row the backend allocates. Each column is summed in float64
  * from +0 in row order and rounded once, exactly as the JS loop (sumRowsJs, kept as the fallback
- * where the heap is not reachable), so both give the same bits (test/kernels-dense.test.ts). The
- * four bias gradients of the dense MLP 1024 → [1024, 512, 64, 1] at batch 1024: 0.44 ms against
- * 2.99 ms for the JS loop (benchmarks/dense-kernels.ts).
+ * where the heap is not reachable), so both give the same bits (test/kernels-dense.test.ts).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { KernelOverride } from "./registry.ts";
+import type { KernelOverride } from "./types.ts";
 import { WASM_BASE64 } from "./sum-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 

@@ -3,11 +3,12 @@ import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
 import type { PreparedSchema } from "../../data/schema.ts";
 import type { ForwardMode } from "../../layers/mode.ts";
 import { Module, ParamInit } from "../../layers/params.ts";
-import type { ExperimentSpec } from "../../spec/experiment.ts";
-import type { FeatureFrontEnd } from "../features.ts";
+import { Tower } from "../../layers/tower.ts";
+import type { ExperimentSpec } from "../../spec/experiment-common.ts";
+import { concatColumns, FeatureFrontEnd, type FeatureFrontEndOptions } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { CtrModel, LossResult } from "../model.ts";
-import type { ModelCategory, ModelRecipe } from "../recipe.ts";
+import type { ModelRecipe } from "../recipe.ts";
 import { rowCount, sliceRows, type RowSet } from "../rows.ts";
 
 /** What every baseline of this folder is built from. */
@@ -16,20 +17,12 @@ export interface BaselineOptions {
   sizes: ExperimentSpec["sizes"];
 }
 
-/** A recipe with one stage, "train": build the model from the run's schema, sizes and seed, train it, return it. */
-export function singleStageRecipe(
-  name: string,
-  category: ModelCategory,
-  build: (init: ParamInit, options: BaselineOptions) => CtrModel,
-): ModelRecipe {
+/** A recipe's one stage, "train", of one model built from the run's schema, spec and seed. */
+export function singleStage(build: (init: ParamInit, schema: PreparedSchema, spec: ExperimentSpec) => CtrModel): Pick<ModelRecipe, "models" | "stages" | "final"> {
   return {
-    name,
-    category,
-    async train(context) {
-      const model = build(new ParamInit(context.seed), { schema: context.dataset.schema, sizes: context.spec.sizes });
-      await context.stage("train", model);
-      return model;
-    },
+    models: { model: { build: (context) => build(new ParamInit(context.seed), context.schema, context.spec) } },
+    stages: () => [{ name: "train", model: "model" }],
+    final: "model",
   };
 }
 
@@ -47,23 +40,44 @@ export function denseInputSize(fe: FeatureFrontEnd, specific: readonly EntityNam
  * [v_u ‖ v_seq ‖ v_shared ‖ flatten(v_spec^e) for e in `specific`] of `rows` [n, denseInputSize].
  * Every part is a whole number of E-wide fields. v_seq is the front end's pooling queried by
  * v_shared, unless `pool` (given v_shared) provides it. Joint models pass both entities: the naive
- * union schema, where a row's other-entity columns are id 0 as in the data.
+ * union schema, where a row's other-entity columns are id 0 as in the data. Without shared
+ * features v_shared is absent (zero-width).
  */
 export function denseInput(
   fe: FeatureFrontEnd,
   batch: BatchTensors,
   rows: RowSet,
   specific: readonly EntityName[],
-  pool: (shared: tf.Tensor2D) => tf.Tensor2D = (shared) => fe.pooledSequences(batch, shared, rows),
+  pool: (shared: tf.Tensor2D | undefined) => tf.Tensor2D = (shared) => fe.pooledSequences(batch, shared, rows),
 ): tf.Tensor2D {
   const n = rowCount(batch, rows);
   const shared = fe.shared(batch, rows);
-  const spec = specific.map((e) => fe.specific(batch, e, rows).reshape([n, fe.specificCount(e) * fe.dim]));
-  return tf.concat([fe.user(batch, rows), pool(shared), shared, ...spec], 1) as tf.Tensor2D;
+  const spec = specific.map((e) => fe.specific(batch, e, rows).reshape([n, fe.specificCount(e) * fe.dim]) as tf.Tensor2D);
+  return concatColumns([fe.user(batch, rows), pool(shared), shared, ...spec]);
+}
+
+/** How a baseline's front end differs from the default (both entities' specific features, attention pooling). */
+export type FrontEndChoice = Omit<FeatureFrontEndOptions, "dim" | "attentionHidden">;
+
+/** A baseline: its feature front end, created first, and the blocks it builds with. */
+export abstract class BaselineModule extends Module {
+  /** "<name>/features": E = sizes.embedding_dim, attention units sizes.attention. */
+  readonly frontEnd: FeatureFrontEnd;
+
+  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions, frontEnd: FrontEndChoice = {}) {
+    super(name);
+    this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, attentionHidden: sizes.attention, ...frontEnd }));
+  }
+
+  /** One tower per entity, "<name>/tower_source" then "<name>/tower_target", on `inputSize` features. */
+  protected entityTowers(init: ParamInit, inputSize: number, hidden: readonly number[]): Record<EntityName, Tower> {
+    const tower = (entity: EntityName): Tower => this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize, hidden }));
+    return { source: tower("source"), target: tower("target") };
+  }
 }
 
 /** A single-domain baseline: trained on target rows, every row read as a target row. */
-export abstract class SingleDomainModel extends Module implements CtrModel {
+export abstract class SingleDomainModel extends BaselineModule implements CtrModel {
   readonly trainEntities: EntityName[] = ["target"];
 
   get module(): Module {
@@ -92,7 +106,7 @@ export type { ForwardMode };
  * A joint-training baseline: one model on source and target rows mixed, each row through its own
  * entity's path; predictions are read through the target path.
  */
-export abstract class JointModel extends Module implements CtrModel {
+export abstract class JointModel extends BaselineModule implements CtrModel {
   readonly trainEntities: EntityName[] = ["source", "target"];
 
   get module(): Module {

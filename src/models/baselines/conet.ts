@@ -2,13 +2,17 @@ import * as tf from "@tensorflow/tfjs";
 import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
 import { Dense } from "../../layers/dense.ts";
 import type { ParamInit } from "../../layers/params.ts";
-import { Tower } from "../../layers/tower.ts";
+import type { Tower } from "../../layers/tower.ts";
 import { UserError } from "../../util/errors.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe } from "../recipe.ts";
 import type { RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, JointModel, singleStageRecipe, type BaselineOptions } from "./common.ts";
+import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptions } from "./common.ts";
+
+/** Why CoNet cannot be built with these hidden sizes, or undefined. */
+function conetSizeProblem(mlp: readonly number[]): string | undefined {
+  return mlp.length < 2 ? `CoNet needs at least two hidden layers to cross-connect, got [${mlp.join(", ")}]` : undefined;
+}
 
 /**
  * Joint-training CoNet (SPEC §3): a source and a target network, each an MLP sizes.mlp, joined by
@@ -23,7 +27,6 @@ import { denseInput, denseInputSize, JointModel, singleStageRecipe, type Baselin
  * hidden layers, from the first to the last (sizes.mlp needs at least two layers).
  */
 export class ConetModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   /** crossUnits[i] (no bias) joins hidden layer i to hidden layer i + 1 (0-based) in both directions. */
   readonly crossUnits: readonly Dense[];
   private readonly firstLayers: Record<EntityName, Dense>;
@@ -31,10 +34,11 @@ export class ConetModel extends JointModel {
   private readonly layers: ReadonlyArray<Record<EntityName, Dense>>;
   private readonly towers: Record<EntityName, Tower>;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
-    super(name);
-    if (sizes.mlp.length < 2) throw new UserError(`sizes.mlp: CoNet needs at least two hidden layers to cross-connect, got [${sizes.mlp.join(", ")}]`);
-    this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, attentionHidden: sizes.attention }));
+  constructor(name: string, init: ParamInit, options: BaselineOptions) {
+    const problem = conetSizeProblem(options.sizes.mlp);
+    if (problem) throw new UserError(`sizes.mlp: ${problem}`);
+    super(name, init, options);
+    const { sizes } = options;
     const inputSize = denseInputSize(this.frontEnd, ENTITY_NAMES);
     const [first, ...rest] = sizes.mlp as [number, ...number[]];
     const dense = (local: string, inputSize: number, units: number, options: { activation?: "relu"; bias?: false } = {}): Dense =>
@@ -44,9 +48,7 @@ export class ConetModel extends JointModel {
     const previous = (l: number): number => sizes.mlp[l]!;
     this.layers = rest.map((units, i) => perEntity((e) => dense(`${e}_net/dense${i + 1}`, previous(i), units)));
     this.crossUnits = rest.map((units, i) => dense(`cross${i}`, previous(i), units, { bias: false }));
-    const tower = (entity: EntityName): Tower =>
-      this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: sizes.mlp.at(-1)!, hidden: sizes.tower }));
-    this.towers = { source: tower("source"), target: tower("target") };
+    this.towers = this.entityTowers(init, sizes.mlp.at(-1)!, sizes.tower);
   }
 
   /** Both networks' last hidden layer on `rows` [n, sizes.mlp.at(-1)] each. */
@@ -68,4 +70,13 @@ export class ConetModel extends JointModel {
   }
 }
 
-export const conetRecipe: ModelRecipe = singleStageRecipe("conet", "joint training", (init, options) => new ConetModel("conet", init, options));
+export const conetRecipe = defineModel({
+  name: "conet",
+  label: "CoNet",
+  category: "joint training",
+  rules: (spec) => {
+    const problem = conetSizeProblem(spec.sizes.mlp);
+    return problem ? [{ path: ["sizes", "mlp"], message: problem }] : [];
+  },
+  ...singleStage((init, schema, spec) => new ConetModel("conet", init, { schema, sizes: spec.sizes })),
+});

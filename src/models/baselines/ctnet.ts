@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
 import type { EntityName } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
 import type { PreparedSchema } from "../../data/schema.ts";
@@ -7,13 +8,26 @@ import { Mlp } from "../../layers/mlp.ts";
 import type { Module, ParamInit } from "../../layers/params.ts";
 import { stopGradient } from "../../layers/stop-gradient.ts";
 import { Tower } from "../../layers/tower.ts";
-import type { ExperimentSpec } from "../../spec/experiment.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel, modelSection, sectionsOf } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe, StageOptions } from "../recipe.ts";
+import type { Stage } from "../recipe.ts";
 import type { RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
 import { EntityModel, stageInit } from "./two-stage.ts";
+
+/** CTNet's own hyperparameters: spec section `ctnet`. */
+const ctnetSections = {
+  ctnet: modelSection({
+    /**
+     * Train source and target models slice by slice in time order (the CTNet paper's continual
+     * setting): auto = on when the prepared data is split by time (its rows carry time slices), off
+     * for a per-user-order split, whose rows all sit in slice 0.
+     */
+    continual: z.union([z.boolean(), z.literal("auto")]).default("auto"),
+  }),
+};
+
+export type CtnetContinual = z.output<typeof ctnetSections.ctnet>["continual"];
 
 /**
  * CTNet's source model (SPEC §3): MLP sizes.mlp and a tower on [v_u ‖ v_seq ‖ v_shared] only (the
@@ -21,15 +35,12 @@ import { EntityModel, stageInit } from "./two-stage.ts";
  * MKT. Trained on source rows; every row can be read through it (no specific columns).
  */
 export class CtnetSource extends EntityModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly dnn: Mlp;
   private readonly tower: Tower;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
-    super(name, "source");
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, specificEntities: [], attentionHidden: sizes.attention }),
-    );
+  constructor(name: string, init: ParamInit, options: BaselineOptions) {
+    super(name, "source", init, options, { specificEntities: [] });
+    const { sizes } = options;
     this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, []), sizes: sizes.mlp }));
     this.tower = this.child(new Tower(this.scoped("tower"), init, { inputSize: this.dnn.outputSize, hidden: sizes.tower }));
   }
@@ -61,18 +72,14 @@ export interface CtnetTargetOptions extends BaselineOptions {
  */
 export class CtnetTarget extends EntityModel {
   readonly source: CtnetSource;
-  private readonly frontEnd: FeatureFrontEnd;
   private readonly dnn: Mlp;
   private readonly adapters: readonly Glu[];
   private readonly head: Tower;
   private readonly ownBlocks: Module[];
 
-  constructor(name: string, init: ParamInit, { schema, sizes, source }: CtnetTargetOptions) {
-    super(name, "target");
-    const E = sizes.embedding_dim;
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: ["target"], attentionHidden: sizes.attention }),
-    );
+  constructor(name: string, init: ParamInit, options: CtnetTargetOptions) {
+    super(name, "target", init, options, { specificEntities: ["target"] });
+    const { sizes, source } = options;
     this.dnn = this.child(new Mlp(this.scoped("dnn"), init, { inputSize: denseInputSize(this.frontEnd, ["target"]), sizes: sizes.mlp }));
     // Source and target DNNs both have sizes.mlp layers: layer l's adapter maps s_l to h_l's width.
     this.adapters = sizes.mlp.map((units, l) => this.child(new Glu(this.scoped(`adapter${l}`), init, { inputSize: units, outputSize: units })));
@@ -95,17 +102,8 @@ export class CtnetTarget extends EntityModel {
   }
 }
 
-/** StageOptions plus an epoch count, which the stage runner hands to trainModel like the other options. */
-
-export interface CtnetStage {
-  name: string;
-  /** Which model trains: the source model on source rows or the target model on target rows. */
-  entity: EntityName;
-  options: StageOptions;
-}
-
 /** Whether CTNet trains continually: spec `ctnet.continual`, where `auto` means "when the data is split by time". */
-export function ctnetContinual(setting: ExperimentSpec["ctnet"]["continual"], schema: PreparedSchema): boolean {
+export function ctnetContinual(setting: CtnetContinual, schema: PreparedSchema): boolean {
   return setting === "auto" ? schema.split.by === "time" : setting;
 }
 
@@ -117,13 +115,10 @@ export function ctnetContinual(setting: ExperimentSpec["ctnet"]["continual"], sc
  * each without validation (a slice is seen once, as the stream of continual learning; the valid
  * split lies after every training slice). A slice without rows of an entity has no stage for it.
  */
-export async function ctnetStages(dataset: PreparedDataset, continual: boolean): Promise<CtnetStage[]> {
-  if (!continual) {
-    return [
-      { name: "source", entity: "source", options: { entities: ["source"] } },
-      { name: "target", entity: "target", options: { entities: ["target"] } },
-    ];
-  }
+export async function ctnetStages(dataset: PreparedDataset, continual: boolean): Promise<Stage[]> {
+  // The source model trains in its stages though the target model, once built, owns and freezes it.
+  const stage = (name: string, entity: EntityName, options: Stage["options"] = {}): Stage => ({ name, model: entity, options: { entities: [entity], ...options }, ...(entity === "source" ? { thaw: true } : {}) });
+  if (!continual) return [stage("source", "source"), stage("target", "target")];
   const has = {
     source: new Set(await dataset.slices("train", ["source"])),
     target: new Set(await dataset.slices("train", ["target"])),
@@ -132,43 +127,32 @@ export async function ctnetStages(dataset: PreparedDataset, continual: boolean):
   return slices.flatMap((slice) =>
     (["source", "target"] as const)
       .filter((entity) => has[entity].has(slice))
-      .map((entity) => ({
-        name: `slice-${slice}-${entity}`,
-        entity,
-        options: { entities: [entity], slices: [slice], validation: "none", maxEpochs: 1 },
-      })),
+      .map((entity) => stage(`slice-${slice}-${entity}`, entity, { slices: [slice], validation: "none", maxEpochs: 1 })),
   );
 }
 
 /**
  * CTNet (SPEC §3): the source model trains on source rows, then the target model, reading the
  * frozen source model through its adapters, on target rows; in continual mode the two alternate
- * over the time slices (see ctnetStages, whose stage names replace `stages` then). The source model
- * is trainable only during its own stages. The target model, which owns the source model, is built
- * at its first stage: a run stopped after a source stage frees all it built with the source model.
+ * over the time slices (see ctnetStages). The source model is trainable only during its own stages.
+ * The target model, which owns the source model, is built at its first stage.
  */
-export const ctnetRecipe: ModelRecipe = {
+export const ctnetRecipe = defineModel({
   name: "ctnet",
+  label: "CTNet",
   category: "pre-training & fine-tuning",
-  async train(context) {
-    const options = { schema: context.dataset.schema, sizes: context.spec.sizes };
-    const source = new CtnetSource("ctnet_source", stageInit(context.seed, 0), options);
-    let model: CtnetTarget | undefined;
-    const continual = ctnetContinual(context.spec.ctnet.continual, context.dataset.schema);
-    for (const stage of await ctnetStages(context.dataset, continual)) {
-      if (stage.entity === "target") {
-        model ??= new CtnetTarget("ctnet", stageInit(context.seed, 1), { ...options, source });
-        await context.stage(stage.name, model, stage.options);
-        continue;
-      }
-      source.setTrainable(true);
-      try {
-        await context.stage(stage.name, source, stage.options);
-      } finally {
-        source.setTrainable(false);
-      }
-    }
-    if (!model) throw new Error("ctnet: the training split has no target rows");
-    return model;
+  sections: ctnetSections,
+  models: {
+    source: { build: ({ schema, spec, seed }) => new CtnetSource("ctnet_source", stageInit(seed, 0), { schema, sizes: spec.sizes }) },
+    target: {
+      owns: ["source"],
+      build: ({ schema, spec, seed }, inputs) => new CtnetTarget("ctnet", stageInit(seed, 1), { schema, sizes: spec.sizes, source: inputs["source"] as CtnetSource }),
+    },
   },
-};
+  async stages(context, dataset) {
+    const stages = await ctnetStages(dataset, ctnetContinual(sectionsOf(ctnetSections, context.spec).ctnet.continual, context.schema));
+    if (!stages.some((s) => s.model === "target")) throw new Error("ctnet: the training split has no target rows");
+    return stages;
+  },
+  final: "target",
+});

@@ -1,20 +1,30 @@
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
 import { BilinearInteraction } from "../../layers/bilinear.ts";
 import { Mlp } from "../../layers/mlp.ts";
 import type { ParamInit } from "../../layers/params.ts";
 import { Senet, type SenetResult } from "../../layers/senet.ts";
 import { Tower } from "../../layers/tower.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel, modelSection, sectionsOf } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe } from "../recipe.ts";
 import { rowCount, type RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, SingleDomainModel, singleStageRecipe, type BaselineOptions } from "./common.ts";
+import { denseInput, denseInputSize, SingleDomainModel, singleStage, type BaselineOptions } from "./common.ts";
+
+/** FiBiNet's own hyperparameters: spec section `fibinet`. */
+const fibinetSections = {
+  fibinet: modelSection({
+    /** r: SENET's reduction ratio (its bottleneck has max(1, ⌊F/r⌋) units for F fields). */
+    senet_reduction: z.number().int().min(1).default(3),
+  }),
+};
+
+export type FibinetOptions = BaselineOptions & z.output<typeof fibinetSections.fibinet>;
 
 /**
  * Single-domain FiBiNet (SPEC §3). Fields [n, F, E]: each user feature, each mean-pooled element
  * feature of each sequence (its shared features and its item id: the mean of E-wide embeddings
  * is one E-wide field, as FiBiNet/DeepCTR treat variable-length features), each shared feature and
- * each target-specific feature. SENET (reduction sizes.senet_reduction) reweights the fields; a
+ * each target-specific feature. SENET (reduction fibinet.senet_reduction) reweights the fields; a
  * "field-all" bilinear interaction (one W for all pairs) runs on the original fields and another
  * (own W, as in the paper's two interaction layers) on the reweighted ones; both pair sets,
  * flattened and concatenated, feed MLP sizes.mlp → tower. No linear part (SPEC: MLP + tower only).
@@ -22,22 +32,19 @@ import { denseInput, denseInputSize, SingleDomainModel, singleStageRecipe, type 
 export class FibinetModel extends SingleDomainModel {
   /** F. */
   readonly fieldCount: number;
-  readonly frontEnd: FeatureFrontEnd;
   private readonly senet: Senet;
   private readonly bilinear: BilinearInteraction;
   private readonly senetBilinear: BilinearInteraction;
   private readonly mlp: Mlp;
   private readonly tower: Tower;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
-    super(name);
+  constructor(name: string, init: ParamInit, options: FibinetOptions) {
+    super(name, init, options, { specificEntities: ["target"], pooling: "mean" });
+    const { sizes } = options;
     const E = sizes.embedding_dim;
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: ["target"], pooling: "mean" }),
-    );
     this.fieldCount = denseInputSize(this.frontEnd, ["target"]) / E;
     const F = this.fieldCount;
-    this.senet = this.child(new Senet(this.scoped("senet"), init, { fields: F, reductionRatio: sizes.senet_reduction }));
+    this.senet = this.child(new Senet(this.scoped("senet"), init, { fields: F, reductionRatio: options.senet_reduction }));
     this.bilinear = this.child(new BilinearInteraction(this.scoped("bilinear"), init, { dim: E }));
     this.senetBilinear = this.child(new BilinearInteraction(this.scoped("senet_bilinear"), init, { dim: E }));
     this.mlp = this.child(new Mlp(this.scoped("mlp"), init, { inputSize: F * (F - 1) * E, sizes: sizes.mlp }));
@@ -63,4 +70,11 @@ export class FibinetModel extends SingleDomainModel {
   }
 }
 
-export const fibinetRecipe: ModelRecipe = singleStageRecipe("fibinet", "single-domain", (init, options) => new FibinetModel("fibinet", init, options));
+export const fibinetRecipe = defineModel({
+  name: "fibinet",
+  label: "FiBiNet",
+  category: "single-domain",
+  sections: fibinetSections,
+  movedFields: { "sizes.senet_reduction": "fibinet.senet_reduction" },
+  ...singleStage((init, schema, spec) => new FibinetModel("fibinet", init, { schema, sizes: spec.sizes, ...sectionsOf(fibinetSections, spec).fibinet })),
+});

@@ -3,11 +3,11 @@ import type { EntityName } from "../../data/batch.ts";
 import { Dense } from "../../layers/dense.ts";
 import { Mlp } from "../../layers/mlp.ts";
 import type { ParamInit } from "../../layers/params.ts";
+import { restorePartial } from "../../layers/shared-weights.ts";
 import { Tower } from "../../layers/tower.ts";
-import { restorePartial } from "../../train/checkpoint.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe, RecipeContext } from "../recipe.ts";
+import type { BuildContext } from "../recipe.ts";
 import { rowCount, type RowSet } from "../rows.ts";
 import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
 import { EntityModel, stageInit } from "./two-stage.ts";
@@ -21,17 +21,14 @@ import { EntityModel, stageInit } from "./two-stage.ts";
  * the same names.
  */
 export class FinetuneNet extends EntityModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly fc: Dense;
   private readonly dnn: Mlp;
   private readonly tower: Tower;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions, entity: EntityName) {
-    super(name, entity);
+  constructor(name: string, init: ParamInit, options: BaselineOptions, entity: EntityName) {
+    super(name, entity, init, options, { specificEntities: [entity] });
+    const { sizes } = options;
     const E = sizes.embedding_dim;
-    this.frontEnd = this.child(
-      new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, specificEntities: [entity], attentionHidden: sizes.attention }),
-    );
     const fe = this.frontEnd;
     this.fc = this.child(
       new Dense(this.scoped(`fc_${entity}`), init, { inputSize: fe.specificCount(entity) * E, units: sizes.hfa_dim, activation: "relu" }),
@@ -48,8 +45,8 @@ export class FinetuneNet extends EntityModel {
 }
 
 /** The recipe's pre-trained (source) or fine-tuned (target) network, each from its own seed. */
-export function buildFinetuneNet(context: Pick<RecipeContext, "dataset" | "spec" | "seed">, entity: EntityName): FinetuneNet {
-  const options = { schema: context.dataset.schema, sizes: context.spec.sizes };
+export function buildFinetuneNet(context: BuildContext, entity: EntityName): FinetuneNet {
+  const options = { schema: context.schema, sizes: context.spec.sizes };
   return new FinetuneNet("finetune", stageInit(context.seed, entity === "source" ? 0 : 1), options, entity);
 }
 
@@ -62,16 +59,24 @@ export function buildFinetuneNet(context: Pick<RecipeContext, "dataset" | "spec"
  * its other target-specific embeddings and FC_t are fresh. It trains on target rows, validated on
  * target as usual.
  */
-export const finetuneRecipe: ModelRecipe = {
+export const finetuneRecipe = defineModel({
   name: "finetune",
+  label: "Finetune",
   category: "pre-training & fine-tuning",
-  async train(context) {
-    const pretrained = buildFinetuneNet(context, "source");
-    await context.stage("pretrain", pretrained, { entities: ["source"] });
-    const model = buildFinetuneNet(context, "target");
-    restorePartial(model, pretrained.namedVariables());
-    pretrained.dispose();
-    await context.stage("finetune", model, { entities: ["target"] });
-    return model;
+  models: {
+    source: { build: (context) => buildFinetuneNet(context, "source") },
+    target: {
+      reads: ["source"],
+      build: (context, { source }) => {
+        const model = buildFinetuneNet(context, "target");
+        restorePartial(model, source!.module.namedVariables());
+        return model;
+      },
+    },
   },
-};
+  stages: () => [
+    { name: "pretrain", model: "source", options: { entities: ["source"] } },
+    { name: "finetune", model: "target", options: { entities: ["target"] } },
+  ],
+  final: "target",
+});

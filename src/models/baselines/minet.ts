@@ -4,12 +4,12 @@ import type { PreparedSequence } from "../../data/schema.ts";
 import { Dense } from "../../layers/dense.ts";
 import { Mlp } from "../../layers/mlp.ts";
 import { Module, type ParamInit } from "../../layers/params.ts";
-import { Tower } from "../../layers/tower.ts";
-import { FeatureFrontEnd, type SequenceElements } from "../features.ts";
+import type { Tower } from "../../layers/tower.ts";
+import { defineModel } from "../definition.ts";
+import { concatColumns, type SequenceElements } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe } from "../recipe.ts";
 import { rowCount, type RowSet } from "../rows.ts";
-import { JointModel, singleStageRecipe, type BaselineOptions } from "./common.ts";
+import { JointModel, singleStage, type BaselineOptions } from "./common.ts";
 
 /** A small scoring network: MLP (hidden ReLU layers) then a linear Dense(1). */
 class Scorer extends Module {
@@ -39,10 +39,13 @@ function maskedSoftmax(scores: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
  * embeddings (aligned with the candidate's q), u the user. The first layer is applied block by
  * block, W_r r_i + W_k (k_i ⊙ q) + W_c [q ‖ u], so the per-row context is added by broadcasting
  * instead of being tiled over the L elements (the gradient of a tile is a loop of slices).
+ * Without shared features there is no k_i nor q: score_i = MLP([r_i ‖ u]), attention conditioned
+ * on the user alone.
  */
 class ItemAttention extends Module {
   private readonly element: Dense;
-  private readonly product: Dense;
+  /** W_k; absent without shared features. */
+  private readonly product: Dense | undefined;
   private readonly context: Dense;
   private readonly rest: Scorer;
 
@@ -52,17 +55,23 @@ class ItemAttention extends Module {
     const block = (local: string, inputSize: number, bias: boolean): Dense =>
       this.child(new Dense(this.scoped(local), init, { inputSize, units: first, bias }));
     this.element = block("element", sizes.element, true);
-    this.product = block("product", sizes.key, false);
+    this.product = sizes.key > 0 ? block("product", sizes.key, false) : undefined;
     this.context = block("context", sizes.key + sizes.user, false);
     this.rest = this.child(new Scorer(this.scoped("rest"), init, first, more));
   }
 
-  /** Σ_i α_i r_i [n, element] for a candidate `query` [n, key] and `user` [n, user]. */
-  apply({ keys, values, mask }: SequenceElements, query: tf.Tensor2D, user: tf.Tensor2D): tf.Tensor2D {
+  /** Σ_i α_i r_i [n, element] for a candidate `query` [n, key] (absent without shared features) and `user` [n, user]. */
+  apply({ keys, values, mask }: SequenceElements, query: tf.Tensor2D | undefined, user: tf.Tensor2D): tf.Tensor2D {
     const [n, L] = mask.shape;
-    const q = query.expandDims(1);
-    const context = this.context.apply(tf.concat([query, user], 1)).expandDims(1);
-    const hidden = tf.relu(tf.add(tf.add(this.element.apply(values), this.product.apply(tf.mul(keys, q))), context));
+    // Ops in this order (q first): the order they are recorded in sets the order in which backprop
+    // adds up the gradients of a tensor read several times, hence the last bits of the weights.
+    const q = query?.expandDims(1);
+    const context = this.context.apply(concatColumns([query, user])).expandDims(1);
+    let perElement = this.element.apply(values);
+    if (this.product !== undefined && keys !== undefined && q !== undefined) {
+      perElement = tf.add(perElement, this.product.apply(tf.mul(keys, q)));
+    }
+    const hidden = tf.relu(tf.add(perElement, context));
     const alpha = maskedSoftmax(this.rest.apply(hidden).reshape([n, L]) as tf.Tensor2D, mask);
     return tf.matMul(alpha.expandDims(1) as tf.Tensor3D, values).reshape([n, -1]) as tf.Tensor2D;
   }
@@ -89,18 +98,17 @@ export interface MinetInterests {
  * tower. Attention MLPs have sizes.attention hidden units.
  */
 export class MinetModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly sequences: readonly string[];
   private readonly itemAttention: ReadonlyMap<string, ItemAttention>;
   private readonly interestAttention: readonly Scorer[];
   private readonly mlp: Mlp;
   private readonly towers: Record<EntityName, Tower>;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
-    super(name);
-    const E = sizes.embedding_dim;
+  constructor(name: string, init: ParamInit, options: BaselineOptions) {
     // Mean pooling: the front end creates no DIN encoders, MiNet's own attention replaces them.
-    this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, pooling: "mean" }));
+    super(name, init, options, { pooling: "mean" });
+    const { schema, sizes } = options;
+    const E = sizes.embedding_dim;
     const fe = this.frontEnd;
     const elementSize = (seq: PreparedSequence): number =>
       fe.sharedSize + Object.values(seq.elements).filter((column) => !fe.sharedColumns.includes(column)).length * E;
@@ -120,9 +128,7 @@ export class MinetModel extends JointModel {
     );
     const weightedSize = interestSizes.reduce((a, b) => a + b, 0);
     this.mlp = this.child(new Mlp(this.scoped("mlp"), init, { inputSize: weightedSize + candidateSize, sizes: sizes.mlp }));
-    const tower = (entity: EntityName): Tower =>
-      this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: this.mlp.outputSize, hidden: sizes.tower }));
-    this.towers = { source: tower("source"), target: tower("target") };
+    this.towers = this.entityTowers(init, this.mlp.outputSize, sizes.tower);
   }
 
   interests(batch: BatchTensors, rows: RowSet): MinetInterests {
@@ -130,8 +136,8 @@ export class MinetModel extends JointModel {
     const n = rowCount(batch, rows);
     const user = fe.user(batch, rows);
     const shared = fe.shared(batch, rows);
-    const specific = ENTITY_NAMES.map((e) => fe.specific(batch, e, rows).reshape([n, -1]));
-    const candidate = tf.concat([shared, ...specific], 1) as tf.Tensor2D;
+    const specific = ENTITY_NAMES.map((e) => fe.specific(batch, e, rows).reshape([n, -1]) as tf.Tensor2D);
+    const candidate = concatColumns([shared, ...specific]);
     const interests = [
       user,
       ...this.sequences.map((name) => this.itemAttention.get(name)!.apply(fe.sequence(batch, name, rows), shared, user)),
@@ -149,4 +155,9 @@ export class MinetModel extends JointModel {
   }
 }
 
-export const minetRecipe: ModelRecipe = singleStageRecipe("minet", "joint training", (init, options) => new MinetModel("minet", init, options));
+export const minetRecipe = defineModel({
+  name: "minet",
+  label: "MiNet",
+  category: "joint training",
+  ...singleStage((init, schema, spec) => new MinetModel("minet", init, { schema, sizes: spec.sizes })),
+});

@@ -2,12 +2,11 @@ import type * as tf from "@tensorflow/tfjs";
 import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
 import type { ParamInit } from "../../layers/params.ts";
 import { Ple, type PleEntityOutput } from "../../layers/ple.ts";
-import { Tower } from "../../layers/tower.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import type { Tower } from "../../layers/tower.ts";
+import { defineModel } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe } from "../recipe.ts";
 import type { RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, forEntity, JointModel, singleStageRecipe, type BaselineOptions } from "./common.ts";
+import { denseInput, denseInputSize, forEntity, JointModel, singleStage, type BaselineOptions } from "./common.ts";
 
 /**
  * Joint-training PLE (SPEC §3): MKT's CKE without HFA, on the naive union schema [v_u ‖ v_seq ‖
@@ -17,13 +16,12 @@ import { denseInput, denseInputSize, forEntity, JointModel, singleStageRecipe, t
  * reads its PLE output only (no independent extractor, unlike MKT).
  */
 export class PleModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   private readonly ple: Ple;
   private readonly towers: Record<EntityName, Tower>;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
-    super(name);
-    this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, attentionHidden: sizes.attention }));
+  constructor(name: string, init: ParamInit, options: BaselineOptions) {
+    super(name, init, options);
+    const { sizes } = options;
     this.ple = this.child(
       new Ple(this.scoped("ple"), init, {
         inputSize: denseInputSize(this.frontEnd, ENTITY_NAMES),
@@ -32,9 +30,7 @@ export class PleModel extends JointModel {
         entityExperts: sizes.cke_entity_experts,
       }),
     );
-    const tower = (entity: EntityName): Tower =>
-      this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: this.ple.outputSize, hidden: sizes.tower }));
-    this.towers = { source: tower("source"), target: tower("target") };
+    this.towers = this.entityTowers(init, this.ple.outputSize, sizes.tower);
   }
 
   /** `rows` through `entity`'s PLE path: output and gate weights per level. */
@@ -47,4 +43,9 @@ export class PleModel extends JointModel {
   }
 }
 
-export const pleRecipe: ModelRecipe = singleStageRecipe("ple", "joint training", (init, options) => new PleModel("ple", init, options));
+export const pleRecipe = defineModel({
+  name: "ple",
+  label: "PLE",
+  category: "joint training",
+  ...singleStage((init, schema, spec) => new PleModel("ple", init, { schema, sizes: spec.sizes })),
+});

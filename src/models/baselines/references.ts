@@ -2,8 +2,7 @@ import { join } from "node:path";
 import { openDuck, queryObjects, sqlIdent, sqlString } from "../../data/duck.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
 import type { PreparedSchema } from "../../data/schema.ts";
-import { evaluate } from "../../metrics/index.ts";
-import type { PredictionRows, SplitEvaluation } from "../../train/evaluate.ts";
+import { evaluate, type PredictionRows, type SplitEvaluation } from "../../metrics/index.ts";
 import { UserError } from "../../util/errors.ts";
 
 /**
@@ -16,6 +15,8 @@ import { UserError } from "../../util/errors.ts";
  */
 export interface ReferenceRecipe {
   name: ReferenceName;
+  /** Its row in Table 2. */
+  label: string;
   category: "reference";
   /** Scores of the target test split's rows, in file order, with their labels, users and user groups. */
   score(dataset: PreparedDataset): Promise<PredictionRows>;
@@ -30,6 +31,7 @@ export function isReferenceRecipe(recipe: { category: string }): recipe is Refer
 
 export const itemPopRecipe: ReferenceRecipe = {
   name: "itempop",
+  label: "ItemPop (floor)",
   category: "reference",
   score: (dataset) => {
     const train = splitFile(dataset, "target/train");
@@ -44,6 +46,7 @@ export const itemPopRecipe: ReferenceRecipe = {
 
 export const oracleRecipe: ReferenceRecipe = {
   name: "oracle",
+  label: "Oracle (ceiling)",
   category: "reference",
   score: async (dataset) => {
     const truth = dataset.schema.trueProbability;

@@ -5,11 +5,11 @@ import type { ParamInit } from "../../layers/params.ts";
 import { PartitionedNorm } from "../../layers/partitioned-norm.ts";
 import { StarFcn } from "../../layers/star-fcn.ts";
 import { Tower } from "../../layers/tower.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { defineModel } from "../definition.ts";
+import { concatColumns } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { ModelRecipe } from "../recipe.ts";
 import { type RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, JointModel, singleStageRecipe, type BaselineOptions, type ForwardMode } from "./common.ts";
+import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptions, type ForwardMode } from "./common.ts";
 
 /**
  * Joint-training STAR (SPEC §3). The naive union input [v_u ‖ v_seq ‖ v_shared ‖ flatten(v_spec^s)
@@ -21,37 +21,34 @@ import { denseInput, denseInputSize, JointModel, singleStageRecipe, type Baselin
  * normalized), through a tower sizes.tower; its logit is added to the main one.
  */
 export class StarModel extends JointModel {
-  readonly frontEnd: FeatureFrontEnd;
   readonly norm: PartitionedNorm;
   readonly fcn: StarFcn;
   private readonly towers: Record<EntityName, Tower>;
   private readonly indicator: Embedding;
   private readonly auxiliary: Tower;
 
-  constructor(name: string, init: ParamInit, { schema, sizes }: BaselineOptions) {
-    super(name);
+  constructor(name: string, init: ParamInit, options: BaselineOptions) {
+    super(name, init, options);
+    const { sizes } = options;
     const E = sizes.embedding_dim;
-    this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: E, attentionHidden: sizes.attention }));
     const inputSize = denseInputSize(this.frontEnd, ENTITY_NAMES);
     this.norm = this.child(new PartitionedNorm(this.scoped("norm"), init, { size: inputSize }));
     this.fcn = this.child(new StarFcn(this.scoped("fcn"), init, { inputSize, sizes: sizes.mlp }));
-    const tower = (entity: EntityName): Tower =>
-      this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize: this.fcn.outputSize, hidden: sizes.tower }));
-    this.towers = { source: tower("source"), target: tower("target") };
+    this.towers = this.entityTowers(init, this.fcn.outputSize, sizes.tower);
     this.indicator = this.child(new Embedding(this.scoped("entity_indicator"), init, { vocab: ENTITY_NAMES.length, dim: E }));
     const auxiliarySize = E + this.frontEnd.userSize + this.frontEnd.sharedSize;
     this.auxiliary = this.child(new Tower(this.scoped("auxiliary"), init, { inputSize: auxiliarySize, hidden: sizes.tower }));
   }
 
-  /** The auxiliary network's input for `rows` read as `entity`'s: [indicator embedding ‖ v_u ‖ v_shared] [n, E + userSize + sharedSize]. */
+  /** The auxiliary network's input for `rows` read as `entity`'s: [indicator embedding ‖ v_u ‖ v_shared] [n, E + userSize + sharedSize] (v_shared absent without shared features). */
   auxiliaryInput(batch: BatchTensors, entity: EntityName, rows: RowSet): tf.Tensor2D {
     const fe = this.frontEnd;
     const user = fe.user(batch, rows);
     // The entity's indicator row on every row: a [1, E] lookup times ones of the batch's height (no
     // constant of the batch's size, so the exported graph takes any batch size; 1·x = x exactly).
     const ones = tf.onesLike(tf.slice(user, [0, 0], [-1, 1]));
-    const indicator = tf.mul(ones, this.indicator.lookup(tf.tensor1d([ENTITY_NAMES.indexOf(entity)], "int32")));
-    return tf.concat([indicator, user, fe.shared(batch, rows)], 1) as tf.Tensor2D;
+    const indicator = tf.mul(ones, this.indicator.lookup(tf.tensor1d([ENTITY_NAMES.indexOf(entity)], "int32"))) as tf.Tensor2D;
+    return concatColumns([indicator, user, fe.shared(batch, rows)]);
   }
 
   /** In "train" mode, `rows` must be `entity`'s own rows: they update its moving statistics. */
@@ -62,4 +59,9 @@ export class StarModel extends JointModel {
   }
 }
 
-export const starRecipe: ModelRecipe = singleStageRecipe("star", "joint training", (init, options) => new StarModel("star", init, options));
+export const starRecipe = defineModel({
+  name: "star",
+  label: "STAR",
+  category: "joint training",
+  ...singleStage((init, schema, spec) => new StarModel("star", init, { schema, sizes: spec.sizes })),
+});

@@ -4,6 +4,7 @@ import { Module, ParamInit } from "../../layers/params.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { CtrModel, LossResult } from "../model.ts";
 import { rowCount, sliceRows, type RowSet } from "../rows.ts";
+import { BaselineModule, type BaselineOptions, type FrontEndChoice } from "./common.ts";
 
 /**
  * The ParamInit of a recipe's `index`-th model, from its own seed derived from the run's seed: two
@@ -20,14 +21,17 @@ export function stageInit(seed: number, index: number): ParamInit {
  * them, and predicting every row of a batch through its only path. For a source model,
  * predictTarget is a zero-shot prediction of target rows (its specific columns are id 0 there).
  */
-export abstract class EntityModel extends Module implements CtrModel {
+export abstract class EntityModel extends BaselineModule implements CtrModel {
   readonly trainEntities: EntityName[];
 
   constructor(
     name: string,
     readonly entity: EntityName,
+    init: ParamInit,
+    options: BaselineOptions,
+    frontEnd?: FrontEndChoice,
   ) {
-    super(name);
+    super(name, init, options, frontEnd);
     this.trainEntities = [entity];
   }
 

@@ -1,13 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
-import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
+import { z } from "zod";
+import { ENTITY_NAMES } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
-import { batchToTensors, disposeBatchTensors } from "../inputs.ts";
+import { jsonNumber } from "../../util/json.ts";
+import { forEachBatch, valuesOf } from "../batch-loop.ts";
 import type { CtrModel } from "../model.ts";
 import { MultiEntityModel } from "./mem.ts";
 import { TargetEntityModel } from "./tem.ts";
 
-/** Mean HFA importance p of each entity-specific feature, per entity, and the rows it averages over. */
-export type ImportanceReport = Record<EntityName, { split: string; rows: number; features: Record<string, number> }>;
+/** Mean HFA importance p of one entity's specific features (NaN, null in JSON, over no rows) and the rows it averages over. */
+const entityImportanceSchema = z.object({ split: z.string(), rows: z.number().int(), features: z.record(z.string(), jsonNumber) });
+
+/** Mean HFA importance p of each entity-specific feature, per entity: importance.json and result.json's `importance`. */
+export const importanceReportSchema = z.object({ source: entityImportanceSchema, target: entityImportanceSchema });
+export type ImportanceReport = z.output<typeof importanceReportSchema>;
 
 /** The MEM inside an MKT model (MEM itself, or the frozen MEM of a TEM); undefined for other models. */
 export function memOf(model: CtrModel): MultiEntityModel | undefined {
@@ -28,21 +34,21 @@ export async function meanImportance(mem: MultiEntityModel, dataset: PreparedDat
     const columns = dataset.schema.entities[entity].specificColumns;
     const sums = new Float64Array(columns.length);
     let rows = 0;
-    for await (const batch of dataset.batches({ split, entities: [entity], batchSize })) {
-      const tensors = batchToTensors(batch);
-      const p = tf.tidy(() => {
-        const importance = mem.importance(tensors)[entity];
-        return importance ? (tf.sum(importance, 0) as tf.Tensor1D) : undefined;
+    let withoutHfa = false;
+    await forEachBatch(dataset, { split, entities: [entity], batchSize }, async (batch) => {
+      const p = await valuesOf(batch, (t) => {
+        const importance = mem.importance(t)[entity];
+        return importance ? tf.sum(importance, 0) : undefined;
       });
-      disposeBatchTensors(tensors);
-      dataset.recycle(batch);
-      if (!p) return undefined;
-      const values = await p.data();
-      p.dispose();
-      values.forEach((v, k) => (sums[k]! += v));
+      if (!p) {
+        withoutHfa = true;
+        return false;
+      }
+      p.values.forEach((v, k) => (sums[k]! += v));
       rows += batch.size;
-      if (rows >= maxRows) break;
-    }
+      return rows < maxRows;
+    });
+    if (withoutHfa) return undefined;
     const features: Record<string, number> = {};
     columns.forEach((column, k) => (features[column] = rows ? sums[k]! / rows : Number.NaN));
     report[entity] = { split: `${entity}/${split}`, rows, features };

@@ -1,7 +1,10 @@
 import type { PreparedSchema } from "../../data/schema.ts";
 import { ParamInit } from "../../layers/params.ts";
-import type { AblationName, ExperimentSpec } from "../../spec/experiment.ts";
+import type { ExperimentSpec } from "../../spec/experiment-common.ts";
+import { sectionsOf } from "../definition.ts";
+import type { AblationName } from "./ablations.ts";
 import { MultiEntityModel } from "./mem.ts";
+import { mktSections } from "./sections.ts";
 import { TargetEntityModel } from "./tem.ts";
 
 export { MultiEntityModel, type KnowledgeSizes, type MemEntityOutput, type MemOptions, type ModelSizes, type TargetKnowledge } from "./mem.ts";
@@ -10,7 +13,7 @@ export { Hfa, type HfaOptions, type HfaResult } from "./hfa.ts";
 
 export interface MktBuildOptions {
   schema: PreparedSchema;
-  spec: Pick<ExperimentSpec, "sizes" | "gamma" | "mem" | "tem">;
+  spec: ExperimentSpec;
   seed: number;
   /** One of the paper's Table 4 ablations; absent for full MKT. */
   ablation?: AblationName;
@@ -19,16 +22,16 @@ export interface MktBuildOptions {
 /** What an ablation switches off (paper Table 4). */
 export interface MktVariant {
   hfa: boolean;
-  /** PDL weight actually used: spec.gamma, or 0 without PDL. */
+  /** PDL weight actually used: the spec's gamma, or 0 without PDL. */
   gamma: number;
   /** false: MEM's target tower is the final model (no stage 2). */
   finetune: boolean;
 }
 
-export function mktVariant(spec: Pick<ExperimentSpec, "gamma">, ablation?: AblationName): MktVariant {
+export function mktVariant(spec: ExperimentSpec, ablation?: AblationName): MktVariant {
   return {
     hfa: ablation !== "wo_hfa",
-    gamma: ablation === "wo_pdl" ? 0 : spec.gamma,
+    gamma: ablation === "wo_pdl" ? 0 : sectionsOf(mktSections, spec).gamma,
     finetune: ablation !== "wo_tem_finetune",
   };
 }
@@ -46,12 +49,14 @@ function stageInit(seed: number, stage: "mem" | "tem"): ParamInit {
 /** Stage 1: the Multi-Entity Model ("mem/…" parameters). */
 export function buildMem(options: MktBuildOptions): MultiEntityModel {
   const variant = mktVariant(options.spec, options.ablation);
+  const { mem } = sectionsOf(mktSections, options.spec);
   return new MultiEntityModel("mem", stageInit(options.seed, "mem"), {
     schema: options.schema,
     sizes: options.spec.sizes,
     gamma: variant.gamma,
     hfa: variant.hfa,
-    lossWeighting: options.spec.mem.loss_weighting,
+    hfaCrossLayers: mem.hfa_cross_layers,
+    lossWeighting: mem.loss_weighting,
   });
 }
 
@@ -64,6 +69,6 @@ export function buildTem(options: MktBuildOptions, mem: MultiEntityModel): Targe
     schema: options.schema,
     sizes: options.spec.sizes,
     mem,
-    knowledge: options.spec.tem.knowledge,
+    knowledge: sectionsOf(mktSections, options.spec).tem.knowledge,
   });
 }

@@ -6,13 +6,14 @@ import { Mlp } from "../../layers/mlp.ts";
 import { Module, type ParamInit } from "../../layers/params.ts";
 import { Ple } from "../../layers/ple.ts";
 import { Tower } from "../../layers/tower.ts";
-import type { ExperimentSpec } from "../../spec/experiment.ts";
+import type { ExperimentSpec } from "../../spec/experiment-common.ts";
 import { UserError } from "../../util/errors.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { concatColumns, FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { CtrModel, LossResult } from "../model.ts";
 import { rowCount, sliceRows, type RowSet } from "../rows.ts";
 import { Hfa } from "./hfa.ts";
+import type { MemSpec } from "./sections.ts";
 
 export type ModelSizes = ExperimentSpec["sizes"];
 
@@ -23,8 +24,10 @@ export interface MemOptions {
   gamma: number;
   /** false for the w/o HFA ablation; default true. */
   hfa?: boolean;
+  /** Depth of HFA's cross network (spec mem.hfa_cross_layers); default 2. */
+  hfaCrossLayers?: number;
   /** How the BCE of the batch's rows is weighted (spec mem.loss_weighting); default "rows", eq. 13. */
-  lossWeighting?: ExperimentSpec["mem"]["loss_weighting"];
+  lossWeighting?: MemSpec["loss_weighting"];
 }
 
 /** What MEM hands to TEM for the rows it is asked about (all read through the target path). */
@@ -33,8 +36,8 @@ export interface TargetKnowledge {
   user: tf.Tensor2D;
   /** v_seq [n, seqSize]. */
   seq: tf.Tensor2D;
-  /** v_shared [n, sharedSize]. */
-  shared: tf.Tensor2D;
+  /** v_shared [n, sharedSize]; absent without shared features. */
+  shared: tf.Tensor2D | undefined;
   /** g_com^t [n, d_CKE]. */
   common: tf.Tensor2D;
   /** g_ind^t [n, d_CKE] (TKE's output), when asked for (tem.knowledge common+target). */
@@ -101,7 +104,7 @@ export class MultiEntityModel extends Module implements CtrModel {
           fields: fe.specificCount(entity),
           dim: E,
           outputSize: sizes.hfa_dim,
-          crossLayers: sizes.hfa_cross_layers,
+          crossLayers: options.hfaCrossLayers,
           enabled: options.hfa,
         }),
       );
@@ -208,7 +211,7 @@ export class MultiEntityModel extends Module implements CtrModel {
     const seq = fe.pooledSequences(batch, shared, rows);
     const vSpec = fe.specific(batch, entity, rows);
     const { aligned, importance } = this.hfa[entity].apply(vSpec);
-    const q = tf.concat([user, seq, shared, aligned], 1);
+    const q = concatColumns([user, seq, shared, aligned]);
     const common = this.cke.apply(only(entity, q))[entity].output;
     return { user, seq, shared, common, vSpec, importance };
   }
@@ -216,7 +219,7 @@ export class MultiEntityModel extends Module implements CtrModel {
   /** g_ind^e = SKE/TKE(v^e), v^e = [v_u ‖ v_seq ‖ v_shared ‖ flatten(v_spec^e)], from the parts `path` already has. */
   private independentKnowledge(batch: BatchTensors, entity: EntityName, rows: RowSet, path: CommonPath): tf.Tensor2D {
     const flatSpec = path.vSpec.reshape([rowCount(batch, rows), -1]);
-    return this.independent[entity].apply(tf.concat([path.user, path.seq, path.shared, flatSpec], 1)) as tf.Tensor2D;
+    return this.independent[entity].apply(concatColumns([path.user, path.seq, path.shared, flatSpec as tf.Tensor2D])) as tf.Tensor2D;
   }
 
   private entityPath(batch: BatchTensors, entity: EntityName, rows: RowSet): MemEntityOutput {

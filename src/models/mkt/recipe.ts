@@ -1,26 +1,55 @@
-import { mktRecipeName, type AblationName } from "../../spec/experiment.ts";
-import type { ModelRecipe } from "../recipe.ts";
-import { buildMem, buildTem, mktVariant } from "./index.ts";
+import { defineModel, type ModelDefinition } from "../definition.ts";
+import type { BuildContext, ModelRecipe } from "../recipe.ts";
+import { mktRecipeName, type AblationName } from "./ablations.ts";
+import { buildMem, buildTem, type MktBuildOptions, type MultiEntityModel } from "./index.ts";
+import { mktSections } from "./sections.ts";
+
+/** Why MKT cannot be built with these sizes, or undefined: its PDL compares the CKE and the independent MLP outputs row by row. */
+export function mktSizeProblem(spec: { sizes: { mlp: readonly number[]; cke_levels: readonly number[] } }): string | undefined {
+  const { mlp, cke_levels: cke } = spec.sizes;
+  return mlp.at(-1) === cke.at(-1) ? undefined : `MKT needs the last of sizes.cke_levels (${cke.at(-1)}) equal to the last of sizes.mlp (${mlp.at(-1)})`;
+}
 
 /**
  * MKT (or one of its ablations): stage "pretrain" trains MEM on source + target rows; stage
  * "finetune" trains TEM on target rows with MEM frozen. w/o TEM finetune is full MKT's MEM
  * evaluated through its target tower, so it shares full MKT's pretrain stage.
  */
-export function mktRecipe(ablation?: AblationName): ModelRecipe {
-  const finetune = mktVariant({ gamma: 0 }, ablation).finetune;
+function recipe(ablation?: AblationName): ModelRecipe {
+  const finetune = ablation !== "wo_tem_finetune";
+  const options = ({ schema, spec, seed }: BuildContext): MktBuildOptions => ({ schema, spec, seed, ...(ablation ? { ablation } : {}) });
+  const mem = { build: (context: BuildContext) => buildMem(options(context)) };
+  if (!finetune) {
+    return { name: mktRecipeName(ablation), category: "ours", models: { mem }, stages: () => [{ name: "pretrain", model: "mem", sharedWith: mktRecipeName() }], final: "mem" };
+  }
   return {
     name: mktRecipeName(ablation),
     category: "ours",
-    ...(finetune ? {} : { sharedStages: { pretrain: mktRecipeName() } }),
-    async train(context) {
-      const options = { schema: context.dataset.schema, spec: context.spec, seed: context.seed, ...(ablation ? { ablation } : {}) };
-      const mem = buildMem(options);
-      await context.stage("pretrain", mem);
-      if (!finetune) return mem;
-      const tem = buildTem(options, mem);
-      await context.stage("finetune", tem);
-      return tem;
-    },
+    models: { mem, tem: { owns: ["mem"], build: (context, inputs) => buildTem(options(context), inputs["mem"] as MultiEntityModel) } },
+    stages: () => [
+      { name: "pretrain", model: "mem" },
+      { name: "finetune", model: "tem" },
+    ],
+    final: "tem",
   };
+}
+
+/** MKT, the model of Table 2 (its ablations, Table 4's rows, are mktRecipe(ablation)). */
+const mktDefinition: ModelDefinition<typeof mktSections> = defineModel({
+  ...recipe(),
+  label: "MKT",
+  category: "ours",
+  sections: mktSections,
+  rules: (spec) => {
+    const problem = mktSizeProblem(spec);
+    return problem ? [{ path: ["sizes", "cke_levels"], message: problem }] : [];
+  },
+  movedFields: { "sizes.hfa_cross_layers": "mem.hfa_cross_layers" },
+});
+
+/** Full MKT (the model of Table 2), or one of its ablations. */
+export function mktRecipe(): ModelDefinition<typeof mktSections>;
+export function mktRecipe(ablation?: AblationName): ModelRecipe;
+export function mktRecipe(ablation?: AblationName): ModelRecipe {
+  return ablation ? recipe(ablation) : mktDefinition;
 }

@@ -6,14 +6,14 @@ import { Mlp } from "../../layers/mlp.ts";
 import { Module, type ParamInit } from "../../layers/params.ts";
 import { stopGradient } from "../../layers/stop-gradient.ts";
 import { Tower } from "../../layers/tower.ts";
-import { FeatureFrontEnd } from "../features.ts";
+import { concatColumns, FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { CtrModel, LossResult } from "../model.ts";
 import { rowCount, sliceRows, type RowSet } from "../rows.ts";
-import type { ExperimentSpec } from "../../spec/experiment.ts";
 import type { ModelSizes, MultiEntityModel, TargetKnowledge } from "./mem.ts";
+import type { TemSpec } from "./sections.ts";
 
-export type TemKnowledge = ExperimentSpec["tem"]["knowledge"];
+export type TemKnowledge = TemSpec["knowledge"];
 
 /** MEM's vectors "with the same semantics" as TEM's (§3.3): what the paper transfers. */
 type SameSemantics = "user" | "seq" | "shared" | "common";
@@ -37,6 +37,8 @@ export interface TemOptions {
  * With knowledge "common+target" (beyond the paper, which transfers only knowledge "with the same
  * semantics", §3.3), MEM's g_ind^t joins too: g_cross_final = g_cross + GLU(g_com^t) + GLU(g_ind^t).
  *
+ * Without shared features there is no v_shared on either side, hence no GLU for it.
+ *
  * MEM is frozen and its outputs pass through stopGradient, so no gradient reaches it. The module
  * holds MEM as a child: namedVariables() (what checkpoints save) is the whole stage-2 model, able
  * to predict alone, while trainableVariables() is TEM's own parameters only.
@@ -46,8 +48,8 @@ export class TargetEntityModel extends Module implements CtrModel {
   readonly mem: MultiEntityModel;
   readonly knowledge: TemKnowledge;
   private readonly frontEnd: FeatureFrontEnd;
-  /** The GLU on each of MEM's vectors the paper transfers. */
-  private readonly gates: Record<SameSemantics, Glu>;
+  /** The GLU on each of MEM's vectors the paper transfers (none for v_shared without shared features). */
+  private readonly gates: Record<Exclude<SameSemantics, "shared">, Glu> & { shared: Glu | undefined };
   /** The GLU on g_ind^t (knowledge "common+target" only). */
   private readonly independentGate: Glu | undefined;
   private readonly cross: Mlp;
@@ -75,12 +77,12 @@ export class TargetEntityModel extends Module implements CtrModel {
     this.gates = {
       user: gate("user", fe.userSize),
       seq: gate("seq", fe.seqSize),
-      shared: gate("shared", fe.sharedSize),
+      shared: fe.sharedSize > 0 ? gate("shared", fe.sharedSize) : undefined,
       common: gate("common", this.cross.outputSize),
     };
     this.independentGate = this.knowledge === "common+target" ? gate("independent", this.cross.outputSize) : undefined;
     this.head = this.child(new Tower(this.scoped("head"), init, { inputSize: this.cross.outputSize, hidden: sizes.tower }));
-    this.ownBlocks = [fe, this.cross, ...Object.values(this.gates), ...(this.independentGate ? [this.independentGate] : []), this.head];
+    this.ownBlocks = [fe, this.cross, ...Object.values(this.gates), this.independentGate, this.head].filter((m) => m !== undefined);
     mem.setTrainable(false);
     this.mem = this.child(mem);
   }
@@ -109,13 +111,15 @@ export class TargetEntityModel extends Module implements CtrModel {
   private logits(batch: BatchTensors, rows: RowSet): tf.Tensor1D {
     const fe = this.frontEnd;
     const mem = this.mem.targetKnowledge(batch, rows, this.independentGate !== undefined);
-    const fused = (key: SameSemantics, own: tf.Tensor): tf.Tensor => tf.add(own, this.gates[key].apply(stopGradient(mem[key])));
+    const fused = (key: SameSemantics, own: tf.Tensor): tf.Tensor2D => tf.add(own, this.gates[key]!.apply(stopGradient(mem[key]!))) as tf.Tensor2D;
     const shared = fe.shared(batch, rows);
-    const vSpec = fe.specific(batch, "target", rows).reshape([rowCount(batch, rows), -1]);
-    const input = tf.concat(
-      [fused("user", fe.user(batch, rows)), fused("seq", fe.pooledSequences(batch, shared, rows)), fused("shared", shared), vSpec],
-      1,
-    );
+    const vSpec = fe.specific(batch, "target", rows).reshape([rowCount(batch, rows), -1]) as tf.Tensor2D;
+    const input = concatColumns([
+      fused("user", fe.user(batch, rows)),
+      fused("seq", fe.pooledSequences(batch, shared, rows)),
+      shared && fused("shared", shared),
+      vSpec,
+    ]);
     let cross = fused("common", this.cross.apply(input));
     if (this.independentGate !== undefined && mem.independent !== undefined) {
       cross = tf.add(cross, this.independentGate.apply(stopGradient(mem.independent)));

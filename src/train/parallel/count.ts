@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import type { BackendName } from "../../engine/backend.ts";
+import type { BackendName } from "../../engine/index.ts";
 import { UserError } from "../../util/errors.ts";
 
 /**

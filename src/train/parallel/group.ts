@@ -7,12 +7,14 @@
  */
 import { Worker } from "node:worker_threads";
 import { batchBuffers, sliceBatch, type Batch } from "../../data/batch.ts";
-import type { BackendName } from "../../engine/backend.ts";
+import { setBlasReplicaMode, type BackendName } from "../../engine/index.ts";
 import type { AdamState } from "../adam.ts";
-import { setBlasReplicaMode } from "../../engine/blas.ts";
-import type { ReplicaFactory } from "./factory.ts";
-import type { FromWorker, ToWorker } from "./protocol.ts";
+import type { FromWorker, ReplicaFactory, ToWorker } from "./protocol.ts";
 import { createExchangeBuffers, Replica, type ReplicaModel } from "./replica.ts";
+import { isCompiled } from "../../util/modules.ts";
+
+/** A worker's entry: compiled, worker.js itself; from the sources, a bootstrap that registers tsx first. */
+const workerEntry = () => new URL(isCompiled(import.meta.url) ? "./worker.js" : "./worker-bootstrap.mjs", import.meta.url);
 
 /** How the main thread cuts a batch into per-replica parts. */
 export interface BatchRows<B> {
@@ -107,7 +109,7 @@ export class ReplicaGroup<B> {
     const workers: ReplicaWorker[] = [];
     try {
       for (let slot = 1; slot < options.replicas; slot++) {
-        workers.push(new ReplicaWorker(new Worker(new URL("./worker-bootstrap.mjs", import.meta.url), { execArgv: [] })));
+        workers.push(new ReplicaWorker(new Worker(workerEntry(), { execArgv: [] })));
       }
       const values: Record<string, { shape: number[]; data: Float32Array; trainable: boolean }> = {};
       for (const [name, v] of model.namedVariables()) values[name] = { shape: v.shape, data: v.dataSync() as Float32Array, trainable: v.trainable };
@@ -178,13 +180,9 @@ export class ReplicaGroup<B> {
     });
     const own = this.main.computeGradients(this.rows.slice(batch, bounds[0]!, bounds[1]!, false), weight(0));
     const parts = [own, ...(await Promise.all(replies)).map((r) => r.loss)];
-    const applied = this.workers.map((w) => {
-      const reply = w.reply("applied");
-      w.post({ type: "apply" });
-      return reply;
-    });
+    const applied = this.askAll({ type: "apply" }, "applied");
     this.main.applyOwn();
-    await Promise.all(applied);
+    await applied;
     this.main.loadOthers();
     const loss: Record<string, number> = {};
     for (const name of Object.keys(own)) loss[name] = parts.reduce((s, p, k) => s + weight(k) * (p[name] ?? 0), 0);
@@ -193,31 +191,30 @@ export class ReplicaGroup<B> {
 
   /** Trainable values of every replica, main first (tests check that they stay identical). */
   async trainableValues(): Promise<Float32Array[][]> {
-    const others = await Promise.all(
-      this.workers.map((w) => {
-        const reply = w.reply("values");
-        w.post({ type: "values" });
-        return reply;
-      }),
-    );
+    const others = await this.askAll({ type: "values" }, "values");
     return [this.main.trainableValues(), ...others.map((r) => r.values)];
   }
 
   /** Adam's state over all replicas: each variable's moments come from the replica that owns it. */
   async optimizerState(): Promise<AdamState> {
-    const others = await Promise.all(
-      this.workers.map((w) => {
-        const reply = w.reply("optimizer");
-        w.post({ type: "optimizer" });
-        return reply;
-      }),
-    );
+    const others = await this.askAll({ type: "optimizer" }, "optimizer");
     const state = await this.main.exportOptimizer();
     for (const { state: part } of others) {
       if (part.steps !== state.steps) throw new Error(`replica worker: ${part.steps} Adam steps, the main thread ${state.steps}`);
       for (const [name, moments] of part.moments) state.moments.set(name, moments);
     }
     return state;
+  }
+
+  /** Posts `message` to every worker and waits for each one's reply of type `reply`. */
+  private askAll<T extends FromWorker["type"]>(message: ToWorker, reply: T): Promise<Extract<FromWorker, { type: T }>[]> {
+    return Promise.all(
+      this.workers.map((w) => {
+        const answer = w.reply(reply);
+        w.post(message);
+        return answer;
+      }),
+    );
   }
 
   /** Stops every worker (a worker that failed or already exited is terminated or simply awaited). */

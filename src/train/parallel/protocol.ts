@@ -1,8 +1,20 @@
 /** Messages between the main thread and a replica worker (see group.ts and worker.ts). */
-import type { BackendName } from "../../engine/backend.ts";
+import type { BackendName } from "../../engine/index.ts";
 import type { AdamState } from "../adam.ts";
-import type { ReplicaFactory } from "./factory.ts";
 import type { ExchangeBuffers } from "./replica.ts";
+
+/**
+ * How a worker thread builds its replica of a model: a module (by file URL) exporting a function
+ * that takes structured-cloneable arguments and returns the model, built exactly as in the main
+ * thread. Its weights need not match: the main thread sends every value before training starts.
+ */
+export interface ReplicaFactory {
+  /** file:// URL of the module. */
+  module: string;
+  /** Name of the exported builder. */
+  exportName: string;
+  args: unknown;
+}
 
 export type ToWorker =
   | { type: "init"; factory: ReplicaFactory; backend: BackendName; kernelOverrides: boolean }

@@ -10,10 +10,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../../data/batch.ts";
-import { float32Values } from "../../engine/read-values.ts";
+import { float32Values } from "../../engine/index.ts";
+import { predictBatch } from "../../models/batch-loop.ts";
 import { batchToTensors } from "../../models/inputs.ts";
 import { Adam, type AdamState } from "../adam.ts";
-import { predictBatch } from "../evaluate.ts";
 import type { CtrModel, LossResult } from "../../models/model.ts";
 
 /** What data-parallel training needs of a model, whatever its batches are. */

@@ -5,9 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { parentPort } from "node:worker_threads";
-import { selectBackend } from "../../engine/backend.ts";
-import { buildReplica } from "./factory.ts";
-import type { FromWorker, ToWorker } from "./protocol.ts";
+import { selectBackend } from "../../engine/index.ts";
+import type { FromWorker, ReplicaFactory, ToWorker } from "./protocol.ts";
 import { Replica, type ReplicaModel } from "./replica.ts";
 
 if (parentPort === null) throw new Error("worker.ts must run in a worker thread");
@@ -16,6 +15,13 @@ let model: ReplicaModel<unknown> | undefined;
 let replica: Replica<unknown> | undefined;
 /** After an update, the variables other replicas own are loaded before the weights are next used (they have all been published by then). */
 let stale = false;
+
+async function buildReplica(factory: ReplicaFactory): Promise<ReplicaModel<unknown>> {
+  const exports = (await import(factory.module)) as Record<string, unknown>;
+  const builder = exports[factory.exportName];
+  if (typeof builder !== "function") throw new Error(`${factory.module} has no exported function ${factory.exportName}`);
+  return (builder as (args: unknown) => Promise<ReplicaModel<unknown>>)(factory.args);
+}
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 

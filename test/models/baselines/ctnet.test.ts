@@ -5,6 +5,7 @@ import { selectBackend } from "../../../src/engine/backend.ts";
 import { ParamInit } from "../../../src/layers/params.ts";
 import { ctnetContinual, CtnetSource, CtnetTarget, ctnetRecipe } from "../../../src/models/baselines/ctnet.ts";
 import { disposeBatchTensors } from "../../../src/models/inputs.ts";
+import { sectionsOf } from "../../../src/models/definition.ts";
 import type { CtrModel } from "../../../src/models/model.ts";
 import { gradientMagnitudes, randomTensors, sameValues, SMALL_SIZES, testSchema } from "../helpers.ts";
 import { expectProbabilities, openSyntheticTiny, testAuc, testSpec, TrainingContext, type StageHooks, values } from "./stage-context.ts";
@@ -78,7 +79,7 @@ describe("CTNet on synthetic-tiny", () => {
     const changed = new Map<string, boolean>();
     // One epoch per stage: the two stages together train as long as the single-stage tests.
     const context = new TrainingContext(dataset, testSpec({ ctnet: { continual: false } }, { max_epochs: 1 }), 1, watchSource(changed));
-    const model = await ctnetRecipe.train(context);
+    const model = await context.train(ctnetRecipe);
     expect(context.calls.map((c) => [c.name, c.options.entities])).toEqual([
       ["source", ["source"]],
       ["target", ["target"]],
@@ -94,12 +95,12 @@ describe("CTNet on synthetic-tiny", () => {
   });
 
   it("continual (auto on data split by time): walks the training slices in time order, source then target per slice, one epoch each", async () => {
-    expect(testSpec().ctnet.continual).toBe("auto");
+    expect(sectionsOf(ctnetRecipe.sections!, testSpec()).ctnet.continual).toBe("auto");
     expect(dataset.schema.split.by).toBe("time");
     const changed = new Map<string, boolean>();
     const context = new TrainingContext(dataset, testSpec(), 1, watchSource(changed), { maxBatchesPerEpoch: 2 });
     const tensorsBefore = tf.memory().numTensors;
-    const model = await ctnetRecipe.train(context);
+    const model = await context.train(ctnetRecipe);
     const slices = await dataset.slices("train", ["source", "target"]);
     expect(slices.length).toBeGreaterThan(1);
     const expected = slices.flatMap((k) => [`slice-${k}-source`, `slice-${k}-target`]);

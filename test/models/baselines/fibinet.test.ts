@@ -8,7 +8,7 @@ import { randomTensors, SMALL_SIZES, testSchema } from "../helpers.ts";
 import { describeLearning, expectProbabilities, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
-const build = (): FibinetModel => new FibinetModel("fibinet", new ParamInit(1), { schema, sizes: SMALL_SIZES });
+const build = (): FibinetModel => new FibinetModel("fibinet", new ParamInit(1), { schema, sizes: SMALL_SIZES, senet_reduction: 3 });
 
 describe("FibinetModel", () => {
   beforeAll(async () => {

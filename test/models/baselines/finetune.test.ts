@@ -55,7 +55,7 @@ describe("Finetune on synthetic-tiny", () => {
       after: (name, m) => void (name === "pretrain" && (weights.pretrained = values(m.module.namedVariables()))),
     });
     tensorsBefore = tf.memory().numTensors;
-    model = await finetuneRecipe.train(context);
+    model = await context.train(finetuneRecipe);
   });
   afterAll(async () => close?.());
 

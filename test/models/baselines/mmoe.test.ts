@@ -8,7 +8,7 @@ import { gradientMagnitudes, randomTensors, SMALL_SIZES, testSchema } from "../h
 import { describeLearning, range, testSpec } from "./stage-context.ts";
 
 const schema = testSchema();
-const build = (): MmoeModel => new MmoeModel("mmoe", new ParamInit(1), { schema, sizes: SMALL_SIZES });
+const build = (): MmoeModel => new MmoeModel("mmoe", new ParamInit(1), { schema, sizes: SMALL_SIZES, experts: 3 });
 
 describe("MmoeModel", () => {
   beforeAll(async () => {

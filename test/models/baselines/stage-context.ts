@@ -5,7 +5,8 @@ import { PreparedDataset } from "../../../src/data/reader.ts";
 import { selectBackend } from "../../../src/engine/backend.ts";
 import { disposeBatchTensors, type BatchTensors } from "../../../src/models/inputs.ts";
 import type { CtrModel } from "../../../src/models/model.ts";
-import type { ModelRecipe, RecipeContext, StageOptions, StageRecord } from "../../../src/models/recipe.ts";
+import { buildContext, type ModelRecipe, type StageOptions } from "../../../src/models/recipe.ts";
+import { runStages } from "../../../src/run/stages.ts";
 import { experimentSpecSchema, type ExperimentSpec } from "../../../src/spec/experiment.ts";
 import { evaluateSplit } from "../../../src/train/evaluate.ts";
 import { trainModel, type TrainOptions, type TrainResult } from "../../../src/train/trainer.ts";
@@ -27,7 +28,8 @@ export async function openSyntheticTiny(): Promise<{ dataset: PreparedDataset; c
 }
 
 /** Small sizes (E = 4, mlp [16, 8], tower [8]) and quick training: batch 256, lr 5e-3, 2 epochs. */
-export function testSpec(overrides: Partial<ExperimentSpec> = {}, training: Partial<ExperimentSpec["training"]> = {}): ExperimentSpec {
+/** `overrides`: spec fields, the common ones and models' own sections (e.g. `ctnet: { continual: false }`). */
+export function testSpec(overrides: Partial<ExperimentSpec> & Record<string, unknown> = {}, training: Partial<ExperimentSpec["training"]> = {}): ExperimentSpec {
   return experimentSpecSchema.parse({
     name: "baselines",
     dataset: "datasets/synthetic-tiny.yaml",
@@ -53,8 +55,8 @@ export interface StageHooks {
   after?: (name: string, model: CtrModel) => void;
 }
 
-/** A RecipeContext that trains every stage with trainModel, in memory, and records the calls. */
-export class TrainingContext implements RecipeContext {
+/** Runs a recipe's stages with the one runner, training each with trainModel in memory, and records the calls. */
+export class TrainingContext {
   readonly calls: StageCall[] = [];
 
   constructor(
@@ -66,17 +68,23 @@ export class TrainingContext implements RecipeContext {
     private readonly extra: Partial<TrainOptions> = {},
   ) {}
 
-  async stage(name: string, model: CtrModel, options: PassedStageOptions = {}): Promise<StageRecord> {
-    this.hooks.before?.(name, model);
-    const result = await trainModel(model, this.dataset, { training: this.spec.training, seed: this.seed, stage: name, ...this.extra, ...options });
-    this.calls.push({ name, model, options, result });
-    this.hooks.after?.(name, model);
-    const samples = result.epochs.reduce((sum, e) => sum + e.samples, 0);
-    return { stage: name, seconds: result.seconds, epochsRun: result.epochsRun, bestEpoch: result.bestEpoch, bestValidAuc: result.bestValidAuc, samplesPerSecond: samples / result.seconds, resumed: false };
+  /** What the recipe's models are built from (so that a test can build one as the recipe does). */
+  get schema() {
+    return this.dataset.schema;
   }
 
-  requireStage(): Promise<void> {
-    return Promise.reject(new Error("TrainingContext trains every stage"));
+  /** Trains every stage of `recipe` and returns its final model. */
+  async train(recipe: ModelRecipe): Promise<CtrModel> {
+    const context = buildContext(this.dataset, this.spec, this.seed);
+    const { model } = await runStages(recipe, context, await recipe.stages(context, this.dataset), async ({ name, options = {} }, model) => {
+      this.hooks.before?.(name, model);
+      const result = await trainModel(model, this.dataset, { training: this.spec.training, seed: this.seed, stage: name, ...this.extra, ...options });
+      this.calls.push({ name, model, options, result });
+      this.hooks.after?.(name, model);
+      const samples = result.epochs.reduce((sum, e) => sum + e.samples, 0);
+      return { stage: name, seconds: result.seconds, epochsRun: result.epochsRun, bestEpoch: result.bestEpoch, bestValidAuc: result.bestValidAuc, samplesPerSecond: samples / result.seconds, resumed: false };
+    });
+    return model!;
   }
 }
 
@@ -110,7 +118,7 @@ export function describeLearning(label: string, recipe: ModelRecipe, spec: Exper
 
     it(`trains its one stage and learns: target test AUC > ${minAuc} (${note})`, async () => {
       const context = new TrainingContext(dataset, spec, 1);
-      const model = await recipe.train(context);
+      const model = await context.train(recipe);
       expect(context.calls.map((c) => c.name)).toEqual(["train"]);
       expect(await testAuc(model, dataset)).toBeGreaterThan(minAuc);
       model.module.dispose();

@@ -1,0 +1,11 @@
+/**
+ * The engine, mkt's one entry into the tfjs backend and its own kernels: selectBackend installs a
+ * backend and mkt's kernel overrides (unless turned off), and the ops below run those kernels where
+ * they are registered and plain tfjs ops otherwise. Nothing outside src/engine/ imports anything else
+ * from it, so the kernels can change (or be turned off) without touching the models.
+ */
+export { describeBackends, selectBackend, type BackendChoice, type BackendInfo, type BackendName, type BackendsDescription } from "./backend.ts";
+export { loadBlas, setBlasReplicaMode } from "./blas.ts";
+export { adamStep, type AdamAttrs } from "./adam-step.ts";
+export { denseMatMul } from "./kernels/fused-matmul-grad.ts";
+export { float32Values } from "./read-values.ts";

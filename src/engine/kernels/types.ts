@@ -1,0 +1,23 @@
+import type * as tf from "@tensorflow/tfjs";
+
+/** A replacement kernelFunc for one backend's kernel, wrapping the original (see registry.ts). */
+export interface KernelOverride {
+  /** Stable name, reported by selectBackend / `mkt info`. */
+  name: string;
+  kernelName: string;
+  backendName: string;
+  /** Builds the replacement kernelFunc around the original one. */
+  wrap(original: tf.KernelFunc): tf.KernelFunc;
+}
+
+/** A replacement for an entry of tfjs's (global) gradient registry, applied with its backend's overrides. */
+export interface GradientOverride {
+  /** Stable name, reported with its backend's kernel overrides. */
+  name: string;
+  /** The kernel whose registered gradient it replaces. */
+  kernelName: string;
+  /** The backend whose overrides it is applied and removed with. */
+  backendName: string;
+  /** Builds the replacement gradient config around the original one. */
+  wrap(original: tf.GradConfig): tf.GradConfig;
+}

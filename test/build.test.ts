@@ -1,0 +1,36 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DIGEST_FILE, distIsCurrent as current, sourceDigest as digest } from "../scripts/source-digest.mjs";
+import { tempDir } from "./helpers/prepared.ts";
+
+describe("bin/mkt runs dist/ only when it was built from the sources as they are", () => {
+  it("no build, a build of these sources, then an edited, an added and a removed source file", async () => {
+    const root = await tempDir();
+    await mkdir(join(root, "src", "cli"), { recursive: true });
+    await writeFile(join(root, "src", "cli", "run.ts"), "export {};\n");
+    await writeFile(join(root, "tsconfig.json"), "{}\n");
+    await writeFile(join(root, "tsconfig.build.json"), "{}\n");
+    expect(current(root)).toBe(false);
+
+    // What scripts/build.mjs writes last, after compiling.
+    const build = async () => {
+      await mkdir(join(root, "dist"), { recursive: true });
+      await writeFile(join(root, "dist", DIGEST_FILE), `${digest(root)}\n`);
+    };
+    await build();
+    expect(current(root)).toBe(true);
+
+    await writeFile(join(root, "src", "cli", "run.ts"), "export const edited = 1;\n");
+    expect(current(root)).toBe(false);
+    await build();
+    await writeFile(join(root, "src", "cli", "new.ts"), "export {};\n");
+    expect(current(root)).toBe(false);
+    await build();
+    await rm(join(root, "src", "cli", "new.ts"));
+    expect(current(root)).toBe(false);
+    await build();
+    await writeFile(join(root, "tsconfig.build.json"), '{ "compilerOptions": { "target": "ES2020" } }\n');
+    expect(current(root)).toBe(false);
+  });
+});

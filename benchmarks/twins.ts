@@ -241,6 +241,13 @@ async function timed(count: number, f: () => Promise<unknown>): Promise<number[]
 
 const perSecond = (rows: number, ms: number) => (rows / ms) * 1000;
 
+/** Both sides' figures of one measure, every round, and their medians. */
+function pairFigures(mkt: number[], torch: number[]): PairFigures {
+  const mktMedian = mkt.length > 0 ? median(mkt) : NaN;
+  const torchMedian = torch.length > 0 ? median(torch) : NaN;
+  return { mkt, torch, mktMedian, torchMedian, ratio: mktMedian / torchMedian };
+}
+
 // ---------------------------------------------------------------------------------------------
 // One stage against its twin.
 
@@ -408,12 +415,7 @@ async function measureStage(s: StageContext): Promise<TwinRow> {
       const line = measures.map((m) => `${m.name} ${Math.round(figures[m.name]![0].at(-1)!)}/${Math.round(figures[m.name]![1].at(-1)!)}`).join(", ");
       console.error(`  round ${r + 1}/${s.rounds} (mkt/torch samples/s): ${line}`);
     }
-    const pair = (name: string): PairFigures => {
-      const [mkt, torch] = figures[name]!;
-      const mktMedian = mkt.length > 0 ? median(mkt) : NaN;
-      const torchMedian = torch.length > 0 ? median(torch) : NaN;
-      return { mkt, torch, mktMedian, torchMedian, ratio: mktMedian / torchMedian };
-    };
+    const pair = (name: string): PairFigures => pairFigures(...figures[name]!);
     return {
       sizes: s.sizes,
       model: s.recipe,
@@ -538,7 +540,21 @@ interface RunSettings {
   date: string;
 }
 
-/** The table of results saved with --save, in file order. */
+const MEASURES = ["trainStep", "evalStep", "trainEpoch", "evalEpoch"] as const;
+
+/** One row of a stage measured by several runs: their rounds pooled (each run alternates which side goes first). */
+function poolRounds(a: TwinRow, b: TwinRow): TwinRow {
+  const pooled: TwinRow = { ...a };
+  for (const m of MEASURES) {
+    const x = a[m];
+    const y = b[m];
+    if (x === undefined || y === undefined) delete pooled[m as "trainEpoch"];
+    else pooled[m] = pairFigures([...x.mkt, ...y.mkt], [...x.torch, ...y.torch]);
+  }
+  return pooled;
+}
+
+/** The table of results saved with --save, in file order; a stage saved by several runs has their rounds pooled. */
 async function tableFromFiles(files: string[]): Promise<void> {
   const saved: (ChildResult & RunSettings)[] = [];
   for (const file of files) for (const line of (await readFile(file, "utf8")).split("\n")) if (line.trim() !== "") saved.push(JSON.parse(line) as ChildResult & RunSettings);
@@ -547,7 +563,14 @@ async function tableFromFiles(files: string[]): Promise<void> {
   const differing = (["malloc", "rounds", "steps", "warmup", "dataset"] as const).filter((k) => new Set(saved.map((r) => r[k])).size > 1);
   if (differing.length > 0) console.log(`note: the saved runs differ in ${differing.map((k) => `${k} (${[...new Set(saved.map((r) => r[k]))].join(", ")})`).join("; ")}`);
   const dates = saved.map((r) => r.date).sort();
-  printTable(saved.flatMap((r) => r.rows), last.torch, last.backend, { ...last, date: `${dates[0]} to ${dates.at(-1)}` });
+  const rows = new Map<string, TwinRow>();
+  for (const row of saved.flatMap((r) => r.rows)) {
+    const key = `${row.sizes} ${row.model}/${row.stage}`;
+    const earlier = rows.get(key);
+    rows.set(key, earlier === undefined ? row : poolRounds(earlier, row));
+  }
+  const rounds = [...new Set([...rows.values()].map((r) => r.trainStep.mkt.length))].join(" or ");
+  printTable([...rows.values()], last.torch, last.backend, { ...last, rounds, date: `${dates[0]} to ${dates.at(-1)}` });
 }
 
 function printTable(rows: TwinRow[], torch: TorchInfo | undefined, backend: ChildResult["backend"] | undefined, run: RunSettings): void {

@@ -132,7 +132,20 @@ class Worker:
             return float(self.loss_fn(self.model(x), y))
 
 
-def main():
+    def init_reply(self):
+        return {}
+
+    def handle(self, cmd, msg):
+        if cmd == "run":
+            return {"ms": self.run(int(msg["steps"]), int(msg.get("start", 0)))}
+        if cmd == "loss":
+            return {"loss": self.loss(int(msg["index"]))}
+        raise ValueError(f"unknown cmd {cmd!r}")
+
+
+def serve(make_worker):
+    """The JSON-lines loop of a worker (protocol above): `make_worker(msg)` at each init, whose
+    init_reply() adds to the init reply and handle(cmd, msg) answers every other command."""
     worker = None
     while True:
         line = sys.stdin.readline()  # returns at each newline (no read-ahead wait on a pipe)
@@ -148,26 +161,27 @@ def main():
             if cmd == "version":
                 reply = {"ok": True, "torch": torch.__version__, "python": sys.executable}
             elif cmd == "init":
-                worker = Worker(msg)
+                worker = make_worker(msg)
                 reply = {
                     "ok": True,
                     "torch": torch.__version__,
                     "threads": torch.get_num_threads(),
                     "blas": ", ".join(blas_libraries()) or "none loaded",
                     "blas_threads": blas_threads(),
+                    **worker.init_reply(),
                 }
             elif worker is None:
                 reply = {"error": f"'{cmd}' before 'init'"}
-            elif cmd == "run":
-                reply = {"ms": worker.run(int(msg["steps"]), int(msg.get("start", 0)))}
-            elif cmd == "loss":
-                reply = {"loss": worker.loss(int(msg["index"]))}
             else:
-                reply = {"error": f"unknown cmd {cmd!r}"}
+                reply = worker.handle(cmd, msg)
         except Exception as err:
             reply = {"error": f"{type(err).__name__}: {err}"}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
+
+
+def main():
+    serve(Worker)
 
 
 if __name__ == "__main__":

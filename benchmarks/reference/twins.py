@@ -35,7 +35,7 @@ except Exception as err:
     sys.exit(3)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_mlp import blas_libraries, blas_threads  # noqa: E402
+from torch_mlp import serve  # noqa: E402
 from twins_models import build  # noqa: E402
 
 
@@ -144,6 +144,9 @@ class Worker:
                 offset += batch["size"]
         return {"seconds": time.perf_counter() - t0, "samples": samples}
 
+    def init_reply(self):
+        return {"tensors": [[n, t.numel(), bool(t.requires_grad)] for n, t in self.tensors.items()]}
+
     def handle(self, cmd, msg):
         if cmd == "loss":
             return {"loss": float(self.model.loss(self.sets[msg["set"]][msg["index"]]))}
@@ -162,38 +165,7 @@ class Worker:
 
 
 def main():
-    worker = None
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            break
-        if not line.strip():
-            continue
-        try:
-            msg = json.loads(line)
-            cmd = msg.get("cmd")
-            if cmd == "quit":
-                break
-            if cmd == "version":
-                reply = {"ok": True, "torch": torch.__version__, "python": sys.executable}
-            elif cmd == "init":
-                worker = Worker(msg)
-                reply = {
-                    "ok": True,
-                    "torch": torch.__version__,
-                    "threads": torch.get_num_threads(),
-                    "blas": ", ".join(blas_libraries()) or "none loaded",
-                    "blas_threads": blas_threads(),
-                    "tensors": [[n, t.numel(), bool(t.requires_grad)] for n, t in worker.tensors.items()],
-                }
-            elif worker is None:
-                reply = {"error": f"'{cmd}' before 'init'"}
-            else:
-                reply = worker.handle(cmd, msg)
-        except Exception as err:
-            reply = {"error": f"{type(err).__name__}: {err}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+    serve(Worker)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
  * alternating run by run in one process tree, at the CPU sizes (experiments/douban.yaml) and the
  * paper's (experiments/paper-gpu.yaml), on a prepared dataset (default: douban-book-music).
  *
- * Per (sizes, model) a child process builds the model through its recipe; at each training stage
- * it writes the stage's initial weights and its batches (the very tensors mkt's model gets) for a
+ * Per (sizes, model) a child process runs the model's recipe through the stage runner with a visit
+ * that measures each stage instead of training it (measureStages, model-steps.ts). At each stage it
+ * writes the stage's initial weights and its batches (the very tensors mkt's model gets) for a
  * PyTorch worker (benchmarks/reference/twins.py), checks that the twin has the same tensors by
  * name and size and computes the same loss and predictions from the same weights, then times, in
  * `rounds` rounds alternating which side goes first:
@@ -22,8 +23,9 @@
  *        [--warmup 2] [--dataset datasets/douban-book-music.yaml] [--python PATH] [--no-epoch]
  *        [--torch-malloc tuned|default] [--out results/bench] [--json] [--save FILE]
  * --save FILE appends each (sizes, model)'s result to FILE as a JSON line when it is done;
- * --table FILE[,FILE…] prints the table of saved results (nothing is run). --rounds 0 only builds
- * and checks the twins (test/benchmarks/twins.test.ts). A child process takes a comma list of models.
+ * --table FILE[,FILE…] prints the table of saved results (nothing is run; a stage saved by several
+ * runs has their rounds pooled). --rounds 0 only builds and checks the twins
+ * (test/benchmarks/twins.test.ts). A child process takes a comma list of models.
  * With --no-torch it runs the mkt-only throughput table of benchmarks/train.ts instead.
  */
 import * as tf from "@tensorflow/tfjs";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { SuiteManifest, SuiteVariantRecord } from "../run/suite.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { escapeXml, lineChart, type LineSeries } from "./charts.ts";
-import { section, SERIES_COLORS, STYLE, tableHtml } from "./html.ts";
+import { htmlPage, section, SERIES_COLORS, tableHtml } from "./html.ts";
 import { markdownTable } from "./markdown.ts";
 import type { ModelRow, Table2 } from "./tables.ts";
 import { points } from "./verdict.ts";
@@ -172,23 +172,15 @@ export async function writeSuiteReport(manifest: SuiteManifest, outDir: string):
     [`# Suite report: ${manifest.name}`, manifest.description ?? "", facts.join("\n"), about.length ? `## What each variant plants\n\n${about.join("\n")}` : "", markdownTable(summary, "##").trimEnd()]
       .filter(Boolean)
       .join("\n\n") + "\n";
-  const html = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Suite report: ${escapeXml(manifest.name)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<h1>Suite report: ${escapeXml(manifest.name)}</h1>
-${manifest.description ? `<p>${escapeXml(manifest.description)}</p>` : ""}
-<ul>${facts.map((f) => `<li>${escapeXml(f.replace(/^- /, "").replace(/\*\*/g, ""))}</li>`).join("")}</ul>
-${about.length ? section("What each variant plants", `<ul>${manifest.variants.filter((v) => v.about).map((v) => `<li><b>${escapeXml(v.name)}</b>: ${escapeXml(v.about!)}</li>`).join("")}</ul>`) : ""}
-${section("Against the reference model", tableHtml(summary) + sweepCharts(manifest, all, referenceLabel))}
-</body>
-</html>
-`;
+  const html = htmlPage(
+    `Suite report: ${manifest.name}`,
+    [
+      manifest.description ? `<p>${escapeXml(manifest.description)}</p>` : "",
+      `<ul>${facts.map((f) => `<li>${escapeXml(f.replace(/^- /, "").replace(/\*\*/g, ""))}</li>`).join("")}</ul>`,
+      about.length ? section("What each variant plants", `<ul>${manifest.variants.filter((v) => v.about).map((v) => `<li><b>${escapeXml(v.name)}</b>: ${escapeXml(v.about!)}</li>`).join("")}</ul>`) : "",
+      section("Against the reference model", tableHtml(summary) + sweepCharts(manifest, all, referenceLabel)),
+    ].join("\n"),
+  );
   const contents: Record<string, string> = {
     "suite.md": markdown,
     "suite.json": JSON.stringify({ suite: manifest.name, variants: manifest.variants, missing, comparisons: all }, null, 2) + "\n",

@@ -6,7 +6,7 @@
  * second field: each model's AUC difference against the first field's values.
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import type { SuiteManifest, SuiteVariantRecord } from "../run/suite.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { escapeXml, lineChart, type LineSeries } from "./charts.ts";
@@ -115,9 +115,13 @@ function summaryTable(all: readonly SuiteComparison[], manifest: SuiteManifest, 
   };
 }
 
-/** A sweep's charts: per value of the second field (or one chart), Δ AUC of every model against the first field. */
+/**
+ * A sweep's charts: Δ AUC of every model against the sweep's last field (the one varying fastest),
+ * one chart per value of the field before it (or one chart).
+ */
 function sweepCharts(manifest: SuiteManifest, all: readonly SuiteComparison[], referenceLabel: string): string {
-  const [first, second] = manifest.sweep;
+  const first = manifest.sweep.at(-1);
+  const second = manifest.sweep.length > 1 ? manifest.sweep.at(-2) : undefined;
   if (!first) return "";
   const valueOf = (variant: string, field: string) => String(manifest.variants.find((v) => v.name === variant)!.generator[field]);
   const xs = [...new Set(manifest.variants.map((v) => String(v.generator[first])))];
@@ -164,7 +168,7 @@ export async function writeSuiteReport(manifest: SuiteManifest, outDir: string):
   const summary = summaryTable(all, manifest, referenceLabel);
   const about = manifest.variants.filter((v) => v.about).map((v) => `- **${v.name}**: ${v.about}`);
   const facts = [
-    `- **Suite spec**: ${manifest.specFile}`,
+    `- **Suite spec**: ${shownPath(manifest.specFile)}`,
     `- **Variants**: ${manifest.variants.length} (${manifest.variants.length - missing.length} with results${missing.length ? `; missing: ${missing.join(", ")}` : ""})`,
     `- **Git commits**: ${[...commits].join("; ") || "–"}`,
   ];
@@ -193,4 +197,10 @@ export async function writeSuiteReport(manifest: SuiteManifest, outDir: string):
     files.push(file);
   }
   return { markdown, files, comparisons: all };
+}
+
+/** A path as the report shows it: relative to the working directory when inside it (as a run report shows its spec), else as recorded. */
+function shownPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : file;
 }

@@ -8,6 +8,7 @@ import type { BatchTensors } from "../models/inputs.ts";
 import type { CtrModel } from "../models/model.ts";
 import { modelDir } from "../run/model-run.ts";
 import { buildDirAtomic, writeFileAtomic } from "../util/atomic.ts";
+import { CHECKSUMS_FILE, sealDir } from "../util/checksums.ts";
 import { describeServing, servingInputs, servingReadme, type ServingDescription, type ServingInfo } from "./describe.ts";
 import { buildGraph, type ExportedGraph } from "./graph.ts";
 import { traceForward, type Trace } from "./trace.ts";
@@ -135,10 +136,13 @@ export interface ExportResult {
 }
 
 /**
- * Writes the serving model of `model` to `dir`: model.json, weights.bin, inputs.json and README.md.
+ * Writes the serving model of `model` to `dir`: model.json, weights.bin, inputs.json and README.md,
+ * sealed by checksums.json (their SHA-256).
  * The directory is built under a temporary name and renamed into place, so `dir` is either the
  * previous export or the complete new one.
  */
+const SERVING_FILES = [MODEL_FILE, WEIGHTS_FILE, INPUTS_FILE, README_FILE];
+
 export async function exportServingModel(model: CtrModel, schema: PreparedSchema, dir: string, info: ServingInfo): Promise<ExportResult> {
   const { modelJson, weights, description } = buildServing(model, schema, info);
   await buildDirAtomic(dir, async (tmp) => {
@@ -146,6 +150,8 @@ export async function exportServingModel(model: CtrModel, schema: PreparedSchema
     await writeFileAtomic(join(tmp, WEIGHTS_FILE), weights);
     await writeFileAtomic(join(tmp, INPUTS_FILE), JSON.stringify(description, null, 2) + "\n");
     await writeFileAtomic(join(tmp, README_FILE), servingReadme(description));
+    // The same seal as every other artefact of a run: a copied or damaged file is detectable.
+    await sealDir(tmp, SERVING_FILES);
   });
-  return { dir, files: [MODEL_FILE, WEIGHTS_FILE, INPUTS_FILE, README_FILE], description, weightBytes: weights.byteLength };
+  return { dir, files: [...SERVING_FILES, CHECKSUMS_FILE], description, weightBytes: weights.byteLength };
 }

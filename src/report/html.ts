@@ -50,17 +50,22 @@ export function htmlReport({ header, tables, views }: HtmlInput): string {
     section("Table 4", tableHtml(views.table4) + metricCharts("Table 4, per ablation", table4.rows)),
     section("Verdict", `<p class="verdict">${escapeXml(table2.verdict.text)}</p>`),
   ];
+  return htmlPage(`MKT report: ${header.experiment}`, sections.join("\n"));
+}
+
+/** A self-contained page: the report's style inline, `title` as its title and heading (escaped), `body` as given. */
+export function htmlPage(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>MKT report: ${escapeXml(header.experiment)}</title>
+<title>${escapeXml(title)}</title>
 <style>${STYLE}</style>
 </head>
 <body>
-<h1>MKT report: ${escapeXml(header.experiment)}</h1>
-${sections.join("\n")}
+<h1>${escapeXml(title)}</h1>
+${body}
 </body>
 </html>
 `;

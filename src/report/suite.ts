@@ -6,11 +6,11 @@
  * second field: each model's AUC difference against the first field's values.
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import type { SuiteManifest, SuiteVariantRecord } from "../run/suite.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { escapeXml, lineChart, type LineSeries } from "./charts.ts";
-import { section, SERIES_COLORS, STYLE, tableHtml } from "./html.ts";
+import { htmlPage, section, SERIES_COLORS, tableHtml } from "./html.ts";
 import { markdownTable } from "./markdown.ts";
 import type { ModelRow, Table2 } from "./tables.ts";
 import { points } from "./verdict.ts";
@@ -115,9 +115,13 @@ function summaryTable(all: readonly SuiteComparison[], manifest: SuiteManifest, 
   };
 }
 
-/** A sweep's charts: per value of the second field (or one chart), Δ AUC of every model against the first field. */
+/**
+ * A sweep's charts: Δ AUC of every model against the sweep's last field (the one varying fastest),
+ * one chart per value of the field before it (or one chart).
+ */
 function sweepCharts(manifest: SuiteManifest, all: readonly SuiteComparison[], referenceLabel: string): string {
-  const [first, second] = manifest.sweep;
+  const first = manifest.sweep.at(-1);
+  const second = manifest.sweep.length > 1 ? manifest.sweep.at(-2) : undefined;
   if (!first) return "";
   const valueOf = (variant: string, field: string) => String(manifest.variants.find((v) => v.name === variant)!.generator[field]);
   const xs = [...new Set(manifest.variants.map((v) => String(v.generator[first])))];
@@ -164,7 +168,7 @@ export async function writeSuiteReport(manifest: SuiteManifest, outDir: string):
   const summary = summaryTable(all, manifest, referenceLabel);
   const about = manifest.variants.filter((v) => v.about).map((v) => `- **${v.name}**: ${v.about}`);
   const facts = [
-    `- **Suite spec**: ${manifest.specFile}`,
+    `- **Suite spec**: ${shownPath(manifest.specFile)}`,
     `- **Variants**: ${manifest.variants.length} (${manifest.variants.length - missing.length} with results${missing.length ? `; missing: ${missing.join(", ")}` : ""})`,
     `- **Git commits**: ${[...commits].join("; ") || "–"}`,
   ];
@@ -172,23 +176,15 @@ export async function writeSuiteReport(manifest: SuiteManifest, outDir: string):
     [`# Suite report: ${manifest.name}`, manifest.description ?? "", facts.join("\n"), about.length ? `## What each variant plants\n\n${about.join("\n")}` : "", markdownTable(summary, "##").trimEnd()]
       .filter(Boolean)
       .join("\n\n") + "\n";
-  const html = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Suite report: ${escapeXml(manifest.name)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<h1>Suite report: ${escapeXml(manifest.name)}</h1>
-${manifest.description ? `<p>${escapeXml(manifest.description)}</p>` : ""}
-<ul>${facts.map((f) => `<li>${escapeXml(f.replace(/^- /, "").replace(/\*\*/g, ""))}</li>`).join("")}</ul>
-${about.length ? section("What each variant plants", `<ul>${manifest.variants.filter((v) => v.about).map((v) => `<li><b>${escapeXml(v.name)}</b>: ${escapeXml(v.about!)}</li>`).join("")}</ul>`) : ""}
-${section("Against the reference model", tableHtml(summary) + sweepCharts(manifest, all, referenceLabel))}
-</body>
-</html>
-`;
+  const html = htmlPage(
+    `Suite report: ${manifest.name}`,
+    [
+      manifest.description ? `<p>${escapeXml(manifest.description)}</p>` : "",
+      `<ul>${facts.map((f) => `<li>${escapeXml(f.replace(/^- /, "").replace(/\*\*/g, ""))}</li>`).join("")}</ul>`,
+      about.length ? section("What each variant plants", `<ul>${manifest.variants.filter((v) => v.about).map((v) => `<li><b>${escapeXml(v.name)}</b>: ${escapeXml(v.about!)}</li>`).join("")}</ul>`) : "",
+      section("Against the reference model", tableHtml(summary) + sweepCharts(manifest, all, referenceLabel)),
+    ].join("\n"),
+  );
   const contents: Record<string, string> = {
     "suite.md": markdown,
     "suite.json": JSON.stringify({ suite: manifest.name, variants: manifest.variants, missing, comparisons: all }, null, 2) + "\n",
@@ -201,4 +197,10 @@ ${section("Against the reference model", tableHtml(summary) + sweepCharts(manife
     files.push(file);
   }
   return { markdown, files, comparisons: all };
+}
+
+/** A path as the report shows it: relative to the working directory when inside it (as a run report shows its spec), else as recorded. */
+function shownPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : file;
 }

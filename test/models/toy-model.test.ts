@@ -1,9 +1,10 @@
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.ts";
 import { modelNames, registerModel } from "../../src/models/registry.ts";
 import { modelResultSchema } from "../../src/run/result.ts";
+import { readChecksums, verifySealed } from "../../src/util/checksums.ts";
 import { toyRecipe } from "../fixtures/toy-model.ts";
 import { tempDir } from "../helpers/prepared.ts";
 
@@ -89,6 +90,12 @@ describe("a model added as one file and one registry line", () => {
     };
     const hidden = manifest.weightsManifest.flatMap((m) => m.weights).find((w) => w.name === "toy/tower/hidden/dense0/kernel");
     expect(hidden?.shape[1]).toBe(3);
+    // Sealed like every artefact: the checksums cover the four files, and a damaged one is seen.
+    const serving = join(runDir, "toy", "seed-1", "serving");
+    expect(Object.keys((await readChecksums(serving))!.files)).toEqual(["README.md", "inputs.json", "model.json", "weights.bin"]);
+    expect(await verifySealed(serving)).toBe(true);
+    await appendFile(join(serving, "weights.bin"), "x");
+    await expect(verifySealed(serving)).rejects.toThrow(/weights.bin: corrupted/);
   });
 });
 

@@ -45,8 +45,9 @@ describe("mkt run: run directories and resume", () => {
 
     const killed = join(dir, "killed");
     const child = spawn("node", mkt(killed, spec), { stdio: "ignore" });
-    // Kill as soon as MKT's pretraining has finished: MLP is done, MKT is half way.
-    const marker = () => existsSync(join(killed, "runs")) && existsSync(join(runDirOf(killed), "mkt", "seed-1", "stage-pretrain", "record.json"));
+    // Kill as soon as MKT's pretraining has finished (its stage directory sealed: checksums.json is
+    // written last, after record.json): MLP is done, MKT is half way.
+    const marker = () => existsSync(join(killed, "runs")) && existsSync(join(runDirOf(killed), "mkt", "seed-1", "stage-pretrain", "checksums.json"));
     const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
     while (!marker() && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
     child.kill("SIGKILL");

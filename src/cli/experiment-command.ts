@@ -24,14 +24,15 @@ export interface ExperimentContext {
  * Loads an experiment spec (preparing its dataset if needed), selects the backend, opens the data.
  * `--seed` restricts the command to some of the spec's seeds: the same run, done in parts.
  * Flags, both specs and the rules between them are checked before anything is prepared or written;
- * `trainsMkt`: the command trains MKT whatever the spec's models (pretrain, finetune, eval, ablate, export).
+ * `alsoTrains`: models the command trains whatever the spec's models (MKT for pretrain, finetune,
+ * eval, ablate): their own rules (ModelDefinition.rules) are checked too.
  * tfjs and DuckDB are loaded only once the specs and flags are checked: a bad spec is answered at once.
  */
-export async function withExperiment<T>(file: string, command: Command, fn: (context: ExperimentContext) => Promise<T>, options: { trainsMkt?: boolean } = {}): Promise<T> {
+export async function withExperiment<T>(file: string, command: Command, fn: (context: ExperimentContext) => Promise<T>, options: { alsoTrains?: readonly string[] } = {}): Promise<T> {
   const global = globalOptions(command);
   await checkOutputDir(global.out, "--out");
   // Loaded here, not at start: `mkt --help` needs neither zod nor yaml.
-  const [{ loadExperimentSpecs }, { mktSizeProblem }] = await Promise.all([import("../spec/experiment-specs.ts"), import("../models/mkt/recipe.ts")]);
+  const [{ loadExperimentSpecs }, { recipeFor }] = await Promise.all([import("../spec/experiment-specs.ts"), import("../models/registry.ts")]);
   const specs = await loadExperimentSpecs(file);
   const spec = specs.experiment.value;
   const only: number[] = [];
@@ -40,8 +41,10 @@ export async function withExperiment<T>(file: string, command: Command, fn: (con
     if (!spec.seeds.includes(seed)) throw new UserError(`--seed ${oneLine(value, 20)}: not one of the spec's seeds (${spec.seeds.join(", ")})`);
     only.push(seed);
   }
-  const mkt = options.trainsMkt ? mktSizeProblem(spec) : undefined;
-  if (mkt) throw new UserError(`${file}: sizes.cke_levels: ${mkt}`);
+  for (const name of options.alsoTrains ?? []) {
+    const [issue] = recipeFor(name).rules?.(spec) ?? [];
+    if (issue) throw new UserError(`${file}: ${issue.path.join(".")}: ${issue.message}`);
+  }
   const [{ selectBackend }, { loadExperiment }, { PreparedDataset }] = await Promise.all([
     import("../engine/index.ts"),
     import("../run/experiment.ts"),

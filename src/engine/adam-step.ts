@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "./tf.ts";
 import { ADAM_KERNEL, type AdamAttrs } from "./kernels/adam-kernel.ts";
 
 export type { AdamAttrs };

@@ -6,7 +6,7 @@
  * dependencies (their install step downloads libtensorflow), so they are imported through a
  * variable specifier: tsc does not need their types and a missing package is a normal outcome.
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "./tf.ts";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { oneLine, UserError } from "../util/errors.ts";
@@ -92,7 +92,8 @@ async function loadNative(pkg: string): Promise<string | undefined> {
 
 /** Registers the wasm backend and points it at the installed .wasm binaries. */
 async function loadWasm(): Promise<void> {
-  const wasm = await import("@tensorflow/tfjs-backend-wasm");
+  // require, not import: the ESM loader would scan the CommonJS bundle for export names (see tf.ts).
+  const wasm = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
   loadedVersions["tfjs-backend-wasm"] = wasm.version_wasm;
   if (!wasmPathsSet) {
     // Under Node emscripten reads the binary with fs from prefix + file name: a plain directory

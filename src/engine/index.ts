@@ -9,3 +9,4 @@ export { loadBlas, setBlasReplicaMode } from "./blas.ts";
 export { adamStep, type AdamAttrs } from "./adam-step.ts";
 export { denseMatMul } from "./kernels/fused-matmul-grad.ts";
 export { float32Values } from "./read-values.ts";
+export { tf } from "./tf.ts";

@@ -3,7 +3,7 @@
  * on wasm a view of the tensor's bytes in the backend's heap. The view is valid only until the next
  * tensor is allocated (a growing heap detaches it), so copy it out at once.
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "./tf.ts";
 import type { WasmHeapBackend } from "./kernels/wasm-module.ts";
 
 /** Values of a float32 tensor: a heap view on wasm (copy it before allocating), else dataSync(). */

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import { attr, OP_MAPPINGS, tensorShape, tfDtype, type GraphNode, type MappedOp, type OpContext } from "./ops.ts";
 import type { Trace, TracedCall, TracedSource } from "./trace.ts";
 

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 
 /**
  * The tfjs kernels an exported forward pass may contain, each mapped to the TensorFlow op (name,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import { TARGET, type Batch } from "../data/batch.ts";
 import type { PreparedSchema } from "../data/schema.ts";
 import { withTensors } from "../models/batch-loop.ts";

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 
 /** Where a recorded kernel's input comes from. */
 export type TracedSource =

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 
 /**
  * Row-wise cosine similarity a [B, d], b [B, d] → [B]. Norms are sqrt(Σx² + eps): finite, with a

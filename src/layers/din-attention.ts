@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import { Dense } from "./dense.ts";
 import { Mlp, type HiddenActivation } from "./mlp.ts";
 import type { ForwardMode } from "./mode.ts";

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import type { ForwardMode } from "./mode.ts";
 import { Module, type ParamInit } from "./params.ts";
 

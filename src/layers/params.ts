@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 
 /** fmix32 of MurmurHash3 over (seed, counter): nearby inputs give unrelated 32-bit seeds. */
 function mixSeed(seed: number, counter: number): number {

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import { ENTITY_NAMES, type EntityName } from "../data/batch.ts";
 import { CgcLevel, type CgcInput } from "./cgc.ts";
 import { Module, type ParamInit } from "./params.ts";

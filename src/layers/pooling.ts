@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 
 /**
  * Mean over the real positions of a sequence: x [B, L, d], mask [B, L] float (1 real, 0 padding)

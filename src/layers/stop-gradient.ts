@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 
 /**
  * Identity in the forward pass, zero gradient backwards (tfjs has no tf.stopGradient). Used where a

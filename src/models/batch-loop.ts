@@ -4,7 +4,7 @@
  * released inside tf.tidy, or released after use), and the reuse of a batch's buffers (handed back
  * to the reader once nothing reads the batch).
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import type { Batch } from "../data/batch.ts";
 import type { BatchOptions, PreparedDataset } from "../data/reader.ts";
 import { batchToTensors, disposeBatchTensors, type BatchTensors } from "./inputs.ts";

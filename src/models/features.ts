@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import { ENTITY_NAMES, type EntityName } from "../data/batch.ts";
 import type { PreparedSchema, PreparedSequence } from "../data/schema.ts";
 import { DinAttention } from "../layers/din-attention.ts";

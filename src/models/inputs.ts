@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import { TARGET, type Batch } from "../data/batch.ts";
 
 /** One behaviour sequence as tensors. */

@@ -4,7 +4,7 @@
  * so a variable that gets no gradient in some step keeps its own moments (tfjs's Adam keys them by
  * position in the gradient map).
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import { adamStep, type AdamAttrs } from "../engine/index.ts";
 
 /** Adam's state, by logical variable name: what a resumed training needs to take the same steps. */

@@ -1,7 +1,7 @@
 import { open, readFile, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import type { Module } from "../layers/params.ts";
 import { buildDirAtomic } from "../util/atomic.ts";
 import { CorruptArtefactError, sha256Bytes } from "../util/checksums.ts";

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../engine/index.ts";
 import type { Batch } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { BackendName } from "../engine/index.ts";

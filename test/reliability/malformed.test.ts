@@ -63,6 +63,7 @@ const addRow = (files: Files, path: string, row: string) => void (files[path] = 
 const results = (d: CaseDirs) => join(d.out, "results");
 const prepare = (d: CaseDirs, ...flags: string[]) => ["--out", results(d), ...flags, "prepare", join(d.input, "data.yaml")];
 const run = (d: CaseDirs, ...flags: string[]) => ["--out", results(d), ...flags, "run", join(d.input, "exp.yaml")];
+const pretrain = (d: CaseDirs) => ["--out", results(d), "pretrain", join(d.input, "exp.yaml")];
 const dataSpec = (d: CaseDirs) => join(d.input, "data.yaml");
 const expSpec = (d: CaseDirs) => join(d.input, "exp.yaml");
 const target = (d: CaseDirs) => join(d.input, "raw", "target.csv");
@@ -94,6 +95,7 @@ const CASES: Case[] = [
   // ── cross-field ──
   { name: "reference_model not among models", kind: "cross-field", files: (f) => edit(f, "exp.yaml", "reference_model: mlp", "reference_model: din"), argv: run, names: expSpec, says: /:6: reference_model: 'din' is not among models \(mlp\)/ },
   { name: "cke_levels that do not end like the MLP (MKT)", kind: "cross-field", files: (f) => { edit(f, "exp.yaml", "models: [mlp]", "models: [mlp, mkt]"); edit(f, "exp.yaml", "cke_levels: [4]", "cke_levels: [8]"); }, argv: run, names: expSpec, says: /:\d+: sizes\.cke_levels: MKT needs the last of sizes\.cke_levels \(8\) equal to the last of sizes\.mlp \(4\)/ },
+  { name: "cke_levels that do not end like the MLP, for mkt pretrain with MKT not among the models", kind: "cross-field", files: (f) => edit(f, "exp.yaml", "cke_levels: [4]", "cke_levels: [8]"), argv: pretrain, names: expSpec, says: /: sizes\.cke_levels: MKT needs the last of sizes\.cke_levels \(8\) equal to the last of sizes\.mlp \(4\)/ },
   { name: "CoNet with a one-layer MLP", kind: "cross-field", files: (f) => edit(f, "exp.yaml", "models: [mlp]", "models: [mlp, conet]"), argv: run, names: expSpec, says: /: sizes\.mlp: CoNet needs at least two hidden layers/ },
   { name: "split fractions summing over 1", kind: "cross-field", files: (f) => edit(f, "data.yaml", "split: { by: time, slice_seconds: 100 }", "split: { by: user_order, test_fraction: 0.6, valid_fraction: 0.5 }"), names: dataSpec, says: /: split\.valid_fraction: test_fraction \+ valid_fraction is 1\.1; it must be below 1/ },
   { name: "no label and no negative sampling", kind: "cross-field", files: (f) => edit(f, "data.yaml", "label: { column: click }, specific: [{ name: style }]", "specific: [{ name: style }]"), names: dataSpec, says: /: entities\.target\.label: required unless negatives are sampled/ },

@@ -64,7 +64,7 @@ function mktCommand(program: Command, name: string, description: string, run: (f
   seedOption(program.command(name))
     .description(description)
     .argument("<experiment-spec>", SPEC_ARG)
-    .action((file: string, _o: unknown, command: Command) => withExperiment(file, command, (context) => run(file, context), { trainsMkt: true }));
+    .action((file: string, _o: unknown, command: Command) => withExperiment(file, command, (context) => run(file, context), { alsoTrains: ["mkt"] }));
 }
 
 /** `mkt <stage>`: trains MKT up to and including that stage, for each seed, and prints the stage's records. */

@@ -19,7 +19,7 @@
  *
  * cpu (`cpu:MktAdam/fused`): the JS loop (adamUpdate) into three new arrays.
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./adam-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend, type WasmMemory } from "./wasm-module.ts";
 

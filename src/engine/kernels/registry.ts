@@ -7,7 +7,7 @@
  * which travels on the config itself (under a global symbol): the state lives in tfjs's registries,
  * so applying is idempotent and removal restores exactly what was there.
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
 import { adamKernels } from "./adam-kernel.ts";
 import { wasmCopyOverrides } from "./wasm-copy.ts";
@@ -39,7 +39,7 @@ function overrides(options: OverrideOptions = {}): readonly KernelOverride[] {
   return [...matmul, ...OTHERS];
 }
 
-const GRADIENTS: readonly GradientOverride[] = [{ name: "grad:Relu/MktReluGrad", kernelName: tf.Relu, backendName: "wasm", wrap: reluGradient }];
+const GRADIENTS: readonly GradientOverride[] = [{ name: "grad:Relu/MktReluGrad", kernelName: "Relu", backendName: "wasm", wrap: reluGradient }];
 
 /** Gradients for kernels tfjs registers none for, applied and removed with their backend's overrides. */
 const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient: tf.GradConfig }[] = [

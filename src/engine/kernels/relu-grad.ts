@@ -10,7 +10,7 @@
  * own gradient is what tfjs's ops give: d/d(dy) = MktReluGrad(ddy, x), d/dx = 0. Dense's fused
  * kernel gets its ReLU gradient from fused-matmul-grad.ts (the same kernel, on its output).
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./relu-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 import { sumRowsJs } from "./wasm-sum.ts";

@@ -9,7 +9,7 @@
  * `fallback`. Each output is a float32 sum of float32 products, in t order where b is not
  * transposed, else in four interleaved partial sums (bmm-simd.wat).
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./bmm-simd.wasm.ts";
 import { matmulPlan } from "./matmul-plan.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";

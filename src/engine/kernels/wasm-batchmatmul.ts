@@ -10,7 +10,7 @@
  * Batched operands (batch > 1) take the slow loop whatever the transposes, so they are passed
  * through unchanged: an explicit transpose would only add a copy.
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import { SMALL_MATRIX_WORK, smallBatchedMatMul } from "./small-batched-matmul.ts";
 import type { KernelOverride } from "./types.ts";
 
@@ -86,7 +86,7 @@ export function explicitTransposeMatMul(original: tf.KernelFunc): tf.KernelFunc 
 
 export const wasmBatchMatMulOverride: KernelOverride = {
   name: "wasm:BatchMatMul/explicit-transpose+small-simd",
-  kernelName: tf.BatchMatMul,
+  kernelName: "BatchMatMul",
   backendName: "wasm",
   // Batches of small matrices first go to the SIMD kernel (small-batched-matmul.ts).
   wrap: (original) => smallBatchedMatMul(explicitTransposeMatMul(original), SMALL_MATRIX_WORK.withoutBlas),

@@ -13,7 +13,7 @@
  * In the registered BatchMatMul override, batches of matrices of up to SMALL_MATRIX_WORK.withBlas
  * multiply-adds never get here: the SIMD kernel in front of it takes them (small-batched-matmul.ts).
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import { loadedBlas, type Blas } from "../blas.ts";
 import type { KernelOverride } from "./types.ts";
 import { disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
@@ -119,7 +119,7 @@ export function blasFusedMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
 
 export const wasmBlasBatchMatMulOverride: KernelOverride = {
   name: "wasm:BatchMatMul/openblas+small-simd",
-  kernelName: tf.BatchMatMul,
+  kernelName: "BatchMatMul",
   backendName: "wasm",
   // Batches of small matrices first go to the SIMD kernel (small-batched-matmul.ts).
   wrap: (original) => smallBatchedMatMul(blasBatchMatMul(explicitTransposeMatMul(original)), SMALL_MATRIX_WORK.withBlas),
@@ -127,7 +127,7 @@ export const wasmBlasBatchMatMulOverride: KernelOverride = {
 
 export const wasmBlasFusedMatMulOverride: KernelOverride = {
   name: "wasm:_FusedMatMul/openblas",
-  kernelName: tf._FusedMatMul,
+  kernelName: "_FusedMatMul",
   backendName: "wasm",
   wrap: (original) => blasFusedMatMul(wasmFusedMatMul(original)),
 };

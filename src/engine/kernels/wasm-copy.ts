@@ -13,7 +13,7 @@
  * Anything outside the common case (strings, gather along another axis without batch dims, other
  * dtypes) goes to the original kernel.
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./copy-simd.wasm.ts";
 import type { KernelOverride } from "./types.ts";
 import { heapModuleExports, wasmHeapMemory } from "./wasm-module.ts";
@@ -338,12 +338,12 @@ function identity(original: tf.KernelFunc): tf.KernelFunc {
 }
 
 export const wasmCopyOverrides: readonly KernelOverride[] = [
-  override(tf.GatherV2, "js-rows", gatherRows),
-  override(tf.Concat, "js-runs", concat),
-  override(tf.Pack, "js-runs", pack),
-  override(tf.Unpack, "js-runs", unpack),
-  override(tf.SplitV, "js-runs", splitV),
-  override(tf.Slice, "js-runs", slice),
-  override(tf.Transpose, "runs", transpose),
-  override(tf.Identity, "shared-data", identity),
+  override("GatherV2", "js-rows", gatherRows),
+  override("Concat", "js-runs", concat),
+  override("Pack", "js-runs", pack),
+  override("Unpack", "js-runs", unpack),
+  override("SplitV", "js-runs", splitV),
+  override("Slice", "js-runs", slice),
+  override("Transpose", "runs", transpose),
+  override("Identity", "shared-data", identity),
 ];

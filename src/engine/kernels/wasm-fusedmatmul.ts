@@ -9,7 +9,7 @@
  * block of the shared dimension, and clamps relu/relu6 on partial block sums (errors up to 2.0
  * against cpu). There the plain (correct) matmul runs first, then the bias and activation kernels.
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import type { KernelOverride } from "./types.ts";
 import { batchSize } from "./matmul-plan.ts";
 import { disposeInfos, explicitTransposeMatMul, runWasmKernel } from "./wasm-batchmatmul.ts";
@@ -85,7 +85,7 @@ export function wasmFusedMatMul(original: tf.KernelFunc): tf.KernelFunc {
 
 export const wasmFusedMatMulOverride: KernelOverride = {
   name: "wasm:_FusedMatMul/explicit-transpose+batched-fix",
-  kernelName: tf._FusedMatMul,
+  kernelName: "_FusedMatMul",
   backendName: "wasm",
   wrap: wasmFusedMatMul,
 };

@@ -12,7 +12,7 @@
  * from +0 in row order and rounded once, exactly as the JS loop (sumRowsJs, kept as the fallback
  * where the heap is not reachable), so both give the same bits (test/kernels-dense.test.ts).
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../tf.ts";
 import type { KernelOverride } from "./types.ts";
 import { WASM_BASE64 } from "./sum-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
@@ -102,7 +102,7 @@ export function sumRowsJs(src: Float32Array, dst: Float32Array, outer: number, r
 
 export const wasmSumOverride: KernelOverride = {
   name: "wasm:Sum/no-transpose",
-  kernelName: tf.Sum,
+  kernelName: "Sum",
   backendName: "wasm",
   wrap: sumBlock,
 };

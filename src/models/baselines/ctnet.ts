@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../../engine/index.ts";
 import { z } from "zod";
 import type { EntityName } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";

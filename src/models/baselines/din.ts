@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../../engine/index.ts";
 import { DinAttention } from "../../layers/din-attention.ts";
 import { Mlp } from "../../layers/mlp.ts";
 import type { ForwardMode } from "../../layers/mode.ts";

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../../engine/index.ts";
 import { z } from "zod";
 import { BilinearInteraction } from "../../layers/bilinear.ts";
 import { Mlp } from "../../layers/mlp.ts";

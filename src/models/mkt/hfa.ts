@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../../engine/index.ts";
 import { CrossNetwork } from "../../layers/cross-network.ts";
 import { Dense } from "../../layers/dense.ts";
 import { Module, type ParamInit } from "../../layers/params.ts";

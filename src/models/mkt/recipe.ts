@@ -4,12 +4,6 @@ import { mktRecipeName, type AblationName } from "./ablations.ts";
 import { buildMem, buildTem, type MktBuildOptions, type MultiEntityModel } from "./index.ts";
 import { mktSections } from "./sections.ts";
 
-/** Why MKT cannot be built with these sizes, or undefined: its PDL compares the CKE and the independent MLP outputs row by row. */
-export function mktSizeProblem(spec: { sizes: { mlp: readonly number[]; cke_levels: readonly number[] } }): string | undefined {
-  const { mlp, cke_levels: cke } = spec.sizes;
-  return mlp.at(-1) === cke.at(-1) ? undefined : `MKT needs the last of sizes.cke_levels (${cke.at(-1)}) equal to the last of sizes.mlp (${mlp.at(-1)})`;
-}
-
 /**
  * MKT (or one of its ablations): stage "pretrain" trains MEM on source + target rows; stage
  * "finetune" trains TEM on target rows with MEM frozen. w/o TEM finetune is full MKT's MEM
@@ -40,10 +34,9 @@ const mktDefinition: ModelDefinition<typeof mktSections> = defineModel({
   label: "MKT",
   category: "ours",
   sections: mktSections,
-  rules: (spec) => {
-    const problem = mktSizeProblem(spec);
-    return problem ? [{ path: ["sizes", "cke_levels"], message: problem }] : [];
-  },
+  // PDL compares the CKE's and the independent MLP's outputs row by row: they must be as wide.
+  rules: ({ sizes: { mlp, cke_levels: cke } }) =>
+    mlp.at(-1) === cke.at(-1) ? [] : [{ path: ["sizes", "cke_levels"], message: `MKT needs the last of sizes.cke_levels (${cke.at(-1)}) equal to the last of sizes.mlp (${mlp.at(-1)})` }],
   movedFields: { "sizes.hfa_cross_layers": "mem.hfa_cross_layers" },
 });
 

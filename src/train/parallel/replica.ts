@@ -8,7 +8,7 @@
  * every replica holds bit-identical weights, and the result is the same as one Adam over the
  * summed gradient (Adam treats each variable on its own).
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../../engine/index.ts";
 import type { Batch } from "../../data/batch.ts";
 import { float32Values } from "../../engine/index.ts";
 import { predictBatch } from "../../models/batch-loop.ts";

@@ -3,7 +3,7 @@
  * flags, then for each step computes its part's gradient and, when told, takes the Adam step for
  * the variables it owns; it loads the others' new values before it next uses the weights.
  */
-import * as tf from "@tensorflow/tfjs";
+import { tf } from "../../engine/index.ts";
 import { parentPort } from "node:worker_threads";
 import { selectBackend } from "../../engine/index.ts";
 import type { FromWorker, ReplicaFactory, ToWorker } from "./protocol.ts";

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -36,6 +36,24 @@ describe("mkt command line", () => {
     expect(code).toBe(2);
     expect(stderr.trim().split("\n")).toEqual([`mkt: ${spec}:6: entities.target.labels: unknown field (check its spelling; see docs/specs.md for the fields this spec takes)`]);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it("an experiment-spec error is answered without loading tfjs (it loads on a command's first op)", async () => {
+    const dir = await tempDir();
+    // Records each load of the tfjs package (src/engine/tf.ts requires it on first use).
+    const hook = join(dir, "hook.cjs");
+    const loads = join(dir, "loads.txt");
+    await writeFile(hook, `const M = require("module"); const load = M._load; M._load = function (request) { if (request === "@tensorflow/tfjs") require("fs").appendFileSync(${JSON.stringify(loads)}, "tfjs\\n"); return load.apply(this, arguments); };`);
+    const spec = join(dir, "bad.yaml");
+    await writeFile(spec, `name: bad\ndataset: ${join(process.cwd(), "datasets", "synthetic-tiny.yaml")}\nmodels: [mkt, mlp, din]\nseeds: [1, 1]\n`);
+    const run = (...args: string[]) => spawnSync("node", ["bin/mkt", "--log-level", "silent", ...args], { encoding: "utf8", timeout: 300_000, env: { ...process.env, NODE_OPTIONS: `--require ${hook}` } });
+    const bad = run("--out", join(dir, "out"), "run", spec);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("seeds.1: 1 is listed twice");
+    expect(existsSync(loads)).toBe(false);
+    // The hook does see tfjs when a command computes.
+    expect(run("info").status).toBe(0);
+    expect(readFileSync(loads, "utf8")).toContain("tfjs");
   });
 
   it("bad raw data: one line naming file, line and column, exit 2", async () => {

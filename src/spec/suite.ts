@@ -45,11 +45,6 @@ export const suiteSpecSchema = z
 export type SuiteSpec = z.output<typeof suiteSpecSchema>;
 export type VariantSpec = z.output<typeof variantSchema>;
 
-/** Whether a parsed YAML document is a suite spec rather than an experiment spec. */
-export function isSuiteDocument(value: unknown): boolean {
-  return typeof value === "object" && value !== null && ("variants" in value || "sweep" in value);
-}
-
 /** The variants of a suite: its list, or one per combination of the sweep's values (name: field-value pairs, short). */
 export function expandVariants(spec: SuiteSpec): VariantSpec[] {
   if (spec.variants) return spec.variants;

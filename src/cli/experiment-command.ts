@@ -25,25 +25,21 @@ export interface ExperimentContext {
  * `--seed` restricts the command to some of the spec's seeds: the same run, done in parts.
  * Flags, both specs and the rules between them are checked before anything is prepared or written;
  * `alsoTrains`: models the command trains whatever the spec's models (MKT for pretrain, finetune,
- * eval, ablate): their own rules (ModelDefinition.rules) are checked too.
+ * eval, ablate): their own rules (ModelDefinition.rules) are checked with the spec.
  * tfjs and DuckDB are loaded only once the specs and flags are checked: a bad spec is answered at once.
  */
 export async function withExperiment<T>(file: string, command: Command, fn: (context: ExperimentContext) => Promise<T>, options: { alsoTrains?: readonly string[] } = {}): Promise<T> {
   const global = globalOptions(command);
   await checkOutputDir(global.out, "--out");
   // Loaded here, not at start: `mkt --help` needs neither zod nor yaml.
-  const [{ loadExperimentSpecs }, { recipeFor }] = await Promise.all([import("../spec/experiment-specs.ts"), import("../models/registry.ts")]);
-  const specs = await loadExperimentSpecs(file);
+  const { loadExperimentSpecs } = await import("../spec/experiment-specs.ts");
+  const specs = await loadExperimentSpecs(file, options.alsoTrains);
   const spec = specs.experiment.value;
   const only: number[] = [];
   for (const value of command.opts<{ seed?: string[] }>().seed ?? []) {
     const seed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
     if (!spec.seeds.includes(seed)) throw new UserError(`--seed ${oneLine(value, 20)}: not one of the spec's seeds (${spec.seeds.join(", ")})`);
     only.push(seed);
-  }
-  for (const name of options.alsoTrains ?? []) {
-    const [issue] = recipeFor(name).rules?.(spec) ?? [];
-    if (issue) throw new UserError(`${file}: ${issue.path.join(".")}: ${issue.message}`);
   }
   const [{ selectBackend }, { loadExperiment }, { PreparedDataset }] = await Promise.all([
     import("../engine/index.ts"),

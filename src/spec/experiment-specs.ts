@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { readableFileSize } from "../util/files.ts";
 import { datasetSpecSchema, type DatasetSpec } from "./dataset.ts";
-import { experimentSpecFileSchema, type ExperimentSpec } from "./experiment.ts";
+import { experimentSpecFileSchemaFor, type ExperimentSpec } from "./experiment.ts";
 import { loadSpec, type LoadedSpec } from "./load.ts";
 
 export interface ExperimentSpecs {
@@ -14,9 +14,13 @@ export interface ExperimentSpecs {
   dataset: LoadedSpec<DatasetSpec>;
 }
 
-/** The experiment spec and the dataset spec it names, each validated and the two together; reads nothing else and writes nothing. */
-export async function loadExperimentSpecs(file: string): Promise<ExperimentSpecs> {
-  const experiment = await loadSpec(file, experimentSpecFileSchema);
+/**
+ * The experiment spec and the dataset spec it names, each validated and the two together; reads
+ * nothing else and writes nothing. `alsoTrains`: models the command trains whatever the spec lists,
+ * whose rules are checked too.
+ */
+export async function loadExperimentSpecs(file: string, alsoTrains: readonly string[] = []): Promise<ExperimentSpecs> {
+  const experiment = await loadSpec(file, experimentSpecFileSchemaFor(alsoTrains));
   const datasetFile = resolve(experiment.dir, experiment.value.dataset);
   // A dataset spec that is not there is named with the spec that points at it.
   await readableFileSize(datasetFile).catch((error: unknown) => {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ModelDefinition } from "../models/definition.ts";
-import { modelDefinitions, trainedModels } from "../models/registry.ts";
+import { modelDefinitions, recipeFor, trainedModels } from "../models/registry.ts";
 import { commonShape, type ExperimentSpec } from "./experiment-common.ts";
 
 export type { ExperimentSpec } from "./experiment-common.ts";
@@ -119,3 +119,14 @@ export const experimentSpecSchema = composedNow("spec");
  * checked before anything is prepared or trained.
  */
 export const experimentSpecFileSchema = composedNow("file");
+
+/**
+ * The spec file's schema for a command that trains `alsoTrains` whatever the spec's models (`mkt
+ * pretrain` trains MKT): their rules are checked with the others and reported the same way.
+ */
+export function experimentSpecFileSchemaFor(alsoTrains: readonly string[]): z.ZodType<ExperimentSpec> {
+  if (alsoTrains.length === 0) return experimentSpecFileSchema;
+  return experimentSpecFileSchema.superRefine((spec, ctx) => {
+    for (const name of alsoTrains) for (const issue of recipeFor(name).rules?.(spec) ?? []) ctx.addIssue({ code: "custom", ...issue });
+  });
+}

@@ -6,7 +6,11 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "./helpers/prepared.ts";
 
 function mkt(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync("node", ["bin/mkt", "--log-level", "silent", ...args], { encoding: "utf8", timeout: 300_000 });
+  return mktWithEnv({}, ...args);
+}
+
+function mktWithEnv(env: Record<string, string>, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync("node", ["bin/mkt", "--log-level", "silent", ...args], { encoding: "utf8", timeout: 300_000, env: { ...process.env, ...env } });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -46,13 +50,13 @@ describe("mkt command line", () => {
     await writeFile(hook, `const M = require("module"); const load = M._load; M._load = function (request) { if (request === "@tensorflow/tfjs") require("fs").appendFileSync(${JSON.stringify(loads)}, "tfjs\\n"); return load.apply(this, arguments); };`);
     const spec = join(dir, "bad.yaml");
     await writeFile(spec, `name: bad\ndataset: ${join(process.cwd(), "datasets", "synthetic-tiny.yaml")}\nmodels: [mkt, mlp, din]\nseeds: [1, 1]\n`);
-    const run = (...args: string[]) => spawnSync("node", ["bin/mkt", "--log-level", "silent", ...args], { encoding: "utf8", timeout: 300_000, env: { ...process.env, NODE_OPTIONS: `--require ${hook}` } });
-    const bad = run("--out", join(dir, "out"), "run", spec);
-    expect(bad.status).toBe(2);
+    const env = { NODE_OPTIONS: `--require ${hook}` };
+    const bad = mktWithEnv(env, "--out", join(dir, "out"), "run", spec);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("seeds.1: 1 is listed twice");
     expect(existsSync(loads)).toBe(false);
     // The hook does see tfjs when a command computes.
-    expect(run("info").status).toBe(0);
+    expect(mktWithEnv(env, "info").code).toBe(0);
     expect(readFileSync(loads, "utf8")).toContain("tfjs");
   });
 

@@ -1,7 +1,7 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DIGEST_FILE, distIsCurrent as current, sourceDigest as digest } from "../scripts/source-digest.mjs";
+import { DIGEST_FILE, STAMP_FILE, distIsCurrent as current, sourceDigest as digest, sourceStamp as stamp } from "../scripts/source-digest.mjs";
 import { tempDir } from "./helpers/prepared.ts";
 
 describe("bin/mkt runs dist/ only when it was built from the sources as they are", () => {
@@ -16,11 +16,19 @@ describe("bin/mkt runs dist/ only when it was built from the sources as they are
     // What scripts/build.mjs writes last, after compiling.
     const build = async () => {
       await mkdir(join(root, "dist"), { recursive: true });
+      await writeFile(join(root, "dist", STAMP_FILE), stamp(root));
       await writeFile(join(root, "dist", DIGEST_FILE), `${digest(root)}\n`);
     };
     await build();
     expect(current(root)).toBe(true);
 
+    // Touched, not changed (a checkout, an editor saving the same text): the content decides.
+    await utimes(join(root, "src", "cli", "run.ts"), new Date(), new Date(Date.now() + 5_000));
+    expect(current(root)).toBe(true);
+    // Changed to text of the same length: the stamp differs by the modification time alone.
+    await writeFile(join(root, "src", "cli", "run.ts"), "export{ };\n");
+    expect(current(root)).toBe(false);
+    await build();
     await writeFile(join(root, "src", "cli", "run.ts"), "export const edited = 1;\n");
     expect(current(root)).toBe(false);
     await build();

@@ -42,6 +42,16 @@ describe("spec validation: one line naming file, line, field and what was expect
     expect(specError("name: x\ndataset: d.yaml\ntraining:\n  max_epochs: many\n")).toBe("exp.yaml:4: training.max_epochs: expected number, received string");
   });
 
+  it("YAML's infinity or NaN where a number goes", () => {
+    expect(specError("name: x\ndataset: d.yaml\ntraining:\n  learning_rate: .inf\n")).toBe("exp.yaml:4: training.learning_rate: expected a finite number");
+    expect(specError("name: x\ndataset: d.yaml\nseeds: [1, .nan]\n")).toBe("exp.yaml:3: seeds.1: expected a finite number");
+  });
+
+  it("a fractional integer and a number out of range", () => {
+    expect(specError("name: x\ndataset: d.yaml\nseeds: [1.5]\n")).toBe("exp.yaml:3: seeds.0: expected an integer");
+    expect(specError("name: x\ndataset: d.yaml\ntraining:\n  max_epochs: 0\n")).toBe("exp.yaml:4: training.max_epochs: Too small: expected number to be >=1");
+  });
+
   it("a missing field", () => {
     expect(specError("name: x\n")).toMatch(/^exp\.yaml:1: dataset: expected string, received undefined$/);
   });

@@ -10,7 +10,6 @@ import { tf } from "./tf.ts";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { oneLine, UserError } from "../util/errors.ts";
-import { applyKernelOverrides, kernelOverridesFor, removeKernelOverrides } from "./kernels/registry.ts";
 import { loadBlas, type BlasState } from "./blas.ts";
 
 export type BackendChoice = "auto" | "gpu" | "node" | "wasm" | "cpu";
@@ -190,9 +189,10 @@ export async function selectBackend(
       unavailable.push({ backend: name, reason: result.reason });
       continue;
     }
-    if (!overrides) removeKernelOverrides();
+    const kernels = await kernelRegistry();
+    if (!overrides) kernels.removeKernelOverrides();
     const blas = overrides ? await loadBlas() : undefined;
-    const kernelOverrides = overrides ? applyKernelOverrides(TF_NAME[name]) : [];
+    const kernelOverrides = overrides ? kernels.applyKernelOverrides(TF_NAME[name]) : [];
     return { name, tfjsBackend: tf.getBackend(), versions: versions(), unavailable, kernelOverrides, ...(blas && TF_NAME[name] === "wasm" ? { blas: describeBlas(blas) } : {}) };
   }
   throw new UserError(`no TensorFlow.js backend works: ${unavailable.map((u) => `${u.backend}: ${u.reason}`).join("; ")}`);
@@ -202,6 +202,11 @@ function describeBlas(state: BlasState): string {
   return state.blas ? `${state.blas.library}, ${state.blas.threads()} thread(s)` : `not used: ${state.reason}`;
 }
 
+/** mkt's kernels, loaded when a backend is chosen: a command that stops at a spec error never reads them. */
+function kernelRegistry() {
+  return import("./kernels/registry.ts");
+}
+
 /**
  * Probes every backend for `mkt info` and restores the previously active one afterwards (when none
  * was active, the auto choice is left active, which is what tfjs itself would pick by priority).
@@ -209,6 +214,7 @@ function describeBlas(state: BlasState): string {
 export async function describeBackends(): Promise<BackendsDescription> {
   const previous = (tf.getBackend() as string | null) ?? undefined;
   const backends: BackendAvailability[] = [];
+  const { kernelOverridesFor } = await kernelRegistry();
   for (const name of AUTO_ORDER) {
     const result = await probe(name);
     const tfName = TF_NAME[name];

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 import { jsonNumber } from "../util/json.ts";
 import { auc, checkLengths, isPositive, type Scores } from "./auc.ts";
 import { gauc } from "./gauc.ts";

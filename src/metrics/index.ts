@@ -1,6 +1,6 @@
 import { auc, checkLengths, isPositive, type Scores } from "./auc.ts";
 import { gauc } from "./gauc.ts";
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 import { jsonNumber } from "../util/json.ts";
 import { DEFAULT_THRESHOLDS, evaluateGroups, groupMetricsSchema } from "./groups.ts";
 import { logloss } from "./logloss.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 import type { ExperimentSpec } from "../spec/experiment-common.ts";
 import type { ModelCategory, ModelRecipe } from "./recipe.ts";
 
@@ -46,7 +46,7 @@ export interface ModelDefinition<S extends SpecSections = SpecSections> extends 
  * each field with its default, the whole section defaulting to those (a spec may leave it out).
  */
 export function modelSection<T extends z.ZodRawShape>(fields: T) {
-  return z.strictObject(fields).prefault({} as z.input<z.ZodObject<T, z.core.$strict>>);
+  return z.strictObject(fields).default({} as z.input<z.ZodObject<T, "strict">>);
 }
 
 /** A model definition as written (the identity; it keeps the sections' types for sectionsOf). */

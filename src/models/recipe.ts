@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 import type { EntityName } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { PreparedSchema } from "../data/schema.ts";

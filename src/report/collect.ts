@@ -1,6 +1,6 @@
 import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 import { mktRecipeName } from "../models/mkt/ablations.ts";
 import { RESULT_FILE, modelDir } from "../run/model-run.ts";
 import { modelResultSchema, type ModelResult } from "../run/result.ts";

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { cpus, platform } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 import type { BackendInfo } from "../engine/index.ts";
 
 /** The directory of mkt's own package.json (its installation), found from this file's location. */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 import { evaluationResultSchema } from "../metrics/index.ts";
 import { importanceReportSchema } from "../models/mkt/importance.ts";
 import { modelCategorySchema, stageRecordSchema } from "../models/recipe.ts";

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { stringify } from "yaml";
-import type { z } from "zod";
+import type { z } from "../util/zod.ts";
 import { datasetSpecSchema } from "../spec/dataset.ts";
 import { experimentSpecFileSchema } from "../spec/experiment.ts";
 import { loadSpec } from "../spec/load.ts";
@@ -40,7 +40,7 @@ export function suiteDir(outRoot: string, name: string): string {
 /** One zod failure as "<path>: <message>". */
 function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0]!;
-  return `${issue.path.length ? issue.path.join(".") : "(top level)"}: ${issue.message.replace(/^Invalid input: /, "")}`;
+  return `${issue.path.length ? issue.path.join(".") : "(top level)"}: ${issue.message}`;
 }
 
 /**

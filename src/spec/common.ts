@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 
 /** Longest name that becomes a directory or file name (datasets, experiments, fields): short enough for every file system. */
 export const MAX_NAME_CHARS = 64;

@@ -1,5 +1,5 @@
 import { extname } from "node:path";
-import type { z } from "zod";
+import type { z } from "../util/zod.ts";
 import type { DatasetSpec, FieldSpec, RawTable } from "./dataset-shape.ts";
 
 type Format = NonNullable<RawTable["format"]>;

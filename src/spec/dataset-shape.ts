@@ -1,5 +1,5 @@
 /** The shape of a dataset spec (docs/specs.md): each field's schema and the spec's types. */
-import { z } from "zod";
+import { withRules, z } from "../util/zod.ts";
 import { MAX_NAME_CHARS, specPath } from "./common.ts";
 
 /** Field names become column and vocabulary file names: keep them plain. */
@@ -64,7 +64,7 @@ const itemTableSchema = z.strictObject({
   key: z.string().optional(),
 });
 
-export const entitySchema = z.strictObject({
+export const entitySchema = withRules(z.strictObject({
   /** Human name of the entity, e.g. "book" or "product". */
   name: z.string().min(1),
   /** Key into `tables` of the impression (or rating) log. */
@@ -88,7 +88,7 @@ export const entitySchema = z.strictObject({
    * into the prepared splits as `p_true`, not a feature; the Oracle row of Table 2 scores with it.
    */
   true_probability_column: z.string().min(1).optional(),
-}).superRefine((e, ctx) => {
+}), (e, ctx) => {
   // Every row of a log of positives only gets negatives: a label would make some rows negatives too.
   if (e.label && e.negatives) ctx.addIssue({ code: "custom", path: ["negatives"], message: "only for a log of positives only: remove label (every row is a positive) or negatives" });
   // Sampled negatives have no true probability.
@@ -128,8 +128,8 @@ const userLastSplitSchema = z.strictObject({
  * The synthetic generator (src/data/generator.ts). Each knob after `taste_weight` plants one
  * mechanism for one kind of model; its default leaves the mechanism out (docs/data.md).
  */
-export const syntheticGeneratorSchema = z
-  .strictObject({
+export const syntheticGeneratorSchema = withRules(
+  z.strictObject({
     kind: z.literal("synthetic"),
     seed: z.number().int().default(1),
     users: z.number().int().min(10).default(2_000),
@@ -164,12 +164,13 @@ export const syntheticGeneratorSchema = z
     source_logit_scale: z.number().positive().default(1),
     /** Share of impressions whose label is drawn from the entity's CTR alone, ignoring user and item. */
     label_noise: z.number().min(0).lt(1).default(0),
-  })
-  .superRefine((g, ctx) => {
+  }),
+  (g, ctx) => {
     if (g.impressions !== undefined && g.target_rows_per_user !== undefined) {
       ctx.addIssue({ code: "custom", path: ["target_rows_per_user"], message: "give impressions or target_rows_per_user, not both" });
     }
-  });
+  },
+);
 
 /** The shape of a dataset spec, without the rules between its fields (see dataset-rules.ts). */
 export const datasetSpecObject = z.strictObject({

@@ -3,7 +3,7 @@
  * composes them with the registered models' own sections), so that models read the spec's type
  * without importing the registry that imports them.
  */
-import { z } from "zod";
+import { z } from "../util/zod.ts";
 import { ABLATION_NAMES } from "../models/mkt/ablations.ts";
 import { MAX_NAME_CHARS, specPath } from "./common.ts";
 
@@ -56,8 +56,8 @@ export function commonShape(models: readonly [string, ...string[]]) {
     seeds: z.array(z.number().int()).min(1).default([1]),
     /** Model the improvements of Table 3 are relative to. */
     reference_model: z.enum(models).default("fibinet"),
-    training: trainingSchema.prefault({}),
-    sizes: sizesSchema.prefault({}),
+    training: trainingSchema.default({}),
+    sizes: sizesSchema.default({}),
     /** Why the sizes differ from the paper's, if they do: shown in every report header. */
     size_note: z.string().optional(),
   };

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { withRules, z } from "../util/zod.ts";
 import type { ModelDefinition } from "../models/definition.ts";
 import { modelDefinitions, recipeFor, trainedModels } from "../models/registry.ts";
 import { commonShape, type ExperimentSpec } from "./experiment-common.ts";
@@ -36,7 +36,7 @@ function compose(models: readonly ModelDefinition[]): ExperimentSchemas {
   }
   const moved = models.flatMap((m) => Object.entries(m.movedFields ?? {}));
   const spec = z.preprocess((raw, ctx) => readMovedFields(raw, moved, ctx), z.strictObject(shape));
-  const file = spec.superRefine((value, ctx) => {
+  const file = withRules(spec, (value, ctx) => {
     for (const issue of specRuleIssues(value as ExperimentSpec)) ctx.addIssue({ code: "custom", ...issue });
   });
   return { spec, file };
@@ -71,7 +71,7 @@ const isObject = (x: unknown): x is Json => typeof x === "object" && x !== null 
  * A copy of the raw spec with each field of an older spelling (ModelDefinition.movedFields) moved
  * to its path now; both spellings at once is an issue.
  */
-function readMovedFields(raw: unknown, moved: ReadonlyArray<[string, string]>, ctx: z.core.$RefinementCtx): unknown {
+function readMovedFields(raw: unknown, moved: ReadonlyArray<[string, string]>, ctx: z.RefinementCtx): unknown {
   if (!isObject(raw) || moved.length === 0) return raw;
   const spec: Json = structuredClone(raw);
   for (const [from, to] of moved) {
@@ -106,7 +106,7 @@ function composedNow(pick: keyof ExperimentSchemas) {
   return z.unknown().transform((raw, ctx): ExperimentSpec => {
     const result = schemasFor(modelDefinitions())[pick].safeParse(raw);
     if (result.success) return result.data as ExperimentSpec;
-    for (const issue of result.error.issues) ctx.addIssue(issue as z.core.$ZodRawIssue);
+    for (const issue of result.error.issues) ctx.addIssue(issue);
     return z.NEVER;
   });
 }
@@ -124,9 +124,9 @@ export const experimentSpecFileSchema = composedNow("file");
  * The spec file's schema for a command that trains `alsoTrains` whatever the spec's models (`mkt
  * pretrain` trains MKT): their rules are checked with the others and reported the same way.
  */
-export function experimentSpecFileSchemaFor(alsoTrains: readonly string[]): z.ZodType<ExperimentSpec> {
+export function experimentSpecFileSchemaFor(alsoTrains: readonly string[]): z.ZodType<ExperimentSpec, z.ZodTypeDef, unknown> {
   if (alsoTrains.length === 0) return experimentSpecFileSchema;
-  return experimentSpecFileSchema.superRefine((spec, ctx) => {
+  return withRules(experimentSpecFileSchema, (spec, ctx) => {
     for (const name of alsoTrains) for (const issue of recipeFor(name).rules?.(spec) ?? []) ctx.addIssue({ code: "custom", ...issue });
   });
 }

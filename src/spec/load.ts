@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
-import type { z } from "zod";
+import type { z } from "../util/zod.ts";
 import { UserError, oneLine, quoted } from "../util/errors.ts";
 import { readableFileSize } from "../util/files.ts";
 
@@ -76,19 +76,31 @@ export function parseSpecText<S extends z.ZodType>(file: string, text: string, s
     if (error.message.startsWith("Unresolved alias")) throw new UserError(`${file}: not valid YAML: an alias (*name) has no anchor (&name) before it`);
     throw new UserError(`${file}: YAML aliases (*name) expand too far (over ${MAX_ALIAS_COUNT} nodes); write the values out`);
   }
-  const result = schema.safeParse(raw);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const path = [...issue.path] as (string | number)[];
-  let message = issue.message.replace(/^Invalid input: /, "");
-  if (issue.code === "unrecognized_keys") {
-    const key = (issue as { keys: string[] }).keys[0]!;
-    path.push(key);
-    message = `unknown field (check its spelling; see docs/specs.md for the fields this spec takes)`;
-  }
+  const notFinite = nonFinitePath(raw);
+  const result = notFinite ? undefined : schema.safeParse(raw);
+  if (result?.success) return result.data as z.output<S>;
+  const [path, message] = notFinite ? [notFinite, "expected a finite number"] : firstIssue(result!.error);
   const line = lineOf(doc, lineCounter, path);
   const where = path.length ? path.map((p) => (typeof p === "string" && !/^[\w-]{1,60}$/.test(p) ? quoted(p, 40) : p)).join(".") : "(top level)";
   throw new UserError(`${file}${line ? `:${line}` : ""}: ${where}: ${message}`);
+}
+
+/** The first issue zod found: where (an unknown field's own path) and what is wrong. */
+function firstIssue(error: z.ZodError): [(string | number)[], string] {
+  const issue = error.issues[0]!;
+  if (issue.code !== "unrecognized_keys") return [[...issue.path], issue.message];
+  return [[...issue.path, issue.keys[0]!], "unknown field (check its spelling; see docs/specs.md for the fields this spec takes)"];
+}
+
+/** The path of the first NaN or infinity in a parsed document (YAML's .nan, .inf): no spec field takes one. */
+function nonFinitePath(value: unknown, path: (string | number)[] = []): (string | number)[] | undefined {
+  if (typeof value === "number") return Number.isFinite(value) ? undefined : path;
+  if (typeof value !== "object" || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const found = nonFinitePath(child, [...path, Array.isArray(value) ? Number(key) : key]);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** The line of the deepest node on `path` that exists in the document. */

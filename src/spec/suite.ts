@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { withRules, z } from "../util/zod.ts";
 import { MAX_NAME_CHARS, specPath } from "./common.ts";
 
 /**
@@ -20,8 +20,8 @@ export const variantSchema = z.strictObject({
   models: z.array(z.string()).min(1).optional(),
 });
 
-export const suiteSpecSchema = z
-  .strictObject({
+export const suiteSpecSchema = withRules(
+  z.strictObject({
     name: z.string().max(MAX_NAME_CHARS - 30).regex(/^[a-z][a-z0-9_-]*$/, "expected a lower-case name of letters, digits, - and _"),
     description: z.string().optional(),
     /** The base dataset spec (it must have a generator), relative to this file. */
@@ -31,8 +31,8 @@ export const suiteSpecSchema = z
     variants: z.array(variantSchema).min(1).optional(),
     /** Generator field → values; one variant per combination, the first field varying slowest. */
     sweep: z.record(z.string(), z.array(generatorValue).min(1)).optional(),
-  })
-  .superRefine((s, ctx) => {
+  }),
+  (s, ctx) => {
     if ((s.variants === undefined) === (s.sweep === undefined)) ctx.addIssue({ code: "custom", path: ["variants"], message: "give variants or sweep (exactly one)" });
     for (const key of ["name", "dataset"]) {
       if (key in s.experiment) ctx.addIssue({ code: "custom", path: ["experiment", key], message: "set by the suite for each variant; remove it here" });
@@ -40,7 +40,8 @@ export const suiteSpecSchema = z
     const names = s.variants?.map((v) => v.name) ?? [];
     const twice = names.findIndex((n, i) => names.indexOf(n) !== i);
     if (twice >= 0) ctx.addIssue({ code: "custom", path: ["variants", twice, "name"], message: `'${names[twice]}' is used twice` });
-  });
+  },
+);
 
 export type SuiteSpec = z.output<typeof suiteSpecSchema>;
 export type VariantSpec = z.output<typeof variantSchema>;

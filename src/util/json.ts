@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "./zod.ts";
 
 /**
  * A number in a JSON file mkt writes: NaN and ±Infinity are written as null (JSON.stringify), and

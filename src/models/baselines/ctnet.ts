@@ -1,5 +1,5 @@
 import { tf } from "../../engine/index.ts";
-import { z } from "zod";
+import { z } from "../../util/zod.ts";
 import type { EntityName } from "../../data/batch.ts";
 import type { PreparedDataset } from "../../data/reader.ts";
 import type { PreparedSchema } from "../../data/schema.ts";

@@ -1,5 +1,5 @@
 import { tf } from "../../engine/index.ts";
-import { z } from "zod";
+import { z } from "../../util/zod.ts";
 import { BilinearInteraction } from "../../layers/bilinear.ts";
 import { Mlp } from "../../layers/mlp.ts";
 import type { ParamInit } from "../../layers/params.ts";

@@ -1,5 +1,5 @@
 import type * as tf from "@tensorflow/tfjs";
-import { z } from "zod";
+import { z } from "../../util/zod.ts";
 import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
 import { CgcLevel } from "../../layers/cgc.ts";
 import type { ParamInit } from "../../layers/params.ts";

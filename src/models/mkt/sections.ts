@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "../../util/zod.ts";
 import { modelSection } from "../definition.ts";
 
 /** MKT's stage 1, the Multi-Entity Model. */

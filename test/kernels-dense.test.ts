@@ -305,6 +305,48 @@ describe("Sum's column sums in SIMD (sum-simd.wat)", () => {
   });
 });
 
+describe("Mean over leading axes in SIMD (meanRows, sum-simd.wat)", () => {
+  const cases: { shape: number[]; axis: number[] }[] = [
+    { shape: [1024, 256], axis: [0] }, // Dice's batch statistics
+    { shape: [777, 36], axis: [0] }, // rows not a power of 2: the division rounds
+    { shape: [300, 17], axis: [0] }, // 4 × 4 + 1 columns: the scalar tail
+    { shape: [3, 40, 67], axis: [1] }, // several outer blocks
+    { shape: [2, 17, 33, 6], axis: [1, 2] },
+    { shape: [64, 83], axis: [1] }, // the innermost axis: tfjs's own kernel
+  ];
+  for (const c of cases) {
+    it(`[${c.shape}] over ${c.axis}: the same bits as tfjs's own Mean, no tensor left`, async () => {
+      const data = randomData(size(c.shape), 31 + c.shape[0]!).map((v, i) => v * 2 ** (i % 17));
+      const mean = () => tf.tidy(() => tf.mean(tf.tensor(data, c.shape), c.axis).dataSync() as Float32Array);
+      await useMode("wasm-original");
+      const original = mean();
+      await useMode("wasm-override");
+      const tensors = tf.memory().numTensors;
+      const overridden = mean();
+      expect(tf.memory().numTensors).toBe(tensors);
+      expectSameBits(overridden, original);
+      // and what it computes: float32 column sums in row order, divided by the row count
+      if (c.axis.at(-1)! < c.shape.length - 1) {
+        const from = c.axis[0]!;
+        const [outer, rows, width] = [size(c.shape.slice(0, from)), size(c.shape.slice(from, from + c.axis.length)), size(c.shape.slice(from + c.axis.length))];
+        const direct = new Float32Array(outer * width);
+        for (let o = 0; o < outer; o++) {
+          for (let col = 0; col < width; col++) {
+            let sum = 0;
+            for (let r = 0; r < rows; r++) sum = Math.fround(sum + data[(o * rows + r) * width + col]!);
+            direct[o * width + col] = Math.fround(sum / rows);
+          }
+        }
+        expectSameBits(overridden, direct);
+      }
+    });
+  }
+
+  it("is registered with the other wasm overrides", () => {
+    expect(kernelOverridesFor("wasm")).toContain("wasm:Mean/no-transpose");
+  });
+});
+
 describe("Dense with the bias fused into the matmul", () => {
   const [n, inputs, units] = [45, 33, 19];
   const x = randomData(n * inputs, 31);

@@ -1,16 +1,19 @@
 /**
- * wasm Sum over a block of consecutive axes that does not include the innermost one: a bias
- * gradient (dY [batch, n] summed over the batch), mean pooling of a sequence ([n, L, d] over L).
+ * wasm Sum and Mean over a block of consecutive axes that does not include the innermost one: a
+ * bias gradient (dY [batch, n] summed over the batch), mean pooling of a sequence ([n, L, d] over
+ * L), batch statistics (Dice's and batch normalization's moments, [batch, n] over the batch).
  *
  * tfjs-backend-wasm 4.22 reduces only innermost axes, so for any other it first transposes the
- * whole input (a full copy with strided reads), then sums rows. Summing in place needs no copy: one
- * sequential pass adding each row into a running row of sums (in doubles). Other reductions
- * (innermost axes, every axis, axes that are not consecutive) go to the original kernel.
+ * whole input (a full copy with strided reads), then reduces rows. Reducing in place needs no copy:
+ * one sequential pass adding each row into a running row. Other reductions (innermost axes, every
+ * axis, axes that are not consecutive) go to the original kernels.
  *
- * The sums run in sum-simd.wat (mkt's own WebAssembly on tfjs's heap, wasm-module.ts): the same
- * pass with f64x2 adds, into a scratch row the backend allocates. Each column is summed in float64
- * from +0 in row order and rounded once, exactly as the JS loop (sumRowsJs, kept as the fallback
- * where the heap is not reachable), so both give the same bits (test/kernels-dense.test.ts).
+ * The passes run in sum-simd.wat (mkt's own WebAssembly on tfjs's heap, wasm-module.ts). Sum adds
+ * each column in float64 from +0 in row order and rounds once, exactly as the JS loop (sumRowsJs,
+ * kept as the fallback where the heap is not reachable), so both give the same bits
+ * (test/kernels-dense.test.ts). Mean adds each column in float32 from +0 in row order and divides
+ * by the row count: what tfjs's own Mean computes after its transpose, so the override changes no
+ * bit of any model (test/kernels-dense.test.ts, "Mean over leading axes").
  */
 import { tf } from "../tf.ts";
 import type { KernelOverride } from "./types.ts";
@@ -19,6 +22,7 @@ import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-
 
 
 type SimdSumRows = (x: number, out: number, acc: number, outer: number, rows: number, width: number) => void;
+type SimdMeanRows = (x: number, out: number, outer: number, rows: number, width: number) => void;
 
 /** The reduced block [from, to) when `axis` names consecutive axes ending before the innermost; else undefined. */
 export function reducedBlock(axis: unknown, rank: number): { from: number; to: number } | undefined {
@@ -41,11 +45,7 @@ export function sumBlock(original: tf.KernelFunc, simd = true): tf.KernelFunc {
     if (x && (x.dtype === "float32" || x.dtype === "int32") && x.shape.some((d) => d === 0)) return emptySum(x, attrs, args.backend as WasmHeapBackend);
     const block = x ? reducedBlock(attrs["axis"], x.shape.length) : undefined;
     if (!x || x.dtype !== "float32" || !block) return original(args);
-    const product = (dims: number[]) => dims.reduce((p, d) => p * d, 1);
-    const outer = product(x.shape.slice(0, block.from));
-    const rows = product(x.shape.slice(block.from, block.to));
-    const width = product(x.shape.slice(block.to));
-    const shape = attrs["keepDims"] === true ? x.shape.map((d, i) => (i >= block.from && i < block.to ? 1 : d)) : [...x.shape.slice(0, block.from), ...x.shape.slice(block.to)];
+    const { outer, rows, width, shape } = blockLayout(x.shape, block, attrs["keepDims"] === true);
     const backend = args.backend as WasmHeapBackend;
     const out = backend.makeOutput(shape, "float32");
     const memory = simd ? wasmHeapMemory(backend) : undefined;
@@ -59,6 +59,38 @@ export function sumBlock(original: tf.KernelFunc, simd = true): tf.KernelFunc {
       sumRowsJs(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), outer, rows, width);
     }
     return out;
+  };
+}
+
+/**
+ * The override's Mean around `original`: a float32 reduction over a block of consecutive axes
+ * before the innermost, in meanRows (sum-simd.wat); anything else, or no reachable heap, goes to
+ * `original`.
+ */
+export function meanBlock(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs;
+    const attrs = args.attrs ?? {};
+    const block = x ? reducedBlock(attrs["axis"], x.shape.length) : undefined;
+    const backend = args.backend as WasmHeapBackend;
+    const memory = wasmHeapMemory(backend);
+    if (!x || x.dtype !== "float32" || !block || memory === undefined || x.shape.some((d) => d === 0)) return original(args);
+    const { outer, rows, width, shape } = blockLayout(x.shape, block, attrs["keepDims"] === true);
+    const out = backend.makeOutput(shape, "float32");
+    const meanRows = heapModuleExports(WASM_BASE64, memory).meanRows as SimdMeanRows;
+    meanRows(backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId), outer, rows, width);
+    return out;
+  };
+}
+
+/** `shape` reduced over `block`: outer blocks of rows × width values, and the output's shape. */
+function blockLayout(shape: number[], block: { from: number; to: number }, keepDims: boolean) {
+  const product = (dims: number[]) => dims.reduce((p, d) => p * d, 1);
+  return {
+    outer: product(shape.slice(0, block.from)),
+    rows: product(shape.slice(block.from, block.to)),
+    width: product(shape.slice(block.to)),
+    shape: keepDims ? shape.map((d, i) => (i >= block.from && i < block.to ? 1 : d)) : [...shape.slice(0, block.from), ...shape.slice(block.to)],
   };
 }
 
@@ -105,4 +137,11 @@ export const wasmSumOverride: KernelOverride = {
   kernelName: "Sum",
   backendName: "wasm",
   wrap: sumBlock,
+};
+
+export const wasmMeanOverride: KernelOverride = {
+  name: "wasm:Mean/no-transpose",
+  kernelName: "Mean",
+  backendName: "wasm",
+  wrap: meanBlock,
 };

@@ -57,6 +57,8 @@ describe("kernel override registry", () => {
       "wasm:Transpose/runs",
       "wasm:Identity/shared-data",
       "wasm:Sum/no-transpose",
+      "wasm:Mean/no-transpose",
+      "wasm:Multiply/broadcast-simd",
       "wasm:MktAdam/simd",
       "wasm:MktReluGrad/simd",
       "wasm:MktReluGradSum/simd",

@@ -578,6 +578,8 @@ describe("wasm Transpose override (last axis kept)", () => {
   const cases: { label: string; x: Input; perm: number[]; fallback?: boolean }[] = [
     { label: "FiBiNet's [B, F, E] → [F, B, E]", x: input([6, 5, 8], "float32", 1), perm: [1, 0, 2] },
     { label: "short runs in SIMD, [B, F, E] → [F, B, E]", x: input([40, 15, 8], "float32", 2), perm: [1, 0, 2] },
+    { label: "[F, B, E] → [B, F, E]: the longer output axis first is the copied one", x: input([7, 300, 8], "float32", 10), perm: [1, 0, 2] },
+    { label: "4-D, the longest output axis in the middle", x: input([3, 40, 2, 4], "float32", 11), perm: [2, 1, 0, 3] },
     { label: "4-D, two outer axes walked", x: input([3, 4, 5, 6], "float32", 3), perm: [2, 0, 1, 3] },
     { label: "4-D, identity permutation", x: input([2, 3, 4, 5], "float32", 4), perm: [0, 1, 2, 3] },
     { label: "odd runs, int32", x: input([30, 12, 3], "int32", 5), perm: [1, 0, 2] },

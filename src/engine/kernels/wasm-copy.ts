@@ -290,9 +290,10 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
 
 /**
  * Transpose that keeps the last axis last (FiBiNet's [B, F, E] ↔ [F, B, E]) as runs of the last
- * axis: the output's second-to-last axis is one copyRuns call (its input stride between runs), the
- * axes before it are walked with an index counter. tfjs-backend-wasm's kernel moves element by
- * element through a generic strided loop.
+ * axis: the longest output axis before the last is one copyRuns call (its input and output strides
+ * between runs), the others are walked with an index counter — 21 calls of 1,024 runs for [21,
+ * 1024, 8] → [1024, 21, 8], where walking the first axis made 1,024 calls of 21 runs too short for
+ * the SIMD copy. tfjs-backend-wasm's kernel moves element by element through a generic strided loop.
  * Other permutations go to the original kernel.
  */
 function transpose(original: tf.KernelFunc): tf.KernelFunc {
@@ -308,17 +309,24 @@ function transpose(original: tf.KernelFunc): tf.KernelFunc {
     if (product(outShape) === 0) return out;
     const run = shape[rank - 1]!;
     const strides = shape.map((_, i) => product(shape.slice(i + 1)));
+    const outStrides = outShape.map((_, i) => product(outShape.slice(i + 1)));
     const src = b.typedArrayFromHeap(x);
     const dst = b.typedArrayFromHeap(out);
-    // Output axis rank−2 is the runs of one copyRuns call; output axes 0…rank−3 are walked.
-    const last = rank - 2;
-    let to = 0;
-    forEachIndex(outShape.slice(0, last), (index) => {
-      let from = 0;
-      index.forEach((j, i) => (from += j * strides[perm[i]!]!));
-      copyRuns(b, src, from, strides[perm[last]!]!, dst, to, run, run, outShape[last]!);
-      to += run * outShape[last]!;
-    });
+    let axis = 0;
+    for (let i = 1; i < rank - 1; i++) if (outShape[i]! > outShape[axis]!) axis = i;
+    const walked = outShape.slice(0, rank - 1).flatMap((_, i) => (i === axis ? [] : [i]));
+    forEachIndex(
+      walked.map((i) => outShape[i]!),
+      (index) => {
+        let from = 0;
+        let to = 0;
+        index.forEach((j, k) => {
+          from += j * strides[perm[walked[k]!]!]!;
+          to += j * outStrides[walked[k]!]!;
+        });
+        copyRuns(b, src, from, strides[perm[axis]!]!, dst, to, outStrides[axis]!, run, outShape[axis]!);
+      },
+    );
     return out;
   };
 }

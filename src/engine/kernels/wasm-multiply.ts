@@ -3,7 +3,7 @@
  * factor ([B, L, C] · [C], Dice's α and statistics), a per-row weight ([N, C] · [N, 1], gates and
  * attention scores), a row per block ([B, L, D] · [B, 1, D], DIN's query times its keys), a scalar. tfjs-backend-wasm 4.22 runs any broadcast through its generic
  * strided loop, two to three times the time of a multiply of equal shapes (docs/performance.md,
- * "Broadcast multiplies"); mul-simd.wat multiplies four values at a time against a row of factors
+ * "Kernel overrides"); mul-simd.wat multiplies four values at a time against a row of factors
  * or one factor per row. Each product is one float32 multiplication, so the bits are tfjs's. Equal
  * shapes, other broadcasts (both operands repeated, a middle axis) and other dtypes go to the
  * original kernel.

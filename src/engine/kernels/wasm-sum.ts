@@ -1,7 +1,7 @@
 /**
  * wasm Sum and Mean over a block of consecutive axes that does not include the innermost one: a
- * bias gradient (dY [batch, n] summed over the batch), mean pooling of a sequence ([n, L, d] over
- * L), batch statistics (Dice's and batch normalization's moments, [batch, n] over the batch).
+ * bias gradient (dY [batch, n] summed over the batch), batch statistics (Dice's and batch
+ * normalization's moments, [batch, n] over the batch; masked ones as sums over real positions).
  *
  * tfjs-backend-wasm 4.22 reduces only innermost axes, so for any other it first transposes the
  * whole input (a full copy with strided reads), then reduces rows. Reducing in place needs no copy:

@@ -21,6 +21,8 @@ function load(): Tfjs {
 
 export let tf: Tfjs = new Proxy({} as Tfjs, { get: (_target, key) => (load() as unknown as Record<string | symbol, unknown>)[key] });
 
+// The types the layers, models, trainers and export name (the kernels inside the engine take tfjs's
+// kernel types from the package itself).
 // eslint-disable-next-line @typescript-eslint/no-namespace
 export declare namespace tf {
   export type Tensor<R extends TF.Rank = TF.Rank> = TF.Tensor<R>;
@@ -28,18 +30,10 @@ export declare namespace tf {
   export type Tensor1D = TF.Tensor1D;
   export type Tensor2D = TF.Tensor2D;
   export type Tensor3D = TF.Tensor3D;
-  export type Tensor4D = TF.Tensor4D;
   export type Variable<R extends TF.Rank = TF.Rank> = TF.Variable<R>;
-  export type Rank = TF.Rank;
-  export type DataId = TF.DataId;
   export type DataType = TF.DataType;
-  export type TensorInfo = TF.TensorInfo;
   export type NamedTensorMap = TF.NamedTensorMap;
-  export type NamedTensorInfoMap = TF.NamedTensorInfoMap;
   export type NamedAttrMap = TF.NamedAttrMap;
-  export type KernelConfig = TF.KernelConfig;
-  export type KernelFunc = TF.KernelFunc;
-  export type GradConfig = TF.GradConfig;
   export type GradSaveFunc = TF.GradSaveFunc;
   export namespace io {
     export type WeightsManifestEntry = TF.io.WeightsManifestEntry;

@@ -19,6 +19,7 @@
  *
  * cpu (`cpu:MktAdam/fused`): the JS loop (adamUpdate) into three new arrays.
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./adam-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend, type WasmMemory } from "./wasm-module.ts";
@@ -56,11 +57,11 @@ export function adamUpdate(param: F32, m: F32, v: F32, grad: F32, out: { param: 
 
 
 interface CpuBackend {
-  data: { get(id: tf.DataId): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+  data: { get(id: TF.DataId): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): TF.TensorInfo;
 }
 
-function inputsOf(inputs: tf.NamedTensorInfoMap): [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo, tf.TensorInfo] {
+function inputsOf(inputs: TF.NamedTensorInfoMap): [TF.TensorInfo, TF.TensorInfo, TF.TensorInfo, TF.TensorInfo] {
   const { param, m, v, grad } = inputs;
   if (param === undefined || m === undefined || v === undefined || grad === undefined) throw new Error(`${ADAM_KERNEL}: needs param, m, v and grad`);
   for (const t of [m, v, grad]) {
@@ -88,7 +89,7 @@ export function simdScalars(a: AdamAttrs): [number, number, number, number, numb
  * The wasm kernel: the SIMD loop of adam-simd.wat run by an instance of its own on tfjs's heap,
  * into three new outputs. The plain JS loop where the heap is not reachable.
  */
-const wasmAdam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+const wasmAdam: TF.KernelFunc = ({ inputs, backend, attrs }) => {
   const [param, m, v, grad] = inputsOf(inputs);
   const b = backend as unknown as WasmHeapBackend;
   const a = attrs as unknown as AdamAttrs;
@@ -97,26 +98,26 @@ const wasmAdam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const n = tf.util.sizeFromShape(param.shape);
   const [paramOut, mOut, vOut] = [b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32")];
   // Byte offsets, not views: they stay valid when an allocation grows the heap.
-  const at = (t: tf.TensorInfo) => b.getMemoryOffset(t.dataId);
+  const at = (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId);
   simdAdamFor(memory)(at(param), at(m), at(v), at(grad), at(paramOut), at(mOut), at(vOut), n, ...simdScalars(a));
   return [paramOut, mOut, vOut];
 };
 
 /** The wasm kernel before the SIMD one: adamUpdate over Float32Array views of the heap (kept as the fallback and for benchmarks). */
-export const wasmAdamJs: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+export const wasmAdamJs: TF.KernelFunc = ({ inputs, backend, attrs }) => {
   const [param, m, v, grad] = inputsOf(inputs);
   const b = backend as unknown as WasmHeapBackend;
   const outs = [b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32"), b.makeOutput(param.shape, "float32")] as const;
   // Views only after every makeOutput: growing the wasm heap detaches earlier ones.
-  const view = (t: tf.TensorInfo) => b.typedArrayFromHeap(t);
+  const view = (t: TF.TensorInfo) => b.typedArrayFromHeap(t);
   adamUpdate(view(param), view(m), view(v), view(grad), { param: view(outs[0]), m: view(outs[1]), v: view(outs[2]) }, attrs as unknown as AdamAttrs);
   return [...outs];
 };
 
-const cpuAdam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+const cpuAdam: TF.KernelFunc = ({ inputs, backend, attrs }) => {
   const [param, m, v, grad] = inputsOf(inputs);
   const b = backend as CpuBackend;
-  const values = (t: tf.TensorInfo) => b.data.get(t.dataId).values as Float32Array;
+  const values = (t: TF.TensorInfo) => b.data.get(t.dataId).values as Float32Array;
   const n = values(param).length;
   const out = { param: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) };
   adamUpdate(values(param), values(m), values(v), values(grad), out, attrs as unknown as AdamAttrs);
@@ -124,7 +125,7 @@ const cpuAdam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 };
 
 /** The kernel configs, registered (and removed) through the kernel registry. */
-export const adamKernels: readonly { name: string; config: tf.KernelConfig }[] = [
+export const adamKernels: readonly { name: string; config: TF.KernelConfig }[] = [
   { name: `wasm:${ADAM_KERNEL}/simd`, config: { kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: wasmAdam } },
   { name: `cpu:${ADAM_KERNEL}/fused`, config: { kernelName: ADAM_KERNEL, backendName: "cpu", kernelFunc: cpuAdam } },
 ];

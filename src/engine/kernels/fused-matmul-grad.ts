@@ -16,6 +16,7 @@
  * exactly Dense's computation under --no-kernel-overrides. It always passes a bias (the engine
  * clones every input the gradient saves, and cannot clone a missing one).
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { RELU_GRAD_KERNEL, RELU_GRAD_SUM_KERNEL } from "./relu-grad.ts";
 
@@ -39,7 +40,7 @@ function reluBackward(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
   return tf.mul(dy, tf.cast(tf.step(y), "float32"));
 }
 
-export const fusedMatMulGradient: tf.GradConfig & { [MARK]: true } = {
+export const fusedMatMulGradient: TF.GradConfig & { [MARK]: true } = {
   kernelName: "_FusedMatMul",
   // The bias must be there (the engine clones what it saves): denseMatMul always passes one.
   inputsToSave: ["a", "b", "bias"],

@@ -7,6 +7,7 @@
  * which travels on the config itself (under a global symbol): the state lives in tfjs's registries,
  * so applying is idempotent and removal restores exactly what was there.
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
 import { adamKernels } from "./adam-kernel.ts";
@@ -43,20 +44,20 @@ function overrides(options: OverrideOptions = {}): readonly KernelOverride[] {
 const GRADIENTS: readonly GradientOverride[] = [{ name: "grad:Relu/MktReluGrad", kernelName: "Relu", backendName: "wasm", wrap: reluGradient }];
 
 /** Gradients for kernels tfjs registers none for, applied and removed with their backend's overrides. */
-const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient: tf.GradConfig }[] = [
+const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient: TF.GradConfig }[] = [
   { name: "grad:_FusedMatMul/per-input", backendName: "wasm", gradient: fusedMatMulGradient },
 ];
 
-const ADDITIONS: readonly { name: string; config: tf.KernelConfig; gradient?: tf.GradConfig }[] = [...adamKernels, ...reluGradKernels];
+const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels];
 
 const ORIGINAL = Symbol.for("mkt.kernelOverride");
 
-interface OverriddenConfig extends tf.KernelConfig {
-  [ORIGINAL]?: { name: string; original: tf.KernelConfig };
+interface OverriddenConfig extends TF.KernelConfig {
+  [ORIGINAL]?: { name: string; original: TF.KernelConfig };
 }
 
-interface OverriddenGradient extends tf.GradConfig {
-  [ORIGINAL]?: { name: string; original: tf.GradConfig };
+interface OverriddenGradient extends TF.GradConfig {
+  [ORIGINAL]?: { name: string; original: TF.GradConfig };
 }
 
 function registeredGradient(g: GradientOverride): OverriddenGradient | undefined {

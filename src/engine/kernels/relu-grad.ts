@@ -10,6 +10,7 @@
  * own gradient is what tfjs's ops give: d/d(dy) = MktReluGrad(ddy, x), d/dx = 0. Dense's fused
  * kernel gets its ReLU gradient from fused-matmul-grad.ts (the same kernel, on its output).
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./relu-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
@@ -34,10 +35,10 @@ type SimdAddBias = (out: number, bias: number, rows: number, n: number, relu: nu
  * `relu` (relu-simd.wat's addBias: the same bits as the Add kernel, then the Relu kernel). False,
  * touching nothing, where the heap is not reachable. For the OpenBLAS _FusedMatMul's fresh output.
  */
-export function addBiasInPlace(backend: unknown, out: tf.TensorInfo, bias: tf.TensorInfo, rows: number, n: number, relu: boolean): boolean {
+export function addBiasInPlace(backend: unknown, out: TF.TensorInfo, bias: TF.TensorInfo, rows: number, n: number, relu: boolean): boolean {
   const memory = wasmHeapMemory(backend);
   if (memory === undefined || out.dtype !== "float32" || bias.dtype !== "float32") return false;
-  const at = (t: tf.TensorInfo) => (backend as WasmHeapBackend).getMemoryOffset(t.dataId);
+  const at = (t: TF.TensorInfo) => (backend as WasmHeapBackend).getMemoryOffset(t.dataId);
   (heapModuleExports(WASM_BASE64, memory).addBias as SimdAddBias)(at(out), at(bias), rows, n, relu ? 1 : 0);
   return true;
 }
@@ -47,7 +48,7 @@ export function addBiasInPlace(backend: unknown, out: tf.TensorInfo, bias: tf.Te
  * tfjs-backend-wasm's Relu kernel). False, touching nothing, where the heap is not reachable.
  * For kernels that own the tensor they apply it to (the OpenBLAS _FusedMatMul's fresh output).
  */
-export function reluInPlace(backend: unknown, t: tf.TensorInfo): boolean {
+export function reluInPlace(backend: unknown, t: TF.TensorInfo): boolean {
   const memory = wasmHeapMemory(backend);
   if (memory === undefined || t.dtype !== "float32") return false;
   const at = (backend as WasmHeapBackend).getMemoryOffset(t.dataId);
@@ -57,7 +58,7 @@ export function reluInPlace(backend: unknown, t: tf.TensorInfo): boolean {
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-function inputsOf(inputs: tf.NamedTensorInfoMap): [tf.TensorInfo, tf.TensorInfo] {
+function inputsOf(inputs: TF.NamedTensorInfoMap): [TF.TensorInfo, TF.TensorInfo] {
   const { dy, x } = inputs;
   if (dy === undefined || x === undefined) throw new Error(`${RELU_GRAD_KERNEL}: needs dy and x`);
   if (dy.dtype !== "float32" || x.dtype !== "float32" || !sameShape(dy.shape, x.shape)) throw new Error(`${RELU_GRAD_KERNEL}: dy and x must be float32 of one shape`);
@@ -72,7 +73,7 @@ export function reluGradJs(dy: Float32Array, x: Float32Array, out: Float32Array)
   }
 }
 
-const wasmReluGrad: tf.KernelFunc = ({ inputs, backend }) => {
+const wasmReluGrad: TF.KernelFunc = ({ inputs, backend }) => {
   const [dy, x] = inputsOf(inputs);
   const b = backend as unknown as WasmHeapBackend;
   const out = b.makeOutput(x.shape, "float32");
@@ -82,12 +83,12 @@ const wasmReluGrad: tf.KernelFunc = ({ inputs, backend }) => {
     reluGradJs(b.typedArrayFromHeap(dy), b.typedArrayFromHeap(x), b.typedArrayFromHeap(out));
     return out;
   }
-  const at = (t: tf.TensorInfo) => b.getMemoryOffset(t.dataId);
+  const at = (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId);
   (heapModuleExports(WASM_BASE64, memory).reluGrad as SimdReluGrad)(at(dy), at(x), at(out), tf.util.sizeFromShape(x.shape));
   return out;
 };
 
-const wasmReluGradSum: tf.KernelFunc = ({ inputs, backend }) => {
+const wasmReluGradSum: TF.KernelFunc = ({ inputs, backend }) => {
   const [dy, x] = inputsOf(inputs);
   if (x.shape.length === 0) throw new Error(`${RELU_GRAD_SUM_KERNEL}: needs rank ≥ 1`);
   const b = backend as unknown as WasmHeapBackend;
@@ -99,20 +100,20 @@ const wasmReluGradSum: tf.KernelFunc = ({ inputs, backend }) => {
   const memory = wasmHeapMemory(b);
   if (memory === undefined) {
     // Views after makeOutput: growing the heap detaches older ones.
-    const view = (t: tf.TensorInfo) => b.typedArrayFromHeap(t);
+    const view = (t: TF.TensorInfo) => b.typedArrayFromHeap(t);
     reluGradJs(view(dy), view(x), view(out));
     sumRowsJs(view(out), view(sums), 1, rows, n);
     return [out, sums];
   }
   const acc = b.makeOutput([2 * n], "float32"); // scratch: n float64 sums
-  const at = (t: tf.TensorInfo) => b.getMemoryOffset(t.dataId);
+  const at = (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId);
   (heapModuleExports(WASM_BASE64, memory).reluGradSum as SimdReluGradSum)(at(dy), at(x), at(out), at(acc), at(sums), rows, n);
   b.disposeData(acc.dataId);
   return [out, sums];
 };
 
 /** MktReluGrad's gradient: the one tfjs's mul(dy, cast(step(x))) has (step's is zero). */
-const reluGradGradient: tf.GradConfig = {
+const reluGradGradient: TF.GradConfig = {
   kernelName: RELU_GRAD_KERNEL,
   inputsToSave: ["x"],
   gradFunc: (ddy, saved) => {
@@ -125,7 +126,7 @@ const reluGradGradient: tf.GradConfig = {
 };
 
 /** MktReluGradSum's gradient: both outputs are linear in dy, d(out)/d(dy) = step(x) and the sums broadcast back over the rows. */
-const reluGradSumGradient: tf.GradConfig = {
+const reluGradSumGradient: TF.GradConfig = {
   kernelName: RELU_GRAD_SUM_KERNEL,
   inputsToSave: ["x"],
   gradFunc: (dys, saved) => {
@@ -139,13 +140,13 @@ const reluGradSumGradient: tf.GradConfig = {
 };
 
 /** The kernels (with their gradients), registered and removed through the kernel registry. */
-export const reluGradKernels: readonly { name: string; config: tf.KernelConfig; gradient?: tf.GradConfig }[] = [
+export const reluGradKernels: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [
   { name: `wasm:${RELU_GRAD_KERNEL}/simd`, config: { kernelName: RELU_GRAD_KERNEL, backendName: "wasm", kernelFunc: wasmReluGrad }, gradient: reluGradGradient },
   { name: `wasm:${RELU_GRAD_SUM_KERNEL}/simd`, config: { kernelName: RELU_GRAD_SUM_KERNEL, backendName: "wasm", kernelFunc: wasmReluGradSum }, gradient: reluGradSumGradient },
 ];
 
 /** tfjs's Relu gradient with MktReluGrad in place of mul(dy, cast(step(x))) where the active backend has it. */
-export function reluGradient(original: tf.GradConfig): tf.GradConfig {
+export function reluGradient(original: TF.GradConfig): TF.GradConfig {
   return {
     ...original,
     gradFunc: (dy, saved, attrs) => {

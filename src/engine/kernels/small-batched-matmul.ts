@@ -9,7 +9,7 @@
  * `fallback`. Each output is a float32 sum of float32 products, in t order where b is not
  * transposed, else in four interleaved partial sums (bmm-simd.wat).
  */
-import { tf } from "../tf.ts";
+import type * as TF from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./bmm-simd.wasm.ts";
 import { matmulPlan } from "./matmul-plan.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
@@ -24,7 +24,7 @@ export const SMALL_MATRIX_WORK = { withBlas: 8_192, withoutBlas: 262_144 } as co
 type SimdBmm = (a: number, b: number, out: number, batch: number, m: number, n: number, k: number, strideA: number, strideB: number, transA: number, transB: number) => void;
 
 /** BatchMatMul of batched matrices of at most `maxWork` multiply-adds each in SIMD, else `fallback`. */
-export function smallBatchedMatMul(fallback: tf.KernelFunc, maxWork: number): tf.KernelFunc {
+export function smallBatchedMatMul(fallback: TF.KernelFunc, maxWork: number): TF.KernelFunc {
   return (args) => {
     const { a, b } = args.inputs;
     const transposeA = args.attrs?.["transposeA"] === true;
@@ -34,7 +34,7 @@ export function smallBatchedMatMul(fallback: tf.KernelFunc, maxWork: number): tf
     if (!a || !b || !memory || !p || p.batch < 2 || p.m * p.n * p.k > maxWork) return fallback(args);
     const backend = args.backend as WasmHeapBackend;
     const out = backend.makeOutput(p.outShape, "float32");
-    const at = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
+    const at = (t: TF.TensorInfo) => backend.getMemoryOffset(t.dataId);
     const bmm = heapModuleExports(WASM_BASE64, memory).bmm as SimdBmm;
     bmm(at(a), at(b), at(out), p.batch, p.m, p.n, p.k, p.strideA, p.strideB, transposeA ? 1 : 0, transposeB ? 1 : 0);
     return out;

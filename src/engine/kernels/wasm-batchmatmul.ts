@@ -10,13 +10,14 @@
  * Batched operands (batch > 1) take the slow loop whatever the transposes, so they are passed
  * through unchanged: an explicit transpose would only add a copy.
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { SMALL_MATRIX_WORK, smallBatchedMatMul } from "./small-batched-matmul.ts";
 import type { KernelOverride } from "./types.ts";
 
 /** The one backend method needed: intermediates are freed by dataId (ref-counted on wasm). */
 interface DisposingBackend {
-  disposeData(dataId: tf.DataId, force?: boolean): boolean;
+  disposeData(dataId: TF.DataId, force?: boolean): boolean;
 }
 
 import { batchSize } from "./matmul-plan.ts";
@@ -24,21 +25,21 @@ import { batchSize } from "./matmul-plan.ts";
 /** Runs a wasm kernel directly (no engine: no tape entry, no tensor tracking); the caller frees the result. */
 export function runWasmKernel(
   kernelName: string,
-  inputs: tf.NamedTensorInfoMap,
+  inputs: TF.NamedTensorInfoMap,
   backend: object,
   attrs: tf.NamedAttrMap = {},
-): tf.TensorInfo {
+): TF.TensorInfo {
   const kernel = tf.getKernel(kernelName, "wasm");
   if (kernel === undefined) throw new Error(`wasm kernel ${kernelName} is not registered`);
-  return kernel.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;
+  return kernel.kernelFunc({ inputs, backend, attrs }) as TF.TensorInfo;
 }
 
 /** Frees kernel-internal intermediates: the engine never sees them, so nothing else would. */
-export function disposeInfos(backend: object, infos: readonly tf.TensorInfo[]): void {
+export function disposeInfos(backend: object, infos: readonly TF.TensorInfo[]): void {
   for (const t of infos) (backend as DisposingBackend).disposeData(t.dataId);
 }
 
-function transposeLastTwo(x: tf.TensorInfo, backend: object): tf.TensorInfo {
+function transposeLastTwo(x: TF.TensorInfo, backend: object): TF.TensorInfo {
   const rank = x.shape.length;
   const perm = Array.from({ length: rank }, (_, i) => i);
   perm[rank - 2] = rank - 1;
@@ -50,7 +51,7 @@ function transposeLastTwo(x: tf.TensorInfo, backend: object): tf.TensorInfo {
  * Wraps a matmul-like kernel (inputs a, b; attrs transposeA, transposeB; other inputs and attrs
  * such as bias/activation pass through) so transposed 1-batch operands are materialized first.
  */
-export function explicitTransposeMatMul(original: tf.KernelFunc): tf.KernelFunc {
+export function explicitTransposeMatMul(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { inputs, backend, attrs } = args;
     const { a, b } = inputs;
@@ -67,7 +68,7 @@ export function explicitTransposeMatMul(original: tf.KernelFunc): tf.KernelFunc 
     ) {
       return original(args);
     }
-    const temps: tf.TensorInfo[] = [];
+    const temps: TF.TensorInfo[] = [];
     try {
       const a2 = transposeA ? transposeLastTwo(a, backend) : a;
       if (transposeA) temps.push(a2);

@@ -13,7 +13,7 @@
  * In the registered BatchMatMul override, batches of matrices of up to SMALL_MATRIX_WORK.withBlas
  * multiply-adds never get here: the SIMD kernel in front of it takes them (small-batched-matmul.ts).
  */
-import { tf } from "../tf.ts";
+import type * as TF from "@tensorflow/tfjs";
 import { loadedBlas, type Blas } from "../blas.ts";
 import type { KernelOverride } from "./types.ts";
 import { disposeInfos, explicitTransposeMatMul } from "./wasm-batchmatmul.ts";
@@ -31,7 +31,7 @@ import { wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 const MIN_BATCHED_WORK = 1_024;
 
 /** out[i] = op(a[i])·op(b[i]) (+ out[i] when `accumulate`), batch by batch, on the wasm heap. */
-function gemm(blas: Blas, backend: WasmHeapBackend, a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, p: MatMulPlan, transposeA: boolean, transposeB: boolean, accumulate: boolean): void {
+function gemm(blas: Blas, backend: WasmHeapBackend, a: TF.TensorInfo, b: TF.TensorInfo, out: TF.TensorInfo, p: MatMulPlan, transposeA: boolean, transposeB: boolean, accumulate: boolean): void {
   // Views after makeOutput: growing the heap detaches older ones.
   const av = backend.typedArrayFromHeap(a);
   const bv = backend.typedArrayFromHeap(b);
@@ -53,18 +53,18 @@ function gemm(blas: Blas, backend: WasmHeapBackend, a: tf.TensorInfo, b: tf.Tens
 }
 
 /** One value per output column (a Dense layer's bias): other biases go to the fallback. */
-function isRowBias(bias: tf.TensorInfo, n: number): boolean {
+function isRowBias(bias: TF.TensorInfo, n: number): boolean {
   return bias.dtype === "float32" && bias.shape.reduce((x, d) => x * d, 1) === n && bias.shape[bias.shape.length - 1] === n;
 }
 
 /** The product's plan when OpenBLAS should take it: not a batch of matrices too small for a library call to pay. */
-function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | undefined {
+function plan(a: TF.TensorInfo, b: TF.TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | undefined {
   const p = matmulPlan(a, b, transposeA, transposeB);
   return p === undefined || (p.batch > 1 && p.k > 0 && p.m * p.n * p.k < MIN_BATCHED_WORK) ? undefined : p;
 }
 
 /** BatchMatMul on OpenBLAS, else `fallback`. */
-export function blasBatchMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
+export function blasBatchMatMul(fallback: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const blas = loadedBlas();
     const { a, b } = args.inputs;
@@ -80,7 +80,7 @@ export function blasBatchMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
 }
 
 /** _FusedMatMul on OpenBLAS (bias broadcast along rows folded into sgemm), else `fallback`. */
-export function blasFusedMatMul(fallback: tf.KernelFunc): tf.KernelFunc {
+export function blasFusedMatMul(fallback: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const blas = loadedBlas();
     const { a, b, bias } = args.inputs;

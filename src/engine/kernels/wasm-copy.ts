@@ -13,6 +13,7 @@
  * Anything outside the common case (strings, gather along another axis without batch dims, other
  * dtypes) goes to the original kernel.
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./copy-simd.wasm.ts";
 import type { KernelOverride } from "./types.ts";
@@ -22,12 +23,12 @@ type HeapArray = Float32Array | Int32Array | Uint8Array;
 
 /** The two BackendWasm methods these kernels need. */
 interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): HeapArray;
+  makeOutput(shape: number[], dtype: tf.DataType): TF.TensorInfo;
+  typedArrayFromHeap(t: TF.TensorInfo): HeapArray;
 }
 
 const product = (dims: readonly number[]): number => dims.reduce((n, d) => n * d, 1);
-const numeric = (t: tf.TensorInfo): boolean => t.dtype === "float32" || t.dtype === "int32" || t.dtype === "bool";
+const numeric = (t: TF.TensorInfo): boolean => t.dtype === "float32" || t.dtype === "int32" || t.dtype === "bool";
 
 /** Below this run length a loop beats creating a subarray to `set` from. */
 const SET_THRESHOLD = 64;
@@ -94,7 +95,7 @@ function heap(backend: object): WasmHeapBackend {
  * Gather reads the indices of batch b from offset b·batchSize instead of b·(indices per batch), so
  * its result is wrong whenever the two differ (e.g. x [3, 10, 4], indices [3, 5], batchDims 1).
  */
-function gatherRows(original: tf.KernelFunc): tf.KernelFunc {
+function gatherRows(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { x, indices } = args.inputs;
     if (x === undefined || indices === undefined || x.shape.length === 0) return original(args);
@@ -145,7 +146,7 @@ function normalizeAxis(axis: number, rank: number): number {
 }
 
 /** out[o, (input i's part)] = input_i[o, :] along `axis`, for equal outer sizes. */
-function concatInto(b: WasmHeapBackend, inputs: readonly tf.TensorInfo[], out: tf.TensorInfo, outer: number): void {
+function concatInto(b: WasmHeapBackend, inputs: readonly TF.TensorInfo[], out: TF.TensorInfo, outer: number): void {
   const widths = inputs.map((t) => product(t.shape) / outer);
   const total = widths.reduce((s, w) => s + w, 0);
   const dst = b.typedArrayFromHeap(out);
@@ -156,9 +157,9 @@ function concatInto(b: WasmHeapBackend, inputs: readonly tf.TensorInfo[], out: t
   });
 }
 
-function concat(original: tf.KernelFunc): tf.KernelFunc {
+function concat(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
-    const inputs = Object.values(args.inputs) as tf.TensorInfo[];
+    const inputs = Object.values(args.inputs) as TF.TensorInfo[];
     const first = inputs[0];
     if (first === undefined || !inputs.every((t) => numeric(t) && t.dtype === first.dtype && t.shape.length === first.shape.length)) return original(args);
     const axis = normalizeAxis(Number(args.attrs?.["axis"] ?? 0), first.shape.length);
@@ -173,9 +174,9 @@ function concat(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-function pack(original: tf.KernelFunc): tf.KernelFunc {
+function pack(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
-    const inputs = Object.values(args.inputs) as tf.TensorInfo[];
+    const inputs = Object.values(args.inputs) as TF.TensorInfo[];
     const first = inputs[0];
     if (first === undefined || inputs.length < 2 || !inputs.every((t) => numeric(t) && t.dtype === first.dtype)) return original(args);
     for (const t of inputs) tf.util.assertShapesMatch(first.shape, t.shape, "All tensors passed to stack must have matching shapes");
@@ -188,7 +189,7 @@ function pack(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-function unpack(original: tf.KernelFunc): tf.KernelFunc {
+function unpack(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { value } = args.inputs;
     if (value === undefined || !numeric(value)) return original(args);
@@ -205,7 +206,7 @@ function unpack(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-function splitV(original: tf.KernelFunc): tf.KernelFunc {
+function splitV(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { x } = args.inputs;
     if (x === undefined || !numeric(x)) return original(args);
@@ -239,7 +240,7 @@ function forEachIndex(counts: readonly number[], visit: (index: readonly number[
   }
 }
 
-const override = (kernelName: string, name: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): KernelOverride => ({
+const override = (kernelName: string, name: string, wrap: (original: TF.KernelFunc) => TF.KernelFunc): KernelOverride => ({
   name: `wasm:${kernelName}/${name}`,
   kernelName,
   backendName: "wasm",
@@ -252,7 +253,7 @@ const override = (kernelName: string, name: string, wrap: (original: tf.KernelFu
  * The shipped kernel copies one `subarray` + `set` per innermost row (a sequence's key columns:
  * 163,840 rows at batch 8,192).
  */
-function slice(original: tf.KernelFunc): tf.KernelFunc {
+function slice(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { x } = args.inputs;
     if (x === undefined || !numeric(x) || x.shape.length === 0) return original(args);
@@ -296,7 +297,7 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
  * the SIMD copy. tfjs-backend-wasm's kernel moves element by element through a generic strided loop.
  * Other permutations go to the original kernel.
  */
-function transpose(original: tf.KernelFunc): tf.KernelFunc {
+function transpose(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { x } = args.inputs;
     const perm = args.attrs?.["perm"] as number[] | undefined;
@@ -336,11 +337,11 @@ function transpose(original: tf.KernelFunc): tf.KernelFunc {
  * backend's Identity and the wasm backend's own Reshape do. tfjs's engine runs Identity to save
  * every input a gradient needs (engine.clone), so the shipped copy ran on every saved tensor.
  */
-function identity(original: tf.KernelFunc): tf.KernelFunc {
+function identity(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { x } = args.inputs;
     if (x === undefined || x.dtype === "string") return original(args);
-    (args.backend as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+    (args.backend as { incRef(dataId: TF.DataId): void }).incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
 }

@@ -9,6 +9,7 @@
  * block of the shared dimension, and clamps relu/relu6 on partial block sums (errors up to 2.0
  * against cpu). There the plain (correct) matmul runs first, then the bias and activation kernels.
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import type { KernelOverride } from "./types.ts";
 import { batchSize } from "./matmul-plan.ts";
@@ -16,11 +17,11 @@ import { disposeInfos, explicitTransposeMatMul, runWasmKernel } from "./wasm-bat
 
 /** Applies a fusable activation with the standalone wasm kernel; undefined if unknown. */
 export function activate(
-  x: tf.TensorInfo,
-  inputs: tf.NamedTensorInfoMap,
+  x: TF.TensorInfo,
+  inputs: TF.NamedTensorInfoMap,
   attrs: tf.NamedAttrMap,
   backend: object,
-): tf.TensorInfo | undefined {
+): TF.TensorInfo | undefined {
   switch (attrs["activation"] ?? "linear") {
     case "linear":
       return x;
@@ -46,14 +47,14 @@ export function activate(
 }
 
 /** Plain matmul (no bias, linear), then bias via Add, then the activation kernel. */
-function unfused(original: tf.KernelFunc): tf.KernelFunc {
+function unfused(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { inputs, backend } = args;
     const attrs = args.attrs ?? {};
     const { a, b, bias } = inputs;
-    const temps: tf.TensorInfo[] = [];
+    const temps: TF.TensorInfo[] = [];
     try {
-      let out = original({ inputs: { a, b }, backend, attrs: { ...attrs, activation: "linear" } }) as tf.TensorInfo;
+      let out = original({ inputs: { a, b }, backend, attrs: { ...attrs, activation: "linear" } }) as TF.TensorInfo;
       if (bias !== undefined) {
         temps.push(out);
         out = runWasmKernel(tf.Add, { a: out, b: bias }, backend);
@@ -71,7 +72,7 @@ function unfused(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-export function wasmFusedMatMul(original: tf.KernelFunc): tf.KernelFunc {
+export function wasmFusedMatMul(original: TF.KernelFunc): TF.KernelFunc {
   const transposed = explicitTransposeMatMul(original);
   const decomposed = unfused(original);
   return (args) => {

@@ -8,6 +8,7 @@
  * shapes, other broadcasts (both operands repeated, a middle axis) and other dtypes go to the
  * original kernel.
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./mul-simd.wasm.ts";
 import type { KernelOverride } from "./types.ts";
@@ -45,7 +46,7 @@ export function broadcastPlan(shape: readonly number[], small: readonly number[]
 }
 
 /** The override's kernelFunc around `original`. */
-export function multiplyBroadcast(original: tf.KernelFunc): tf.KernelFunc {
+export function multiplyBroadcast(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { a, b } = args.inputs;
     if (!a || !b || a.dtype !== "float32" || b.dtype !== "float32") return original(args);

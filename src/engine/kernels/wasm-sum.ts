@@ -15,6 +15,7 @@
  * by the row count: what tfjs's own Mean computes after its transpose, so the override changes no
  * bit of any model (test/kernels-dense.test.ts, "Mean over leading axes").
  */
+import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import type { KernelOverride } from "./types.ts";
 import { WASM_BASE64 } from "./sum-simd.wasm.ts";
@@ -38,7 +39,7 @@ export function reducedBlock(axis: unknown, rank: number): { from: number; to: n
 const SMALL_BLOCK = 4096;
 
 /** The override's kernelFunc around `original`; `simd: false` runs the JS loop (benchmarks, tests). */
-export function sumBlock(original: tf.KernelFunc, simd = true): tf.KernelFunc {
+export function sumBlock(original: TF.KernelFunc, simd = true): TF.KernelFunc {
   return (args) => {
     const { x } = args.inputs;
     const attrs = args.attrs ?? {};
@@ -67,7 +68,7 @@ export function sumBlock(original: tf.KernelFunc, simd = true): tf.KernelFunc {
  * before the innermost, in meanRows (sum-simd.wat); anything else, or no reachable heap, goes to
  * `original`.
  */
-export function meanBlock(original: tf.KernelFunc): tf.KernelFunc {
+export function meanBlock(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { x } = args.inputs;
     const attrs = args.attrs ?? {};
@@ -95,7 +96,7 @@ function blockLayout(shape: number[], block: { from: number; to: number }, keepD
 }
 
 /** The sum of an empty tensor: zeros of the reduced shape (wasm's own kernel leaves them uninitialized). */
-function emptySum(x: tf.TensorInfo, attrs: tf.NamedAttrMap, backend: WasmHeapBackend): tf.TensorInfo {
+function emptySum(x: TF.TensorInfo, attrs: tf.NamedAttrMap, backend: WasmHeapBackend): TF.TensorInfo {
   const axes = tf.util.parseAxisParam((attrs["axis"] ?? null) as number | number[] | null ?? x.shape.map((_, i) => i), x.shape);
   const [reduced] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
   const shape = attrs["keepDims"] === true ? tf.backend_util.expandShapeToKeepDim(reduced, axes) : reduced;

@@ -5,7 +5,7 @@ import { loadBlas } from "../src/engine/blas.ts";
 import { RELU_GRAD_KERNEL, RELU_GRAD_SUM_KERNEL, reluGradJs } from "../src/engine/kernels/relu-grad.ts";
 import { activeKernelOverrides, applyKernelOverrides, kernelOverridesFor, removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { sumBlock, sumRowsJs } from "../src/engine/kernels/wasm-sum.ts";
-import { broadcastPlan } from "../src/engine/kernels/wasm-multiply.ts";
+import { broadcastPlan } from "../src/engine/kernels/wasm-broadcast.ts";
 import { dense } from "../src/layers/dense.ts";
 import { WAT_SOURCES } from "../scripts/wasm.ts";
 import { maxDiff, randomData, size, useMode } from "./helpers/kernel-modes.ts";
@@ -348,7 +348,7 @@ describe("Mean over leading axes in SIMD (meanRows, sum-simd.wat)", () => {
   });
 });
 
-describe("Multiply with a row or a column of factors in SIMD (mul-simd.wat)", () => {
+describe("Multiply, Add, Sub and RealDiv with a row or a column of values in SIMD (broadcast-simd.wat)", () => {
   const cases: { a: number[]; b: number[]; plan: string }[] = [
     { a: [1024, 20, 36], b: [36], plan: "row" }, // Dice's per-channel factor
     { a: [1, 36], b: [2048, 36], plan: "row" }, // the factors first
@@ -356,28 +356,32 @@ describe("Multiply with a row or a column of factors in SIMD (mul-simd.wat)", ()
     { a: [7, 1], b: [64, 7, 5], plan: "none" }, // repeated along the first and the last axis: tfjs's kernel
     { a: [33, 7, 3], b: [33, 1, 1], plan: "column" }, // 3 values per row: the scalar tail
     { a: [513, 5], b: [], plan: "column" }, // a scalar
+    { a: [], b: [300, 7], plan: "column" }, // a scalar first (1 − α, 1 / x)
     { a: [96, 40], b: [96, 40], plan: "none" }, // equal shapes: tfjs's kernel
     { a: [64, 1, 16], b: [64, 20, 16], plan: "row" }, // a row of factors per block (DIN's query times its keys)
     { a: [5, 6, 7, 9], b: [5, 1, 1, 9], plan: "row" }, // two repeated axes between, 9 columns: the scalar tail
     { a: [16, 1], b: [1, 16], plan: "none" }, // both repeated (an outer product): tfjs's kernel
   ];
-  for (const c of cases) {
-    it(`[${c.a}] · [${c.b}]: the same bits as tfjs's own Multiply (${c.plan})`, async () => {
-      const x = randomData(size(c.a), 41).map((v, i) => v * 2 ** ((i % 13) - 6));
-      const y = randomData(size(c.b), 43).map((v, i) => v * 2 ** ((i % 11) - 5));
-      const multiply = () => tf.tidy(() => tf.mul(tf.tensor(x, c.a), tf.tensor(y, c.b)).dataSync() as Float32Array);
-      await useMode("wasm-original");
-      const original = multiply();
-      await useMode("wasm-override");
-      const tensors = tf.memory().numTensors;
-      expectSameBits(multiply(), original);
-      expect(tf.memory().numTensors).toBe(tensors);
-      // The plan the override takes (none: tfjs's kernel runs).
-      const shape = tf.backend_util.assertAndGetBroadcastShape(c.a, c.b);
-      const full = (dims: number[]) => dims.length === shape.length && dims.every((d, i) => d === shape[i]);
-      const factors = full(c.a) && !full(c.b) ? c.b : full(c.b) && !full(c.a) ? c.a : undefined;
-      expect((factors && broadcastPlan(shape, factors)?.mode) ?? "none").toBe(c.plan);
-    });
+  const ops = { Multiply: tf.mul, Add: tf.add, Sub: tf.sub, RealDiv: tf.div } as const;
+  for (const [kernel, op] of Object.entries(ops)) {
+    for (const c of cases) {
+      it(`${kernel} [${c.a}], [${c.b}]: the same bits as tfjs's own kernel (${c.plan})`, async () => {
+        const x = randomData(size(c.a), 41).map((v, i) => v * 2 ** ((i % 13) - 6));
+        const y = randomData(size(c.b), 43).map((v, i) => v * 2 ** ((i % 11) - 5));
+        const run = () => tf.tidy(() => op(tf.tensor(x, c.a), tf.tensor(y, c.b)).dataSync() as Float32Array);
+        await useMode("wasm-original");
+        const original = run();
+        await useMode("wasm-override");
+        const tensors = tf.memory().numTensors;
+        expectSameBits(run(), original);
+        expect(tf.memory().numTensors).toBe(tensors);
+        // The plan the override takes (none: tfjs's kernel runs).
+        const shape = tf.backend_util.assertAndGetBroadcastShape(c.a, c.b);
+        const full = (dims: number[]) => dims.length === shape.length && dims.every((d, i) => d === shape[i]);
+        const repeated = full(c.a) && !full(c.b) ? c.b : full(c.b) && !full(c.a) ? c.a : undefined;
+        expect((repeated && broadcastPlan(shape, repeated)?.mode) ?? "none").toBe(c.plan);
+      });
+    }
   }
 
   it("int32 operands and the gradient are tfjs's (d/da = dy · b through the same override)", async () => {
@@ -392,7 +396,7 @@ describe("Multiply with a row or a column of factors in SIMD (mul-simd.wat)", ()
   });
 
   it("is registered with the other wasm overrides", () => {
-    expect(kernelOverridesFor("wasm")).toContain("wasm:Multiply/broadcast-simd");
+    for (const kernel of ["Multiply", "Add", "Sub", "RealDiv"]) expect(kernelOverridesFor("wasm")).toContain(`wasm:${kernel}/broadcast-simd`);
   });
 });
 

@@ -16,7 +16,7 @@ import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
 import { wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride } from "./wasm-blas-matmul.ts";
 import { loadedBlas } from "../blas.ts";
 import { wasmMeanOverride, wasmSumOverride } from "./wasm-sum.ts";
-import { wasmMultiplyOverride } from "./wasm-multiply.ts";
+import { wasmBroadcastOverrides } from "./wasm-broadcast.ts";
 import { reluGradient, reluGradKernels } from "./relu-grad.ts";
 import { fusedMatMulGradient } from "./fused-matmul-grad.ts";
 import type { GradientOverride, KernelOverride } from "./types.ts";
@@ -25,7 +25,7 @@ import type { GradientOverride, KernelOverride } from "./types.ts";
 const MATMUL = { blas: [wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride], plain: [wasmBatchMatMulOverride, wasmFusedMatMulOverride] };
 
 /** The overrides of the other kernels (one variant each). */
-const OTHERS: readonly KernelOverride[] = [...wasmCopyOverrides, wasmSumOverride, wasmMeanOverride, wasmMultiplyOverride];
+const OTHERS: readonly KernelOverride[] = [...wasmCopyOverrides, wasmSumOverride, wasmMeanOverride, ...wasmBroadcastOverrides];
 
 /** Every override that can be registered (both matmul variants: removal must find either). */
 const ALL_OVERRIDES: readonly KernelOverride[] = [...MATMUL.blas, ...MATMUL.plain, ...OTHERS];

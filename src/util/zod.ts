@@ -10,8 +10,7 @@ import { z } from "zod/v3";
 
 export { z };
 
-const comparison = (inclusive: boolean, bound: "min" | "max") => (bound === "min" ? (inclusive ? ">=" : ">") : inclusive ? "<=" : "<");
-const unit: Partial<Record<string, string>> = { array: " items", string: " characters", set: " items" };
+const unit: Partial<Record<string, string>> = { array: " items", string: " characters" };
 
 /** One line per issue, naming types and bounds, never the value read (it may be anything from a file). */
 const messages: z.ZodErrorMap = (issue, ctx) => {
@@ -21,7 +20,7 @@ const messages: z.ZodErrorMap = (issue, ctx) => {
     case "too_small":
     case "too_big": {
       const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-      const op = issue.exact ? "=" : comparison(issue.inclusive, issue.code === "too_small" ? "min" : "max");
+      const op = issue.exact ? "=" : `${issue.code === "too_small" ? ">" : "<"}${issue.inclusive ? "=" : ""}`;
       const what = unit[issue.type] ? `${issue.type} to have ${op}${String(bound)}${unit[issue.type]}` : `${issue.type} to be ${op}${String(bound)}`;
       return { message: `${issue.code === "too_small" ? "Too small" : "Too big"}: expected ${what}` };
     }

@@ -6,8 +6,8 @@
 ;; byRow(op, a, b, out, outer, rows, width): out[o][r][c] = a[o][r][c] ⊕ b[o][c] (b: outer rows of
 ;;   width values, one row for every block of rows; outer = 1 for a single row).
 ;; byColumn(op, a, b, out, rows, width): out[r][c] = a[r][c] ⊕ b[r] (b: rows values).
-;; mulByRow(a, b, out, outer, rows, width), mulByColumn(a, b, out, rows, width): the same with op 0.
-;; ⊕ by op: 0 a·b, 1 a + b, 2 a − b, 3 b − a, 4 a / b, 5 b / a (the reversed ones for a kernel whose
+;; mulByRow(a, b, out, outer, rows, width), mulByColumn(a, b, out, rows, width): the same for a · b.
+;; ⊕ by op: 0 a + b, 1 a − b, 2 b − a, 3 a / b, 4 b / a (the reversed ones for a kernel whose
 ;; repeated operand comes first). Byte offsets, no alignment needed. Four values at a time (the
 ;; operation chosen by a br_table inline per four values: the same jump every time; a call of
 ;; $vector per four values, tried first, was slower than tfjs's own loop), then one by one through
@@ -21,9 +21,7 @@
         (block $rsub
           (block $sub
             (block $add
-              (block $mul
-                (br_table $mul $add $sub $rsub $div $rdiv (local.get $op)))
-              (return (f32x4.mul (local.get $x) (local.get $f))))
+              (br_table $add $sub $rsub $div $rdiv (local.get $op)))
             (return (f32x4.add (local.get $x) (local.get $f))))
           (return (f32x4.sub (local.get $x) (local.get $f))))
         (return (f32x4.sub (local.get $f) (local.get $x))))
@@ -57,10 +55,7 @@
                       (block $rsub
                         (block $sub
                           (block $add
-                            (block $mul
-                              (br_table $mul $add $sub $rsub $div $rdiv (local.get $op)))
-                            (local.set $y (f32x4.mul (local.get $x) (local.get $y)))
-                            (br $done))
+                            (br_table $add $sub $rsub $div $rdiv (local.get $op)))
                           (local.set $y (f32x4.add (local.get $x) (local.get $y)))
                           (br $done))
                         (local.set $y (f32x4.sub (local.get $x) (local.get $y)))
@@ -113,10 +108,7 @@
                   (block $rsub
                     (block $sub
                       (block $add
-                        (block $mul
-                          (br_table $mul $add $sub $rsub $div $rdiv (local.get $op)))
-                        (local.set $y (f32x4.mul (local.get $x) (local.get $y)))
-                        (br $done))
+                        (br_table $add $sub $rsub $div $rdiv (local.get $op)))
                       (local.set $y (f32x4.add (local.get $x) (local.get $y)))
                       (br $done))
                     (local.set $y (f32x4.sub (local.get $x) (local.get $y)))

@@ -15,7 +15,10 @@
  * matrices (small-batched-matmul.ts) against the same override without it (those products then go
  * to OpenBLAS per matrix, or to wasm's own kernel).
  *
- * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul|adam|dense|small] [--rounds 3] [--steps 4] [--sizes cpu|paper]
+ * `--without <name>[,<name>…]` removes the overrides of those names (as `mkt info` lists them).
+ *
+ * Usage: npx tsx benchmarks/overrides.ts [model] [stage] [--without copy|matmul|adam|dense|small|<names>] [--rounds 3] [--steps 4] [--sizes cpu|paper]
+ *        [--dataset datasets/synthetic-paper.yaml] [--cpu-spec experiments/paper-synthetic.yaml]
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
@@ -43,11 +46,20 @@ import { median } from "./stats.ts";
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
-  options: { without: { type: "string", default: "copy" }, rounds: { type: "string", default: "3" }, steps: { type: "string", default: "4" }, sizes: { type: "string", default: "cpu" } },
+  options: {
+    without: { type: "string", default: "copy" },
+    rounds: { type: "string", default: "3" },
+    steps: { type: "string", default: "4" },
+    sizes: { type: "string", default: "cpu" },
+    dataset: { type: "string", default: "datasets/synthetic-paper.yaml" },
+    "cpu-spec": { type: "string", default: "experiments/paper-synthetic.yaml" },
+  },
 });
 const [modelName = "mlp", stageName = modelName === "mkt" ? "pretrain" : "train"] = positionals;
 const copyNames = new Set(wasmCopyOverrides.map((o) => o.name));
-const removed = args.without === "matmul" ? (name: string) => name.includes("MatMul") : (name: string) => copyNames.has(name);
+/** --without copy (the default), matmul, or a comma-separated list of override names (e.g. engine:clone/shared-data). */
+const namedOverrides = new Set(args.without.split(","));
+const removed = args.without === "matmul" ? (name: string) => name.includes("MatMul") : args.without === "copy" ? (name: string) => copyNames.has(name) : (name: string) => namedOverrides.has(name);
 /** --without adam: the JS-loop Adam kernel in the SIMD one's place (the registry then lists neither). */
 function useJsAdam(): void {
   removeKernelOverrides((name) => name === `wasm:${ADAM_KERNEL}/simd`);
@@ -88,9 +100,9 @@ function useAll(): void {
 }
 
 await selectBackend("wasm");
-const datasetSpec = await loadSpec("datasets/synthetic-paper.yaml", datasetSpecSchema);
+const datasetSpec = await loadSpec(args.dataset, datasetSpecSchema);
 const dataset = await PreparedDataset.open((await prepareDataset(datasetSpec.value, datasetSpec.dir, { outRoot: join("results", "bench") })).dir);
-const spec = (await loadSpec(args.sizes === "paper" ? "experiments/paper-gpu.yaml" : "experiments/paper-synthetic.yaml", experimentSpecSchema)).value;
+const spec = (await loadSpec(args.sizes === "paper" ? "experiments/paper-gpu.yaml" : args["cpu-spec"], experimentSpecSchema)).value;
 const { model, stage: { options = {} } } = await stageModel(recipeByName(modelName), dataset, spec, 1, stageName);
 
 async function read(options: Parameters<PreparedDataset["batches"]>[0], count: number): Promise<Batch[]> {

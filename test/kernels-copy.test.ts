@@ -148,7 +148,7 @@ describe("wasm copy-kernel override registration", () => {
     removeKernelOverrides();
     expect(activeKernelOverrides("wasm")).toEqual([]);
     const info = await selectBackend("wasm");
-    const names = ["wasm:GatherV2/js-rows", "wasm:Concat/js-runs", "wasm:Pack/js-runs", "wasm:Unpack/js-runs", "wasm:SplitV/js-runs", "wasm:Slice/js-runs", "wasm:Identity/shared-data"];
+    const names = ["wasm:GatherV2/js-rows", "wasm:Concat/js-runs", "wasm:Pack/js-runs", "wasm:Unpack/js-runs", "wasm:SplitV/js-runs", "wasm:Slice/js-runs", "wasm:Identity/shared-data", "wasm:Cast/same-dtype-shared"];
     expect(activeKernelOverrides("wasm")).toEqual(expect.arrayContaining(names));
     expect(info.kernelOverrides).toEqual(expect.arrayContaining(names));
     for (const k of COPY_KERNELS) expect(tf.getKernel(k, "wasm")?.kernelFunc).toBeDefined();
@@ -634,5 +634,43 @@ describe("wasm Identity override", () => {
     expect(tf.memory().numTensors).toBe(tensors);
     expect(numDataIds()).toBe(ids);
     p.dispose();
+  });
+});
+
+describe("wasm Cast override", () => {
+  it("shares the data when the dtype stays (no copy, nothing leaks); other casts are the original's, bit for bit", async () => {
+    await useMode("wasm-override");
+    const backend = tf.backend() as unknown as { refCount(id: tf.DataId): number };
+    for (const dtype of ["float32", "int32", "bool"] as const) {
+      const x = make(input([4, 3], dtype, 5));
+      const expected = await x.data();
+      const ids = numDataIds();
+      const y = tf.cast(x, dtype);
+      expect(numDataIds()).toBe(ids);
+      expect(backend.refCount(x.dataId)).toBe(2);
+      x.dispose();
+      expect(Array.from(await y.data())).toEqual(Array.from(expected));
+      y.dispose();
+      expect(numDataIds()).toBe(ids - 1);
+    }
+    const cases = [
+      ["float32", "int32"],
+      ["int32", "float32"],
+      ["bool", "float32"],
+      ["bool", "int32"],
+    ] as const;
+    for (const [from, to] of cases) {
+      const results: Partial<Record<Mode, number[]>> = {};
+      for (const mode of MODES) {
+        await useMode(mode);
+        const x = make(input([5, 2], from, 6));
+        const y = tf.cast(x, to);
+        expect(y.dtype).toBe(to);
+        results[mode] = Array.from(await y.data());
+        tf.dispose([x, y]);
+      }
+      expect(results["wasm-override"]).toEqual(results["wasm-original"]);
+      expect(results["wasm-override"]).toEqual(results.cpu);
+    }
   });
 });

@@ -56,6 +56,7 @@ describe("kernel override registry", () => {
       "wasm:Slice/js-runs",
       "wasm:Transpose/runs",
       "wasm:Identity/shared-data",
+      "wasm:Cast/same-dtype-shared",
       "wasm:Sum/no-transpose",
       "wasm:Mean/no-transpose",
       "wasm:Multiply/broadcast-simd",
@@ -67,6 +68,7 @@ describe("kernel override registry", () => {
       "wasm:MktReluGradSum/simd",
       "grad:Relu/MktReluGrad",
       "grad:_FusedMatMul/per-input",
+      "engine:clone/shared-data",
     ]);
     expect(kernelOverridesFor("cpu")).toEqual(["cpu:MktAdam/fused"]);
     removeKernelOverrides((name) => name.startsWith("cpu:"));

@@ -2,7 +2,8 @@
  * The one registry of kernel overrides (replacement kernelFuncs for specific backend kernels), of
  * the kernels mkt adds (ADDITIONS, e.g. the fused Adam step: code that runs them falls back to tfjs
  * ops where they are not registered) and of gradient overrides and additions (tfjs's gradient
- * registry is global: a gradFunc checks the active backend itself). Each is applied and removed
+ * registry is global: a gradFunc checks the active backend itself) and of changes to tfjs's engine
+ * object (ENGINE_PATCHES, e.g. how it saves tensors for gradients). Each is applied and removed
  * with its backend's overrides. An override re-registers a kernel config wrapping the original,
  * which travels on the config itself (under a global symbol): the state lives in tfjs's registries,
  * so applying is idempotent and removal restores exactly what was there.
@@ -19,7 +20,8 @@ import { wasmMeanOverride, wasmSumOverride } from "./wasm-sum.ts";
 import { wasmBroadcastOverrides } from "./wasm-broadcast.ts";
 import { reluGradient, reluGradKernels } from "./relu-grad.ts";
 import { fusedMatMulGradient } from "./fused-matmul-grad.ts";
-import type { GradientOverride, KernelOverride } from "./types.ts";
+import { savedTensorsPatch } from "./saved-tensors.ts";
+import type { EnginePatch, GradientOverride, KernelOverride } from "./types.ts";
 
 /** The matmul kernels on OpenBLAS where it loaded (engine/blas.ts), else with explicit transposes. */
 const MATMUL = { blas: [wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride], plain: [wasmBatchMatMulOverride, wasmFusedMatMulOverride] };
@@ -50,6 +52,9 @@ const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient
 
 const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels];
 
+/** Changes to tfjs's engine itself. */
+const ENGINE_PATCHES: readonly EnginePatch[] = [savedTensorsPatch];
+
 const ORIGINAL = Symbol.for("mkt.kernelOverride");
 
 interface OverriddenConfig extends TF.KernelConfig {
@@ -75,6 +80,7 @@ export function kernelOverridesFor(backendName: string, options: OverrideOptions
     ...ADDITIONS.filter((a) => a.config.backendName === backendName).map((a) => a.name),
     ...GRADIENTS.filter((g) => g.backendName === backendName).map((g) => g.name),
     ...GRADIENT_ADDITIONS.filter((g) => g.backendName === backendName).map((g) => g.name),
+    ...ENGINE_PATCHES.filter((p) => p.backendName === backendName).map((p) => p.name),
   ];
 }
 
@@ -85,6 +91,7 @@ export function activeKernelOverrides(backendName: string): string[] {
     ...ADDITIONS.filter((a) => a.config.backendName === backendName && tf.getKernel(a.config.kernelName, backendName) !== undefined).map((a) => a.name),
     ...GRADIENTS.filter((g) => g.backendName === backendName && registeredGradient(g)?.[ORIGINAL]?.name === g.name).map((g) => g.name),
     ...GRADIENT_ADDITIONS.filter((g) => g.backendName === backendName && tf.getGradient(g.gradient.kernelName) === g.gradient).map((g) => g.name),
+    ...ENGINE_PATCHES.filter((p) => p.backendName === backendName && p.applied()).map((p) => p.name),
   ];
 }
 
@@ -119,6 +126,7 @@ export function applyKernelOverrides(backendName: string, options: OverrideOptio
   for (const g of GRADIENT_ADDITIONS) {
     if (g.backendName === backendName && tf.getGradient(g.gradient.kernelName) === undefined) tf.registerGradient(g.gradient);
   }
+  for (const p of ENGINE_PATCHES) if (p.backendName === backendName && !p.applied()) p.apply();
   return activeKernelOverrides(backendName);
 }
 
@@ -154,6 +162,11 @@ export function removeKernelOverrides(which: (name: string) => boolean = () => t
     if (!which(g.name) || tf.getGradient(g.gradient.kernelName) !== g.gradient) continue;
     tf.unregisterGradient(g.gradient.kernelName);
     removed.push(g.name);
+  }
+  for (const p of ENGINE_PATCHES) {
+    if (!which(p.name) || !p.applied()) continue;
+    p.remove();
+    removed.push(p.name);
   }
   return removed;
 }

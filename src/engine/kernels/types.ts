@@ -21,3 +21,14 @@ export interface GradientOverride {
   /** Builds the replacement gradient config around the original one. */
   wrap(original: tf.GradConfig): tf.GradConfig;
 }
+
+/** A change to tfjs's engine object (not a kernel), applied and removed with its backend's overrides. */
+export interface EnginePatch {
+  /** Stable name, reported with its backend's kernel overrides. */
+  name: string;
+  /** The backend whose overrides it is applied and removed with. */
+  backendName: string;
+  apply(): void;
+  remove(): void;
+  applied(): boolean;
+}

@@ -1,6 +1,7 @@
 /**
  * wasm overrides for the kernels that only move data: GatherV2, Concat, Pack, Unpack, SplitV, Slice,
- * Transpose (when the last axis stays last) and Identity (which need not move anything).
+ * Transpose (when the last axis stays last), and Identity and Cast to the same dtype (which need not
+ * move anything).
  *
  * tfjs-backend-wasm 4.22 implements Concat and Slice (which Unpack and SplitV call) in JS with one
  * `subarray` + `set` per row: with the short rows of embedding features (8–24 floats) the typed
@@ -332,17 +333,36 @@ function transpose(original: TF.KernelFunc): TF.KernelFunc {
   };
 }
 
+/** The output of a kernel that need not move anything: `x`'s data, reference-counted, under a new tensor. */
+function sharedData(backend: object, x: TF.TensorInfo): TF.TensorInfo {
+  (backend as { incRef(dataId: TF.DataId): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 /**
  * Identity without a copy: the output shares the input's data, reference-counted, as the cpu
  * backend's Identity and the wasm backend's own Reshape do. tfjs's engine runs Identity to save
- * every input a gradient needs (engine.clone), so the shipped copy ran on every saved tensor.
+ * every input a gradient needs (engine.clone, when saved-tensors.ts does not stand in for it).
  */
 function identity(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {
     const { x } = args.inputs;
     if (x === undefined || x.dtype === "string") return original(args);
-    (args.backend as { incRef(dataId: TF.DataId): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    return sharedData(args.backend, x);
+  };
+}
+
+/**
+ * Cast to the dtype a tensor already has, without a copy (as Identity). tfjs's gradients cast what
+ * they multiply by to float32 whatever its dtype (Multiply's and RealDiv's, the sigmoid cross
+ * entropy's), and wasm's Cast copies even then: 65 copies per DIN training step, 3.5 ms.
+ */
+function cast(original: TF.KernelFunc): TF.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs;
+    const { dtype } = args.attrs as { dtype?: TF.DataType };
+    if (x === undefined || x.dtype !== dtype || x.dtype === "string") return original(args);
+    return sharedData(args.backend, x);
   };
 }
 
@@ -355,4 +375,5 @@ export const wasmCopyOverrides: readonly KernelOverride[] = [
   override("Slice", "js-runs", slice),
   override("Transpose", "runs", transpose),
   override("Identity", "shared-data", identity),
+  override("Cast", "same-dtype-shared", cast),
 ];

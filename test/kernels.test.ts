@@ -66,6 +66,8 @@ describe("kernel override registry", () => {
       "wasm:MktAdam/simd",
       "wasm:MktReluGrad/simd",
       "wasm:MktReluGradSum/simd",
+      "wasm:MktDice/simd",
+      "wasm:MktDiceGrad/simd",
       "grad:Relu/MktReluGrad",
       "grad:_FusedMatMul/per-input",
       "engine:clone/shared-data",

@@ -8,5 +8,6 @@ export { describeBackends, selectBackend, type BackendChoice, type BackendInfo, 
 export { loadBlas, setBlasReplicaMode } from "./blas.ts";
 export { adamStep, type AdamAttrs } from "./adam-step.ts";
 export { denseMatMul } from "./kernels/fused-matmul-grad.ts";
+export { diceTrain } from "./dice.ts";
 export { float32Values } from "./read-values.ts";
 export { tf } from "./tf.ts";

@@ -50,10 +50,15 @@ export class MovingMoments extends Module {
       mean = tf.div(tf.sum(tf.mul(flat, w), 0), count);
       variance = tf.div(tf.sum(tf.mul(tf.square(tf.sub(flat, mean)), w), 0), count);
     }
+    this.track(mean, variance);
+    return { mean, variance };
+  }
+
+  /** Moves the moving averages toward a training batch's moments (mean and variance [size]). */
+  track(mean: tf.Tensor, variance: tf.Tensor): void {
     // Assignments are not recorded on the gradient tape: the update is a side effect of training.
     const m = this.momentum;
     this.mean.assign(tf.add(tf.mul(this.mean, m), tf.mul(mean, 1 - m)));
     this.variance.assign(tf.add(tf.mul(this.variance, m), tf.mul(variance, 1 - m)));
-    return { mean, variance };
   }
 }

@@ -12,6 +12,7 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
 import { adamKernels } from "./adam-kernel.ts";
+import { diceKernels } from "./dice-kernel.ts";
 import { wasmCopyOverrides } from "./wasm-copy.ts";
 import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
 import { wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride } from "./wasm-blas-matmul.ts";
@@ -50,7 +51,7 @@ const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient
   { name: "grad:_FusedMatMul/per-input", backendName: "wasm", gradient: fusedMatMulGradient },
 ];
 
-const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels];
+const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels, ...diceKernels];
 
 /** Changes to tfjs's engine itself. */
 const ENGINE_PATCHES: readonly EnginePatch[] = [savedTensorsPatch];

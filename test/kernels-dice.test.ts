@@ -5,7 +5,7 @@ import { removeKernelOverrides } from "../src/engine/kernels/registry.ts";
 import { Dice } from "../src/layers/dice.ts";
 import { ParamInit } from "../src/layers/params.ts";
 import { mulberry32 } from "../src/util/random.ts";
-import { useMode, type Mode } from "./helpers/kernel-modes.ts";
+import { countKernelCalls, useMode, type Mode } from "./helpers/kernel-modes.ts";
 
 /**
  * Dice in training mode on mkt's kernels (MktDice, MktDiceGrad: dice-kernel.ts, dice-simd.wat)
@@ -90,13 +90,7 @@ interface Result {
 
 /** One training-mode forward and backward of a fresh Dice layer in the current mode, counting MktDice calls. */
 function runDice(c: Case): Result {
-  const config = tf.getKernel("MktDice", "wasm");
-  let calls = 0;
-  if (config !== undefined) {
-    tf.unregisterKernel("MktDice", "wasm");
-    tf.registerKernel({ ...config, kernelFunc: (args) => (calls++, config.kernelFunc(args)) });
-  }
-  try {
+  const { result, calls } = countKernelCalls("MktDice", () => {
     const dice = new Dice("dice", new ParamInit(1), { size: c.n });
     dice.alpha.assign(tf.tensor1d(Float32Array.from(c.alpha)));
     const x = tf.variable(tf.tensor2d(Float32Array.from(c.x), [c.rows, c.n]));
@@ -109,23 +103,18 @@ function runDice(c: Case): Result {
       y = out.dataSync() as Float32Array;
       return tf.sum(tf.mul(out, r)) as tf.Scalar;
     }, [x, dice.alpha]);
-    const result = {
+    const values = {
       y,
       dx: grads[x.name]!.dataSync() as Float32Array,
       dalpha: grads[dice.alpha.name]!.dataSync() as Float32Array,
       movingMean: dice.moments.mean.dataSync() as Float32Array,
       movingVariance: dice.moments.variance.dataSync() as Float32Array,
-      diceKernelCalls: calls,
     };
     tf.dispose([...Object.values(grads), x, r, ...(mask ? [mask] : [])]);
     dice.dispose();
-    return result;
-  } finally {
-    if (config !== undefined) {
-      tf.unregisterKernel("MktDice", "wasm");
-      tf.registerKernel(config);
-    }
-  }
+    return values;
+  });
+  return { ...result, diceKernelCalls: calls };
 }
 
 /** Largest |a − b| / (scale + |b|). */
@@ -187,16 +176,7 @@ describe("Dice on mkt's kernels (MktDice, MktDiceGrad)", () => {
     expect(relativeError(odd.dx, numericGradient(c, "x"), 1)).toBeLessThan(1e-4);
 
     const dice = new Dice("dice", new ParamInit(1), { size: 8 });
-    const config = tf.getKernel("MktDice", "wasm")!;
-    let calls = 0;
-    tf.unregisterKernel("MktDice", "wasm");
-    tf.registerKernel({ ...config, kernelFunc: (args) => (calls++, config.kernelFunc(args)) });
-    try {
-      tf.tidy(() => dice.apply(tf.ones([4, 8]), { mode: "predict" }).dataSync());
-    } finally {
-      tf.unregisterKernel("MktDice", "wasm");
-      tf.registerKernel(config);
-    }
+    const { calls } = countKernelCalls("MktDice", () => tf.tidy(() => dice.apply(tf.ones([4, 8]), { mode: "predict" }).dataSync()));
     expect(calls).toBe(0);
     dice.dispose();
   });

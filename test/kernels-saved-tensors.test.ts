@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
 import { removeKernelOverrides } from "../src/engine/kernels/registry.ts";
-import { randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
+import { countKernelCalls, randomData, useMode, type Mode } from "./helpers/kernel-modes.ts";
 
 /**
  * engine:clone/shared-data (src/engine/kernels/saved-tensors.ts): tensors saved for a gradient share
@@ -30,20 +30,6 @@ function loss(w: tf.Tensor, table: tf.Tensor, x: tf.Tensor, mix: tf.Tensor): tf.
   return tf.sum(tf.mul(square(h), h));
 }
 
-/** Counts Identity kernel calls on wasm while `fn` runs. */
-function countIdentity<T>(fn: () => T): { result: T; calls: number } {
-  const config = tf.getKernel(tf.Identity, "wasm")!;
-  let calls = 0;
-  tf.unregisterKernel(tf.Identity, "wasm");
-  tf.registerKernel({ ...config, kernelFunc: (args) => (calls++, config.kernelFunc(args)) });
-  try {
-    return { result: fn(), calls };
-  } finally {
-    tf.unregisterKernel(tf.Identity, "wasm");
-    tf.registerKernel(config);
-  }
-}
-
 describe("engine:clone/shared-data", () => {
   it("gives bit-identical gradients without an Identity call, and leaks nothing over steps", async () => {
     const data = { w: randomData(10 * 4, 1), table: randomData(5 * 4, 2), x: randomData(3 * 6, 3), mix: randomData(3 * 5, 4) };
@@ -56,7 +42,7 @@ describe("engine:clone/shared-data", () => {
       const table = tf.tensor2d(data.table, [5, 4]);
       const x = tf.tensor2d(data.x, [3, 6]);
       const mix = tf.tensor2d(data.mix, [3, 5]);
-      const { result, calls } = countIdentity(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => loss(a, b, x, mix))([w, table]));
+      const { result, calls } = countKernelCalls(tf.Identity, () => tf.grads((a: tf.Tensor, b: tf.Tensor) => loss(a, b, x, mix))([w, table]));
       identityCalls[mode] = calls;
       grads[mode] = await Promise.all(result.map(async (g) => (await g.data()) as Float32Array));
       tf.dispose([...result, w, table, x, mix]);

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/engine/backend.ts";
-import { maxDiff, randomData, size, useMode, type Mode } from "./helpers/kernel-modes.ts";
+import { maxDiff, randomData, size, useMode, type Mode, countKernelCalls } from "./helpers/kernel-modes.ts";
 import { reducedBlock } from "../src/engine/kernels/wasm-sum.ts";
 import {
   activeKernelOverrides,
@@ -19,16 +19,8 @@ const makeTensor = (data: Float32Array, shape: number[]): tf.Tensor => tf.tensor
 
 /** Counts calls of the wasm Transpose kernel (the override calls it directly, bypassing the engine). */
 function countTransposes<T>(fn: () => T): { result: T; transposes: number } {
-  const original = tf.getKernel(tf.Transpose, "wasm")!;
-  let transposes = 0;
-  tf.unregisterKernel(tf.Transpose, "wasm");
-  tf.registerKernel({ ...original, kernelFunc: (args) => (transposes++, original.kernelFunc(args)) });
-  try {
-    return { result: fn(), transposes };
-  } finally {
-    tf.unregisterKernel(tf.Transpose, "wasm");
-    tf.registerKernel(original);
-  }
+  const { result, calls } = countKernelCalls(tf.Transpose, fn);
+  return { result, transposes: calls };
 }
 
 beforeAll(async () => {

@@ -35,3 +35,19 @@ export function maxDiff(x: Float32Array, y: Float32Array): number {
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
   return m;
 }
+
+/** Runs `fn` with the wasm kernel `kernelName` (as registered now) wrapped by a counter: how often it ran. */
+export function countKernelCalls<T>(kernelName: string, fn: () => T): { result: T; calls: number } {
+  const config = tf.getKernel(kernelName, "wasm");
+  if (config === undefined) return { result: fn(), calls: 0 };
+  let calls = 0;
+  tf.unregisterKernel(kernelName, "wasm");
+  tf.registerKernel({ ...config, kernelFunc: (args) => (calls++, config.kernelFunc(args)) });
+  try {
+    const result = fn();
+    return { result, calls };
+  } finally {
+    tf.unregisterKernel(kernelName, "wasm");
+    tf.registerKernel(config);
+  }
+}

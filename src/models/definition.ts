@@ -33,20 +33,27 @@ export interface ModelDefinition<S extends SpecSections = SpecSections> extends 
    * checked before anything is prepared or trained: each broken one is an issue.
    */
   rules?: (spec: ExperimentSpec) => SpecIssue[];
-  /**
-   * Spellings of its fields in older specs (old dotted path → its path now, e.g.
-   * "sizes.mmoe_experts" → "mmoe.experts"): read as the new one, so older specs and run
-   * directories (experiment.json) still load.
-   */
-  movedFields?: Record<string, string>;
 }
+
+/** The older spellings of each section's fields (modelSection's movedFrom), by section schema. */
+const movedFrom = new WeakMap<z.ZodType, Record<string, string>>();
 
 /**
  * The schema of a section of a model's own fields: a strict object (an unknown field is an error),
  * each field with its default, the whole section defaulting to those (a spec may leave it out).
+ * `movedFrom` names a field's spelling in older specs (field → old dotted path, e.g. experts →
+ * "sizes.mmoe_experts"): read as the field, so older specs and run directories (experiment.json)
+ * still load.
  */
-export function modelSection<T extends z.ZodRawShape>(fields: T) {
-  return z.strictObject(fields).default({} as z.input<z.ZodObject<T, "strict">>);
+export function modelSection<T extends z.ZodRawShape>(fields: T, options: { movedFrom?: Partial<Record<keyof T & string, string>> } = {}) {
+  const section = z.strictObject(fields).default({} as z.input<z.ZodObject<T, "strict">>);
+  if (options.movedFrom !== undefined) movedFrom.set(section, options.movedFrom as Record<string, string>);
+  return section;
+}
+
+/** The older spellings of a section's fields, as [old path, path now] (the section at top-level key `key`). */
+export function movedFieldsOf(key: string, section: z.ZodType): [string, string][] {
+  return Object.entries(movedFrom.get(section) ?? {}).map(([field, old]) => [old, `${key}.${field}`]);
 }
 
 /** A model definition as written (the identity; it keeps the sections' types for sectionsOf). */

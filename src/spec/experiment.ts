@@ -1,5 +1,5 @@
 import { withRules, z } from "../util/zod.ts";
-import type { ModelDefinition } from "../models/definition.ts";
+import { movedFieldsOf, type ModelDefinition } from "../models/definition.ts";
 import { modelDefinitions, recipeFor, trainedModels } from "../models/registry.ts";
 import { commonShape, type ExperimentSpec } from "./experiment-common.ts";
 
@@ -34,7 +34,7 @@ function compose(models: readonly ModelDefinition[]): ExperimentSchemas {
       shape[key] = schema;
     }
   }
-  const moved = models.flatMap((m) => Object.entries(m.movedFields ?? {}));
+  const moved = models.flatMap((m) => Object.entries(m.sections ?? {}).flatMap(([key, section]) => movedFieldsOf(key, section)));
   const spec = z.preprocess((raw, ctx) => readMovedFields(raw, moved, ctx), z.strictObject(shape));
   const file = withRules(spec, (value, ctx) => {
     for (const issue of specRuleIssues(value as ExperimentSpec)) ctx.addIssue({ code: "custom", ...issue });
@@ -68,7 +68,7 @@ type Json = Record<string, unknown>;
 const isObject = (x: unknown): x is Json => typeof x === "object" && x !== null && !Array.isArray(x);
 
 /**
- * A copy of the raw spec with each field of an older spelling (ModelDefinition.movedFields) moved
+ * A copy of the raw spec with each field of an older spelling (modelSection's movedFrom) moved
  * to its path now; both spellings at once is an issue.
  */
 function readMovedFields(raw: unknown, moved: ReadonlyArray<[string, string]>, ctx: z.RefinementCtx): unknown {

@@ -15,7 +15,7 @@ const fibinetSections = {
   fibinet: modelSection({
     /** r: SENET's reduction ratio (its bottleneck has max(1, ⌊F/r⌋) units for F fields). */
     senet_reduction: z.number().int().min(1).default(3),
-  }),
+  }, { movedFrom: { senet_reduction: "sizes.senet_reduction" } }),
 };
 
 export type FibinetOptions = BaselineOptions & z.output<typeof fibinetSections.fibinet>;
@@ -75,6 +75,5 @@ export const fibinetRecipe = defineModel({
   label: "FiBiNet",
   category: "single-domain",
   sections: fibinetSections,
-  movedFields: { "sizes.senet_reduction": "fibinet.senet_reduction" },
   ...singleStage((init, schema, spec) => new FibinetModel("fibinet", init, { schema, sizes: spec.sizes, ...sectionsOf(fibinetSections, spec).fibinet })),
 });

@@ -14,7 +14,7 @@ const mmoeSections = {
   mmoe: modelSection({
     /** Experts (each an MLP sizes.mlp), shared by both entities and mixed by each entity's gate. */
     experts: z.number().int().min(1).default(3),
-  }),
+  }, { movedFrom: { experts: "sizes.mmoe_experts" } }),
 };
 
 export type MmoeOptions = BaselineOptions & z.output<typeof mmoeSections.mmoe>;
@@ -55,6 +55,5 @@ export const mmoeRecipe = defineModel({
   label: "MMoE",
   category: "joint training",
   sections: mmoeSections,
-  movedFields: { "sizes.mmoe_experts": "mmoe.experts" },
   ...singleStage((init, schema, spec) => new MmoeModel("mmoe", init, { schema, sizes: spec.sizes, ...sectionsOf(mmoeSections, spec).mmoe })),
 });

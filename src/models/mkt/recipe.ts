@@ -37,7 +37,6 @@ const mktDefinition: ModelDefinition<typeof mktSections> = defineModel({
   // PDL compares the CKE's and the independent MLP's outputs row by row: they must be as wide.
   rules: ({ sizes: { mlp, cke_levels: cke } }) =>
     mlp.at(-1) === cke.at(-1) ? [] : [{ path: ["sizes", "cke_levels"], message: `MKT needs the last of sizes.cke_levels (${cke.at(-1)}) equal to the last of sizes.mlp (${mlp.at(-1)})` }],
-  movedFields: { "sizes.hfa_cross_layers": "mem.hfa_cross_layers" },
 });
 
 /** Full MKT (the model of Table 2), or one of its ablations. */

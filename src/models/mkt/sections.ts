@@ -11,7 +11,7 @@ const memSection = modelSection({
   loss_weighting: z.enum(["rows", "entities"]).default("rows"),
   /** Depth of HFA's cross network (its explicit part, eq. 4). */
   hfa_cross_layers: z.number().int().min(1).default(2),
-});
+}, { movedFrom: { hfa_cross_layers: "sizes.hfa_cross_layers" } });
 
 /** MKT's stage 2, the Target Entity Model. */
 const temSection = modelSection({

@@ -104,6 +104,41 @@ describe("batch reader", () => {
     expect(targets / (5 * 512)).toBeLessThan(share + 0.08);
   });
 
+  it("reads the files once for a shuffled read that fits its buffer: later passes (other seeds) give a fresh read's batches", async () => {
+    const dir = ds.dir;
+    const connects = () => {
+      const duck = (ds as unknown as { duck: { connect: () => Promise<unknown> } }).duck;
+      const connect = duck.connect;
+      let calls = 0;
+      duck.connect = () => (calls++, connect());
+      return { calls: () => calls, restore: () => void (duck.connect = connect) };
+    };
+    const rows = ds.rowCount({ split: "train", entities: ["source", "target"] });
+    const fits = (seed: number): BatchOptions => ({ split: "train", entities: ["source", "target"], batchSize: 256, shuffle: { bufferRows: rows + 10, seed } });
+    const small = (seed: number): BatchOptions => ({ split: "train", entities: ["source", "target"], batchSize: 256, shuffle: { bufferRows: 600, seed } });
+    const fresh = await PreparedDataset.open(dir);
+    try {
+      const count = connects();
+      try {
+        const passes = [await readAll(ds, fits(3)), await readAll(ds, fits(4)), await readAll(ds, fits(3))];
+        expect(count.calls()).toBe(2); // the first pass only: one stream per entity
+        expect(rowKeys(passes[1]!)).toEqual(rowKeys(await readAll(fresh, fits(4))));
+        expect(rowKeys(passes[2]!)).toEqual(rowKeys(passes[0]!));
+        expect(rowKeys(passes[0]!)).not.toEqual(rowKeys(passes[1]!));
+        // A read larger than its buffer is read from the files every time.
+        const before = count.calls();
+        const second = await readAll(ds, small(5));
+        await readAll(ds, small(5));
+        expect(count.calls() - before).toBe(4);
+        expect(rowKeys(second)).toEqual(rowKeys(await readAll(fresh, small(5))));
+      } finally {
+        count.restore();
+      }
+    } finally {
+      fresh.close();
+    }
+  });
+
   it.each([false, true])("expands sequence elements: ids are 0 exactly on padding (shuffled: %s)", async (shuffled) => {
     // Shuffled, rows with short sequences land in buffer slots that held longer ones before.
     const batches = await readAll(ds, { split: "train", entities: ["source", "target"], batchSize: 500, ...(shuffled ? { shuffle: { bufferRows: 700, seed: 2 } } : {}) });

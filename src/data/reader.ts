@@ -44,6 +44,14 @@ export class PreparedDataset {
     private readonly itemTables: Record<string, { elements: string[]; ids: Int32Array }>,
   ) {}
 
+  /**
+   * Shuffled reads that fit in their shuffle buffer, as the buffer held them once filled (by read
+   * key): a later pass (the next epoch) starts from a copy instead of reading the files again. The
+   * buffer's rows and their order are the same either way, so the batches are too.
+   */
+  private readonly filledBuffers = new Map<string, FilledBuffer>();
+  private filledBytes = 0;
+
   /** Recycled sequence id arrays by length (recycle()), and the batches already recycled. */
   private readonly idPool = new Map<number, Int32Array[]>();
   private readonly recycled = new WeakSet<Batch>();
@@ -130,6 +138,16 @@ export class PreparedDataset {
       width: maxlen,
       lengthColumns: this.schema.sequences.map((s) => scalarCols.indexOf(s.lengthColumn)),
     };
+    const uniform = mulberry32(options.shuffle?.seed ?? 0);
+    const keepPartial = options.keepPartial !== false;
+    // The buffer's rows depend on what is read and on its capacity (ShuffleBatcher's), not on the seed.
+    const key = options.shuffle ? JSON.stringify([options.split, options.entities, options.slices ?? null, Math.max(options.shuffle.bufferRows, options.batchSize)]) : "";
+    const filled = this.filledBuffers.get(key);
+    if (options.shuffle && filled) {
+      const batcher = ShuffleBatcher.from(filled, options.batchSize, shape, uniform);
+      for (const block of batcher.finish(keepPartial)) yield this.toBatch(block, scalarCols, arrayCols);
+      return;
+    }
     const streams: ChunkStream[] = [];
     try {
       for (const f of this.files(options)) {
@@ -137,7 +155,6 @@ export class PreparedDataset {
         const sql = `SELECT ${select} FROM read_parquet(${sqlString(join(this.dir, f.file))})${where}`;
         streams.push(new ChunkStream(await this.duck.connect(), sql, f.rows, shape));
       }
-      const uniform = mulberry32(options.shuffle?.seed ?? 0);
       const mixer = new PieceMixer(streams);
       const batcher = options.shuffle
         ? new ShuffleBatcher(options.batchSize, options.shuffle.bufferRows, shape, uniform)
@@ -146,10 +163,20 @@ export class PreparedDataset {
       for (let piece = await mixer.nextPiece(); piece; piece = await mixer.nextPiece()) {
         for (const block of batcher.add(piece)) yield this.toBatch(block, scalarCols, arrayCols);
       }
-      for (const block of batcher.finish(options.keepPartial !== false)) yield this.toBatch(block, scalarCols, arrayCols);
+      if (batcher instanceof ShuffleBatcher) this.keepFilled(key, batcher);
+      for (const block of batcher.finish(keepPartial)) yield this.toBatch(block, scalarCols, arrayCols);
     } finally {
       for (const s of streams) await s.close();
     }
+  }
+
+  /** Keeps a shuffle buffer that holds a whole read, within FILLED_BUFFER_BYTES for all reads. */
+  private keepFilled(key: string, batcher: ShuffleBatcher): void {
+    const filled = batcher.wholeRead();
+    // The whole buffer stays allocated behind the view: count its bytes.
+    if (filled === undefined || this.filledBytes + filled.data.buffer.byteLength > FILLED_BUFFER_BYTES) return;
+    this.filledBuffers.set(key, filled);
+    this.filledBytes += filled.data.buffer.byteLength;
   }
 
   private toBatch(block: ColumnBlock, scalarCols: string[], arrayCols: string[]): Batch {
@@ -198,6 +225,15 @@ interface BlockShape {
   /** Per array: the scalar column holding its length (elements past it are padding, 0). */
   lengthColumns: number[];
 }
+
+/** A shuffle buffer holding a whole read, as filled: `rows` rows, row-major (RowBuffer's layout); never written again. */
+interface FilledBuffer {
+  rows: number;
+  data: Int32Array;
+}
+
+/** At most this many bytes of filled shuffle buffers are kept per dataset (PreparedDataset.filledBuffers). */
+const FILLED_BUFFER_BYTES = 512 * 2 ** 20;
 
 /** Rows of a DuckDB data chunk (its vector size) at most. */
 const CHUNK_ROWS = 2048;
@@ -364,15 +400,18 @@ class ShuffleBatcher implements Batcher {
   /** Slots of the last batch drawn; those from `holes` on are still empty. */
   private holeSlots: Int32Array = new Int32Array(0);
   private holes = 0;
+  /** Whether add() emitted a batch (then the buffer never held the whole read). */
+  private emitted = false;
 
   constructor(
     private readonly batchSize: number,
     capacity: number,
     shape: BlockShape,
     private readonly uniform: () => number,
+    filled?: FilledBuffer,
   ) {
     const rows = Math.max(capacity, batchSize);
-    this.buffer = new RowBuffer(rows, shape);
+    this.buffer = new RowBuffer(rows, shape, filled);
     this.itemRows = Array.from({ length: shape.arrays }, () => new Int32Array(batchSize * shape.width));
     this.permutation = Int32Array.from({ length: rows }, (_, i) => i);
   }
@@ -403,8 +442,25 @@ class ShuffleBatcher implements Batcher {
       const slots = this.drawSlots(this.batchSize, buffer.capacity);
       this.holeSlots = slots;
       this.holes = 0;
+      this.emitted = true;
       yield buffer.take(slots, this.itemRows);
     }
+  }
+
+  /**
+   * A batcher over `filled` (a whole read, as wholeRead() gave it; read, not copied), ready for
+   * finish(): sized to those rows, as finish() draws from the rows held, never the capacity.
+   */
+  static from(filled: FilledBuffer, batchSize: number, shape: BlockShape, uniform: () => number): ShuffleBatcher {
+    return new ShuffleBatcher(batchSize, filled.rows, shape, uniform, filled);
+  }
+
+  /**
+   * The buffer once every row of the read is in it (call before finish(), which only repoints
+   * slots: the rows stay as they are); undefined if add() emitted a batch.
+   */
+  wholeRead(): FilledBuffer | undefined {
+    return this.emitted ? undefined : this.buffer.filled();
   }
 
   *finish(keepPartial: boolean): Generator<ColumnBlock> {
@@ -453,18 +509,28 @@ class ShuffleBatcher implements Batcher {
   }
 }
 
-/** Rows stored row-major: row r is ints [r·stride, (r+1)·stride): its scalars, then each array. */
+/**
+ * Rows stored row-major, row r in ints [r·stride, (r+1)·stride): its scalars, then each array. A
+ * slot names a row through `rowOf`: move() repoints a slot instead of copying the row's ints, so a
+ * buffer over a whole read kept from an earlier pass (`filled`) is read, never written.
+ */
 class RowBuffer {
   rows = 0;
   private readonly stride: number;
   private readonly data: Int32Array;
+  private readonly rowOf: Int32Array;
 
+  /** Empty, or over `filled`'s rows (shared, not copied: only take() and move() may then be used). */
   constructor(
     readonly capacity: number,
     private readonly shape: BlockShape,
+    filled?: FilledBuffer,
   ) {
     this.stride = shape.scalars + shape.arrays * shape.width;
-    this.data = new Int32Array(capacity * this.stride);
+    this.data = filled?.data ?? new Int32Array(capacity * this.stride);
+    this.rows = filled?.rows ?? 0;
+    this.rowOf = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.rowOf[i] = i;
   }
 
   /**
@@ -474,7 +540,7 @@ class RowBuffer {
   put(block: ColumnBlock, from: number, to: number): void {
     const { data, stride } = this;
     const { width: w, lengthColumns } = this.shape;
-    const row = to * stride;
+    const row = this.rowOf[to]! * stride;
     const scalars = block.scalars;
     for (let c = 0; c < scalars.length; c++) data[row + c] = scalars[c]![from]!;
     for (let a = 0, d = row + scalars.length; a < block.arrays.length; a++, d += w) {
@@ -491,11 +557,11 @@ class RowBuffer {
   take(slots: Int32Array, arrays: Int32Array[]): ColumnBlock {
     const n = slots.length;
     const block = ColumnBlock.over(newScalars(n, this.shape), arrays, this.shape.width, n);
-    const { data, stride } = this;
+    const { data, stride, rowOf } = this;
     const { width: w, lengthColumns } = this.shape;
     const scalars = block.scalars;
     for (let i = 0; i < n; i++) {
-      const row = slots[i]! * stride;
+      const row = rowOf[slots[i]!]! * stride;
       for (let c = 0; c < scalars.length; c++) scalars[c]![i] = data[row + c]!;
       for (let a = 0, s = row + scalars.length; a < arrays.length; a++, s += w) {
         const dst = arrays[a]!;
@@ -505,8 +571,14 @@ class RowBuffer {
     return block;
   }
 
+  /** Slot `to` now holds slot `from`'s row. */
   move(from: number, to: number): void {
-    this.data.copyWithin(to * this.stride, from * this.stride, (from + 1) * this.stride);
+    this.rowOf[to] = this.rowOf[from]!;
+  }
+
+  /** The rows held, in slot order (before any move): a view of this buffer, which put() must not write again. */
+  filled(): FilledBuffer {
+    return { rows: this.rows, data: this.data.subarray(0, this.rows * this.stride) };
   }
 }
 

@@ -325,6 +325,9 @@ describe("wasm Concat override", () => {
     { label: "short runs in SIMD, float32, axis 1", inputs: [input([100, 3], "float32", 41), input([100, 13], "float32", 42)], axis: 1 },
     { label: "short runs in SIMD, bool, axis −1", inputs: [input([90, 3], "bool", 43), input([90, 21], "bool", 44)], axis: -1 },
     { label: "short runs in SIMD, int32, rank 3", inputs: [input([40, 5, 2], "int32", 45), input([40, 5, 7], "int32", 46)], axis: 2 },
+    // 16+ runs of 64+ elements: copied by copy-simd.wat too.
+    { label: "many long runs in SIMD, float32, axis 1", inputs: [input([40, 70], "float32", 47), input([40, 168], "float32", 48)], axis: 1 },
+    { label: "many long runs in SIMD, bool, axis −1", inputs: [input([16, 65], "bool", 49), input([16, 99], "bool", 50)], axis: -1 },
   ];
 
   for (const c of cases) {
@@ -420,6 +423,8 @@ describe("wasm SplitV override", () => {
     { label: "bool, sizes, axis −2", x: input([6, 3], "bool", 13), splits: [1, 5], axis: -2 },
     { label: "short runs in SIMD, float32, last axis", x: input([100, 20], "float32", 14), splits: [3, 17], axis: 1 },
     { label: "short runs in SIMD, bool, last axis", x: input([100, 9], "bool", 15), splits: [5, -1], axis: -1 },
+    { label: "many long runs in SIMD, float32, last axis", x: input([33, 336], "float32", 16), splits: [168, -1], axis: 1 },
+    { label: "many long runs in SIMD, int32, last axis", x: input([20, 203], "int32", 17), splits: [64, 70, -1], axis: 1 },
   ];
 
   for (const c of cases) {

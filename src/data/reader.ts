@@ -46,8 +46,8 @@ export class PreparedDataset {
 
   /**
    * Shuffled reads that fit in their shuffle buffer, as the buffer held them once filled (by read
-   * key): a later pass (the next epoch) starts from a copy instead of reading the files again. The
-   * buffer's rows and their order are the same either way, so the batches are too.
+   * key): a later pass (the next epoch) draws from it, read and never written, instead of reading
+   * the files again. The buffer's rows and their order are the same either way, so the batches are too.
    */
   private readonly filledBuffers = new Map<string, FilledBuffer>();
   private filledBytes = 0;

@@ -141,9 +141,9 @@ export class PreparedDataset {
     const uniform = mulberry32(options.shuffle?.seed ?? 0);
     const keepPartial = options.keepPartial !== false;
     // The buffer's rows depend on what is read and on its capacity (ShuffleBatcher's), not on the seed.
-    const key = options.shuffle ? JSON.stringify([options.split, options.entities, options.slices ?? null, Math.max(options.shuffle.bufferRows, options.batchSize)]) : "";
-    const filled = this.filledBuffers.get(key);
-    if (options.shuffle && filled) {
+    const key = options.shuffle && JSON.stringify([options.split, options.entities, options.slices ?? null, Math.max(options.shuffle.bufferRows, options.batchSize)]);
+    const filled = key ? this.filledBuffers.get(key) : undefined;
+    if (filled) {
       const batcher = ShuffleBatcher.from(filled, options.batchSize, shape, uniform);
       for (const block of batcher.finish(keepPartial)) yield this.toBatch(block, scalarCols, arrayCols);
       return;
@@ -163,7 +163,7 @@ export class PreparedDataset {
       for (let piece = await mixer.nextPiece(); piece; piece = await mixer.nextPiece()) {
         for (const block of batcher.add(piece)) yield this.toBatch(block, scalarCols, arrayCols);
       }
-      if (batcher instanceof ShuffleBatcher) this.keepFilled(key, batcher);
+      if (key && batcher instanceof ShuffleBatcher) this.keepFilled(key, batcher);
       for (const block of batcher.finish(keepPartial)) yield this.toBatch(block, scalarCols, arrayCols);
     } finally {
       for (const s of streams) await s.close();

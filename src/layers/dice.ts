@@ -38,16 +38,12 @@ export class Dice extends Module {
 
   /** s [..., size] → f(s), same shape. */
   apply(s: tf.Tensor, context: DiceContext): tf.Tensor {
-    if (context.mode === "train") {
-      // The engine's fused kernels where it has them (the same formula; batch moments in float64).
-      const size = s.shape.at(-1)!;
-      const weights = context.mask === undefined ? tf.ones([s.size / size]) : tf.cast(context.mask.reshape([-1]), "float32");
-      const fused = diceTrain(s.reshape([-1, size]), this.alpha as tf.Tensor1D, weights as tf.Tensor1D, this.epsilon);
-      if (fused !== undefined) {
-        const [output, mean, variance] = fused;
-        this.moments.track(mean, variance);
-        return output.reshape(s.shape);
-      }
+    // In training, the engine's fused kernels where it has them (the same formula; batch moments in float64).
+    const fused = context.mode === "train" ? diceTrain(s, this.alpha as tf.Tensor1D, context.mask, this.epsilon) : undefined;
+    if (fused !== undefined) {
+      const [output, mean, variance] = fused;
+      this.moments.track(mean, variance);
+      return output;
     }
     const { mean, variance } = this.moments.moments(s, context.mode, context.mask);
     const p = tf.sigmoid(tf.div(tf.sub(s, mean), tf.sqrt(tf.add(variance, this.epsilon))));

@@ -136,7 +136,7 @@ const wasmDiceGrad: TF.KernelFunc = ({ inputs, backend, attrs }) => {
   passes.sigmoidPass(at(x), rows, n, scratch.params, at(dx), 0);
   passes.gradSums(at(dy), at(x), at(dx), rows, n, scratch.params, scratch.acc);
   const sums = scratch.sums();
-  const [, inv, , , k1, k2] = scratch.paramViews() as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  const [, inv, , , k1, k2] = params as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
   const dalphaValues = b.typedArrayFromHeap(dalpha);
   for (let c = 0; c < n; c++) {
     dalphaValues[c] = sums[c]!;

@@ -56,12 +56,10 @@ export function reluInPlace(backend: unknown, t: TF.TensorInfo): boolean {
   return true;
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-
 function inputsOf(inputs: TF.NamedTensorInfoMap): [TF.TensorInfo, TF.TensorInfo] {
   const { dy, x } = inputs;
   if (dy === undefined || x === undefined) throw new Error(`${RELU_GRAD_KERNEL}: needs dy and x`);
-  if (dy.dtype !== "float32" || x.dtype !== "float32" || !sameShape(dy.shape, x.shape)) throw new Error(`${RELU_GRAD_KERNEL}: dy and x must be float32 of one shape`);
+  if (dy.dtype !== "float32" || x.dtype !== "float32" || !tf.util.arraysEqual(dy.shape, x.shape)) throw new Error(`${RELU_GRAD_KERNEL}: dy and x must be float32 of one shape`);
   return [dy, x];
 }
 
@@ -152,7 +150,7 @@ export function reluGradient(original: TF.GradConfig): TF.GradConfig {
     gradFunc: (dy, saved, attrs) => {
       const x = saved[0];
       const usable =
-        !Array.isArray(dy) && x !== undefined && dy.dtype === "float32" && x.dtype === "float32" && sameShape(dy.shape, x.shape) &&
+        !Array.isArray(dy) && x !== undefined && dy.dtype === "float32" && x.dtype === "float32" && tf.util.arraysEqual(dy.shape, x.shape) &&
         tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) !== undefined;
       if (!usable) return original.gradFunc(dy, saved, attrs);
       return { x: () => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, x }) as tf.Tensor };

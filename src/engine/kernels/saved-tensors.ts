@@ -13,6 +13,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import type { EnginePatch } from "./types.ts";
+import { sharedData } from "./wasm-copy.ts";
 
 /** The parts of tfjs's Engine that clone reads (internal: not in tfjs's typings). */
 interface CloningEngine {
@@ -29,8 +30,7 @@ function sharedClone(this: CloningEngine, x: TF.Tensor): TF.Tensor {
   const tfjsClone = Object.getPrototypeOf(this).clone as CloningEngine["clone"];
   if (this.state.gradientDepth !== 1 || this.backendName !== "wasm" || x.dtype === "string") return tfjsClone.call(this, x);
   const backend = this.backend;
-  backend.incRef(x.dataId);
-  return this.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype }, backend);
+  return this.makeTensorFromTensorInfo(sharedData(backend, x), backend);
 }
 
 /** The engine's clone, replaced on the engine object itself (its class keeps tfjs's). */

@@ -26,9 +26,6 @@ type SimdMulByColumn = (a: number, b: number, out: number, rows: number, width: 
  */
 export type BroadcastPlan = { mode: "row"; outer: number; rows: number; width: number } | { mode: "column"; rows: number; width: number };
 
-const product = (dims: readonly number[]): number => dims.reduce((n, d) => n * d, 1);
-const sameShape = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((d, i) => d === y[i]);
-
 /**
  * The plan for values of shape `small` broadcast to `shape`: rows when small is `shape` with ones on
  * a run of axes that does not reach the last (a row of values per block of rows), a column when
@@ -44,7 +41,7 @@ export function broadcastPlan(shape: readonly number[], small: readonly number[]
   const first = repeated.indexOf(true);
   const last = repeated.lastIndexOf(true);
   if (first < 0 || repeated.slice(first, last + 1).some((r, i) => !r && shape[first + i] !== 1)) return undefined;
-  const [outer, rows, width] = [product(shape.slice(0, first)), product(shape.slice(first, last + 1)), product(shape.slice(last + 1))];
+  const [outer, rows, width] = [shape.slice(0, first), shape.slice(first, last + 1), shape.slice(last + 1)].map(tf.util.sizeFromShape) as [number, number, number];
   return width === 1 ? { mode: "column", rows: outer, width: rows } : { mode: "row", outer, rows, width };
 }
 
@@ -64,14 +61,14 @@ export function broadcastKernel(kernelName: KernelName, original: TF.KernelFunc)
     const { a, b } = args.inputs;
     if (!a || !b || a.dtype !== "float32" || b.dtype !== "float32") return original(args);
     const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-    const aFull = sameShape(a.shape, shape);
-    const bFull = sameShape(b.shape, shape);
+    const aFull = tf.util.arraysEqual(a.shape, shape);
+    const bFull = tf.util.arraysEqual(b.shape, shape);
     // x: the operand of the output's shape; f: the repeated one (first for a reversed operation).
     const codes = OPS[kernelName];
     const [x, f, op] = aFull && !bFull ? [a, b, codes?.op ?? 0] : bFull && !aFull ? [b, a, codes?.reversed ?? 0] : [undefined, undefined, 0];
     const backend = args.backend as WasmHeapBackend;
     const memory = wasmHeapMemory(backend);
-    const plan = x && f && memory && product(shape) > 0 ? broadcastPlan(shape, f.shape) : undefined;
+    const plan = x && f && memory && tf.util.sizeFromShape(shape) > 0 ? broadcastPlan(shape, f.shape) : undefined;
     if (!x || !f || !memory || !plan) return original(args);
     const out = backend.makeOutput(shape, "float32");
     const simd = heapModuleExports(WASM_BASE64, memory);

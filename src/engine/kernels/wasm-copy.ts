@@ -28,7 +28,6 @@ interface WasmHeapBackend {
   typedArrayFromHeap(t: TF.TensorInfo): HeapArray;
 }
 
-const product = (dims: readonly number[]): number => dims.reduce((n, d) => n * d, 1);
 const numeric = (t: TF.TensorInfo): boolean => t.dtype === "float32" || t.dtype === "int32" || t.dtype === "bool";
 
 /** Below this run length a loop beats creating a subarray to `set` from. */
@@ -124,7 +123,7 @@ function gatherRows(original: TF.KernelFunc): TF.KernelFunc {
       if (j < 0 || j >= rows) throw new Error(`GatherV2: the index value ${j} is not in [0, ${rows - 1}]`);
     }
     const out = b.makeOutput(info.outputShape, x.dtype);
-    const n = batchSize === 0 ? 0 : product(indices.shape) / batchSize; // indices per batch
+    const n = batchSize === 0 ? 0 : tf.util.sizeFromShape(indices.shape) / batchSize; // indices per batch
     const src = b.typedArrayFromHeap(x);
     const idx = b.typedArrayFromHeap(indices);
     const dst = b.typedArrayFromHeap(out);
@@ -157,7 +156,7 @@ function normalizeAxis(axis: number, rank: number): number {
 
 /** out[o, (input i's part)] = input_i[o, :] along `axis`, for equal outer sizes. */
 function concatInto(b: WasmHeapBackend, inputs: readonly TF.TensorInfo[], out: TF.TensorInfo, outer: number): void {
-  const widths = inputs.map((t) => product(t.shape) / outer);
+  const widths = inputs.map((t) => tf.util.sizeFromShape(t.shape) / outer);
   const total = widths.reduce((s, w) => s + w, 0);
   const dst = b.typedArrayFromHeap(out);
   let offset = 0;
@@ -173,13 +172,13 @@ function concat(original: TF.KernelFunc): TF.KernelFunc {
     const first = inputs[0];
     if (first === undefined || !inputs.every((t) => numeric(t) && t.dtype === first.dtype && t.shape.length === first.shape.length)) return original(args);
     const axis = normalizeAxis(Number(args.attrs?.["axis"] ?? 0), first.shape.length);
-    const nonEmpty = inputs.filter((t) => product(t.shape) > 0);
+    const nonEmpty = inputs.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
     if (nonEmpty.length < 2) return original(args); // identity / empty output: the original handles them
     tf.backend_util.assertParamsConsistent(inputs.map((t) => t.shape), axis);
     const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
     const b = heap(args.backend);
     const out = b.makeOutput(outShape, first.dtype);
-    concatInto(b, nonEmpty, out, product(first.shape.slice(0, axis)));
+    concatInto(b, nonEmpty, out, tf.util.sizeFromShape(first.shape.slice(0, axis)));
     return out;
   };
 }
@@ -194,7 +193,7 @@ function pack(original: TF.KernelFunc): TF.KernelFunc {
     const outShape = [...first.shape.slice(0, axis), inputs.length, ...first.shape.slice(axis)];
     const b = heap(args.backend);
     const out = b.makeOutput(outShape, first.dtype);
-    if (product(outShape) > 0) concatInto(b, inputs, out, product(first.shape.slice(0, axis)));
+    if (tf.util.sizeFromShape(outShape) > 0) concatInto(b, inputs, out, tf.util.sizeFromShape(first.shape.slice(0, axis)));
     return out;
   };
 }
@@ -206,8 +205,8 @@ function unpack(original: TF.KernelFunc): TF.KernelFunc {
     const axis = normalizeAxis(Number(args.attrs?.["axis"] ?? 0), value.shape.length);
     const parts = value.shape[axis]!;
     const outShape = value.shape.filter((_, i) => i !== axis);
-    const outer = product(value.shape.slice(0, axis));
-    const inner = product(value.shape.slice(axis + 1));
+    const outer = tf.util.sizeFromShape(value.shape.slice(0, axis));
+    const inner = tf.util.sizeFromShape(value.shape.slice(axis + 1));
     const b = heap(args.backend);
     const outs = Array.from({ length: parts }, () => b.makeOutput(outShape, value.dtype));
     const src = b.typedArrayFromHeap(value);
@@ -222,8 +221,8 @@ function splitV(original: TF.KernelFunc): TF.KernelFunc {
     if (x === undefined || !numeric(x)) return original(args);
     const axis = tf.util.parseAxisParam(args.attrs?.["axis"] as number, x.shape)[0]!;
     const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, args.attrs?.["numOrSizeSplits"] as number | number[], axis);
-    const outer = product(x.shape.slice(0, axis));
-    const inner = product(x.shape.slice(axis + 1));
+    const outer = tf.util.sizeFromShape(x.shape.slice(0, axis));
+    const inner = tf.util.sizeFromShape(x.shape.slice(axis + 1));
     const rowLength = x.shape[axis]! * inner;
     const b = heap(args.backend);
     const outs = sizes.map((s) => b.makeOutput(x.shape.map((d, i) => (i === axis ? s : d)), x.dtype));
@@ -239,9 +238,9 @@ function splitV(original: TF.KernelFunc): TF.KernelFunc {
 }
 
 /** Calls `visit` with every index over `counts`, in row-major order (the last axis fastest). */
-function forEachIndex(counts: readonly number[], visit: (index: readonly number[]) => void): void {
+function forEachIndex(counts: number[], visit: (index: readonly number[]) => void): void {
   const index = new Array<number>(counts.length).fill(0);
-  for (let call = 0, calls = product(counts); call < calls; call++) {
+  for (let call = 0, calls = tf.util.sizeFromShape(counts); call < calls; call++) {
     visit(index);
     for (let i = counts.length - 1; i >= 0; i--) {
       if (++index[i]! < counts[i]!) break;
@@ -272,14 +271,14 @@ function slice(original: TF.KernelFunc): TF.KernelFunc {
     const size = params[1]!;
     const b = heap(args.backend);
     const out = b.makeOutput(size, x.dtype);
-    if (product(size) === 0) return out;
+    if (tf.util.sizeFromShape(size) === 0) return out;
     const shape = x.shape;
     // Merge trailing axes taken whole: run = size[k]·inner elements, starting begin[k]·inner into axis k.
     let k = shape.length - 1;
     let inner = 1;
     while (k > 0 && begin[k] === 0 && size[k] === shape[k]) inner *= shape[k--]!;
     const run = size[k]! * inner;
-    const strides = shape.map((_, i) => product(shape.slice(i + 1)));
+    const strides = shape.map((_, i) => tf.util.sizeFromShape(shape.slice(i + 1)));
     const src = b.typedArrayFromHeap(x);
     const dst = b.typedArrayFromHeap(out);
     if (k === 0) {
@@ -317,10 +316,10 @@ function transpose(original: TF.KernelFunc): TF.KernelFunc {
     const outShape = perm.map((p) => shape[p]!);
     const b = heap(args.backend);
     const out = b.makeOutput(outShape, x.dtype);
-    if (product(outShape) === 0) return out;
+    if (tf.util.sizeFromShape(outShape) === 0) return out;
     const run = shape[rank - 1]!;
-    const strides = shape.map((_, i) => product(shape.slice(i + 1)));
-    const outStrides = outShape.map((_, i) => product(outShape.slice(i + 1)));
+    const strides = shape.map((_, i) => tf.util.sizeFromShape(shape.slice(i + 1)));
+    const outStrides = outShape.map((_, i) => tf.util.sizeFromShape(outShape.slice(i + 1)));
     const src = b.typedArrayFromHeap(x);
     const dst = b.typedArrayFromHeap(out);
     let axis = 0;
@@ -343,7 +342,7 @@ function transpose(original: TF.KernelFunc): TF.KernelFunc {
 }
 
 /** The output of a kernel that need not move anything: `x`'s data, reference-counted, under a new tensor. */
-function sharedData(backend: object, x: TF.TensorInfo): TF.TensorInfo {
+export function sharedData(backend: object, x: TF.TensorInfo): TF.TensorInfo {
   (backend as { incRef(dataId: TF.DataId): void }).incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }

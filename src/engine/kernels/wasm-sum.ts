@@ -86,11 +86,10 @@ export function meanBlock(original: TF.KernelFunc): TF.KernelFunc {
 
 /** `shape` reduced over `block`: outer blocks of rows × width values, and the output's shape. */
 function blockLayout(shape: number[], block: { from: number; to: number }, keepDims: boolean) {
-  const product = (dims: number[]) => dims.reduce((p, d) => p * d, 1);
   return {
-    outer: product(shape.slice(0, block.from)),
-    rows: product(shape.slice(block.from, block.to)),
-    width: product(shape.slice(block.to)),
+    outer: tf.util.sizeFromShape(shape.slice(0, block.from)),
+    rows: tf.util.sizeFromShape(shape.slice(block.from, block.to)),
+    width: tf.util.sizeFromShape(shape.slice(block.to)),
     shape: keepDims ? shape.map((d, i) => (i >= block.from && i < block.to ? 1 : d)) : [...shape.slice(0, block.from), ...shape.slice(block.to)],
   };
 }

@@ -104,38 +104,53 @@ describe("batch reader", () => {
     expect(targets / (5 * 512)).toBeLessThan(share + 0.08);
   });
 
-  it("reads the files once for a shuffled read that fits its buffer: later passes (other seeds) give a fresh read's batches", async () => {
-    const dir = ds.dir;
-    const connects = () => {
-      const duck = (ds as unknown as { duck: { connect: () => Promise<unknown> } }).duck;
-      const connect = duck.connect;
-      let calls = 0;
-      duck.connect = () => (calls++, connect());
-      return { calls: () => calls, restore: () => void (duck.connect = connect) };
-    };
+  it("reads each file once: later reads of it (other seeds, other buffers, in order) give a fresh dataset's batches", async () => {
     const rows = ds.rowCount({ split: "train", entities: ["source", "target"] });
     const fits = (seed: number): BatchOptions => ({ split: "train", entities: ["source", "target"], batchSize: 256, shuffle: { bufferRows: rows + 10, seed } });
     const small = (seed: number): BatchOptions => ({ split: "train", entities: ["source", "target"], batchSize: 256, shuffle: { bufferRows: 600, seed } });
-    const fresh = await PreparedDataset.open(dir);
-    try {
-      const count = connects();
+    const inOrder: BatchOptions = { split: "test", entities: ["target"], batchSize: 300 };
+    /** The batches of a read by a dataset that has read nothing before. */
+    const freshRead = async (options: BatchOptions) => {
+      const fresh = await PreparedDataset.open(ds.dir);
       try {
-        const passes = [await readAll(ds, fits(3)), await readAll(ds, fits(4)), await readAll(ds, fits(3))];
-        expect(count.calls()).toBe(2); // the first pass only: one stream per entity
-        expect(rowKeys(passes[1]!)).toEqual(rowKeys(await readAll(fresh, fits(4))));
-        expect(rowKeys(passes[2]!)).toEqual(rowKeys(passes[0]!));
-        expect(rowKeys(passes[0]!)).not.toEqual(rowKeys(passes[1]!));
-        // A read larger than its buffer is read from the files every time.
-        const before = count.calls();
-        const second = await readAll(ds, small(5));
-        await readAll(ds, small(5));
-        expect(count.calls() - before).toBe(4);
-        expect(rowKeys(second)).toEqual(rowKeys(await readAll(fresh, small(5))));
+        return await readAll(fresh, options);
       } finally {
-        count.restore();
+        fresh.close();
       }
+    };
+    const same = (a: Batch[], b: Batch[]) => {
+      expect(a.map((x) => x.size)).toEqual(b.map((x) => x.size));
+      expect(rowKeys(a)).toEqual(rowKeys(b));
+    };
+    const once = await PreparedDataset.open(ds.dir);
+    const duck = (once as unknown as { duck: { connect: () => Promise<unknown> } }).duck;
+    const connect = duck.connect;
+    let connects = 0;
+    duck.connect = () => (connects++, connect());
+    try {
+      // A read stopped before its query ended (20,061 rows: ~10 chunks) keeps nothing.
+      const iterator = once.batches({ split: "train", entities: ["source"], batchSize: 100 })[Symbol.asyncIterator]();
+      await iterator.next();
+      await iterator.return?.(undefined);
+      expect(connects).toBe(1);
+      const passes = [await readAll(once, fits(3)), await readAll(once, fits(4)), await readAll(once, fits(3))];
+      expect(connects).toBe(3); // the first pass only: one stream per entity
+      same(passes[1]!, await freshRead(fits(4)));
+      same(passes[2]!, passes[0]!);
+      expect(rowKeys(passes[0]!)).not.toEqual(rowKeys(passes[1]!));
+      // A read larger than its buffer: the same files, from memory.
+      same(await readAll(once, small(5)), await freshRead(small(5)));
+      same(await readAll(once, small(6)), await freshRead(small(6)));
+      expect(connects).toBe(3);
+      // Reads in order (evaluation): the first from the file, later ones from memory.
+      const first = await readAll(once, inOrder);
+      expect(connects).toBe(4);
+      same(await readAll(once, inOrder), first);
+      same(await readAll(once, { ...inOrder, batchSize: 128 }), await freshRead({ ...inOrder, batchSize: 128 }));
+      expect(connects).toBe(4);
+      same(first, await freshRead(inOrder));
     } finally {
-      fresh.close();
+      once.close();
     }
   });
 

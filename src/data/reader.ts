@@ -50,7 +50,14 @@ export class PreparedDataset {
    * the files again. The buffer's rows and their order are the same either way, so the batches are too.
    */
   private readonly filledBuffers = new Map<string, FilledBuffer>();
-  private filledBytes = 0;
+  /**
+   * A file's rows as its query returned them, chunk by chunk, once a read reached its end (by
+   * query): a later read of the same rows (the next epoch of a joint model, every validation) takes
+   * them from memory instead of DuckDB. Same chunks, so the same pieces, batches and shuffles.
+   */
+  private readonly keptChunks = new Map<string, ColumnBlock[]>();
+  /** Bytes held by filledBuffers and keptChunks together, at most KEPT_BYTES. */
+  private keptBytes = 0;
 
   /** Recycled sequence id arrays by length (recycle()), and the batches already recycled. */
   private readonly idPool = new Map<number, Int32Array[]>();
@@ -148,12 +155,15 @@ export class PreparedDataset {
       for (const block of batcher.finish(keepPartial)) yield this.toBatch(block, scalarCols, arrayCols);
       return;
     }
-    const streams: ChunkStream[] = [];
+    const streams: RowStream[] = [];
     try {
       for (const f of this.files(options)) {
         const where = options.slices ? ` WHERE slice IN (${options.slices.map(Number).join(", ") || "NULL"})` : "";
         const sql = `SELECT ${select} FROM read_parquet(${sqlString(join(this.dir, f.file))})${where}`;
-        streams.push(new ChunkStream(await this.duck.connect(), sql, f.rows, shape));
+        const kept = this.keptChunks.get(sql);
+        const bytes = f.rows * rowBytes(shape);
+        const keep = this.keptBytes + bytes <= KEPT_BYTES ? (chunks: ColumnBlock[]) => this.keep(sql, chunks, bytes) : undefined;
+        streams.push(kept ? new KeptStream(kept, f.rows) : new ChunkStream(await this.duck.connect(), sql, f.rows, shape, keep));
       }
       const mixer = new PieceMixer(streams);
       const batcher = options.shuffle
@@ -170,13 +180,20 @@ export class PreparedDataset {
     }
   }
 
-  /** Keeps a shuffle buffer that holds a whole read, within FILLED_BUFFER_BYTES for all reads. */
+  /** Keeps a shuffle buffer that holds a whole read, within KEPT_BYTES. */
   private keepFilled(key: string, batcher: ShuffleBatcher): void {
     const filled = batcher.wholeRead();
     // The whole buffer stays allocated behind the view: count its bytes.
-    if (filled === undefined || this.filledBytes + filled.data.buffer.byteLength > FILLED_BUFFER_BYTES) return;
+    if (filled === undefined || this.keptBytes + filled.data.buffer.byteLength > KEPT_BYTES) return;
     this.filledBuffers.set(key, filled);
-    this.filledBytes += filled.data.buffer.byteLength;
+    this.keptBytes += filled.data.buffer.byteLength;
+  }
+
+  /** Keeps a query's chunks (read to its end; `bytes` at most), within KEPT_BYTES. */
+  private keep(sql: string, chunks: ColumnBlock[], bytes: number): void {
+    if (this.keptChunks.has(sql) || this.keptBytes + bytes > KEPT_BYTES) return;
+    this.keptChunks.set(sql, chunks);
+    this.keptBytes += bytes;
   }
 
   private toBatch(block: ColumnBlock, scalarCols: string[], arrayCols: string[]): Batch {
@@ -232,15 +249,48 @@ interface FilledBuffer {
   data: Int32Array;
 }
 
-/** At most this many bytes of filled shuffle buffers are kept per dataset (PreparedDataset.filledBuffers). */
-const FILLED_BUFFER_BYTES = 512 * 2 ** 20;
+/** At most this many bytes of reads are kept in memory per dataset (PreparedDataset.filledBuffers and keptChunks). */
+const KEPT_BYTES = 512 * 2 ** 20;
+
+/** Bytes of a row of a block of this shape. */
+function rowBytes(shape: BlockShape): number {
+  return 4 * (shape.scalars + shape.arrays * shape.width);
+}
+
+/** Where a read's rows come from, a chunk at a time: DuckDB (ChunkStream) or memory (KeptStream). */
+interface RowStream {
+  /** Rows the stream was opened for (its file's rows): the mixer's share of it. */
+  readonly remaining: number;
+  next(): Promise<ColumnBlock | undefined>;
+  close(): Promise<void>;
+}
+
+/** The chunks of an earlier read of the same query, in order (read, never written). */
+class KeptStream implements RowStream {
+  private index = 0;
+
+  constructor(
+    private readonly chunks: ColumnBlock[],
+    readonly remaining: number,
+  ) {}
+
+  async next(): Promise<ColumnBlock | undefined> {
+    return this.chunks[this.index++];
+  }
+
+  async close(): Promise<void> {}
+}
 
 /** Rows of a DuckDB data chunk (its vector size) at most. */
 const CHUNK_ROWS = 2048;
 
-/** One DuckDB streaming query, read a chunk (up to 2,048 rows) at a time into a ColumnBlock. */
-class ChunkStream {
+/**
+ * One DuckDB streaming query, read a chunk (up to 2,048 rows) at a time into a ColumnBlock. With
+ * `keep`, every chunk gets a block of its own, handed to `keep` once the query has ended.
+ */
+class ChunkStream implements RowStream {
   remaining: number;
+  private readonly chunks: ColumnBlock[] | undefined;
   private result: Promise<DuckDBResult> | undefined;
   /** The next chunk, already requested: DuckDB decodes it while JS works on the current one. */
   private prefetched: Promise<ColumnBlock | undefined> | undefined;
@@ -252,8 +302,10 @@ class ChunkStream {
     private readonly sql: string,
     rows: number,
     private readonly shape: BlockShape,
+    private readonly keep?: (chunks: ColumnBlock[]) => void,
   ) {
     this.remaining = rows;
+    this.chunks = keep ? [] : undefined;
   }
 
   /** The next chunk, or undefined at the end. */
@@ -268,16 +320,22 @@ class ChunkStream {
     const chunk = await (await this.result).fetchChunk();
     if (!chunk || chunk.rowCount === 0) {
       this.remaining = 0;
+      if (this.chunks) this.keep!(this.chunks);
       return undefined;
     }
     const n = chunk.rowCount;
     const { scalars, arrays, width } = this.shape;
-    // Two blocks per stream, used in turn (allocating one per chunk cost 9 % of the shuffled
-    // reader's time in zero-filling and GC): the consumer is done with the block handed out last
-    // when it asks for the next one (next()), and only the fetch after that reuses it.
-    const pooled = this.pool[this.turn];
-    const block = pooled && pooled.capacity >= n ? pooled : (this.pool[this.turn] = new ColumnBlock(Math.max(n, CHUNK_ROWS), scalars, arrays, width));
-    this.turn ^= 1;
+    // Unless kept: two blocks per stream, used in turn (allocating one per chunk cost 9 % of the
+    // shuffled reader's time in zero-filling and GC): the consumer is done with the block handed
+    // out last when it asks for the next one (next()), and only the fetch after that reuses it.
+    let block: ColumnBlock;
+    if (this.chunks) {
+      this.chunks.push((block = new ColumnBlock(n, scalars, arrays, width)));
+    } else {
+      const pooled = this.pool[this.turn];
+      block = pooled && pooled.capacity >= n ? pooled : (this.pool[this.turn] = new ColumnBlock(Math.max(n, CHUNK_ROWS), scalars, arrays, width));
+      this.turn ^= 1;
+    }
     block.rows = n;
     // Copy straight out of DuckDB's vector memory (valid until the next fetch); columns are never NULL.
     for (let c = 0; c < scalars; c++) {
@@ -315,9 +373,9 @@ const PIECE_ROWS = 256;
  * ratio throughout; the shuffle buffer then mixes rows within and across pieces.
  */
 class PieceMixer {
-  private readonly states: { stream: ChunkStream; total: number; delivered: number; block?: ColumnBlock; next: number; done: boolean }[];
+  private readonly states: { stream: RowStream; total: number; delivered: number; block?: ColumnBlock; next: number; done: boolean }[];
 
-  constructor(streams: ChunkStream[]) {
+  constructor(streams: RowStream[]) {
     this.states = streams.map((stream) => ({ stream, total: Math.max(stream.remaining, 1), delivered: 0, next: 0, done: false }));
   }
 

@@ -10,4 +10,5 @@ export { adamStep, type AdamAttrs } from "./adam-step.ts";
 export { denseMatMul } from "./kernels/fused-matmul-grad.ts";
 export { diceTrain } from "./dice.ts";
 export { float32Values } from "./read-values.ts";
+export { tensorFrom } from "./write-values.ts";
 export { tf } from "./tf.ts";

@@ -1,4 +1,4 @@
-import { tf } from "../engine/index.ts";
+import { tensorFrom, tf } from "../engine/index.ts";
 import { TARGET, type Batch } from "../data/batch.ts";
 
 /** One behaviour sequence as tensors. */
@@ -37,32 +37,39 @@ export function batchToTensors(batch: Batch): BatchTensors {
   let sources = 0;
   for (let i = 0; i < n; i++) if (batch.entity[i] !== TARGET) order[sources++] = i;
   for (let i = 0, k = sources; i < n; i++) if (batch.entity[i] === TARGET) order[k++] = i;
-  const pick = (values: ArrayLike<number>, into: Float32Array | Int32Array) => {
-    for (let i = 0; i < n; i++) into[i] = values[order[i]!]!;
-    return into;
+  // Rows of one entity (every evaluation batch) keep their order: whole columns are copied at once.
+  const inOrder = sources === 0 || sources === n;
+  const pick = (values: Int32Array | Float32Array) => (into: Int32Array | Float32Array) => {
+    if (inOrder) into.set(values.subarray(0, n));
+    else for (let i = 0; i < n; i++) into[i] = values[order[i]!]!;
   };
-  const isTarget = new Float32Array(n).fill(1, sources);
   const features: Record<string, tf.Tensor1D> = {};
-  for (const [column, ids] of Object.entries(batch.features)) features[column] = tf.tensor1d(pick(ids, new Int32Array(n)), "int32");
+  for (const [column, ids] of Object.entries(batch.features)) features[column] = tensorFrom([n], "int32", pick(ids)) as tf.Tensor1D;
   const sequences: Record<string, SequenceTensors> = {};
   for (const [name, seq] of Object.entries(batch.sequences)) {
     const L = seq.maxlen;
-    const mask = new Float32Array(n * L);
-    for (let i = 0; i < n; i++) mask.fill(1, i * L, i * L + Math.min(seq.length[order[i]!]!, L));
+    const mask = tensorFrom([n, L], "float32", (values) => {
+      for (let i = 0; i < n; i++) {
+        const real = Math.min(seq.length[order[i]!]!, L);
+        values.fill(1, i * L, i * L + real);
+        values.fill(0, i * L + real, i * L + L);
+      }
+    });
     const ids: Record<string, tf.Tensor2D> = {};
     for (const [element, values] of Object.entries(seq.ids)) {
-      const reordered = new Int32Array(n * L);
-      for (let i = 0; i < n; i++) reordered.set(values.subarray(order[i]! * L, order[i]! * L + L), i * L);
-      ids[element] = tf.tensor2d(reordered, [n, L], "int32");
+      ids[element] = tensorFrom([n, L], "int32", (into) => {
+        if (inOrder) into.set(values.subarray(0, n * L));
+        else for (let i = 0; i < n; i++) into.set(values.subarray(order[i]! * L, order[i]! * L + L), i * L);
+      }) as tf.Tensor2D;
     }
-    sequences[name] = { ids, mask: tf.tensor2d(mask, [n, L]) };
+    sequences[name] = { ids, mask: mask as tf.Tensor2D };
   }
   return {
     size: n,
     counts: { source: sources, target: n - sources },
     order,
-    isTarget: tf.tensor1d(isTarget),
-    label: tf.tensor1d(pick(batch.label, new Float32Array(n))),
+    isTarget: tensorFrom([n], "float32", (values) => values.fill(0, 0, sources).fill(1, sources)) as tf.Tensor1D,
+    label: tensorFrom([n], "float32", pick(batch.label)) as tf.Tensor1D,
     features,
     sequences,
   };

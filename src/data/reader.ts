@@ -32,7 +32,8 @@ const META = ["entity", "label", "user_key", "user_clicks", "slice"] as const;
 /**
  * Streams a prepared split as batches of typed arrays. DuckDB scans the Parquet files (sequence
  * lists cast to fixed-size arrays, so each column arrives as one contiguous int buffer); rows go
- * through a bounded shuffle buffer for training, so memory does not grow with the dataset.
+ * through a bounded shuffle buffer for training; rows already read are kept up to KEPT_BYTES, so
+ * memory does not grow with the dataset beyond that.
  */
 export class PreparedDataset {
   private constructor(

@@ -250,8 +250,13 @@ interface FilledBuffer {
   data: Int32Array;
 }
 
-/** At most this many bytes of reads are kept in memory per dataset (PreparedDataset.filledBuffers and keptChunks). */
-const KEPT_BYTES = 512 * 2 ** 20;
+/**
+ * At most this many bytes of reads are kept in memory per dataset (PreparedDataset.filledBuffers
+ * and keptChunks): room for all of a dataset whose reading is a noticeable share of an epoch
+ * (Douban's reads: 43 MB), little beside a large dataset, whose larger files are then read from
+ * DuckDB every time.
+ */
+const KEPT_BYTES = 128 * 2 ** 20;
 
 /** Bytes of a row of a block of this shape. */
 function rowBytes(shape: BlockShape): number {

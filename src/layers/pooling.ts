@@ -8,8 +8,20 @@ import { tf } from "../engine/index.ts";
  * pooling this way (docs/performance.md, "Sequence pooling").
  */
 export function maskedMeanPool(x: tf.Tensor, mask: tf.Tensor): tf.Tensor2D {
-  const [batch, , width] = x.shape as [number, number, number];
-  const sum = tf.matMul(mask.expandDims(1) as tf.Tensor3D, x as tf.Tensor3D).reshape([batch, width]);
+  return maskedMeanPoolParts([x], mask);
+}
+
+/**
+ * maskedMeanPool of the parts' concatenation along the last axis (parts [B, L, d_i] → [B, Σ d_i]),
+ * pooled part by part: the mean is linear, so the [B, L, Σ d_i] tensor is never built (nor split
+ * again in the gradient). Each sum is the same products in the same order: the same values.
+ */
+export function maskedMeanPoolParts(parts: readonly tf.Tensor[], mask: tf.Tensor): tf.Tensor2D {
+  const weights = mask.expandDims(1) as tf.Tensor3D;
+  const sums = parts.map((x) => {
+    const [batch, , width] = x.shape as [number, number, number];
+    return tf.matMul(weights, x as tf.Tensor3D).reshape([batch, width]);
+  });
   const count = tf.maximum(tf.sum(mask, 1, true), 1);
-  return tf.div(sum, count) as tf.Tensor2D;
+  return tf.div(sums.length === 1 ? sums[0]! : tf.concat(sums, 1), count) as tf.Tensor2D;
 }

@@ -4,7 +4,7 @@ import type { PreparedSchema, PreparedSequence } from "../data/schema.ts";
 import { DinAttention } from "../layers/din-attention.ts";
 import { EmbeddingGroup } from "../layers/embedding.ts";
 import { Module, type ParamInit } from "../layers/params.ts";
-import { maskedMeanPool } from "../layers/pooling.ts";
+import { maskedMeanPoolParts } from "../layers/pooling.ts";
 import type { BatchTensors } from "./inputs.ts";
 import { rowCount, sliceRows, type RowSet } from "./rows.ts";
 
@@ -164,33 +164,44 @@ export class FeatureFrontEnd extends Module {
     return { keys, values, mask };
   }
 
-  /** One sequence's values (keys, then the other element embeddings) and mask, for pooling without keys. */
-  private sequenceValues(batch: BatchTensors, name: string, rows: RowSet): { values: tf.Tensor3D; mask: tf.Tensor2D; keyWidth: number } {
+  /** A sequence's layout, its mask on `rows` and each element's ids on `rows`, in pooling order (keys first). */
+  private sequenceParts(batch: BatchTensors, name: string, rows: RowSet): { layout: SequenceLayout; mask: tf.Tensor2D; ids: Array<[string, tf.Tensor]> } {
     const layout = this.sequences.find((s) => s.name === name);
     const tensors = batch.sequences[name];
     if (layout === undefined || tensors === undefined) throw new Error(`${this.name}: no sequence '${name}' in the schema and batch`);
-    const lookup = (elements: Array<[string, string]>): tf.Tensor3D => {
-      const ids: Record<string, tf.Tensor> = {};
-      for (const [element, column] of elements) {
-        const elementIds = tensors.ids[element];
-        if (elementIds === undefined) throw new Error(`${this.name}: batch sequence ${name} lacks element '${element}'`);
-        ids[column] = sliceRows(elementIds, batch, rows);
-      }
-      const stacked = this.embeddings.lookupFields(ids, elements.map(([, column]) => column)); // [n, L, F, E]
-      return stacked.reshape([rowCount(batch, rows), tensors.mask.shape[1], elements.length * this.dim]) as tf.Tensor3D;
-    };
-    const values = lookup([...layout.keyElements, ...layout.valueElements]);
-    return { values, mask: sliceRows(tensors.mask, batch, rows), keyWidth: layout.keyElements.length * this.dim };
+    const ids = [...layout.keyElements, ...layout.valueElements].map(([element, column]): [string, tf.Tensor] => {
+      const elementIds = tensors.ids[element];
+      if (elementIds === undefined) throw new Error(`${this.name}: batch sequence ${name} lacks element '${element}'`);
+      return [column, sliceRows(elementIds, batch, rows)];
+    });
+    return { layout, mask: sliceRows(tensors.mask, batch, rows), ids };
+  }
+
+  /** One sequence's values (keys, then the other element embeddings) and mask (DIN's attention pools these). */
+  private sequenceValues(batch: BatchTensors, name: string, rows: RowSet): { values: tf.Tensor3D; mask: tf.Tensor2D; keyWidth: number } {
+    const { layout, mask, ids } = this.sequenceParts(batch, name, rows);
+    const stacked = this.embeddings.lookupFields(Object.fromEntries(ids), ids.map(([column]) => column)); // [n, L, F, E]
+    const values = stacked.reshape([rowCount(batch, rows), mask.shape[1], ids.length * this.dim]) as tf.Tensor3D;
+    return { values, mask, keyWidth: layout.keyElements.length * this.dim };
+  }
+
+  /**
+   * One sequence's masked mean: each element's embeddings [n, L, E] pooled on their own and
+   * concatenated (the same values as pooling `sequenceValues`, without stacking them first).
+   */
+  private meanPooledSequence(batch: BatchTensors, name: string, rows: RowSet): tf.Tensor2D {
+    const { mask, ids } = this.sequenceParts(batch, name, rows);
+    return maskedMeanPoolParts(
+      ids.map(([column, elementIds]) => this.embeddings.lookup(column, elementIds)),
+      mask,
+    );
   }
 
   /** v_seq [n, seqSize]: every sequence pooled (attention with `query` = v_shared of the same rows, or mean). */
   pooledSequences(batch: BatchTensors, query: tf.Tensor2D | undefined, rows: RowSet = "all"): tf.Tensor2D {
     const pooled = this.sequences.map(({ name }) => {
       const encoder = this.encoders?.get(name);
-      if (encoder === undefined || query === undefined) {
-        const { values, mask } = this.sequenceValues(batch, name, rows);
-        return maskedMeanPool(values, mask);
-      }
+      if (encoder === undefined || query === undefined) return this.meanPooledSequence(batch, name, rows);
       const { keys, values, mask } = this.sequence(batch, name, rows);
       return encoder.apply(query, keys!, mask, values).output;
     });

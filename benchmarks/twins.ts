@@ -577,7 +577,8 @@ async function tableFromFiles(files: string[]): Promise<void> {
 
 function printTable(rows: TwinRow[], torch: TorchInfo | undefined, backend: ChildResult["backend"] | undefined, run: RunSettings): void {
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-  const cell = (p: PairFigures | undefined) => (p === undefined ? "— | — | —" : `${fmt(p.mktMedian)} | ${fmt(p.torchMedian)} | **${p.ratio.toFixed(2)}**`);
+  // Without rounds (--rounds 0: checks only) there are no figures (NaN, null once sent as JSON).
+  const cell = (p: PairFigures | undefined) => (p === undefined || p.mkt.length === 0 ? "— | — | —" : `${fmt(p.mktMedian)} | ${fmt(p.torchMedian)} | **${p.ratio.toFixed(2)}**`);
   console.log(`mkt bench:train against PyTorch twins — ${run.date}, ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, node ${process.versions.node}`);
   console.log(`mkt: ${backend?.name} backend, tfjs ${backend?.versions["tfjs"] ?? "?"}, OpenBLAS ${backend?.blas ?? "not used"}, kernel overrides: ${backend?.overrides.length ?? 0}`);
   console.log(`PyTorch ${torch?.version} (${torch?.python}), ${torch?.threads} intra-op thread(s), BLAS ${torch?.blas} (${torch?.blasThreads ?? "?"} thread(s)), malloc ${run.malloc === "tuned" ? Object.entries(TUNED_MALLOC).map(([k, v]) => `${k}=${v}`).join(" ") : "as shipped"}`);

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectBackend, tf } from "../../src/engine/index.ts";
-import { maskedMeanPool } from "../../src/layers/pooling.ts";
+import { maskedMeanPool, maskedMeanPoolParts } from "../../src/layers/pooling.ts";
 
 beforeAll(async () => {
   await selectBackend("wasm");
@@ -36,5 +36,21 @@ describe("maskedMeanPool on the wasm backend with mkt's kernels (a batch of prod
     }
     expect(worst).toBeLessThan(1e-6);
     expect(pooled.every(Number.isFinite) && grad.every(Number.isFinite)).toBe(true);
+  });
+
+  it("pools parts one by one to the very values of pooling their concatenation, gradients included", () => {
+    const [batch, length] = [48, 20];
+    const widths = [8, 16, 8];
+    const parts = widths.map((w, p) => tf.tensor3d(Float32Array.from({ length: batch * length * w }, (_, i) => value(100_000 * (p + 1) + i)), [batch, length, w]));
+    const mask = tf.tensor2d(Float32Array.from({ length: batch * length }, (_, i) => (i % length < Math.floor(i / length) % (length + 1) ? 1 : 0)), [batch, length]);
+    const up = tf.tensor2d(Float32Array.from({ length: batch * 32 }, (_, i) => value(50_000 + i)), [batch, 32]);
+    const loss = (pool: (xs: tf.Tensor[]) => tf.Tensor) => (...xs: tf.Tensor[]) => tf.sum(tf.mul(pool(xs), up));
+    const whole = (xs: tf.Tensor[]) => maskedMeanPool(tf.concat(xs, 2), mask);
+    const byParts = (xs: tf.Tensor[]) => maskedMeanPoolParts(xs, mask);
+    expect(byParts(parts).shape).toEqual([batch, 32]);
+    expect([...byParts(parts).dataSync()]).toEqual([...whole(parts).dataSync()]);
+    const gradsWhole = tf.grads(loss(whole))(parts).map((g) => [...g.dataSync()]);
+    const gradsParts = tf.grads(loss(byParts))(parts).map((g) => [...g.dataSync()]);
+    expect(gradsParts).toEqual(gradsWhole);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * How a process's training steps speed up as V8 compiles the JavaScript around the kernels: one
  * model stage's Adam step on one batch of the prepared Douban split, repeated, timed step by step.
- * Prints the mean step time of steps 1–2, 3–8, 9–20, 21–40, 41–60 and the median of steps 61 on.
+ * Prints the mean step time of steps 1–2, 3–8, 9–20, 21–40, 41–60, and the median and mean of steps
+ * 61 on (the mean includes the garbage collections that fall in them).
  * Usage: npx tsx benchmarks/warm-up.ts <model> [stage] [steps (default 140)]
  *        [--dataset datasets/douban-book-music.yaml] [--cpu-spec experiments/douban.yaml]
  */
@@ -58,7 +59,7 @@ for (let i = 0; i < steps; i++) {
 }
 const mean = (from: number, to: number) => (times.slice(from - 1, to).reduce((a, b) => a + b, 0) / (to - from + 1)).toFixed(1);
 console.log(
-  `${modelName}/${stageName}, batch ${batch!.size}: mean ms per step, steps 1–2 ${mean(1, 2)}, 3–8 ${mean(3, 8)}, 9–20 ${mean(9, 20)}, 21–40 ${mean(21, 40)}, 41–60 ${mean(41, 60)}; median of steps 61–${steps} ${median(times.slice(60)).toFixed(2)}`,
+  `${modelName}/${stageName}, batch ${batch!.size}: mean ms per step, steps 1–2 ${mean(1, 2)}, 3–8 ${mean(3, 8)}, 9–20 ${mean(9, 20)}, 21–40 ${mean(21, 40)}, 41–60 ${mean(41, 60)}; steps 61–${steps}: median ${median(times.slice(60)).toFixed(2)}, mean ${mean(61, steps)} (with garbage collections)`,
 );
 optimizer.dispose();
 disposeBatchTensors(tensors);

@@ -26,8 +26,8 @@ export class BilinearInteraction extends Module {
     const projected = tf.matMul(fields.reshape([-1, this.dim]), this.w as tf.Tensor2D).reshape(fields.shape);
     // The pairs are picked by two constant 0/1 matrices [P, F] applied along the field axis: one
     // matmul each instead of F − 1 slices, products and a concat (whose gradients were F − 1 pads
-    // and adds): FiBiNet trains 1.15–1.18× faster (docs/performance.md). Picking by 0/1 weights
-    // copies values exactly.
+    // and adds: docs/performance.md, "FiBiNet's bilinear pairs"). Picking by 0/1 weights copies
+    // values exactly.
     const [left, right] = pairSelections(nFields);
     const pairs = left.shape[0];
     const byField = (t: tf.Tensor) => tf.transpose(t, [1, 0, 2]).reshape([nFields, -1]) as tf.Tensor2D;

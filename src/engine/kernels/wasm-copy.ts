@@ -37,8 +37,8 @@ const SET_THRESHOLD = 64;
 const WASM_COPY_MIN = 256;
 
 /**
- * From this many runs on, long runs too are copied by copy-simd.wat: SplitV of [1024, 336] into two
- * halves 0.065 ms against 0.145–0.254 ms with a subarray and set per row.
+ * From this many runs on, long runs too are copied by copy-simd.wat: one call beats a subarray and
+ * a `set` per run (docs/performance.md, the data-movement overrides' row).
  */
 const WASM_MANY_RUNS = 16;
 
@@ -363,7 +363,7 @@ function identity(original: TF.KernelFunc): TF.KernelFunc {
 /**
  * Cast to the dtype a tensor already has, without a copy (as Identity). tfjs's gradients cast what
  * they multiply by to float32 whatever its dtype (Multiply's and RealDiv's, the sigmoid cross
- * entropy's), and wasm's Cast copies even then: 65 copies per DIN training step, 3.5 ms.
+ * entropy's), and wasm's Cast copies even then, dozens of times per training step of some models.
  */
 function cast(original: TF.KernelFunc): TF.KernelFunc {
   return (args) => {

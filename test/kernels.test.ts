@@ -60,6 +60,8 @@ describe("kernel override registry", () => {
       "wasm:MktReluGradSum/simd",
       "wasm:MktDice/simd",
       "wasm:MktDiceGrad/simd",
+      "wasm:MktPooledRows/simd",
+      "wasm:MktPooledRowsGrad/simd",
       "grad:Relu/MktReluGrad",
       "grad:_FusedMatMul/per-input",
       "engine:clone/shared-data",

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { tf } from "../engine/index.ts";
+import { tf, withTfjsKernelsOnly } from "../engine/index.ts";
 import { TARGET, type Batch } from "../data/batch.ts";
 import type { PreparedSchema } from "../data/schema.ts";
 import { withTensors } from "../models/batch-loop.ts";
@@ -108,7 +108,7 @@ function namedBatchTensors(t: BatchTensors): Map<string, tf.Tensor> {
 }
 
 function traceAt(model: CtrModel, schema: PreparedSchema, rows: number): Trace {
-  return withTensors(traceBatch(schema, rows), (t) => traceForward(() => model.predictTarget(t), model.module.namedVariables(), namedBatchTensors(t)));
+  return withTensors(traceBatch(schema, rows), (t) => traceForward(() => withTfjsKernelsOnly(() => model.predictTarget(t)), model.module.namedVariables(), namedBatchTensors(t)));
 }
 
 /** Traces `model.predictTarget` and builds the GraphModel artifacts and their description. */

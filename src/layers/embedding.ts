@@ -1,4 +1,5 @@
-import { tf } from "../engine/index.ts";
+import { pooledRowSums, tf } from "../engine/index.ts";
+import { maskedSum } from "./pooling.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export interface EmbeddingOptions {
@@ -48,6 +49,15 @@ export class Embedding extends Module {
   lookup(ids: tf.Tensor): tf.Tensor {
     const rows = gatherRows(this.table as tf.Tensor2D, ids.reshape([-1]) as tf.Tensor1D);
     return rows.reshape([...ids.shape, this.dim]);
+  }
+
+  /**
+   * Σ_t mask[b, t] · row(ids[b, t]): ids and mask [B, L] → [B, E], the masked sum of mean pooling,
+   * by the engine's pooledRowSums where it runs (no [B, L, E] of looked-up rows), else looked up
+   * and summed; the same values either way on wasm with mkt's kernels.
+   */
+  pooledSums(ids: tf.Tensor, mask: tf.Tensor): tf.Tensor2D {
+    return pooledRowSums(this.table, ids, mask) ?? maskedSum(this.lookup(ids), mask);
   }
 }
 

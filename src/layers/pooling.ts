@@ -8,20 +8,21 @@ import { tf } from "../engine/index.ts";
  * pooling this way (docs/performance.md, "Sequence pooling").
  */
 export function maskedMeanPool(x: tf.Tensor, mask: tf.Tensor): tf.Tensor2D {
-  return maskedMeanPoolParts([x], mask);
+  return meanOfMaskedSums([maskedSum(x, mask)], mask);
+}
+
+/** Σ over real positions, x [B, L, d] and mask [B, L] → [B, d]: the batched product [B, 1, L]·[B, L, d]. */
+export function maskedSum(x: tf.Tensor, mask: tf.Tensor): tf.Tensor2D {
+  const [batch, , width] = x.shape as [number, number, number];
+  return tf.matMul(mask.expandDims(1) as tf.Tensor3D, x as tf.Tensor3D).reshape([batch, width]);
 }
 
 /**
- * maskedMeanPool of the parts' concatenation along the last axis (parts [B, L, d_i] → [B, Σ d_i]),
- * pooled part by part: the mean is linear, so the [B, L, Σ d_i] tensor is never built (nor split
- * again in the gradient). Each sum is the same products in the same order: the same values.
+ * The masked mean of parts [B, L, d_i] concatenated along the last axis, from each part's masked
+ * sum (maskedSum, or an embedding's pooledSums) → [B, Σ d_i]. The mean is linear, so the
+ * [B, L, Σ d_i] tensor is never built (nor split again in the gradient).
  */
-export function maskedMeanPoolParts(parts: readonly tf.Tensor[], mask: tf.Tensor): tf.Tensor2D {
-  const weights = mask.expandDims(1) as tf.Tensor3D;
-  const sums = parts.map((x) => {
-    const [batch, , width] = x.shape as [number, number, number];
-    return tf.matMul(weights, x as tf.Tensor3D).reshape([batch, width]);
-  });
+export function meanOfMaskedSums(sums: readonly tf.Tensor2D[], mask: tf.Tensor): tf.Tensor2D {
   const count = tf.maximum(tf.sum(mask, 1, true), 1);
-  return tf.div(sums.length === 1 ? sums[0]! : tf.concat(sums, 1), count) as tf.Tensor2D;
+  return tf.div(sums.length === 1 ? sums[0]! : tf.concat(sums as tf.Tensor2D[], 1), count) as tf.Tensor2D;
 }

@@ -4,7 +4,7 @@ import type { PreparedSchema, PreparedSequence } from "../data/schema.ts";
 import { DinAttention } from "../layers/din-attention.ts";
 import { EmbeddingGroup } from "../layers/embedding.ts";
 import { Module, type ParamInit } from "../layers/params.ts";
-import { maskedMeanPoolParts } from "../layers/pooling.ts";
+import { meanOfMaskedSums } from "../layers/pooling.ts";
 import type { BatchTensors } from "./inputs.ts";
 import { rowCount, sliceRows, type RowSet } from "./rows.ts";
 
@@ -186,13 +186,13 @@ export class FeatureFrontEnd extends Module {
   }
 
   /**
-   * One sequence's masked mean: each element's embeddings [n, L, E] pooled on their own and
-   * concatenated (the same values as pooling `sequenceValues`, without stacking them first).
+   * One sequence's masked mean: each element's masked sum of embedding rows on its own, then
+   * concatenated (the same values as pooling `sequenceValues`, without stacking the rows first).
    */
   private meanPooledSequence(batch: BatchTensors, name: string, rows: RowSet): tf.Tensor2D {
     const { mask, ids } = this.sequenceParts(batch, name, rows);
-    return maskedMeanPoolParts(
-      ids.map(([column, elementIds]) => this.embeddings.lookup(column, elementIds)),
+    return meanOfMaskedSums(
+      ids.map(([column, elementIds]) => this.embeddings.table(column).pooledSums(elementIds, mask)),
       mask,
     );
   }

@@ -13,6 +13,7 @@ import { tf } from "../tf.ts";
 import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
 import { adamKernels } from "./adam-kernel.ts";
 import { diceKernels } from "./dice-kernel.ts";
+import { pooledRowsKernels } from "./pooled-rows-kernel.ts";
 import { wasmCopyOverrides } from "./wasm-copy.ts";
 import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
 import { wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride } from "./wasm-blas-matmul.ts";
@@ -51,7 +52,7 @@ const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient
   { name: "grad:_FusedMatMul/per-input", backendName: "wasm", gradient: fusedMatMulGradient },
 ];
 
-const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels, ...diceKernels];
+const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels, ...diceKernels, ...pooledRowsKernels];
 
 /** Changes to tfjs's engine itself. */
 const ENGINE_PATCHES: readonly EnginePatch[] = [savedTensorsPatch];

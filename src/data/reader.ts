@@ -162,9 +162,13 @@ export class PreparedDataset {
         const where = options.slices ? ` WHERE slice IN (${options.slices.map(Number).join(", ") || "NULL"})` : "";
         const sql = `SELECT ${select} FROM read_parquet(${sqlString(join(this.dir, f.file))})${where}`;
         const kept = this.keptChunks.get(sql);
+        if (kept) {
+          streams.push(new KeptStream(kept, f.rows));
+          continue;
+        }
         const bytes = f.rows * rowBytes(shape);
         const keep = this.keptBytes + bytes <= KEPT_BYTES ? (chunks: ColumnBlock[]) => this.keep(sql, chunks, bytes) : undefined;
-        streams.push(kept ? new KeptStream(kept, f.rows) : new ChunkStream(await this.duck.connect(), sql, f.rows, shape, keep));
+        streams.push(new ChunkStream(await this.duck.connect(), sql, f.rows, shape, keep));
       }
       const mixer = new PieceMixer(streams);
       const batcher = options.shuffle
@@ -185,16 +189,19 @@ export class PreparedDataset {
   private keepFilled(key: string, batcher: ShuffleBatcher): void {
     const filled = batcher.wholeRead();
     // The whole buffer stays allocated behind the view: count its bytes.
-    if (filled === undefined || this.keptBytes + filled.data.buffer.byteLength > KEPT_BYTES) return;
-    this.filledBuffers.set(key, filled);
-    this.keptBytes += filled.data.buffer.byteLength;
+    if (filled !== undefined && this.reserve(filled.data.buffer.byteLength)) this.filledBuffers.set(key, filled);
   }
 
   /** Keeps a query's chunks (read to its end; `bytes` at most), within KEPT_BYTES. */
   private keep(sql: string, chunks: ColumnBlock[], bytes: number): void {
-    if (this.keptChunks.has(sql) || this.keptBytes + bytes > KEPT_BYTES) return;
-    this.keptChunks.set(sql, chunks);
+    if (!this.keptChunks.has(sql) && this.reserve(bytes)) this.keptChunks.set(sql, chunks);
+  }
+
+  /** Counts `bytes` as kept if they fit in what is left of KEPT_BYTES. */
+  private reserve(bytes: number): boolean {
+    if (this.keptBytes + bytes > KEPT_BYTES) return false;
     this.keptBytes += bytes;
+    return true;
   }
 
   private toBatch(block: ColumnBlock, scalarCols: string[], arrayCols: string[]): Batch {
@@ -296,7 +303,8 @@ const CHUNK_ROWS = 2048;
  */
 class ChunkStream implements RowStream {
   remaining: number;
-  private readonly chunks: ColumnBlock[] | undefined;
+  /** Every chunk so far, when they are to be kept. */
+  private readonly kept: { chunks: ColumnBlock[]; done: (chunks: ColumnBlock[]) => void } | undefined;
   private result: Promise<DuckDBResult> | undefined;
   /** The next chunk, already requested: DuckDB decodes it while JS works on the current one. */
   private prefetched: Promise<ColumnBlock | undefined> | undefined;
@@ -308,10 +316,10 @@ class ChunkStream implements RowStream {
     private readonly sql: string,
     rows: number,
     private readonly shape: BlockShape,
-    private readonly keep?: (chunks: ColumnBlock[]) => void,
+    keep?: (chunks: ColumnBlock[]) => void,
   ) {
     this.remaining = rows;
-    this.chunks = keep ? [] : undefined;
+    this.kept = keep && { chunks: [], done: keep };
   }
 
   /** The next chunk, or undefined at the end. */
@@ -326,7 +334,7 @@ class ChunkStream implements RowStream {
     const chunk = await (await this.result).fetchChunk();
     if (!chunk || chunk.rowCount === 0) {
       this.remaining = 0;
-      if (this.chunks) this.keep!(this.chunks);
+      this.kept?.done(this.kept.chunks);
       return undefined;
     }
     const n = chunk.rowCount;
@@ -335,8 +343,8 @@ class ChunkStream implements RowStream {
     // shuffled reader's time in zero-filling and GC): the consumer is done with the block handed
     // out last when it asks for the next one (next()), and only the fetch after that reuses it.
     let block: ColumnBlock;
-    if (this.chunks) {
-      this.chunks.push((block = new ColumnBlock(n, scalars, arrays, width)));
+    if (this.kept) {
+      this.kept.chunks.push((block = new ColumnBlock(n, scalars, arrays, width)));
     } else {
       const pooled = this.pool[this.turn];
       block = pooled && pooled.capacity >= n ? pooled : (this.pool[this.turn] = new ColumnBlock(Math.max(n, CHUNK_ROWS), scalars, arrays, width));

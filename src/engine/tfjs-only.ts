@@ -4,6 +4,8 @@
  * graph of TensorFlow ops, which has no op for a kernel of mkt's. Overrides of tfjs's kernels
  * keep running: they are those kernels.
  */
+import { tf } from "./tf.ts";
+
 let depth = 0;
 
 export function withTfjsKernelsOnly<T>(fn: () => T): T {
@@ -15,7 +17,7 @@ export function withTfjsKernelsOnly<T>(fn: () => T): T {
   }
 }
 
-/** Whether the engine's ops may run mkt's own kernels here (outside withTfjsKernelsOnly). */
-export function mktKernelsAllowed(): boolean {
-  return depth === 0;
+/** Whether an engine op may run mkt's kernel `kernelName` here: the active backend has it, and no withTfjsKernelsOnly scope is open. */
+export function mktKernelRuns(kernelName: string): boolean {
+  return depth === 0 && tf.getKernel(kernelName, tf.getBackend()) !== undefined;
 }

@@ -39,12 +39,14 @@ export function batchToTensors(batch: Batch): BatchTensors {
   for (let i = 0, k = sources; i < n; i++) if (batch.entity[i] === TARGET) order[k++] = i;
   // Rows of one entity (every evaluation batch) keep their order: whole columns are copied at once.
   const inOrder = sources === 0 || sources === n;
-  const pick = (values: Int32Array | Float32Array) => (into: Int32Array | Float32Array) => {
-    if (inOrder) into.set(values.subarray(0, n));
-    else for (let i = 0; i < n; i++) into[i] = values[order[i]!]!;
+  /** Writes the batch's rows of `values` (`width` values each) in tensor row order. */
+  const rowsOf = (values: Int32Array | Float32Array, width = 1) => (into: Int32Array | Float32Array) => {
+    if (inOrder) into.set(values.subarray(0, n * width));
+    else if (width === 1) for (let i = 0; i < n; i++) into[i] = values[order[i]!]!; // no subarray per value
+    else for (let i = 0; i < n; i++) into.set(values.subarray(order[i]! * width, order[i]! * width + width), i * width);
   };
   const features: Record<string, tf.Tensor1D> = {};
-  for (const [column, ids] of Object.entries(batch.features)) features[column] = tensorFrom([n], "int32", pick(ids)) as tf.Tensor1D;
+  for (const [column, ids] of Object.entries(batch.features)) features[column] = tensorFrom([n], "int32", rowsOf(ids)) as tf.Tensor1D;
   const sequences: Record<string, SequenceTensors> = {};
   for (const [name, seq] of Object.entries(batch.sequences)) {
     const L = seq.maxlen;
@@ -57,10 +59,7 @@ export function batchToTensors(batch: Batch): BatchTensors {
     });
     const ids: Record<string, tf.Tensor2D> = {};
     for (const [element, values] of Object.entries(seq.ids)) {
-      ids[element] = tensorFrom([n, L], "int32", (into) => {
-        if (inOrder) into.set(values.subarray(0, n * L));
-        else for (let i = 0; i < n; i++) into.set(values.subarray(order[i]! * L, order[i]! * L + L), i * L);
-      }) as tf.Tensor2D;
+      ids[element] = tensorFrom([n, L], "int32", rowsOf(values, L)) as tf.Tensor2D;
     }
     sequences[name] = { ids, mask: mask as tf.Tensor2D };
   }
@@ -69,7 +68,7 @@ export function batchToTensors(batch: Batch): BatchTensors {
     counts: { source: sources, target: n - sources },
     order,
     isTarget: tensorFrom([n], "float32", (values) => values.fill(0, 0, sources).fill(1, sources)) as tf.Tensor1D,
-    label: tensorFrom([n], "float32", pick(batch.label)) as tf.Tensor1D,
+    label: tensorFrom([n], "float32", rowsOf(batch.label)) as tf.Tensor1D,
     features,
     sequences,
   };

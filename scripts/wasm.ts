@@ -12,7 +12,7 @@ import wabtInit from "wabt";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Every WAT source, relative to the repository root; each generates `<name>.wasm.ts` beside it. */
-export const WAT_SOURCES: readonly string[] = ["src/engine/kernels/adam-simd.wat", "src/engine/kernels/bmm-simd.wat", "src/engine/kernels/copy-simd.wat", "src/engine/kernels/dice-simd.wat", "src/engine/kernels/pooled-rows-simd.wat", "src/engine/kernels/broadcast-simd.wat", "src/engine/kernels/relu-simd.wat", "src/engine/kernels/sum-simd.wat"];
+export const WAT_SOURCES: readonly string[] = ["src/engine/kernels/adam-simd.wat", "src/engine/kernels/bmm-simd.wat", "src/engine/kernels/copy-simd.wat", "src/engine/kernels/dice-simd.wat", "src/engine/kernels/pooled-rows-simd.wat", "src/engine/kernels/field-pairs-simd.wat", "src/engine/kernels/broadcast-simd.wat", "src/engine/kernels/relu-simd.wat", "src/engine/kernels/sum-simd.wat"];
 
 export const generatedPath = (source: string): string => join(ROOT, source.replace(/\.wat$/, ".wasm.ts"));
 

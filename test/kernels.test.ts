@@ -62,6 +62,8 @@ describe("kernel override registry", () => {
       "wasm:MktDiceGrad/simd",
       "wasm:MktPooledRows/simd",
       "wasm:MktPooledRowsGrad/simd",
+      "wasm:MktFieldPairs/simd",
+      "wasm:MktFieldPairsGrad/simd",
       "grad:Relu/MktReluGrad",
       "grad:_FusedMatMul/per-input",
       "engine:clone/shared-data",

@@ -10,6 +10,7 @@ export { adamStep, type AdamAttrs } from "./adam-step.ts";
 export { denseMatMul } from "./kernels/fused-matmul-grad.ts";
 export { diceTrain } from "./dice.ts";
 export { pooledRowSums } from "./pooled-rows.ts";
+export { fieldPairProducts } from "./field-pairs.ts";
 export { withTfjsKernelsOnly } from "./tfjs-only.ts";
 export { float32Values } from "./read-values.ts";
 export { tensorFrom } from "./write-values.ts";

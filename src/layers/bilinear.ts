@@ -1,4 +1,4 @@
-import { tf } from "../engine/index.ts";
+import { fieldPairProducts, tf } from "../engine/index.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export interface BilinearOptions {
@@ -22,18 +22,25 @@ export class BilinearInteraction extends Module {
 
   /** fields [B, F, E] (F ≥ 2) → [B, F(F−1)/2, E]. */
   apply(fields: tf.Tensor): tf.Tensor3D {
-    const nFields = fields.shape[1] ?? 0;
     const projected = tf.matMul(fields.reshape([-1, this.dim]), this.w as tf.Tensor2D).reshape(fields.shape);
-    // The pairs are picked by two constant 0/1 matrices [P, F] applied along the field axis: one
-    // matmul each instead of F − 1 slices, products and a concat (whose gradients were F − 1 pads
-    // and adds: docs/performance.md, "FiBiNet's bilinear pairs"). Picking by 0/1 weights copies
-    // values exactly.
-    const [left, right] = pairSelections(nFields);
-    const pairs = left.shape[0];
-    const byField = (t: tf.Tensor) => tf.transpose(t, [1, 0, 2]).reshape([nFields, -1]) as tf.Tensor2D;
-    const pick = (selection: tf.Tensor2D, t: tf.Tensor) => tf.matMul(selection, byField(t)).reshape([pairs, -1, this.dim]);
-    return tf.transpose(tf.mul(pick(left, projected), pick(right, fields)), [1, 0, 2]) as tf.Tensor3D;
+    // The engine's one kernel where it runs (no transposes or selection products), else tfjs ops.
+    return fieldPairProducts(projected, fields) ?? pairProducts(projected, fields);
   }
+}
+
+/**
+ * left[b, i] ⊙ right[b, j] for the pairs i < j in order, from tfjs ops: the pairs are picked by two
+ * constant 0/1 matrices [P, F] applied along the field axis, one matmul each instead of F − 1
+ * slices, products and a concat (whose gradients were F − 1 pads and adds: docs/performance.md,
+ * "FiBiNet's bilinear pairs"). Picking by 0/1 weights copies values exactly.
+ */
+export function pairProducts(left: tf.Tensor, right: tf.Tensor): tf.Tensor3D {
+  const [, nFields = 0, dim = 0] = left.shape;
+  const [leftPicks, rightPicks] = pairSelections(nFields);
+  const pairs = leftPicks.shape[0];
+  const byField = (t: tf.Tensor) => tf.transpose(t, [1, 0, 2]).reshape([nFields, -1]) as tf.Tensor2D;
+  const pick = (selection: tf.Tensor2D, t: tf.Tensor) => tf.matMul(selection, byField(t)).reshape([pairs, -1, dim]);
+  return tf.transpose(tf.mul(pick(leftPicks, left), pick(rightPicks, right)), [1, 0, 2]) as tf.Tensor3D;
 }
 
 const selections = new Map<number, [Float32Array, Float32Array]>();

@@ -14,6 +14,7 @@ import { wasmBatchMatMulOverride } from "./wasm-batchmatmul.ts";
 import { adamKernels } from "./adam-kernel.ts";
 import { diceKernels } from "./dice-kernel.ts";
 import { pooledRowsKernels } from "./pooled-rows-kernel.ts";
+import { fieldPairsKernels } from "./field-pairs-kernel.ts";
 import { wasmCopyOverrides } from "./wasm-copy.ts";
 import { wasmFusedMatMulOverride } from "./wasm-fusedmatmul.ts";
 import { wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride } from "./wasm-blas-matmul.ts";
@@ -52,7 +53,7 @@ const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient
   { name: "grad:_FusedMatMul/per-input", backendName: "wasm", gradient: fusedMatMulGradient },
 ];
 
-const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels, ...diceKernels, ...pooledRowsKernels];
+const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels, ...diceKernels, ...pooledRowsKernels, ...fieldPairsKernels];
 
 /** Changes to tfjs's engine itself. */
 const ENGINE_PATCHES: readonly EnginePatch[] = [savedTensorsPatch];

@@ -1,9 +1,9 @@
-// What dist/ was compiled from. `npm run build` (scripts/build.mjs) writes two files into dist/
-// after compiling: a SHA-256 over every file of src/ (path and content) and the tsconfig files, and
-// a stamp listing each of those files' path, size and modification time. bin/mkt runs dist/ only
-// when it matches the sources as they are now, so a stale build never runs: the stamp answers in
-// a few milliseconds without reading a source; when it differs (a file touched, checked out, or
-// edited), the content digest decides.
+// What dist/ was built from. `npm run build` (scripts/build.mjs) writes two files into dist/ after
+// bundling: a SHA-256 over every file of src/ (path and content), tsconfig.json and the bundle's
+// settings (scripts/bundle.mjs), and a stamp listing each of those files' path, size and
+// modification time. bin/mkt runs dist/ only when it matches the sources as they are now, so a
+// stale build never runs: the stamp answers in a few milliseconds without reading a source; when
+// it differs (a file touched, checked out, or edited), the content digest decides.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, relative, sep } from "node:path";
@@ -26,7 +26,7 @@ function sourceNames(root) {
   const names = readdirSync(src, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
     .map((entry) => `${dirOf(entry.parentPath)}/${entry.name}`);
-  return [...names.sort(), "tsconfig.json", "tsconfig.build.json"];
+  return [...names.sort(), "tsconfig.json", "scripts/bundle.mjs"];
 }
 
 /** The digest of the sources under `root` (the package's directory). */

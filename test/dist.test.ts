@@ -1,12 +1,12 @@
 import { spawnSync } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { bundle } from "../scripts/bundle.mjs";
 import { tempDir } from "./helpers/prepared.ts";
 
-// The sources compiled as `npm run build` compiles them (tsconfig.build.json), into a directory of
-// the checkout (so that packages resolve from its node_modules) rather than over its dist/.
+// The sources bundled as `npm run build` bundles them (scripts/bundle.mjs), into a directory of the
+// checkout (so that packages resolve from its node_modules) rather than over its dist/.
 const OUT = resolve(`.tmp-dist-test-${process.pid}`);
 const SPEC =
   `name: compiled\ndataset: ${resolve("datasets/synthetic-tiny.yaml")}\nmodels: [mkt]\nablations: []\nseeds: [1]\nreference_model: mkt\n` +
@@ -17,12 +17,10 @@ afterAll(async () => {
   await rm(OUT, { recursive: true, force: true });
 });
 
-describe("the compiled CLI (dist/)", () => {
+describe("the bundled CLI (dist/)", () => {
   it("runs without a TypeScript loader: help, a spec error, and MKT trained by 2 worker threads", async () => {
-    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-    const built = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", OUT], { encoding: "utf8" });
-    expect(built.status, built.stdout + built.stderr).toBe(0);
-    const mkt = (...args: string[]) => spawnSync(process.execPath, [join(OUT, "cli", "run.js"), ...args], { encoding: "utf8" });
+    await bundle(process.cwd(), OUT);
+    const mkt = (...args: string[]) => spawnSync(process.execPath, [join(OUT, "mkt.js"), ...args], { encoding: "utf8" });
 
     const help = mkt("--help");
     expect(help.status).toBe(0);
@@ -35,7 +33,7 @@ describe("the compiled CLI (dist/)", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toBe(`mkt: ${spec}:9: bogus: unknown field (check its spelling; see docs/specs.md for the fields this spec takes)\n`);
 
-    // Worker threads load their modules by URL: compiled ones, no .ts file anywhere (Node cannot load one without tsx).
+    // Worker threads load their modules by URL: the bundle's entries, no .ts file anywhere (Node cannot load one without tsx).
     await writeFile(spec, SPEC);
     const run = mkt("--json", "--log-level", "info", "--backend", "wasm", "--workers", "2", "--out", join(dir, "out"), "run", spec);
     expect(run.status, run.stderr).toBe(0);

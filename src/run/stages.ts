@@ -15,7 +15,7 @@ import { CorruptArtefactError, readSealed, sealDir, unsealDir, type Sealed } fro
 import { UserError } from "../util/errors.ts";
 import { lockInside, removeStaleLock, waitForLock } from "../util/lock.ts";
 import { log } from "../util/log.ts";
-import { siblingModule } from "../util/modules.ts";
+import { loadableModule } from "../util/modules.ts";
 
 const RECORD_FILE = "record.json";
 const EPOCHS_FILE = "epochs.json";
@@ -153,7 +153,7 @@ export class StageRunner {
       replicas: parallel.replicas,
       backend: parallel.backend,
       kernelOverrides: parallel.kernelOverrides,
-      factory: { module: siblingModule("stage-replica", import.meta.url).href, exportName: "buildStageReplicaModel", args },
+      factory: { module: loadableModule(import.meta.url, "stage-replica", "./stage-replica.ts").href, exportName: "buildStageReplicaModel", args },
     };
   }
 

@@ -1,8 +1,8 @@
 /**
  * Module files that are loaded by URL (worker threads, replica factories) rather than imported:
- * mkt runs from its TypeScript sources (tsx, vitest) or compiled to dist/ (bin/mkt after `npm run
- * build`), and such a URL must name the same kind of file as the module asking for it — a worker
- * started from dist/ has no TypeScript loader.
+ * mkt runs from its TypeScript sources (tsx, vitest) or bundled into dist/ (bin/mkt after `npm run
+ * build`, scripts/bundle.mjs), and such a URL must name the same kind of file as the module asking
+ * for it — a worker started from dist/ has no TypeScript loader.
  */
 
 /** True when `importMetaUrl` is a module compiled to JavaScript (dist/), false for a TypeScript source. */
@@ -10,7 +10,13 @@ export function isCompiled(importMetaUrl: string): boolean {
   return new URL(importMetaUrl).pathname.endsWith(".js");
 }
 
-/** The URL of module `name` (no extension) beside `importMetaUrl`: `name.js` when compiled, else `name.ts`. */
-export function siblingModule(name: string, importMetaUrl: string): URL {
-  return new URL(`./${name}${isCompiled(importMetaUrl) ? ".js" : ".ts"}`, importMetaUrl);
+/**
+ * Where the module a worker thread is to load lives: bundled, dist/'s entry `entry` (`<entry>.js`
+ * at dist/'s top, found from the asking code, which the bundle puts either in an entry at the top
+ * or in dist/chunks/); from the sources, `source`, a path relative to the asking module.
+ */
+export function loadableModule(importMetaUrl: string, entry: string, source: string): URL {
+  if (!isCompiled(importMetaUrl)) return new URL(source, importMetaUrl);
+  const here = new URL(".", importMetaUrl);
+  return new URL(`${entry}.js`, here.pathname.endsWith("/chunks/") ? new URL("..", here) : here);
 }

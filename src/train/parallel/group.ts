@@ -11,10 +11,10 @@ import { setBlasReplicaMode, type BackendName } from "../../engine/index.ts";
 import type { AdamState } from "../adam.ts";
 import type { FromWorker, ReplicaFactory, ToWorker } from "./protocol.ts";
 import { createExchangeBuffers, Replica, type ReplicaModel } from "./replica.ts";
-import { isCompiled } from "../../util/modules.ts";
+import { loadableModule } from "../../util/modules.ts";
 
-/** A worker's entry: compiled, worker.js itself; from the sources, a bootstrap that registers tsx first. */
-const workerEntry = () => new URL(isCompiled(import.meta.url) ? "./worker.js" : "./worker-bootstrap.mjs", import.meta.url);
+/** A worker's entry: bundled, the worker's own entry; from the sources, a bootstrap that registers tsx first. */
+const workerEntry = () => loadableModule(import.meta.url, "worker", "./worker-bootstrap.mjs");
 
 /** How the main thread cuts a batch into per-replica parts. */
 export interface BatchRows<B> {

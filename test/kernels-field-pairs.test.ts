@@ -125,6 +125,8 @@ describe("MktFieldPairs on wasm with mkt's kernels", () => {
     // Inside a withTfjsKernelsOnly scope (an export's trace) the caller composes tfjs ops.
     expect(withTfjsKernelsOnly(() => fieldPairProducts(fields, fields))).toBeUndefined();
     expect(fieldPairProducts(fields, fields)?.shape).toEqual([3, 6, 8]);
+    // Called directly, the kernel refuses shapes its passes would read past.
+    expect(() => tf.engine().runKernel("MktFieldPairs", { left: fields, right: tf.zeros([3, 5, 8]) })).toThrow(/MktFieldPairs: left and right must be float32 \[B, F, E\] alike/);
   });
 
   it("is left to the caller on a backend without the kernel (cpu): the layer's pairs are the definition's", async () => {

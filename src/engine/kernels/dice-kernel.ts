@@ -17,7 +17,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./dice-simd.wasm.ts";
-import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend, type WasmMemory } from "./wasm-module.ts";
+import { heapKernelContext, type WasmHeapBackend } from "./wasm-module.ts";
 
 export const DICE_KERNEL = "MktDice";
 export const DICE_GRAD_KERNEL = "MktDiceGrad";
@@ -33,8 +33,6 @@ interface DicePasses {
   gradSums(dy: number, x: number, p: number, rows: number, n: number, params: number, acc: number): void;
   gradInput(dy: number, x: number, w: number, rows: number, n: number, params: number, dx: number): void;
 }
-
-const passesFor = (memory: WasmMemory) => heapModuleExports(WASM_BASE64, memory) as unknown as DicePasses;
 
 /** Whether the kernels take x: float32 [rows, n] with n a multiple of 4 (the SIMD passes' unit). */
 export function diceKernelShape(shape: readonly number[]): boolean {
@@ -93,14 +91,10 @@ const wasmDice: TF.KernelFunc = ({ inputs, backend, attrs }) => {
   const [x, alpha, w] = checked(inputs, ["x", "alpha", "w"], DICE_KERNEL) as [TF.TensorInfo, TF.TensorInfo, TF.TensorInfo];
   if (!diceKernelShape(x.shape)) throw new Error(`${DICE_KERNEL}: x must be [rows, n] with n a multiple of 4, got [${x.shape.join(", ")}]`);
   const [rows, n] = x.shape as [number, number];
-  const b = backend as unknown as WasmHeapBackend;
-  const memory = wasmHeapMemory(b);
-  if (memory === undefined) throw new Error(`${DICE_KERNEL}: the wasm heap is not reachable`);
+  const { b, passes, at } = heapKernelContext<DicePasses>(DICE_KERNEL, WASM_BASE64, backend);
   const { epsilon } = attrs as unknown as DiceAttrs;
   const [y, mean, variance] = [b.makeOutput([rows, n], "float32"), b.makeOutput([n], "float32"), b.makeOutput([n], "float32")];
   const scratch = new Scratch(b, n);
-  const passes = passesFor(memory);
-  const at = (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId);
   const count = Math.max(passes.weightedSums(at(x), at(w), rows, n, scratch.acc), 1);
   const meanValues = b.typedArrayFromHeap(mean);
   scratch.sums().subarray(0, n).forEach((sum, c) => (meanValues[c] = sum / count));
@@ -119,14 +113,10 @@ const wasmDiceGrad: TF.KernelFunc = ({ inputs, backend, attrs }) => {
   ];
   if (!diceKernelShape(x.shape)) throw new Error(`${DICE_GRAD_KERNEL}: x must be [rows, n] with n a multiple of 4`);
   const [rows, n] = x.shape as [number, number];
-  const b = backend as unknown as WasmHeapBackend;
-  const memory = wasmHeapMemory(b);
-  if (memory === undefined) throw new Error(`${DICE_GRAD_KERNEL}: the wasm heap is not reachable`);
+  const { b, passes, at } = heapKernelContext<DicePasses>(DICE_GRAD_KERNEL, WASM_BASE64, backend);
   const { epsilon } = attrs as unknown as DiceAttrs;
   const [dx, dalpha] = [b.makeOutput([rows, n], "float32"), b.makeOutput([n], "float32")];
   const scratch = new Scratch(b, n);
-  const passes = passesFor(memory);
-  const at = (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId);
   const weights = b.typedArrayFromHeap(w);
   let count = 0;
   for (let r = 0; r < rows; r++) count += weights[r]!;

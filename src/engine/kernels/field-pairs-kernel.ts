@@ -14,7 +14,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./field-pairs-simd.wasm.ts";
-import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
+import { heapKernelContext } from "./wasm-module.ts";
 
 export const FIELD_PAIRS_KERNEL = "MktFieldPairs";
 export const FIELD_PAIRS_GRAD_KERNEL = "MktFieldPairsGrad";
@@ -29,16 +29,17 @@ export function fieldPairsShape(shape: readonly number[]): boolean {
   return shape.length === 3 && shape[1]! >= 2 && shape[2]! % 4 === 0 && shape[2]! > 0;
 }
 
-function setUp(args: { backend: unknown }) {
-  const b = args.backend as WasmHeapBackend;
-  const memory = wasmHeapMemory(b);
-  if (memory === undefined) throw new Error(`${FIELD_PAIRS_KERNEL}: the wasm backend's heap is not reachable`);
-  return { b, passes: heapModuleExports(WASM_BASE64, memory) as unknown as FieldPairsPasses, at: (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId) };
+/** The passes read and write whole rows of E floats at offsets computed from left's shape: refuse any other. */
+function checkShapes(kernelName: string, left: TF.TensorInfo, right: TF.TensorInfo): void {
+  if (!fieldPairsShape(left.shape) || !tf.util.arraysEqual(left.shape, right.shape) || left.dtype !== "float32" || right.dtype !== "float32") {
+    throw new Error(`${kernelName}: left and right must be float32 [B, F, E] alike with F ≥ 2 and E a multiple of 4, got [${left.shape.join(", ")}] and [${right.shape.join(", ")}]`);
+  }
 }
 
 const wasmFieldPairs: TF.KernelFunc = (args) => {
   const { left, right } = args.inputs as { left: TF.TensorInfo; right: TF.TensorInfo };
-  const { b, passes, at } = setUp(args);
+  checkShapes(FIELD_PAIRS_KERNEL, left, right);
+  const { b, passes, at } = heapKernelContext<FieldPairsPasses>(FIELD_PAIRS_KERNEL, WASM_BASE64, args.backend);
   const [batch, fields, dim] = left.shape as [number, number, number];
   const out = b.makeOutput([batch, (fields * (fields - 1)) / 2, dim], "float32");
   passes.pairs(at(left), at(right), at(out), batch, fields, dim);
@@ -47,7 +48,8 @@ const wasmFieldPairs: TF.KernelFunc = (args) => {
 
 const wasmFieldPairsGrad: TF.KernelFunc = (args) => {
   const { dy, left, right } = args.inputs as { dy: TF.TensorInfo; left: TF.TensorInfo; right: TF.TensorInfo };
-  const { b, passes, at } = setUp(args);
+  checkShapes(FIELD_PAIRS_GRAD_KERNEL, left, right);
+  const { b, passes, at } = heapKernelContext<FieldPairsPasses>(FIELD_PAIRS_GRAD_KERNEL, WASM_BASE64, args.backend);
   const [batch, fields, dim] = left.shape as [number, number, number];
   const dleft = b.makeOutput(left.shape, "float32");
   const dright = b.makeOutput(right.shape, "float32");

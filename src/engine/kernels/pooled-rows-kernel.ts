@@ -14,7 +14,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./pooled-rows-simd.wasm.ts";
-import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
+import { heapKernelContext } from "./wasm-module.ts";
 
 export const POOLED_ROWS_KERNEL = "MktPooledRows";
 export const POOLED_ROWS_GRAD_KERNEL = "MktPooledRowsGrad";
@@ -37,16 +37,9 @@ function checkIds(ids: Int32Array, vocab: number): void {
   }
 }
 
-function setUp(args: { backend: unknown }) {
-  const b = args.backend as WasmHeapBackend;
-  const memory = wasmHeapMemory(b);
-  if (memory === undefined) throw new Error(`${POOLED_ROWS_KERNEL}: the wasm backend's heap is not reachable`);
-  return { b, passes: heapModuleExports(WASM_BASE64, memory) as unknown as PooledRowsPasses, at: (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId) };
-}
-
 const wasmPooledRows: TF.KernelFunc = (args) => {
   const { table, ids, mask } = args.inputs as { table: TF.TensorInfo; ids: TF.TensorInfo; mask: TF.TensorInfo };
-  const { b, passes, at } = setUp(args);
+  const { b, passes, at } = heapKernelContext<PooledRowsPasses>(POOLED_ROWS_KERNEL, WASM_BASE64, args.backend);
   const [vocab, dim] = table.shape as [number, number];
   const [batch, length] = ids.shape as [number, number];
   checkIds(b.typedArrayFromHeap(ids) as unknown as Int32Array, vocab);
@@ -58,7 +51,7 @@ const wasmPooledRows: TF.KernelFunc = (args) => {
 const wasmPooledRowsGrad: TF.KernelFunc = (args) => {
   const { dy, ids, mask } = args.inputs as { dy: TF.TensorInfo; ids: TF.TensorInfo; mask: TF.TensorInfo };
   const vocab = (args.attrs as { vocab: number }).vocab;
-  const { b, passes, at } = setUp(args);
+  const { b, passes, at } = heapKernelContext<PooledRowsPasses>(POOLED_ROWS_GRAD_KERNEL, WASM_BASE64, args.backend);
   const [batch, dim] = dy.shape as [number, number];
   const length = ids.shape[1]!;
   checkIds(b.typedArrayFromHeap(ids) as unknown as Int32Array, vocab);

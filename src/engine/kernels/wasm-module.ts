@@ -64,3 +64,22 @@ export function heapModuleExports(base64: string, memory: WasmMemory): Record<st
   return exports;
 }
 
+
+/** What a kernel of mkt's running on the heap works with: the backend, its module's exports and each tensor's byte offset. */
+export interface HeapKernelContext<Exports> {
+  b: WasmHeapBackend;
+  passes: Exports;
+  at(t: tf.TensorInfo): number;
+}
+
+/**
+ * The backend of a kernel call (`backend` from its arguments) with the exports of the module whose
+ * bytes are `base64` on its heap; a kernel registered for wasm throws, naming itself, where the heap
+ * is not reachable (another build of the backend).
+ */
+export function heapKernelContext<Exports>(kernelName: string, base64: string, backend: unknown): HeapKernelContext<Exports> {
+  const b = backend as WasmHeapBackend;
+  const memory = wasmHeapMemory(b);
+  if (memory === undefined) throw new Error(`${kernelName}: the wasm backend's heap is not reachable`);
+  return { b, passes: heapModuleExports(base64, memory) as Exports, at: (t) => b.getMemoryOffset(t.dataId) };
+}

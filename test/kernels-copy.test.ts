@@ -569,6 +569,9 @@ describe("wasm Slice override", () => {
     { label: "bool", x: input([4, 3, 2], "bool", 10), begin: [1, 1, 1], size: [2, 2, 1] },
     { label: "short runs in SIMD: key columns of [n, L, 24]", x: input([30, 10, 24], "float32", 11), begin: [0, 0, 0], size: [-1, -1, 16] },
     { label: "short runs in SIMD, bool, odd runs", x: input([120, 9], "bool", 12), begin: [3, 2], size: [110, 5] },
+    // Outer axes one strided call while the axes after them are whole.
+    { label: "4-D, runs across the outer axes (first partial, the next two whole)", x: input([5, 3, 4, 10], "float32", 13), begin: [1, 0, 0, 2], size: [3, 3, 4, 5] },
+    { label: "4-D, runs across a whole axis only (the one before it partial, then walked)", x: input([4, 5, 3, 6], "int32", 14), begin: [1, 1, 0, 1], size: [2, 2, 3, 4] },
   ];
   for (const c of cases) {
     it(`${c.label}: override = original = cpu, bit for bit`, async () => {

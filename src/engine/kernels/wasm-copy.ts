@@ -258,7 +258,7 @@ const override = (kernelName: string, name: string, wrap: (original: TF.KernelFu
 
 /**
  * Slice as runs: trailing axes taken whole merge into the innermost partial one, whose slice is
- * one run per combination of the outer indices (the last outer axis a single strided copyRuns).
+ * one run per combination of the outer indices (strided copyRuns calls, below).
  * The shipped kernel copies one `subarray` + `set` per innermost row (a sequence's key columns:
  * 163,840 rows at batch 8,192).
  */
@@ -285,14 +285,19 @@ function slice(original: TF.KernelFunc): TF.KernelFunc {
       copyRuns(b, src, begin[0]! * strides[0]!, run, dst, 0, run, run, 1);
       return out;
     }
-    // Axes 0…k−2 are walked; axis k−1 is one copyRuns call of size[k−1] runs.
+    // Runs sit strides[k−1] apart along axis k−1 and on across the axes before it while the axes
+    // after those are taken whole: axes first…k−1 are one copyRuns call, the axes before it walked
+    // (DIN's keys, [B, L, 16] → [B, L, 8]: one call of B·L runs, not B calls of L).
     const last = k - 1;
+    let first = last;
+    let runs = size[last]!;
+    while (first > 0 && begin[first] === 0 && size[first] === shape[first]) runs *= size[--first]!;
     let to = 0;
-    forEachIndex(size.slice(0, last), (index) => {
-      let from = begin[k]! * inner + begin[last]! * strides[last]!;
+    forEachIndex(size.slice(0, first), (index) => {
+      let from = begin[k]! * inner + begin[first]! * strides[first]!;
       index.forEach((j, i) => (from += (begin[i]! + j) * strides[i]!));
-      copyRuns(b, src, from, strides[last]!, dst, to, run, run, size[last]!);
-      to += run * size[last]!;
+      copyRuns(b, src, from, strides[last]!, dst, to, run, run, runs);
+      to += run * runs;
     });
     return out;
   };

@@ -12,7 +12,7 @@ import { join } from "node:path";
 const BUNDLED = ["commander", "yaml", "zod"];
 
 /** The module names of dist/'s entries (`<name>.js` at its top), and the source each starts from. */
-export const ENTRIES = { mkt: "src/cli/run.ts", worker: "src/train/parallel/worker.ts", "stage-replica": "src/run/stage-replica.ts" };
+const ENTRIES = { mkt: "src/cli/run.ts", worker: "src/train/parallel/worker.ts", "stage-replica": "src/run/stage-replica.ts" };
 
 export async function bundle(root, outDir) {
   const esbuild = createRequire(join(root, "package.json"))("esbuild");

@@ -1,8 +1,8 @@
 /**
- * A scope in which the engine's ops (pooledRowSums, fieldPairProducts, diceTrain) leave mkt's own kernels aside and
- * let their callers compose tfjs ops: an exported forward pass is traced kernel by kernel into a
- * graph of TensorFlow ops, which has no op for a kernel of mkt's. Overrides of tfjs's kernels
- * keep running: they are those kernels.
+ * A scope in which the engine's ops (pooledRowSums, fieldPairProducts, diceTrain) leave mkt's own
+ * kernels aside and let their callers compose tfjs ops: an exported forward pass is traced kernel
+ * by kernel into a graph of TensorFlow ops, which has no op for a kernel of mkt's. Overrides of
+ * tfjs's kernels keep running: they are those kernels.
  */
 import { tf } from "./tf.ts";
 

@@ -6,7 +6,7 @@
  */
 
 /** True when `importMetaUrl` is a module compiled to JavaScript (dist/), false for a TypeScript source. */
-export function isCompiled(importMetaUrl: string): boolean {
+function isCompiled(importMetaUrl: string): boolean {
   return new URL(importMetaUrl).pathname.endsWith(".js");
 }
 

@@ -3,9 +3,10 @@
  * `MktFieldPairs` gives out[b, p] = left[b, i] ⊙ right[b, j] for the pairs i < j in order, and its
  * gradient `MktFieldPairsGrad` both inputs' gradients in one pass. FiBiNet's bilinear interaction
  * composes these pairs from tfjs ops as two 0/1 selection products around transposes, then the
- * product (layers/bilinear.ts): twelve kernels per interaction over the batch in each direction.
- * The values and gradients are the same bits as those ops' on wasm with mkt's kernels (the same
- * float32 products, summed in the same order: field-pairs-simd.wat).
+ * product (layers/bilinear.ts): six kernels over the batch forward, seven backward. The values are
+ * the same bits as those ops'; so are the gradients where the ops' products are wasm's own (the same
+ * float32 products, summed in the same order: field-pairs-simd.wat), while OpenBLAS sums them in an
+ * order of its own (within a few ulps).
  *
  * MktFieldPairs: inputs left and right float32 [B, F, E] (F ≥ 2, E a multiple of 4); output
  * [B, F(F−1)/2, E]. MktFieldPairsGrad: inputs dy [B, F(F−1)/2, E], left, right; outputs

@@ -2,7 +2,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 
 /**
  * The slow tier (`npm run test:slow`, which CI runs as well): end-to-end tests that start `mkt`
- * processes, kill and resume them, export and serve every model, compile the CLI and train with it,
+ * processes, kill and resume them, export and serve every model, bundle the CLI and train with it,
  * run part of the suite again without OpenBLAS, train the mechanism wins (test/mechanisms.test.ts), or check
  * every model against its PyTorch twin (test/benchmarks/twins.test.ts: a Python process per stage). `npm test` runs every other file, in minutes on two cores.
  */

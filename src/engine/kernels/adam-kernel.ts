@@ -23,6 +23,7 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./adam-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend, type WasmMemory } from "./wasm-module.ts";
+import type { KernelAddition } from "./types.ts";
 
 
 export const ADAM_KERNEL = "MktAdam";
@@ -125,7 +126,7 @@ const cpuAdam: TF.KernelFunc = ({ inputs, backend, attrs }) => {
 };
 
 /** The kernel configs, registered (and removed) through the kernel registry. */
-export const adamKernels: readonly { name: string; config: TF.KernelConfig }[] = [
+export const adamKernels: readonly KernelAddition[] = [
   { name: `wasm:${ADAM_KERNEL}/simd`, config: { kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: wasmAdam } },
   { name: `cpu:${ADAM_KERNEL}/fused`, config: { kernelName: ADAM_KERNEL, backendName: "cpu", kernelFunc: cpuAdam } },
 ];

@@ -18,6 +18,7 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./dice-simd.wasm.ts";
 import { heapKernelContext, type WasmHeapBackend } from "./wasm-module.ts";
+import type { KernelAddition } from "./types.ts";
 
 export const DICE_KERNEL = "MktDice";
 export const DICE_GRAD_KERNEL = "MktDiceGrad";
@@ -152,7 +153,7 @@ const diceGradient: TF.GradConfig = {
 };
 
 /** The kernels (and MktDice's gradient), registered and removed through the kernel registry. */
-export const diceKernels: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [
+export const diceKernels: readonly KernelAddition[] = [
   { name: `wasm:${DICE_KERNEL}/simd`, config: { kernelName: DICE_KERNEL, backendName: "wasm", kernelFunc: wasmDice }, gradient: diceGradient },
   { name: `wasm:${DICE_GRAD_KERNEL}/simd`, config: { kernelName: DICE_GRAD_KERNEL, backendName: "wasm", kernelFunc: wasmDiceGrad } },
 ];

@@ -16,6 +16,7 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./field-pairs-simd.wasm.ts";
 import { heapKernelContext } from "./wasm-module.ts";
+import type { KernelAddition } from "./types.ts";
 
 export const FIELD_PAIRS_KERNEL = "MktFieldPairs";
 export const FIELD_PAIRS_GRAD_KERNEL = "MktFieldPairsGrad";
@@ -72,7 +73,7 @@ const fieldPairsGradient: TF.GradConfig = {
 };
 
 /** The kernels (and MktFieldPairs's gradient), registered and removed through the kernel registry. */
-export const fieldPairsKernels: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [
+export const fieldPairsKernels: readonly KernelAddition[] = [
   { name: `wasm:${FIELD_PAIRS_KERNEL}/simd`, config: { kernelName: FIELD_PAIRS_KERNEL, backendName: "wasm", kernelFunc: wasmFieldPairs }, gradient: fieldPairsGradient },
   { name: `wasm:${FIELD_PAIRS_GRAD_KERNEL}/simd`, config: { kernelName: FIELD_PAIRS_GRAD_KERNEL, backendName: "wasm", kernelFunc: wasmFieldPairsGrad } },
 ];

@@ -15,6 +15,7 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./pooled-rows-simd.wasm.ts";
 import { heapKernelContext } from "./wasm-module.ts";
+import type { KernelAddition } from "./types.ts";
 
 export const POOLED_ROWS_KERNEL = "MktPooledRows";
 export const POOLED_ROWS_GRAD_KERNEL = "MktPooledRowsGrad";
@@ -76,7 +77,7 @@ const pooledRowsGradient: TF.GradConfig = {
 };
 
 /** The kernels (and MktPooledRows's gradient), registered and removed through the kernel registry. */
-export const pooledRowsKernels: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [
+export const pooledRowsKernels: readonly KernelAddition[] = [
   { name: `wasm:${POOLED_ROWS_KERNEL}/simd`, config: { kernelName: POOLED_ROWS_KERNEL, backendName: "wasm", kernelFunc: wasmPooledRows }, gradient: pooledRowsGradient },
   { name: `wasm:${POOLED_ROWS_GRAD_KERNEL}/simd`, config: { kernelName: POOLED_ROWS_GRAD_KERNEL, backendName: "wasm", kernelFunc: wasmPooledRowsGrad } },
 ];

@@ -24,7 +24,7 @@ import { wasmBroadcastOverrides } from "./wasm-broadcast.ts";
 import { reluGradient, reluGradKernels } from "./relu-grad.ts";
 import { fusedMatMulGradient } from "./fused-matmul-grad.ts";
 import { savedTensorsPatch } from "./saved-tensors.ts";
-import type { EnginePatch, GradientOverride, KernelOverride } from "./types.ts";
+import type { EnginePatch, GradientOverride, KernelOverride, KernelAddition } from "./types.ts";
 
 /** The matmul kernels on OpenBLAS where it loaded (engine/blas.ts), else with explicit transposes. */
 const MATMUL = { blas: [wasmBlasBatchMatMulOverride, wasmBlasFusedMatMulOverride], plain: [wasmBatchMatMulOverride, wasmFusedMatMulOverride] };
@@ -53,7 +53,7 @@ const GRADIENT_ADDITIONS: readonly { name: string; backendName: string; gradient
   { name: "grad:_FusedMatMul/per-input", backendName: "wasm", gradient: fusedMatMulGradient },
 ];
 
-const ADDITIONS: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [...adamKernels, ...reluGradKernels, ...diceKernels, ...pooledRowsKernels, ...fieldPairsKernels];
+const ADDITIONS: readonly KernelAddition[] = [...adamKernels, ...reluGradKernels, ...diceKernels, ...pooledRowsKernels, ...fieldPairsKernels];
 
 /** Changes to tfjs's engine itself. */
 const ENGINE_PATCHES: readonly EnginePatch[] = [savedTensorsPatch];

@@ -15,6 +15,7 @@ import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./relu-simd.wasm.ts";
 import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
 import { sumRowsJs } from "./wasm-sum.ts";
+import type { KernelAddition } from "./types.ts";
 
 export const RELU_GRAD_KERNEL = "MktReluGrad";
 /**
@@ -138,7 +139,7 @@ const reluGradSumGradient: TF.GradConfig = {
 };
 
 /** The kernels (with their gradients), registered and removed through the kernel registry. */
-export const reluGradKernels: readonly { name: string; config: TF.KernelConfig; gradient?: TF.GradConfig }[] = [
+export const reluGradKernels: readonly KernelAddition[] = [
   { name: `wasm:${RELU_GRAD_KERNEL}/simd`, config: { kernelName: RELU_GRAD_KERNEL, backendName: "wasm", kernelFunc: wasmReluGrad }, gradient: reluGradGradient },
   { name: `wasm:${RELU_GRAD_SUM_KERNEL}/simd`, config: { kernelName: RELU_GRAD_SUM_KERNEL, backendName: "wasm", kernelFunc: wasmReluGradSum }, gradient: reluGradSumGradient },
 ];

@@ -32,3 +32,11 @@ export interface EnginePatch {
   remove(): void;
   applied(): boolean;
 }
+
+/** A kernel mkt adds (tfjs has none by its name), with the gradient tfjs needs to differentiate it. */
+export interface KernelAddition {
+  /** Stable name, reported with its backend's kernel overrides. */
+  name: string;
+  config: tf.KernelConfig;
+  gradient?: tf.GradConfig;
+}

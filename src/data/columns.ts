@@ -18,15 +18,6 @@ export class ColumnBlock {
     this.arrays = Array.from({ length: arrayCount }, () => new Int32Array(capacity * width));
   }
 
-  /** A block of `rows` rows over existing columns. */
-  static over(scalars: Int32Array[], arrays: Int32Array[], width: number, rows: number): ColumnBlock {
-    const block = new ColumnBlock(0, 0, 0, width);
-    block.scalars.push(...scalars);
-    block.arrays.push(...arrays);
-    block.rows = rows;
-    return block;
-  }
-
   /** Copies `count` consecutive rows starting at `from` of `source` to row `to` of this block. */
   copyRange(source: ColumnBlock, from: number, to: number, count: number): void {
     for (let c = 0; c < this.scalars.length; c++) this.scalars[c]!.set(source.scalars[c]!.subarray(from, from + count), to);

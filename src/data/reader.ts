@@ -152,7 +152,8 @@ export class PreparedDataset {
     const key = options.shuffle && JSON.stringify([options.split, options.entities, options.slices ?? null, Math.max(options.shuffle.bufferRows, options.batchSize)]);
     const filled = key ? this.filledBuffers.get(key) : undefined;
     if (filled) {
-      const batcher = ShuffleBatcher.from(filled, options.batchSize, shape, uniform);
+      // Sized to the rows held: finish() draws from those, never from the capacity.
+      const batcher = new ShuffleBatcher(options.batchSize, filled.rows, shape, uniform, filled);
       for (const block of batcher.finish(keepPartial)) yield this.toBatch(block, scalarCols, arrayCols);
       return;
     }
@@ -166,7 +167,7 @@ export class PreparedDataset {
           streams.push(new KeptStream(kept, f.rows));
           continue;
         }
-        const bytes = f.rows * rowBytes(shape);
+        const bytes = f.rows * 4 * (shape.scalars + shape.arrays * shape.width);
         const keep = this.keptBytes + bytes <= KEPT_BYTES ? (chunks: ColumnBlock[]) => this.keep(sql, chunks, bytes) : undefined;
         streams.push(new ChunkStream(await this.duck.connect(), sql, f.rows, shape, keep));
       }
@@ -264,11 +265,6 @@ interface FilledBuffer {
  * DuckDB every time.
  */
 const KEPT_BYTES = 128 * 2 ** 20;
-
-/** Bytes of a row of a block of this shape. */
-function rowBytes(shape: BlockShape): number {
-  return 4 * (shape.scalars + shape.arrays * shape.width);
-}
 
 /** Where a read's rows come from, a chunk at a time: DuckDB (ChunkStream) or memory (KeptStream). */
 interface RowStream {
@@ -480,6 +476,7 @@ class ShuffleBatcher implements Batcher {
     capacity: number,
     shape: BlockShape,
     private readonly uniform: () => number,
+    /** A whole read as wholeRead() gave it (read, not copied): the batcher is then ready for finish(). */
     filled?: FilledBuffer,
   ) {
     const rows = Math.max(capacity, batchSize);
@@ -517,14 +514,6 @@ class ShuffleBatcher implements Batcher {
       this.emitted = true;
       yield buffer.take(slots, this.itemRows);
     }
-  }
-
-  /**
-   * A batcher over `filled` (a whole read, as wholeRead() gave it; read, not copied), ready for
-   * finish(): sized to those rows, as finish() draws from the rows held, never the capacity.
-   */
-  static from(filled: FilledBuffer, batchSize: number, shape: BlockShape, uniform: () => number): ShuffleBatcher {
-    return new ShuffleBatcher(batchSize, filled.rows, shape, uniform, filled);
   }
 
   /**
@@ -628,7 +617,9 @@ class RowBuffer {
    */
   take(slots: Int32Array, arrays: Int32Array[]): ColumnBlock {
     const n = slots.length;
-    const block = ColumnBlock.over(newScalars(n, this.shape), arrays, this.shape.width, n);
+    const block = new ColumnBlock(n, this.shape.scalars, 0, this.shape.width);
+    block.arrays.push(...arrays);
+    block.rows = n;
     const { data, stride, rowOf } = this;
     const { width: w, lengthColumns } = this.shape;
     const scalars = block.scalars;
@@ -656,8 +647,4 @@ class RowBuffer {
 
 function newBlock(rows: number, shape: BlockShape): ColumnBlock {
   return new ColumnBlock(rows, shape.scalars, shape.arrays, shape.width);
-}
-
-function newScalars(rows: number, shape: BlockShape): Int32Array[] {
-  return Array.from({ length: shape.scalars }, () => new Int32Array(rows));
 }

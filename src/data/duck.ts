@@ -1,4 +1,4 @@
-import { DuckDBInstance, DuckDBDataChunk, DOUBLE, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBType } from "@duckdb/node-api";
+import { DuckDBInstance, DuckDBDataChunk, DOUBLE, INTEGER, type DuckDBConnection, type DuckDBType } from "@duckdb/node-api";
 
 /**
  * A DuckDB connection on a fresh in-memory database that spills to `tempDir` when it runs out of
@@ -12,10 +12,9 @@ export interface Duck {
   close(): void;
 }
 
-export async function openDuck(options: { tempDir?: string; threads?: number; memoryLimit?: string } = {}): Promise<Duck> {
+export async function openDuck(options: { tempDir?: string; threads?: number } = {}): Promise<Duck> {
   const config: Record<string, string> = {};
   if (options.threads) config.threads = String(options.threads);
-  if (options.memoryLimit) config.memory_limit = options.memoryLimit;
   if (options.tempDir !== undefined) config.temp_directory = options.tempDir;
   const instance = await DuckDBInstance.create(":memory:", config);
   const con = await instance.connect();
@@ -60,26 +59,22 @@ export async function queryValue<T = unknown>(con: DuckDBConnection, sql: string
 
 export type ColumnData =
   | { name: string; kind: "int"; data: Int32Array }
-  | { name: string; kind: "double"; data: Float64Array }
-  | { name: string; kind: "string"; data: string[] };
+  | { name: string; kind: "double"; data: Float64Array };
 
 const CHUNK_ROWS = 2048;
 
 /** Creates `table` and bulk-appends equal-length columns through DuckDB's appender, a chunk at a time. */
 export async function appendColumns(con: DuckDBConnection, table: string, columns: ColumnData[]): Promise<void> {
-  const typeOf = (c: ColumnData): DuckDBType => (c.kind === "int" ? INTEGER : c.kind === "double" ? DOUBLE : VARCHAR);
-  const sqlType = (c: ColumnData): string => (c.kind === "int" ? "INTEGER" : c.kind === "double" ? "DOUBLE" : "VARCHAR");
-  await con.run(`CREATE OR REPLACE TABLE ${sqlIdent(table)} (${columns.map((c) => `${sqlIdent(c.name)} ${sqlType(c)}`).join(", ")})`);
+  const typeOf = (c: ColumnData): DuckDBType => (c.kind === "int" ? INTEGER : DOUBLE);
+  // A type's text is its SQL name ("INTEGER", "DOUBLE").
+  await con.run(`CREATE OR REPLACE TABLE ${sqlIdent(table)} (${columns.map((c) => `${sqlIdent(c.name)} ${typeOf(c)}`).join(", ")})`);
   const n = columns[0]?.data.length ?? 0;
   const appender = await con.createAppender(table);
   const chunk = DuckDBDataChunk.create(columns.map(typeOf), CHUNK_ROWS);
   for (let start = 0; start < n; start += CHUNK_ROWS) {
     const end = Math.min(n, start + CHUNK_ROWS);
     chunk.rowCount = end - start;
-    columns.forEach((column, k) => {
-      const slice = column.kind === "string" ? column.data.slice(start, end) : Array.from(column.data.subarray(start, end));
-      chunk.setColumnValues(k, slice);
-    });
+    columns.forEach((column, k) => chunk.setColumnValues(k, Array.from(column.data.subarray(start, end))));
     appender.appendDataChunk(chunk);
   }
   appender.flushSync();

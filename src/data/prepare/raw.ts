@@ -105,14 +105,14 @@ export async function loadRawTable(
   onBadRows: "fail" | "skip",
 ): Promise<LoadedTable> {
   const format = tableFormat(table);
+  // Messages name files by their full paths, the table by its spec path(s) when it has several files.
   const files = await tableFiles(con, name, table, rawDir);
-  // Messages name files by their full paths.
-  const shown = files;
   const several = files.length > 1;
+  const tableLabel = several ? tablePaths(table).join(", ") : files[0]!;
   const list = several ? `[${files.map(sqlString).join(", ")}]` : sqlString(files[0]!);
   const sqlName = sqlIdent(`raw_${name}`);
   if (format !== "parquet" && !table.header && !table.columns) {
-    throw new UserError(`${shown[0]}: table '${name}' has no header line, so its spec needs columns: [...]`);
+    throw new UserError(`${files[0]}: table '${name}' has no header line, so its spec needs columns: [...]`);
   }
   const csvOptions = [
     `delim = ${sqlString(format === "tsv" ? "\t" : ",")}`,
@@ -127,7 +127,7 @@ export async function loadRawTable(
   ];
   // DuckDB's messages may quote the file's bytes: only say what failed, and where.
   const unreadable = async (error: unknown): Promise<never> => {
-    if (format === "parquet") throw new UserError(`${several ? tablePaths(table).join(", ") : files[0]}: not a readable Parquet file (corrupted)`);
+    if (format === "parquet") throw new UserError(`${tableLabel}: not a readable Parquet file (corrupted)`);
     throw await csvReadError(files, format === "tsv" ? "\t" : ",", error);
   };
   const reader = (source: string, extra: string[]) =>
@@ -142,7 +142,7 @@ export async function loadRawTable(
       const columns = (await queryObjects(con, `DESCRIBE SELECT * FROM ${reader(sqlString(file), rejects)}`).catch(unreadable)).map((r) => String(r.column_name));
       first ??= columns;
       if (columns.join("\0") !== first.join("\0")) {
-        throw new UserError(`${shown[k]}: columns (${columns.join(", ")}) differ from those of ${shown[0]} (${first.join(", ")}); the files of table '${name}' must have the same columns`);
+        throw new UserError(`${files[k]}: columns (${columns.join(", ")}) differ from those of ${files[0]} (${first.join(", ")}); the files of table '${name}' must have the same columns`);
       }
     }
   }
@@ -158,7 +158,7 @@ export async function loadRawTable(
     await con.run(
       `CREATE TABLE ${sqlName} AS SELECT ${offset}file_row_number + 1 AS _row, * EXCLUDE (file_row_number${several ? ", filename" : ""}) FROM ${reader(list, ["file_row_number = true", ...withFilename])}`,
     ).catch(unreadable);
-    parts = shown.map((file, k) => ({ file, firstRow: firstRows[k]!, firstLine: undefined }));
+    parts = files.map((file, k) => ({ file, firstRow: firstRows[k]!, firstLine: undefined }));
   } else {
     const rejects = sqlIdent(`rejects_${name}`);
     const scans = sqlIdent(`rejects_scan_${name}`);
@@ -175,21 +175,21 @@ export async function loadRawTable(
     const first = unparsed[0];
     if (first && onBadRows === "fail") {
       const column = typeof first.column_name === "string" && first.column_name.length <= 60 ? `, column ${first.column_name}` : "";
-      throw new UserError(`${shown[Number(first.k) - 1]}: line ${first.line}${column}: row does not parse (${String(first.error_type).toLowerCase().replaceAll("_", " ")})`);
+      throw new UserError(`${files[Number(first.k) - 1]}: line ${first.line}${column}: row does not parse (${String(first.error_type).toLowerCase().replaceAll("_", " ")})`);
     }
     await con.run(`CREATE OR REPLACE TABLE ${sqlName} AS SELECT row_number() OVER () AS _row, * FROM ${sqlName}`);
     const firstRows = several ? await fileFirstRows(con, sqlName, files) : [1];
     if (several) await con.run(`ALTER TABLE ${sqlName} DROP COLUMN filename`);
     // With rejected rows skipped, a file's lines and row numbers no longer line up: only then are its lines unknown.
     const skipped = new Set(unparsed.map((r) => Number(r.k) - 1));
-    parts = shown.map((file, k) => ({ file, firstRow: firstRows[k]!, firstLine: skipped.has(k) ? undefined : table.header ? 2 : 1 }));
+    parts = files.map((file, k) => ({ file, firstRow: firstRows[k]!, firstLine: skipped.has(k) ? undefined : table.header ? 2 : 1 }));
   }
   const described = (await queryObjects(con, `DESCRIBE ${sqlName}`)).filter((r) => r.column_name !== "_row");
   const columns = described.map((r) => String(r.column_name));
   const types = Object.fromEntries(described.map((r) => [String(r.column_name), String(r.column_type)]));
   const rows = Number(await queryValue(con, `SELECT count(*) FROM ${sqlName}`));
-  if (rows === 0) throw new UserError(`${several ? tablePaths(table).join(", ") : files[0]}: raw table '${name}' has no data rows`);
-  return { name, sqlName, file: several ? tablePaths(table).join(", ") : shown[0]!, parts, format, columns, types, unparsedRows };
+  if (rows === 0) throw new UserError(`${tableLabel}: raw table '${name}' has no data rows`);
+  return { name, sqlName, file: tableLabel, parts, format, columns, types, unparsedRows };
 }
 
 /**

@@ -57,13 +57,14 @@ export function preparedDir(spec: DatasetSpec, outRoot: string): string {
 export async function prepareDataset(spec: DatasetSpec, specDir: string, options: PrepareOptions): Promise<PrepareResult> {
   const dir = preparedDir(spec, options.outRoot);
   try {
-    if (!spec.generator) await checkRawFiles(spec, rawDirOf(spec, specDir, options.outRoot));
-    return await removeCreatedDirsOnFailure([dirname(dir), dirname(rawDirOf(spec, specDir, options.outRoot))], async () => {
+    const rawDir = rawDirOf(spec, specDir, options.outRoot);
+    if (!spec.generator) await checkRawFiles(spec, rawDir);
+    return await removeCreatedDirsOnFailure([dirname(dir), dirname(rawDir)], async () => {
       // Two processes starting on the same dataset (two `mkt run`s sharing a run): one prepares, the
       // other waits and then reuses what it wrote.
       const lock = await waitForLock(`${dir}.lock`, (owner) => log().info({ dir, heldBy: owner }, "another process is preparing this dataset: waiting"));
       try {
-        return await prepareLocked(spec, specDir, options, dir);
+        return await prepareLocked(spec, rawDir, options, dir);
       } finally {
         await lock.release();
       }
@@ -73,19 +74,19 @@ export async function prepareDataset(spec: DatasetSpec, specDir: string, options
   }
 }
 
-async function prepareLocked(spec: DatasetSpec, specDir: string, options: PrepareOptions, dir: string): Promise<PrepareResult> {
+async function prepareLocked(spec: DatasetSpec, rawDir: string, options: PrepareOptions, dir: string): Promise<PrepareResult> {
   const hash = specHash(spec);
   if (!options.force) {
     const existing = await readExisting(dir);
     // Reuse only a dataset prepared from this very spec by this layout version.
     if (existing?.schema.specHash === hash && existing.schema.version === PREPARED_FORMAT_VERSION) return { dir, ...existing, prepared: false };
   }
-  const raw = await resolveRawDir(spec, specDir, options.outRoot);
+  const generated = await generateRawTables(spec, rawDir);
   try {
-    return await build(spec, raw.dir, dir, hash);
+    return await build(spec, rawDir, dir, hash);
   } catch (error) {
     // Tables generated for a dataset that then failed to prepare are not kept.
-    if (raw.generated) await rm(raw.dir, { recursive: true, force: true });
+    if (generated) await rm(rawDir, { recursive: true, force: true });
     throw error;
   }
 }
@@ -194,21 +195,20 @@ function rawDirOf(spec: DatasetSpec, specDir: string, outRoot: string): string {
   return spec.raw_dir !== undefined ? resolve(specDir, spec.raw_dir) : resolve(outRoot, "raw", spec.name);
 }
 
-/** Raw tables: generated (once per generator setting; `generated` when by this call), or read from raw_dir. */
-async function resolveRawDir(spec: DatasetSpec, specDir: string, outRoot: string): Promise<{ dir: string; generated: boolean }> {
-  const rawDir = rawDirOf(spec, specDir, outRoot);
-  if (!spec.generator) return { dir: rawDir, generated: false };
+/** With a generator, generates its raw tables into `rawDir` once per generator setting: whether this call did. */
+async function generateRawTables(spec: DatasetSpec, rawDir: string): Promise<boolean> {
+  if (!spec.generator) return false;
   const marker = join(rawDir, "generator.json");
   const wanted = JSON.stringify(spec.generator);
   const existing = await readFile(marker, "utf8").then(
     (text) => JSON.stringify(JSON.parse(text)),
     () => undefined,
   );
-  if (existing === wanted) return { dir: rawDir, generated: false };
+  if (existing === wanted) return false;
   await buildDirAtomic(rawDir, async (tmp) => {
     const counts = await generateSynthetic(spec.generator!, tmp);
     log().info({ dataset: spec.name, ...counts }, "generated synthetic raw tables");
     await writeJsonAtomic(join(tmp, "generator.json"), spec.generator);
   });
-  return { dir: rawDir, generated: true };
+  return true;
 }

@@ -2,14 +2,13 @@ import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { DatasetSpec } from "../../spec/dataset.ts";
 import { queryObjects, sqlIdent, sqlString } from "../duck.ts";
+import { ENTITY_NAMES } from "../batch.ts";
 import type { PreparedFeature } from "../schema.ts";
 import type { FieldPlan } from "./entities.ts";
 
-const ENTITY_CODE = { source: 0, target: 1 } as const;
-
 /** SQL condition selecting the rows a feature applies to. */
 function appliesTo(plan: FieldPlan, prefix: string): string {
-  return plan.entity === "both" ? "TRUE" : `${prefix}entity = ${ENTITY_CODE[plan.entity]}`;
+  return plan.entity === "both" ? "TRUE" : `${prefix}entity = ${ENTITY_NAMES.indexOf(plan.entity)}`;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { DatasetSpec } from "../../spec/dataset.ts";
 import { FieldError } from "../../util/errors.ts";
-import type { EntityName } from "../batch.ts";
+import { ENTITY_NAMES, type EntityName } from "../batch.ts";
 import { queryObjects, sqlIdent } from "../duck.ts";
 import { labelExpr, timeExpr, type FieldPlan } from "./entities.ts";
 import { addSampledNegatives, type NegativeSampling } from "./negatives.ts";
@@ -16,10 +16,7 @@ import { addSampledNegatives, type NegativeSampling } from "./negatives.ts";
  */
 export async function buildSamples(con: DuckDBConnection, spec: DatasetSpec, plans: FieldPlan[]): Promise<NegativeSampling[]> {
   const parts: string[] = [];
-  for (const [code, entity] of [
-    [0, "source"],
-    [1, "target"],
-  ] as const) {
+  for (const [code, entity] of ENTITY_NAMES.entries()) {
     const e = spec.entities[entity];
     const own = ownPlans(plans, entity);
     const numeric = new Set(own.filter((p) => p.field.type === "numeric").map((p) => p.column));

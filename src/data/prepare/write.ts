@@ -10,13 +10,13 @@ import { groupLabels, groupOf } from "../../metrics/groups.ts";
 import { auditNegatives, type NegativeAudit, type NegativeSampling } from "./negatives.ts";
 import { paddedSequence } from "./sequences.ts";
 
-export const SPLIT_FILES: Record<SplitName, { entity: 0 | 1; split: string }> = {
-  "source/train": { entity: 0, split: "train" },
-  "source/test": { entity: 0, split: "test" },
-  "target/train": { entity: 1, split: "train" },
-  "target/valid": { entity: 1, split: "valid" },
-  "target/test": { entity: 1, split: "test" },
-};
+const SPLIT_FILES: { name: SplitName; entity: 0 | 1; split: string }[] = [
+  { name: "source/train", entity: 0, split: "train" },
+  { name: "source/test", entity: 0, split: "test" },
+  { name: "target/train", entity: 1, split: "train" },
+  { name: "target/valid", entity: 1, split: "valid" },
+  { name: "target/test", entity: 1, split: "test" },
+];
 
 /** The columns every split file has, in order (both entities' specific features, 0 where not applicable). */
 export function sampleColumns(features: PreparedFeature[], sequences: PreparedSequence[]): string[] {
@@ -52,7 +52,7 @@ export async function writeSplits(
   // The ORDER BY sits in a subquery (below): DuckDB keeps its order through the projection and the
   // writer only while insertion order is preserved.
   await con.run("SET preserve_insertion_order = true");
-  for (const [name, { entity, split }] of Object.entries(SPLIT_FILES) as [SplitName, (typeof SPLIT_FILES)[SplitName]][]) {
+  for (const { name, entity, split } of SPLIT_FILES) {
     const rows = Number(await queryValue(con, `SELECT count(*) FROM final WHERE entity = ${entity} AND split = '${split}'`));
     if (rows === 0 && name === "source/test") continue;
     const file = `${name}.parquet`;
@@ -155,7 +155,7 @@ export async function computeStats(
       negativesOutsidePool: audit.negativesOutsidePool,
     };
   }
-  for (const [name, { entity, split }] of Object.entries(SPLIT_FILES) as [SplitName, (typeof SPLIT_FILES)[SplitName]][]) {
+  for (const { name, entity, split } of SPLIT_FILES) {
     const [row] = await queryObjects(
       con,
       `SELECT count(*) AS rows, COALESCE(sum(label), 0) AS positives, count(DISTINCT user_key) AS users FROM final WHERE entity = ${entity} AND split = '${split}'`,

@@ -65,13 +65,8 @@ export async function addSampledNegatives(
   const k = negatives.per_positive;
   const code = ENTITY_NAMES.indexOf(entity);
   const seed = spec.seed;
-  const [pool, slots, interacted, groups, chosen] = ["pool", "slots", "interacted", "groups", "chosen"].map((t) => sqlIdent(`neg_${t}_${entity}`)) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  const table = (name: string) => sqlIdent(`neg_${name}_${entity}`);
+  const [pool, slots, interacted, groups, chosen] = [table("pool"), table("slots"), table("interacted"), table("groups"), table("chosen")];
   const itemCols = own.filter((p) => p.group !== "user").map((p) => sqlIdent(p.column));
   const userCols = own.filter((p) => p.group === "user").map((p) => sqlIdent(p.column));
   // Here `samples` holds only logged rows: for this entity, its positives.

@@ -22,7 +22,6 @@ export function entitiesWithTrueProbability(spec: DatasetSpec): EntityName[] {
   return ENTITY_NAMES.filter((e) => spec.entities[e].true_probability_column !== undefined);
 }
 
-
 /** The bad-row check of the raw value: a number in [0, 1]. */
 export function trueProbabilityCheck(e: EntitySpec): { reason: string; column: string; condition: string; value: string }[] {
   if (e.true_probability_column === undefined) return [];

@@ -23,10 +23,10 @@ export function entitiesWithTrueProbability(spec: DatasetSpec): EntityName[] {
 }
 
 /** The bad-row check of the raw value: a number in [0, 1]. */
-export function trueProbabilityCheck(e: EntitySpec): { reason: string; column: string; condition: string; value: string }[] {
+export function trueProbabilityCheck(e: EntitySpec): { reason: string; column: string; condition: string }[] {
   if (e.true_probability_column === undefined) return [];
   const p = `TRY_CAST(${sqlIdent(TRUE_PROBABILITY_RAW)} AS DOUBLE)`;
-  return [{ reason: "true probability is not a number in [0, 1]", column: e.true_probability_column, condition: `${p} IS NULL OR NOT (${p} BETWEEN 0 AND 1)`, value: sqlIdent(TRUE_PROBABILITY_RAW) }];
+  return [{ reason: "true probability is not a number in [0, 1]", column: e.true_probability_column, condition: `${p} IS NULL OR NOT (${p} BETWEEN 0 AND 1)` }];
 }
 
 /** Adds `p_true` to `final` (NULL for an entity without it) from each entity's raw rows. */

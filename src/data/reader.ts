@@ -227,8 +227,7 @@ export class PreparedDataset {
           for (let f = 0; f < width; f++) outs[f]![i] = table.ids[base + f]!;
         }
       }
-      const ids: Record<string, Int32Array> = {};
-      table.elements.forEach((element, f) => (ids[element] = outs[f]!));
+      const ids = Object.fromEntries(table.elements.map((element, f) => [element, outs[f]!]));
       sequences[seq.name] = { maxlen: seq.maxlen, length: lengths, ids };
     }
     return {

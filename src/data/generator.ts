@@ -132,11 +132,11 @@ export function simulate(spec: SyntheticGeneratorSpec): Simulation {
   const uniform = mulberry32(spec.seed);
   const normal = normalSource(uniform);
   const d = spec.latent_dim;
-  const randomVector = (scale: number, draw = normal) => Float64Array.from({ length: d }, () => draw() * scale);
+  const randomVector = () => Float64Array.from({ length: d }, () => normal());
 
   // Users: profile fields, a taste built partly from profile centroids, and entity-specific preferences.
-  const ageCentroids = Array.from({ length: AGE_BUCKETS }, () => randomVector(1));
-  const genderCentroids = Array.from({ length: GENDERS }, () => randomVector(1));
+  const ageCentroids = Array.from({ length: AGE_BUCKETS }, () => randomVector());
+  const genderCentroids = Array.from({ length: GENDERS }, () => randomVector());
   const nUsers = spec.users;
   const gender = new Int32Array(nUsers);
   const age = new Int32Array(nUsers);
@@ -163,7 +163,7 @@ export function simulate(spec: SyntheticGeneratorSpec): Simulation {
   }
 
   // Items: categories are shared by both entities and give the item vectors their direction.
-  const categoryVectors = Array.from({ length: spec.categories }, () => randomVector(1));
+  const categoryVectors = Array.from({ length: spec.categories }, () => randomVector());
   const creatorQuality = Float64Array.from({ length: spec.creators }, () => 0.4 * normal());
   const creatorCategory = Int32Array.from({ length: spec.creators }, () => Math.floor(uniform() * spec.categories));
   const categorySampler = weightedSampler(Float64Array.from({ length: spec.categories }, (_, i) => 1 / (i + 3)), uniform);

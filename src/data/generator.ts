@@ -97,16 +97,10 @@ export interface Simulation {
     click: Int32Array;
   };
   latents: {
-    d: number;
     /** taste^e of user u on day k: taste[e][k][u·d + j] (e: 0 source, 1 target). */
     taste: [Float64Array[], Float64Array[]];
     /** Per row, the logit before the intercept (scale included). */
     logit: Float64Array;
-    intercepts: [number, number];
-    /** The shared specific latent a of each source and target item, and each user's preference w for it. */
-    sourceLatent: Float64Array;
-    targetLatent: Float64Array;
-    latentPreference: Float64Array;
     /** interest[u·days + k]: the user's category of interest on day k. */
     interest: Int32Array;
     /** M[city·categories + category]. */
@@ -273,7 +267,7 @@ export function simulate(spec: SyntheticGeneratorSpec): Simulation {
     sourceItems: { category: sourceItems.category, creator: sourceItems.creator, logPrice, condition },
     targetItems: { category: targetItems.category, creator: targetItems.creator, style, media, length },
     impressions: { isTarget, user, item, ts, day, pTrue, click },
-    latents: { d, taste: tasteByDay, logit, intercepts, sourceLatent, targetLatent, latentPreference, interest, interaction },
+    latents: { taste: tasteByDay, logit, interest, interaction },
   };
 }
 

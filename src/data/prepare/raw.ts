@@ -18,13 +18,11 @@ export interface RawFilePart {
 
 /** A raw table loaded into DuckDB as `raw_<name>`, every row numbered in `_row` (1-based, over its files in order). */
 export interface LoadedTable {
-  name: string;
   sqlName: string;
   /** How messages name the table: its file, or its path(s) as the spec gives them when it has several. */
   file: string;
   /** Its files in reading order. */
   parts: RawFilePart[];
-  format: "csv" | "tsv" | "parquet";
   columns: string[];
   /** DuckDB type of each column (VARCHAR for every CSV/TSV column: they are read as text). */
   types: Record<string, string>;
@@ -189,7 +187,7 @@ export async function loadRawTable(
   const types = Object.fromEntries(described.map((r) => [String(r.column_name), String(r.column_type)]));
   const rows = Number(await queryValue(con, `SELECT count(*) FROM ${sqlName}`));
   if (rows === 0) throw new UserError(`${tableLabel}: raw table '${name}' has no data rows`);
-  return { name, sqlName, file: tableLabel, parts, format, columns, types, unparsedRows };
+  return { sqlName, file: tableLabel, parts, columns, types, unparsedRows };
 }
 
 /**

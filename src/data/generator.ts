@@ -70,13 +70,6 @@ export interface GeneratedCounts {
   targetClicks: number;
 }
 
-interface Items {
-  category: Int32Array;
-  creator: Int32Array;
-  vector: Float64Array; // [n × d]
-  popularity: Float64Array;
-}
-
 /** Everything the generator drew: the tables' content and the latents behind them (tests read these). */
 export interface Simulation {
   users: { gender: Int32Array; age: Int32Array; city: Int32Array };
@@ -161,11 +154,11 @@ export function simulate(spec: SyntheticGeneratorSpec): Simulation {
   const creatorQuality = Float64Array.from({ length: spec.creators }, () => 0.4 * normal());
   const creatorCategory = Int32Array.from({ length: spec.creators }, () => Math.floor(uniform() * spec.categories));
   const categorySampler = weightedSampler(Float64Array.from({ length: spec.categories }, (_, i) => 1 / (i + 3)), uniform);
-  const makeItems = (n: number): Items => {
-    const items: Items = {
+  const makeItems = (n: number) => {
+    const items = {
       category: new Int32Array(n),
       creator: new Int32Array(n),
-      vector: new Float64Array(n * d),
+      vector: new Float64Array(n * d), // [n × d]
       popularity: new Float64Array(n),
     };
     for (let i = 0; i < n; i++) {

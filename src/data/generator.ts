@@ -272,31 +272,28 @@ function tastes(spec: SyntheticGeneratorSpec, taste: Float64Array, age: Int32Arr
   const d = spec.latent_dim;
   const rho = spec.taste_correlation;
   const delta = spec.taste_drift;
-  // The target's own taste: the same law as the source's (its own profile centroids), independent of it.
-  let own = taste;
-  if (rho !== 1) {
-    const { normal } = stream(spec.seed, STREAM.targetTaste);
-    const centroids = (count: number) => Array.from({ length: count }, () => Float64Array.from({ length: d }, () => normal()));
-    const ageCentroids = centroids(AGE_BUCKETS);
-    const genderCentroids = centroids(GENDERS);
-    own = new Float64Array(taste.length);
-    for (let u = 0; u < spec.users; u++) {
-      const a = ageCentroids[age[u]!]!;
-      const g = genderCentroids[gender[u]!]!;
-      for (let k = 0; k < d; k++) own[u * d + k] = 0.6 * a[k]! + 0.3 * g[k]! + 0.7 * normal();
-    }
-  }
   const keep = Math.sqrt(1 - delta);
   const fresh = Math.sqrt(delta * TASTE_VARIANCE);
-  const { normal } = stream(spec.seed, STREAM.drift);
+  const drift = stream(spec.seed, STREAM.drift);
   const drifting = (start: Float64Array): Float64Array[] => {
     if (delta === 0) return new Array<Float64Array>(spec.days).fill(start);
     const days = [start];
-    for (let k = 1; k < spec.days; k++) days.push(days[k - 1]!.map((x) => keep * x + fresh * normal()));
+    for (let k = 1; k < spec.days; k++) days.push(days[k - 1]!.map((x) => keep * x + fresh * drift.normal()));
     return days;
   };
   const source = drifting(taste);
   if (rho === 1) return [source, source];
+  // The target's own taste: the same law as the source's (its own profile centroids), independent of it.
+  const { normal } = stream(spec.seed, STREAM.targetTaste);
+  const centroids = (count: number) => Array.from({ length: count }, () => Float64Array.from({ length: d }, () => normal()));
+  const ageCentroids = centroids(AGE_BUCKETS);
+  const genderCentroids = centroids(GENDERS);
+  const own = new Float64Array(taste.length);
+  for (let u = 0; u < spec.users; u++) {
+    const a = ageCentroids[age[u]!]!;
+    const g = genderCentroids[gender[u]!]!;
+    for (let k = 0; k < d; k++) own[u * d + k] = 0.6 * a[k]! + 0.3 * g[k]! + 0.7 * normal();
+  }
   const independent = drifting(own);
   const mix = Math.sqrt(1 - rho * rho);
   const mixed = (k: number) => source[k]!.map((x, j) => rho * x + mix * independent[k]![j]!);

@@ -8,15 +8,6 @@ import { experimentSpecSchema, type ExperimentSpec } from "../spec/experiment.ts
 import { CorruptArtefactError, verifySealed } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
 
-/** `<runDir>/experiment.json`, written by loadExperiment. */
-export interface ExperimentRecord {
-  specFile: string;
-  specHash: string;
-  dataset: string;
-  datasetFingerprint: string;
-  spec: ExperimentSpec;
-}
-
 /** A (model or ablation, seed) the spec asks for that has no usable result.json. */
 export interface MissingResult {
   /** Directory name: a model name or `mkt-<ablation>`. */
@@ -33,6 +24,7 @@ export interface CollectedRun {
   missing: MissingResult[];
 }
 
+/** `<runDir>/experiment.json`, written by loadExperiment. */
 const experimentSchema = z.object({
   specFile: z.string(),
   specHash: z.string(),
@@ -40,6 +32,7 @@ const experimentSchema = z.object({
   datasetFingerprint: z.string(),
   spec: experimentSpecSchema,
 });
+export type ExperimentRecord = z.output<typeof experimentSchema>;
 
 /**
  * Directory names a run should hold: ItemPop (every run scores it), the Oracle where the run has

@@ -1,10 +1,11 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./bootstrap-settings.ts";
 import { collectRun } from "./collect.ts";
 import { table2Csv, table3Csv, table4Csv } from "./csv.ts";
 import { buildHeader } from "./header.ts";
 import { htmlReport } from "./html.ts";
-import { bootstrapRun, DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./intervals.ts";
+import { bootstrapRun } from "./intervals.ts";
 import { markdownDocument } from "./markdown.ts";
 import { buildTables } from "./tables.ts";
 import { table2View, table3View, table4View } from "./view.ts";

@@ -9,11 +9,8 @@ import { bootstrap, percentileInterval, type Interval, type PredictionSet } from
 import { modelDir } from "../run/model-run.ts";
 import { PREDICTIONS_HEADER } from "../train/evaluate.ts";
 import type { ModelResult } from "../run/result.ts";
-import type { CollectedRun } from "./collect.ts";
-
 import type { BootstrapSettings } from "./bootstrap-settings.ts";
-
-export { DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./bootstrap-settings.ts";
+import type { CollectedRun } from "./collect.ts";
 
 /** Confidence level of every interval. */
 export const LEVEL = 0.95;
@@ -74,10 +71,7 @@ export async function bootstrapRun(run: CollectedRun, settings: BootstrapSetting
     read.push({ result, set });
   }
   if (read.length === 0) return null;
-  const samples = bootstrap(
-    read.map((r) => r.set),
-    settings,
-  );
+  const samples = bootstrap(read.map((r) => r.set), settings);
   const byModel = new Map<string, ModelResamples>();
   const seedsOf = new Map<string, number[]>();
   read.forEach((r, i) => seedsOf.set(r.result.model, [...(seedsOf.get(r.result.model) ?? []), i]));

@@ -44,11 +44,16 @@ export async function writeReport(runDir: string, outDir = join(runDir, "report"
     "report.md": markdown,
     "report.html": htmlReport({ header, tables, views }),
   };
+  return { markdown, files: await writeFiles(outDir, contents) };
+}
+
+/** Writes each named file into outDir, one after another, atomically; returns their paths. */
+export async function writeFiles(outDir: string, contents: Record<string, string>): Promise<string[]> {
   const files: string[] = [];
   for (const [name, content] of Object.entries(contents)) {
     const file = join(outDir, name);
     await writeFileAtomic(file, content);
     files.push(file);
   }
-  return { markdown, files };
+  return files;
 }

@@ -14,7 +14,7 @@ import { writeFiles } from "./index.ts";
 import { markdownTable } from "./markdown.ts";
 import type { ModelRow, Table2 } from "./tables.ts";
 import { points } from "./verdict.ts";
-import type { TextTable } from "./view.ts";
+import { intervalText, type TextTable } from "./view.ts";
 
 /** One model against the reference on one variant. */
 export interface SuiteComparison {
@@ -74,7 +74,6 @@ function comparisons(variant: string, table: Table2File): SuiteComparison[] {
     }));
 }
 
-const interval = (i: { lo: number; hi: number } | null) => (i ? `[${points(i.lo)}, ${points(i.hi)}]` : "–");
 const auc = (x: number | null) => (x === null || !Number.isFinite(x) ? "–" : x.toFixed(4));
 
 /** What the interval says, in words. */
@@ -100,9 +99,9 @@ function summaryTable(all: readonly SuiteComparison[], manifest: SuiteManifest, 
       String(c.seeds),
       auc(c.auc),
       auc(c.referenceAuc),
-      `${points(c.aucDifference)} ${interval(c.aucInterval)}`,
+      `${points(c.aucDifference)} ${intervalText(c.aucInterval, points)}`,
       c.sameSign === null ? "–" : c.sameSign ? `yes${c.pValue !== null ? ` (p ${c.pValue.toFixed(3)})` : ""}` : "no",
-      `${points(c.gaucDifference)} ${interval(c.gaucInterval)}`,
+      `${points(c.gaucDifference)} ${intervalText(c.gaucInterval, points)}`,
       outcome(c),
       auc(c.oracleAuc),
       auc(c.itemPopAuc),

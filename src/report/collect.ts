@@ -77,10 +77,8 @@ export function resultsByModel(results: readonly ModelResult[]): Map<string, Mod
 
 async function readExperiment(runDir: string): Promise<ExperimentRecord> {
   const file = join(runDir, "experiment.json");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) {
     throw new UserError(`${file}: cannot read it: is ${runDir} a run directory (results/runs/<name>-<key>)?`);
   }
   const parsed = parseWith(experimentSchema, text);
@@ -90,12 +88,8 @@ async function readExperiment(runDir: string): Promise<ExperimentRecord> {
 
 async function readResult(runDir: string, model: string, seed: number, specFile: string): Promise<{ result: ModelResult } | { reason: string }> {
   const dir = modelDir(runDir, model, seed);
-  let text: string;
-  try {
-    text = await readFile(join(dir, RESULT_FILE), "utf8");
-  } catch {
-    return { reason: await whyNoResult(dir) };
-  }
+  const text = await readFile(join(dir, RESULT_FILE), "utf8").catch(() => undefined);
+  if (text === undefined) return { reason: await whyNoResult(dir) };
   // Unsealed (no checksums.json): written by an mkt without checksums, or killed just before sealing; read as it is.
   try {
     await verifySealed(dir);

@@ -84,12 +84,8 @@ export async function bootstrapRun(run: CollectedRun, settings: BootstrapSetting
 
 /** predictions.csv (user_key,label,score,user_group) as a prediction set, or why it cannot be read. */
 async function readPredictions(file: string): Promise<PredictionSet | string> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    return "no predictions.csv";
-  }
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) return "no predictions.csv";
   const lines = text.split("\n");
   if (lines[0] !== PREDICTIONS_HEADER) return `predictions.csv does not start with '${PREDICTIONS_HEADER}'`;
   while (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();

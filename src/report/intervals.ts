@@ -63,9 +63,9 @@ export async function bootstrapRun(run: CollectedRun, settings: BootstrapSetting
       problems.push(`${result.model} seed ${result.seed}: ${set}`);
       continue;
     }
-    const first = read[0]?.set;
-    if (first && !sameRows(first, set)) {
-      problems.push(`${result.model} seed ${result.seed}: predictions.csv holds other rows than ${read[0]!.result.model} seed ${read[0]!.result.seed}'s`);
+    const first = read[0];
+    if (first && !sameRows(first.set, set)) {
+      problems.push(`${result.model} seed ${result.seed}: predictions.csv holds other rows than ${first.result.model} seed ${first.result.seed}'s`);
       continue;
     }
     read.push({ result, set });

@@ -120,7 +120,7 @@ function summaryTable(all: readonly SuiteComparison[], manifest: SuiteManifest, 
  */
 function sweepCharts(manifest: SuiteManifest, all: readonly SuiteComparison[], referenceLabel: string): string {
   const first = manifest.sweep.at(-1);
-  const second = manifest.sweep.length > 1 ? manifest.sweep.at(-2) : undefined;
+  const second = manifest.sweep.at(-2);
   if (!first) return "";
   const valueOf = (variant: string, field: string) => String(manifest.variants.find((v) => v.name === variant)!.generator[field]);
   const xs = [...new Set(manifest.variants.map((v) => String(v.generator[first])))];

@@ -20,11 +20,6 @@ export interface PredictionSet {
   userKey: Int32Array;
 }
 
-export interface BootstrapOptions {
-  resamples: number;
-  seed: number;
-}
-
 /** Per prediction set, the metric of each resample (B values, in resample order). */
 export interface BootstrapSamples {
   auc: Float64Array[];
@@ -98,7 +93,7 @@ class ResampledMetrics {
  * AUC and GAUC of every prediction set on `resamples` per-user resamples, seeded. Every set must
  * hold the same rows (the same user per row): the sets are then paired resample by resample.
  */
-export function bootstrap(sets: readonly PredictionSet[], options: BootstrapOptions): BootstrapSamples {
+export function bootstrap(sets: readonly PredictionSet[], options: { resamples: number; seed: number }): BootstrapSamples {
   const first = sets[0];
   if (!first) return { auc: [], gauc: [], users: 0 };
   for (const [s, set] of sets.entries()) {

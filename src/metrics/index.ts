@@ -5,11 +5,10 @@ import { jsonNumber } from "../util/json.ts";
 import { DEFAULT_THRESHOLDS, evaluateGroups, groupMetricsSchema } from "./groups.ts";
 import { logloss } from "./logloss.ts";
 
-export { auc, isPositive, type Scores } from "./auc.ts";
-export { gauc, perUserAuc, type GaucResult, type PerUserAuc } from "./gauc.ts";
-export { bootstrap, drawResample, percentileInterval, type BootstrapOptions, type BootstrapSamples, type Interval, type PredictionSet } from "./bootstrap.ts";
-export { logloss, LOGLOSS_EPS } from "./logloss.ts";
-export { DEFAULT_THRESHOLDS, evaluateGroups, groupIndex, groupLabels, groupMetricsSchema, groupOf, type GroupMetrics } from "./groups.ts";
+export { auc } from "./auc.ts";
+export { gauc } from "./gauc.ts";
+export { logloss } from "./logloss.ts";
+export { groupIndex, groupLabels } from "./groups.ts";
 
 export interface EvaluateInput {
   /** Predicted probabilities (sigmoid outputs; AUC/GAUC only use their order, LogLoss their values). */

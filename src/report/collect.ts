@@ -8,15 +8,6 @@ import { experimentSpecSchema, type ExperimentSpec } from "../spec/experiment.ts
 import { CorruptArtefactError, verifySealed } from "../util/checksums.ts";
 import { UserError } from "../util/errors.ts";
 
-/** `<runDir>/experiment.json`, written by loadExperiment. */
-export interface ExperimentRecord {
-  specFile: string;
-  specHash: string;
-  dataset: string;
-  datasetFingerprint: string;
-  spec: ExperimentSpec;
-}
-
 /** A (model or ablation, seed) the spec asks for that has no usable result.json. */
 export interface MissingResult {
   /** Directory name: a model name or `mkt-<ablation>`. */
@@ -33,6 +24,7 @@ export interface CollectedRun {
   missing: MissingResult[];
 }
 
+/** `<runDir>/experiment.json`, written by loadExperiment. */
 const experimentSchema = z.object({
   specFile: z.string(),
   specHash: z.string(),
@@ -40,6 +32,7 @@ const experimentSchema = z.object({
   datasetFingerprint: z.string(),
   spec: experimentSpecSchema,
 });
+export type ExperimentRecord = z.output<typeof experimentSchema>;
 
 /**
  * Directory names a run should hold: ItemPop (every run scores it), the Oracle where the run has
@@ -84,10 +77,8 @@ export function resultsByModel(results: readonly ModelResult[]): Map<string, Mod
 
 async function readExperiment(runDir: string): Promise<ExperimentRecord> {
   const file = join(runDir, "experiment.json");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) {
     throw new UserError(`${file}: cannot read it: is ${runDir} a run directory (results/runs/<name>-<key>)?`);
   }
   const parsed = parseWith(experimentSchema, text);
@@ -97,12 +88,8 @@ async function readExperiment(runDir: string): Promise<ExperimentRecord> {
 
 async function readResult(runDir: string, model: string, seed: number, specFile: string): Promise<{ result: ModelResult } | { reason: string }> {
   const dir = modelDir(runDir, model, seed);
-  let text: string;
-  try {
-    text = await readFile(join(dir, RESULT_FILE), "utf8");
-  } catch {
-    return { reason: await whyNoResult(dir) };
-  }
+  const text = await readFile(join(dir, RESULT_FILE), "utf8").catch(() => undefined);
+  if (text === undefined) return { reason: await whyNoResult(dir) };
   // Unsealed (no checksums.json): written by an mkt without checksums, or killed just before sealing; read as it is.
   try {
     await verifySealed(dir);

@@ -1,10 +1,11 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./bootstrap-settings.ts";
 import { collectRun } from "./collect.ts";
 import { table2Csv, table3Csv, table4Csv } from "./csv.ts";
 import { buildHeader } from "./header.ts";
 import { htmlReport } from "./html.ts";
-import { bootstrapRun, DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./intervals.ts";
+import { bootstrapRun } from "./intervals.ts";
 import { markdownDocument } from "./markdown.ts";
 import { buildTables } from "./tables.ts";
 import { table2View, table3View, table4View } from "./view.ts";
@@ -43,11 +44,16 @@ export async function writeReport(runDir: string, outDir = join(runDir, "report"
     "report.md": markdown,
     "report.html": htmlReport({ header, tables, views }),
   };
+  return { markdown, files: await writeFiles(outDir, contents) };
+}
+
+/** Writes each named file into outDir, one after another, atomically; returns their paths. */
+export async function writeFiles(outDir: string, contents: Record<string, string>): Promise<string[]> {
   const files: string[] = [];
   for (const [name, content] of Object.entries(contents)) {
     const file = join(outDir, name);
     await writeFileAtomic(file, content);
     files.push(file);
   }
-  return { markdown, files };
+  return files;
 }

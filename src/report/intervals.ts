@@ -9,11 +9,8 @@ import { bootstrap, percentileInterval, type Interval, type PredictionSet } from
 import { modelDir } from "../run/model-run.ts";
 import { PREDICTIONS_HEADER } from "../train/evaluate.ts";
 import type { ModelResult } from "../run/result.ts";
-import type { CollectedRun } from "./collect.ts";
-
 import type { BootstrapSettings } from "./bootstrap-settings.ts";
-
-export { DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./bootstrap-settings.ts";
+import type { CollectedRun } from "./collect.ts";
 
 /** Confidence level of every interval. */
 export const LEVEL = 0.95;
@@ -66,18 +63,15 @@ export async function bootstrapRun(run: CollectedRun, settings: BootstrapSetting
       problems.push(`${result.model} seed ${result.seed}: ${set}`);
       continue;
     }
-    const first = read[0]?.set;
-    if (first && !sameRows(first, set)) {
-      problems.push(`${result.model} seed ${result.seed}: predictions.csv holds other rows than ${read[0]!.result.model} seed ${read[0]!.result.seed}'s`);
+    const first = read[0];
+    if (first && !sameRows(first.set, set)) {
+      problems.push(`${result.model} seed ${result.seed}: predictions.csv holds other rows than ${first.result.model} seed ${first.result.seed}'s`);
       continue;
     }
     read.push({ result, set });
   }
   if (read.length === 0) return null;
-  const samples = bootstrap(
-    read.map((r) => r.set),
-    settings,
-  );
+  const samples = bootstrap(read.map((r) => r.set), settings);
   const byModel = new Map<string, ModelResamples>();
   const seedsOf = new Map<string, number[]>();
   read.forEach((r, i) => seedsOf.set(r.result.model, [...(seedsOf.get(r.result.model) ?? []), i]));
@@ -90,12 +84,8 @@ export async function bootstrapRun(run: CollectedRun, settings: BootstrapSetting
 
 /** predictions.csv (user_key,label,score,user_group) as a prediction set, or why it cannot be read. */
 async function readPredictions(file: string): Promise<PredictionSet | string> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    return "no predictions.csv";
-  }
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) return "no predictions.csv";
   const lines = text.split("\n");
   if (lines[0] !== PREDICTIONS_HEADER) return `predictions.csv does not start with '${PREDICTIONS_HEADER}'`;
   while (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();

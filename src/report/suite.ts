@@ -8,13 +8,13 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative } from "node:path";
 import type { SuiteManifest, SuiteVariantRecord } from "../run/suite.ts";
-import { writeFileAtomic } from "../util/atomic.ts";
 import { escapeXml, lineChart, type LineSeries } from "./charts.ts";
 import { htmlPage, section, SERIES_COLORS, tableHtml } from "./html.ts";
+import { writeFiles } from "./index.ts";
 import { markdownTable } from "./markdown.ts";
 import type { ModelRow, Table2 } from "./tables.ts";
 import { points } from "./verdict.ts";
-import type { TextTable } from "./view.ts";
+import { intervalText, type TextTable } from "./view.ts";
 
 /** One model against the reference on one variant. */
 export interface SuiteComparison {
@@ -74,7 +74,6 @@ function comparisons(variant: string, table: Table2File): SuiteComparison[] {
     }));
 }
 
-const interval = (i: { lo: number; hi: number } | null) => (i ? `[${points(i.lo)}, ${points(i.hi)}]` : "–");
 const auc = (x: number | null) => (x === null || !Number.isFinite(x) ? "–" : x.toFixed(4));
 
 /** What the interval says, in words. */
@@ -100,9 +99,9 @@ function summaryTable(all: readonly SuiteComparison[], manifest: SuiteManifest, 
       String(c.seeds),
       auc(c.auc),
       auc(c.referenceAuc),
-      `${points(c.aucDifference)} ${interval(c.aucInterval)}`,
+      `${points(c.aucDifference)} ${intervalText(c.aucInterval, points)}`,
       c.sameSign === null ? "–" : c.sameSign ? `yes${c.pValue !== null ? ` (p ${c.pValue.toFixed(3)})` : ""}` : "no",
-      `${points(c.gaucDifference)} ${interval(c.gaucInterval)}`,
+      `${points(c.gaucDifference)} ${intervalText(c.gaucInterval, points)}`,
       outcome(c),
       auc(c.oracleAuc),
       auc(c.itemPopAuc),
@@ -121,7 +120,7 @@ function summaryTable(all: readonly SuiteComparison[], manifest: SuiteManifest, 
  */
 function sweepCharts(manifest: SuiteManifest, all: readonly SuiteComparison[], referenceLabel: string): string {
   const first = manifest.sweep.at(-1);
-  const second = manifest.sweep.length > 1 ? manifest.sweep.at(-2) : undefined;
+  const second = manifest.sweep.at(-2);
   if (!first) return "";
   const valueOf = (variant: string, field: string) => String(manifest.variants.find((v) => v.name === variant)!.generator[field]);
   const xs = [...new Set(manifest.variants.map((v) => String(v.generator[first])))];
@@ -185,17 +184,11 @@ export async function writeSuiteReport(manifest: SuiteManifest, outDir: string):
       section("Against the reference model", tableHtml(summary) + sweepCharts(manifest, all, referenceLabel)),
     ].join("\n"),
   );
-  const contents: Record<string, string> = {
+  const files = await writeFiles(outDir, {
     "suite.md": markdown,
     "suite.json": JSON.stringify({ suite: manifest.name, variants: manifest.variants, missing, comparisons: all }, null, 2) + "\n",
     "suite.html": html,
-  };
-  const files: string[] = [];
-  for (const [name, content] of Object.entries(contents)) {
-    const file = join(outDir, name);
-    await writeFileAtomic(file, content);
-    files.push(file);
-  }
+  });
   return { markdown, files, comparisons: all };
 }
 

@@ -16,10 +16,6 @@ import { buildVerdict, type Verdict } from "./verdict.ts";
 
 const FULL_MKT_LABEL = "Full MKT";
 
-/** Table 2's floor and ceiling rows (category "reference"), first and last. */
-const FLOOR = itemPopRecipe;
-const CEILING = oracleRecipe;
-
 /** The spec's models in Table 2's order (by category, then registry order: the paper's). */
 function table2Models(models: readonly string[]): { name: string; label: string }[] {
   return table2Order().filter((m) => models.includes(m.name));
@@ -114,7 +110,8 @@ function buildTable2(run: CollectedRun, byModel: Map<string, ModelResult[]>, boo
   const referenceName = spec.reference_model;
   const reference = byModel.get(referenceName);
   const models = table2Models(spec.models);
-  const variants = [FLOOR, ...models, CEILING];
+  // ItemPop (the floor) first and the Oracle (the ceiling) last, both of category "reference".
+  const variants = [itemPopRecipe, ...models, oracleRecipe];
   const rows = variants.flatMap(({ name, label }) => {
     const runs = byModel.get(name);
     if (!runs) return [];
@@ -128,8 +125,8 @@ function buildTable2(run: CollectedRun, byModel: Map<string, ModelResult[]>, boo
     }
     return [r];
   });
-  const floor = rows.find((r) => r.model === FLOOR.name);
-  const ceiling = rows.find((r) => r.model === CEILING.name);
+  const floor = rows.find((r) => r.model === itemPopRecipe.name);
+  const ceiling = rows.find((r) => r.model === oracleRecipe.name);
   const gap = (r: ModelRow, metric: "auc" | "gauc") => ((r[metric].mean - floor![metric].mean) / (ceiling![metric].mean - floor![metric].mean)) * 100;
   return {
     reference: referenceName,

@@ -46,7 +46,7 @@ function durationText(seconds: number): string {
 
 const signedMetric = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${x.toFixed(4)}` : "n/a");
 
-function intervalText(i: Interval | null, format: (x: number) => string = metricText): string {
+export function intervalText(i: Interval | null, format: (x: number) => string = metricText): string {
   return i ? `[${format(i.lo)}, ${format(i.hi)}]` : "–";
 }
 

@@ -42,6 +42,17 @@ export class ParamInit {
 }
 
 /**
+ * The ParamInit of a recipe's `index`-th model, from its own seed derived from the run's seed: two
+ * models built alike (e.g. MKT's MEM and TEM, whose front ends create the same tables in the same
+ * order, or a pre-trained and a fine-tuned network) must not start from equal weights.
+ */
+export function stageInit(seed: number, index: number): ParamInit {
+  const root = new ParamInit(seed);
+  for (let i = 0; i < index; i++) root.nextSeed();
+  return new ParamInit(root.nextSeed());
+}
+
+/**
  * A block that owns `tf.Variable`s and child blocks. Parameters have logical names
  * `<module name>/<local name>` (module names are slash paths chosen by the parent), which models
  * use to save, load and freeze them. The engine-registered variable name is the logical name, with a

@@ -1,7 +1,8 @@
 import { defineModel, type ModelDefinition } from "../definition.ts";
 import type { BuildContext, ModelRecipe } from "../recipe.ts";
 import { mktRecipeName, type AblationName } from "./ablations.ts";
-import { buildMem, buildTem, type MktBuildOptions, type MultiEntityModel } from "./index.ts";
+import { buildMem, buildTem, type MktBuildOptions } from "./index.ts";
+import type { MultiEntityModel } from "./mem.ts";
 import { mktSections } from "./sections.ts";
 
 /**

@@ -13,8 +13,6 @@ import { describeServing, servingInputs, servingReadme, type ServingDescription,
 import { buildGraph, type ExportedGraph } from "./graph.ts";
 import { traceForward, type Trace } from "./trace.ts";
 
-export type { ServingInfo };
-
 /**
  * The serving export of a trained model (SPEC §2 "Serving model"): the model's own forward pass,
  * `predictTarget`, recorded kernel by kernel while it runs (trace.ts) and written as a TensorFlow.js

@@ -98,7 +98,6 @@ export interface MinetInterests {
  * tower. Attention MLPs have sizes.attention hidden units.
  */
 export class MinetModel extends JointModel {
-  private readonly sequences: readonly string[];
   private readonly itemAttention: ReadonlyMap<string, ItemAttention>;
   private readonly interestAttention: readonly Scorer[];
   private readonly mlp: Mlp;
@@ -112,7 +111,6 @@ export class MinetModel extends JointModel {
     const fe = this.frontEnd;
     const elementSize = (seq: PreparedSequence): number =>
       fe.sharedSize + Object.values(seq.elements).filter((column) => !fe.sharedColumns.includes(column)).length * E;
-    this.sequences = schema.sequences.map((seq) => seq.name);
     this.itemAttention = new Map(
       schema.sequences.map((seq) => [
         seq.name,
@@ -140,7 +138,7 @@ export class MinetModel extends JointModel {
     const candidate = concatColumns([shared, ...specific]);
     const interests = [
       user,
-      ...this.sequences.map((name) => this.itemAttention.get(name)!.apply(fe.sequence(batch, name, rows), shared, user)),
+      ...[...this.itemAttention].map(([name, attention]) => attention.apply(fe.sequence(batch, name, rows), shared, user)),
     ];
     const scores = interests.map((interest, i) => this.interestAttention[i]!.apply(tf.concat([interest, user, candidate], 1)));
     const weights = tf.softmax(tf.concat(scores, 1)) as tf.Tensor2D;

@@ -27,8 +27,7 @@ export class ParamInit {
 
   /** Glorot/Xavier uniform for a [fanIn, fanOut] kernel (the Keras default for Dense). */
   glorotUniform(shape: [number, number]): tf.Tensor {
-    const limit = Math.sqrt(6 / (shape[0] + shape[1]));
-    return tf.randomUniform(shape, -limit, limit, "float32", this.nextSeed());
+    return this.uniform(shape, Math.sqrt(6 / (shape[0] + shape[1])));
   }
 
   /** Small uniform values, e.g. embedding tables (Keras' embedding default is ±0.05). */

@@ -92,19 +92,16 @@ export const servingInputs = {
 };
 
 function vocabularyOf(feature: PreparedFeature): VocabularyDescription {
+  const base = { column: feature.column, type: feature.type, size: feature.vocabSize };
   if (feature.type === "numeric") {
     return {
-      column: feature.column,
-      type: "numeric",
-      size: feature.vocabSize,
+      ...base,
       boundaries: feature.boundaries ?? [],
       ids: "0 = missing; otherwise 2 + the number of boundaries ≤ the value",
     };
   }
   return {
-    column: feature.column,
-    type: "categorical",
-    size: feature.vocabSize,
+    ...base,
     file: `vocab/${feature.column}.tsv`,
     ids: "0 = missing/padding, 1 = out-of-vocabulary, otherwise the value's idx in the vocabulary file",
   };

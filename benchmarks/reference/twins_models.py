@@ -69,7 +69,7 @@ class Joint(Block):
 
 
 class EntityModel(Block):
-    """two-stage.ts EntityModel: BCE on its entity's rows; predictions of every row through its only path."""
+    """common.ts EntityModel: BCE on its entity's rows; predictions of every row through its only path."""
 
     def __init__(self, name, entity):
         super().__init__(name)

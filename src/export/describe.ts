@@ -92,33 +92,28 @@ export const servingInputs = {
 };
 
 function vocabularyOf(feature: PreparedFeature): VocabularyDescription {
+  const base = { column: feature.column, type: feature.type, size: feature.vocabSize };
   if (feature.type === "numeric") {
     return {
-      column: feature.column,
-      type: "numeric",
-      size: feature.vocabSize,
+      ...base,
       boundaries: feature.boundaries ?? [],
       ids: "0 = missing; otherwise 2 + the number of boundaries ≤ the value",
     };
   }
   return {
-    column: feature.column,
-    type: "categorical",
-    size: feature.vocabSize,
+    ...base,
     file: `vocab/${feature.column}.tsv`,
     ids: "0 = missing/padding, 1 = out-of-vocabulary, otherwise the value's idx in the vocabulary file",
   };
 }
 
 function describeInput(schema: PreparedSchema, input: GraphInput): ServingInputDescription {
-  const shape = input.shape.map((d, i) => (i === 0 ? null : d));
+  const base = { name: input.name, shape: input.shape.map((d, i) => (i === 0 ? null : d)), dtype: input.dtype };
   const features = new Map(schema.features.map((f) => [f.column, f]));
   const feature = features.get(input.name);
   if (feature !== undefined) {
     return {
-      name: input.name,
-      shape,
-      dtype: input.dtype,
+      ...base,
       kind: "feature",
       group: feature.group,
       column: feature.column,
@@ -132,9 +127,7 @@ function describeInput(schema: PreparedSchema, input: GraphInput): ServingInputD
   for (const seq of schema.sequences) {
     if (input.name === servingInputs.mask(seq.name)) {
       return {
-        name: input.name,
-        shape,
-        dtype: input.dtype,
+        ...base,
         kind: "sequence_mask",
         sequence: seq.name,
         description: `${seq.name} (the user's ${schema.entities[seq.entity].name} clicks, newest first): 1 for the real elements, 0 for padding`,
@@ -143,9 +136,7 @@ function describeInput(schema: PreparedSchema, input: GraphInput): ServingInputD
     for (const [element, column] of Object.entries(seq.elements)) {
       if (input.name !== servingInputs.element(seq.name, element)) continue;
       return {
-        name: input.name,
-        shape,
-        dtype: input.dtype,
+        ...base,
         kind: "sequence_element",
         sequence: seq.name,
         element,

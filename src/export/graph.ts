@@ -122,6 +122,9 @@ export function buildGraph(
     if (mapping === undefined) callFail(`tfjs kernel '${call.kernel}' has no TensorFlow op mapping in src/export/ops.ts`);
     const name = `op/${index}/${call.kernel}`;
     const generalised = new Set<string>();
+    const sameAttr = (key: string): void => {
+      if (!sameJson(call.attrs[key], other.attrs[key])) callFail(`attribute ${key} depends on the batch size (${JSON.stringify(call.attrs[key])} vs ${JSON.stringify(other.attrs[key])})`);
+    };
     const context: OpContext = {
       name,
       inputs: call.inputs.map((i) => sourceRef(i.source)),
@@ -132,7 +135,7 @@ export function buildGraph(
       outputShapes: call.outputs.map((o) => o.shape),
       otherOutputShapes: other.outputs.map((o) => o.shape),
       attr: <T,>(key: string): T => {
-        if (!sameJson(call.attrs[key], other.attrs[key])) callFail(`attribute ${key} depends on the batch size (${JSON.stringify(call.attrs[key])} vs ${JSON.stringify(other.attrs[key])})`);
+        sameAttr(key);
         return call.attrs[key] as T;
       },
       attrPair: <T,>(key: string): [T, T] => {
@@ -143,11 +146,7 @@ export function buildGraph(
       fail: callFail,
     };
     const mapped: MappedOp = mapping!(context);
-    for (const key of Object.keys(call.attrs)) {
-      if (!generalised.has(key) && !sameJson(call.attrs[key], other.attrs[key])) {
-        callFail(`attribute ${key} depends on the batch size (${JSON.stringify(call.attrs[key])} vs ${JSON.stringify(other.attrs[key])})`);
-      }
-    }
+    for (const key of Object.keys(call.attrs)) if (!generalised.has(key)) sameAttr(key);
     callNodes.push(addNode({ name, op: mapped.op, input: mapped.input, attr: mapped.attr ?? {} }));
   });
 

@@ -13,8 +13,6 @@ import { describeServing, servingInputs, servingReadme, type ServingDescription,
 import { buildGraph, type ExportedGraph } from "./graph.ts";
 import { traceForward, type Trace } from "./trace.ts";
 
-export type { ServingInfo };
-
 /**
  * The serving export of a trained model (SPEC §2 "Serving model"): the model's own forward pass,
  * `predictTarget`, recorded kernel by kernel while it runs (trace.ts) and written as a TensorFlow.js
@@ -31,6 +29,7 @@ export const MODEL_FILE = "model.json";
 export const WEIGHTS_FILE = "weights.bin";
 export const INPUTS_FILE = "inputs.json";
 export const README_FILE = "README.md";
+const SERVING_FILES = [MODEL_FILE, WEIGHTS_FILE, INPUTS_FILE, README_FILE];
 /** Name of the graph's output node: the click probability of each row [B]. */
 export const OUTPUT_NAME = "click_probability";
 
@@ -49,12 +48,6 @@ export interface GraphModelJson {
   convertedBy: string;
   modelTopology: ExportedGraph["topology"];
   weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-}
-
-export interface ServingExport {
-  modelJson: GraphModelJson;
-  weights: Uint8Array;
-  description: ServingDescription;
 }
 
 /**
@@ -111,8 +104,21 @@ function traceAt(model: CtrModel, schema: PreparedSchema, rows: number): Trace {
   return withTensors(traceBatch(schema, rows), (t) => traceForward(() => withTfjsKernelsOnly(() => model.predictTarget(t)), model.module.namedVariables(), namedBatchTensors(t)));
 }
 
-/** Traces `model.predictTarget` and builds the GraphModel artifacts and their description. */
-export function buildServing(model: CtrModel, schema: PreparedSchema, info: ServingInfo): ServingExport {
+export interface ExportResult {
+  dir: string;
+  files: string[];
+  description: ServingDescription;
+  /** Size of weights.bin in bytes. */
+  weightBytes: number;
+}
+
+/**
+ * Traces `model.predictTarget` and writes its serving model to `dir`: model.json, weights.bin,
+ * inputs.json and README.md, sealed by checksums.json (their SHA-256).
+ * The directory is built under a temporary name and renamed into place, so `dir` is either the
+ * previous export or the complete new one.
+ */
+export async function exportServingModel(model: CtrModel, schema: PreparedSchema, dir: string, info: ServingInfo): Promise<ExportResult> {
   const traces = TRACE_ROWS.map((rows) => traceAt(model, schema, rows)) as [Trace, Trace];
   const graph = buildGraph(info.model, traces, model.module.namedVariables(), servingInputs.all(schema), OUTPUT_NAME);
   const modelJson: GraphModelJson = {
@@ -124,34 +130,13 @@ export function buildServing(model: CtrModel, schema: PreparedSchema, info: Serv
   };
   const weightsSha256 = createHash("sha256").update(graph.weightData).digest("hex");
   const description = describeServing(schema, info, graph, { modelFile: MODEL_FILE, weightsFile: WEIGHTS_FILE, weightsSha256, output: OUTPUT_NAME });
-  return { modelJson, weights: graph.weightData, description };
-}
-
-export interface ExportResult {
-  dir: string;
-  files: string[];
-  description: ServingDescription;
-  /** Size of weights.bin in bytes. */
-  weightBytes: number;
-}
-
-/**
- * Writes the serving model of `model` to `dir`: model.json, weights.bin, inputs.json and README.md,
- * sealed by checksums.json (their SHA-256).
- * The directory is built under a temporary name and renamed into place, so `dir` is either the
- * previous export or the complete new one.
- */
-const SERVING_FILES = [MODEL_FILE, WEIGHTS_FILE, INPUTS_FILE, README_FILE];
-
-export async function exportServingModel(model: CtrModel, schema: PreparedSchema, dir: string, info: ServingInfo): Promise<ExportResult> {
-  const { modelJson, weights, description } = buildServing(model, schema, info);
   await buildDirAtomic(dir, async (tmp) => {
     await writeFileAtomic(join(tmp, MODEL_FILE), JSON.stringify(modelJson) + "\n");
-    await writeFileAtomic(join(tmp, WEIGHTS_FILE), weights);
+    await writeFileAtomic(join(tmp, WEIGHTS_FILE), graph.weightData);
     await writeFileAtomic(join(tmp, INPUTS_FILE), JSON.stringify(description, null, 2) + "\n");
     await writeFileAtomic(join(tmp, README_FILE), servingReadme(description));
     // The same seal as every other artefact of a run: a copied or damaged file is detectable.
     await sealDir(tmp, SERVING_FILES);
   });
-  return { dir, files: [...SERVING_FILES, CHECKSUMS_FILE], description, weightBytes: weights.byteLength };
+  return { dir, files: [...SERVING_FILES, CHECKSUMS_FILE], description, weightBytes: graph.weightData.byteLength };
 }

@@ -30,7 +30,6 @@ export interface CgcOutput {
   gate: tf.Tensor2D;
   /** Shared gate's mixture [B_e, out] (only with `sharedGate`). */
   shared?: tf.Tensor2D;
-  sharedGate?: tf.Tensor2D;
 }
 
 /**
@@ -79,8 +78,7 @@ export class CgcLevel extends Module {
       const gate = tf.softmax(this.gates[entity].apply(task)) as tf.Tensor2D;
       const result: CgcOutput = { task: mix(gate, experts), gate };
       if (this.sharedGate !== undefined) {
-        result.sharedGate = tf.softmax(this.sharedGate.apply(shared)) as tf.Tensor2D;
-        result.shared = mix(result.sharedGate, experts);
+        result.shared = mix(tf.softmax(this.sharedGate.apply(shared)) as tf.Tensor2D, experts);
       }
       out[entity as K] = result;
     }

@@ -1,5 +1,4 @@
-import { tf } from "../engine/index.ts";
-import { denseMatMul } from "../engine/index.ts";
+import { denseMatMul, tf } from "../engine/index.ts";
 import { Module, type ParamInit } from "./params.ts";
 
 export type Activation = "relu" | "sigmoid" | "none";

@@ -35,12 +35,10 @@ function gatherRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
 /** One embedding table [vocab, E]. Id 0 (padding) is an ordinary row; consumers apply masks. */
 export class Embedding extends Module {
   readonly table: tf.Variable;
-  readonly vocab: number;
   readonly dim: number;
 
   constructor(name: string, init: ParamInit, { vocab, dim, initLimit = 0.05 }: EmbeddingOptions) {
     super(name);
-    this.vocab = vocab;
     this.dim = dim;
     this.table = this.param("table", init.uniform([vocab, dim], initLimit));
   }

@@ -27,8 +27,7 @@ export class ParamInit {
 
   /** Glorot/Xavier uniform for a [fanIn, fanOut] kernel (the Keras default for Dense). */
   glorotUniform(shape: [number, number]): tf.Tensor {
-    const limit = Math.sqrt(6 / (shape[0] + shape[1]));
-    return tf.randomUniform(shape, -limit, limit, "float32", this.nextSeed());
+    return this.uniform(shape, Math.sqrt(6 / (shape[0] + shape[1])));
   }
 
   /** Small uniform values, e.g. embedding tables (Keras' embedding default is ±0.05). */
@@ -39,6 +38,17 @@ export class ParamInit {
   zeros(shape: number[]): tf.Tensor {
     return tf.zeros(shape);
   }
+}
+
+/**
+ * The ParamInit of a recipe's `index`-th model, from its own seed derived from the run's seed: two
+ * models built alike (e.g. MKT's MEM and TEM, whose front ends create the same tables in the same
+ * order, or a pre-trained and a fine-tuned network) must not start from equal weights.
+ */
+export function stageInit(seed: number, index: number): ParamInit {
+  const root = new ParamInit(seed);
+  for (let i = 0; i < index; i++) root.nextSeed();
+  return new ParamInit(root.nextSeed());
 }
 
 /**

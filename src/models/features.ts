@@ -155,11 +155,14 @@ export class FeatureFrontEnd extends Module {
     return this.fields(batch, this.specificColumns[entity], rows) as tf.Tensor3D;
   }
 
-  /** One sequence's element embeddings on `rows`. */
+  /** One sequence's element embeddings on `rows` (DIN's attention pools these). */
   sequence(batch: BatchTensors, name: string, rows: RowSet = "all"): SequenceElements {
-    const { values, mask, keyWidth } = this.sequenceValues(batch, name, rows);
+    const { layout, mask, ids } = this.sequenceParts(batch, name, rows);
+    const stacked = this.embeddings.lookupFields(Object.fromEntries(ids), ids.map(([column]) => column)); // [n, L, F, E]
+    const values = stacked.reshape([rowCount(batch, rows), mask.shape[1], ids.length * this.dim]) as tf.Tensor3D;
     // Keys are the values' leading columns: one lookup of every element field, then this slice,
     // moves less data than looking keys and the rest up apart and concatenating them.
+    const keyWidth = layout.keyElements.length * this.dim;
     const keys = keyWidth === 0 ? undefined : keyWidth === values.shape[2] ? values : (tf.slice(values, [0, 0, 0], [-1, -1, keyWidth]) as tf.Tensor3D);
     return { keys, values, mask };
   }
@@ -177,17 +180,9 @@ export class FeatureFrontEnd extends Module {
     return { layout, mask: sliceRows(tensors.mask, batch, rows), ids };
   }
 
-  /** One sequence's values (keys, then the other element embeddings) and mask (DIN's attention pools these). */
-  private sequenceValues(batch: BatchTensors, name: string, rows: RowSet): { values: tf.Tensor3D; mask: tf.Tensor2D; keyWidth: number } {
-    const { layout, mask, ids } = this.sequenceParts(batch, name, rows);
-    const stacked = this.embeddings.lookupFields(Object.fromEntries(ids), ids.map(([column]) => column)); // [n, L, F, E]
-    const values = stacked.reshape([rowCount(batch, rows), mask.shape[1], ids.length * this.dim]) as tf.Tensor3D;
-    return { values, mask, keyWidth: layout.keyElements.length * this.dim };
-  }
-
   /**
    * One sequence's masked mean: each element's masked sum of embedding rows on its own, then
-   * concatenated (the same values as pooling `sequenceValues`, without stacking the rows first).
+   * concatenated (the same values as pooling `sequence`'s values, without stacking the rows first).
    */
   private meanPooledSequence(batch: BatchTensors, name: string, rows: RowSet): tf.Tensor2D {
     const { mask, ids } = this.sequenceParts(batch, name, rows);

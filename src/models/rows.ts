@@ -16,6 +16,11 @@ export function rowRange(batch: BatchTensors, rows: RowSet): { begin: number; si
   }
 }
 
+/** A record holding `value` for one entity only (the per-entity inputs of CgcLevel and Ple). */
+export function forEntity<E extends EntityName, T>(entity: E, value: T): Record<E, T> {
+  return { [entity]: value } as Record<E, T>;
+}
+
 export function rowCount(batch: BatchTensors, rows: RowSet): number {
   return rowRange(batch, rows).size;
 }

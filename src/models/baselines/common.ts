@@ -26,11 +26,6 @@ export function singleStage(build: (init: ParamInit, schema: PreparedSchema, spe
   };
 }
 
-/** A record holding `value` for one entity only (the per-entity inputs of CgcLevel and Ple). */
-export function forEntity<T>(entity: EntityName, value: T): Record<EntityName, T> {
-  return { [entity]: value } as Record<EntityName, T>;
-}
-
 /** Width of denseInput's output. */
 export function denseInputSize(fe: FeatureFrontEnd, specific: readonly EntityName[]): number {
   return fe.userSize + fe.seqSize + fe.sharedSize + specific.reduce((sum, e) => sum + fe.specificCount(e) * fe.dim, 0);
@@ -69,6 +64,10 @@ export abstract class BaselineModule extends Module {
     this.frontEnd = this.child(new FeatureFrontEnd(this.scoped("features"), init, schema, { dim: sizes.embedding_dim, attentionHidden: sizes.attention, ...frontEnd }));
   }
 
+  get module(): Module {
+    return this;
+  }
+
   /** One tower per entity, "<name>/tower_source" then "<name>/tower_target", on `inputSize` features. */
   protected entityTowers(init: ParamInit, inputSize: number, hidden: readonly number[]): Record<EntityName, Tower> {
     const tower = (entity: EntityName): Tower => this.child(new Tower(this.scoped(`tower_${entity}`), init, { inputSize, hidden }));
@@ -76,22 +75,33 @@ export abstract class BaselineModule extends Module {
   }
 }
 
-/** A single-domain baseline: trained on target rows, every row read as a target row. */
-export abstract class SingleDomainModel extends BaselineModule implements CtrModel {
-  readonly trainEntities: EntityName[] = ["target"];
+/**
+ * A model of one entity's rows: trained on them, and predicting every row of a batch through its only
+ * path. For a source model (the stages of the pre-training & fine-tuning baselines), predictTarget is
+ * a zero-shot prediction of target rows (its specific columns are id 0 there).
+ */
+export abstract class EntityModel extends BaselineModule implements CtrModel {
+  readonly trainEntities: EntityName[];
 
-  get module(): Module {
-    return this;
+  constructor(
+    name: string,
+    readonly entity: EntityName,
+    init: ParamInit,
+    options: BaselineOptions,
+    frontEnd?: FrontEndChoice,
+  ) {
+    super(name, init, options, frontEnd);
+    this.trainEntities = [entity];
   }
 
   /** Logits of `rows` [n]; `mode` matters only to models with batch statistics (DIN's Dice). */
   abstract logits(batch: BatchTensors, rows: RowSet, mode: ForwardMode): tf.Tensor1D;
 
-  /** BCE on the batch's target rows (part bce_target). */
+  /** BCE on the batch's rows of the model's entity (part bce_<entity>). */
   loss(batch: BatchTensors): LossResult {
-    if (rowCount(batch, "target") === 0) throw new Error(`${this.name}: a training batch needs target rows`);
-    const bce = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, "target"), this.logits(batch, "target", "train")) as tf.Scalar;
-    return { total: bce, parts: { bce_target: bce } };
+    if (rowCount(batch, this.entity) === 0) throw new Error(`${this.name}: a training batch needs ${this.entity} rows`);
+    const bce = tf.losses.sigmoidCrossEntropy(sliceRows(batch.label, batch, this.entity), this.logits(batch, this.entity, "train")) as tf.Scalar;
+    return { total: bce, parts: { [`bce_${this.entity}`]: bce } };
   }
 
   predictTarget(batch: BatchTensors): tf.Tensor1D {
@@ -99,8 +109,12 @@ export abstract class SingleDomainModel extends BaselineModule implements CtrMod
   }
 }
 
-/** Only models with batch-dependent layers (STAR's partitioned normalization, DIN's Dice) tell the modes apart. */
-export type { ForwardMode };
+/** A single-domain baseline: trained on target rows, every row read as a target row. */
+export abstract class SingleDomainModel extends EntityModel {
+  constructor(name: string, init: ParamInit, options: BaselineOptions, frontEnd?: FrontEndChoice) {
+    super(name, "target", init, options, frontEnd);
+  }
+}
 
 /**
  * A joint-training baseline: one model on source and target rows mixed, each row through its own
@@ -109,11 +123,7 @@ export type { ForwardMode };
 export abstract class JointModel extends BaselineModule implements CtrModel {
   readonly trainEntities: EntityName[] = ["source", "target"];
 
-  get module(): Module {
-    return this;
-  }
-
-  /** Logits of `rows` read through `entity`'s path [n]. */
+  /** Logits of `rows` read through `entity`'s path [n]; `mode` matters only to models with batch statistics (STAR's). */
   abstract logits(batch: BatchTensors, entity: EntityName, rows: RowSet, mode: ForwardMode): tf.Tensor1D;
 
   /** Training logit of every row through its own entity's path, in tensor row order (source rows first) [B]. */

@@ -5,15 +5,14 @@ import type { PreparedDataset } from "../../data/reader.ts";
 import type { PreparedSchema } from "../../data/schema.ts";
 import { Glu } from "../../layers/glu.ts";
 import { Mlp } from "../../layers/mlp.ts";
-import type { Module, ParamInit } from "../../layers/params.ts";
+import { stageInit, type Module, type ParamInit } from "../../layers/params.ts";
 import { stopGradient } from "../../layers/stop-gradient.ts";
 import { Tower } from "../../layers/tower.ts";
 import { defineModel, modelSection, sectionsOf } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { Stage } from "../recipe.ts";
 import type { RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
-import { EntityModel, stageInit } from "./two-stage.ts";
+import { denseInput, denseInputSize, EntityModel, type BaselineOptions } from "./common.ts";
 
 /** CTNet's own hyperparameters: spec section `ctnet`. */
 const ctnetSections = {

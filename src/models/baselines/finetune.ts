@@ -2,15 +2,14 @@ import { tf } from "../../engine/index.ts";
 import type { EntityName } from "../../data/batch.ts";
 import { Dense } from "../../layers/dense.ts";
 import { Mlp } from "../../layers/mlp.ts";
-import type { ParamInit } from "../../layers/params.ts";
+import { stageInit, type ParamInit } from "../../layers/params.ts";
 import { restorePartial } from "../../layers/shared-weights.ts";
 import { Tower } from "../../layers/tower.ts";
 import { defineModel } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { BuildContext } from "../recipe.ts";
 import { rowCount, type RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, type BaselineOptions } from "./common.ts";
-import { EntityModel, stageInit } from "./two-stage.ts";
+import { denseInput, denseInputSize, EntityModel, type BaselineOptions } from "./common.ts";
 
 /**
  * Finetune's network for one entity e (SPEC §3): a DNN, MLP sizes.mlp then a tower, on

@@ -1,6 +1,5 @@
 import { tf } from "../../engine/index.ts";
 import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
-import type { PreparedSequence } from "../../data/schema.ts";
 import { Dense } from "../../layers/dense.ts";
 import { Mlp } from "../../layers/mlp.ts";
 import { Module, type ParamInit } from "../../layers/params.ts";
@@ -98,7 +97,6 @@ export interface MinetInterests {
  * tower. Attention MLPs have sizes.attention hidden units.
  */
 export class MinetModel extends JointModel {
-  private readonly sequences: readonly string[];
   private readonly itemAttention: ReadonlyMap<string, ItemAttention>;
   private readonly interestAttention: readonly Scorer[];
   private readonly mlp: Mlp;
@@ -107,22 +105,20 @@ export class MinetModel extends JointModel {
   constructor(name: string, init: ParamInit, options: BaselineOptions) {
     // Mean pooling: the front end creates no DIN encoders, MiNet's own attention replaces them.
     super(name, init, options, { pooling: "mean" });
-    const { schema, sizes } = options;
+    const { sizes } = options;
     const E = sizes.embedding_dim;
     const fe = this.frontEnd;
-    const elementSize = (seq: PreparedSequence): number =>
-      fe.sharedSize + Object.values(seq.elements).filter((column) => !fe.sharedColumns.includes(column)).length * E;
-    this.sequences = schema.sequences.map((seq) => seq.name);
+    const elementSize = (seq: string): number => fe.elementColumns(seq).length * E;
     this.itemAttention = new Map(
-      schema.sequences.map((seq) => [
-        seq.name,
+      fe.sequenceNames.map((seq) => [
+        seq,
         this.child(
-          new ItemAttention(this.scoped(`${seq.name}_item_attention`), init, { element: elementSize(seq), key: fe.sharedSize, user: fe.userSize }, sizes.attention),
+          new ItemAttention(this.scoped(`${seq}_item_attention`), init, { element: elementSize(seq), key: fe.sharedSize, user: fe.userSize }, sizes.attention),
         ),
       ]),
     );
     const candidateSize = fe.sharedSize + ENTITY_NAMES.reduce((sum, e) => sum + fe.specificCount(e) * E, 0);
-    const interestSizes = [fe.userSize, ...schema.sequences.map(elementSize)];
+    const interestSizes = [fe.userSize, ...fe.sequenceNames.map(elementSize)];
     this.interestAttention = interestSizes.map((size, i) =>
       this.child(new Scorer(this.scoped(`interest_attention${i}`), init, size + fe.userSize + candidateSize, sizes.attention)),
     );
@@ -140,7 +136,7 @@ export class MinetModel extends JointModel {
     const candidate = concatColumns([shared, ...specific]);
     const interests = [
       user,
-      ...this.sequences.map((name) => this.itemAttention.get(name)!.apply(fe.sequence(batch, name, rows), shared, user)),
+      ...[...this.itemAttention].map(([name, attention]) => attention.apply(fe.sequence(batch, name, rows), shared, user)),
     ];
     const scores = interests.map((interest, i) => this.interestAttention[i]!.apply(tf.concat([interest, user, candidate], 1)));
     const weights = tf.softmax(tf.concat(scores, 1)) as tf.Tensor2D;

@@ -6,8 +6,8 @@ import type { ParamInit } from "../../layers/params.ts";
 import type { Tower } from "../../layers/tower.ts";
 import { defineModel, modelSection, sectionsOf } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, forEntity, JointModel, singleStage, type BaselineOptions } from "./common.ts";
+import { forEntity, type RowSet } from "../rows.ts";
+import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptions } from "./common.ts";
 
 /** MMoE's own hyperparameters: spec section `mmoe`. */
 const mmoeSections = {

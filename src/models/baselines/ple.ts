@@ -5,8 +5,8 @@ import { Ple, type PleEntityOutput } from "../../layers/ple.ts";
 import type { Tower } from "../../layers/tower.ts";
 import { defineModel } from "../definition.ts";
 import type { BatchTensors } from "../inputs.ts";
-import type { RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, forEntity, JointModel, singleStage, type BaselineOptions } from "./common.ts";
+import { forEntity, type RowSet } from "../rows.ts";
+import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptions } from "./common.ts";
 
 /**
  * Joint-training PLE (SPEC §3): MKT's CKE without HFA, on the naive union schema [v_u ‖ v_seq ‖

@@ -14,16 +14,13 @@ import { UserError } from "../../util/errors.ts";
  * Both score the target test split in its file order, the order every model's evaluation reads.
  */
 export interface ReferenceRecipe {
-  name: ReferenceName;
+  name: "itempop" | "oracle";
   /** Its row in Table 2. */
   label: string;
   category: "reference";
   /** Scores of the target test split's rows, in file order, with their labels, users and user groups. */
   score(dataset: PreparedDataset): Promise<PredictionRows>;
 }
-
-export const REFERENCE_NAMES = ["itempop", "oracle"] as const;
-export type ReferenceName = (typeof REFERENCE_NAMES)[number];
 
 export function isReferenceRecipe(recipe: { category: string }): recipe is ReferenceRecipe {
   return recipe.category === "reference";

@@ -1,6 +1,7 @@
 import { tf } from "../../engine/index.ts";
 import { ENTITY_NAMES, type EntityName } from "../../data/batch.ts";
 import { Embedding } from "../../layers/embedding.ts";
+import type { ForwardMode } from "../../layers/mode.ts";
 import type { ParamInit } from "../../layers/params.ts";
 import { PartitionedNorm } from "../../layers/partitioned-norm.ts";
 import { StarFcn } from "../../layers/star-fcn.ts";
@@ -9,7 +10,7 @@ import { defineModel } from "../definition.ts";
 import { concatColumns } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import { type RowSet } from "../rows.ts";
-import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptions, type ForwardMode } from "./common.ts";
+import { denseInput, denseInputSize, JointModel, singleStage, type BaselineOptions } from "./common.ts";
 
 /**
  * Joint-training STAR (SPEC §3). The naive union input [v_u ‖ v_seq ‖ v_shared ‖ flatten(v_spec^s)

@@ -32,18 +32,17 @@ export interface HfaResult {
  */
 export class Hfa extends Module {
   readonly outputSize: number;
-  private readonly fields: number;
-  private readonly dim: number;
+  /** n_spec·E, the width of flatten(v_spec). */
+  private readonly width: number;
   private readonly selection: { cross: CrossNetwork; implicit: Dense; importance: Dense } | undefined;
   private readonly align: Dense;
 
   constructor(name: string, init: ParamInit, options: HfaOptions) {
     super(name);
     if (options.fields < 1) throw new Error(`${name}: HFA needs at least one entity-specific feature`);
-    this.fields = options.fields;
-    this.dim = options.dim;
     this.outputSize = options.outputSize;
     const width = options.fields * options.dim;
+    this.width = width;
     if (options.enabled !== false) {
       this.selection = {
         cross: this.child(new CrossNetwork(this.scoped("cross"), init, { inputSize: width, layers: options.crossLayers ?? 2 })),
@@ -59,12 +58,12 @@ export class Hfa extends Module {
   /** vSpec [n, n_spec, E] → aligned (and importance). */
   apply(vSpec: tf.Tensor3D): HfaResult {
     const n = vSpec.shape[0];
-    const x0 = vSpec.reshape([n, this.fields * this.dim]) as tf.Tensor2D;
+    const x0 = vSpec.reshape([n, this.width]) as tf.Tensor2D;
     if (this.selection === undefined) return { aligned: this.align.apply(x0) as tf.Tensor2D };
     const { cross, implicit, importance } = this.selection;
     const interactions = tf.concat([cross.apply(x0), implicit.apply(x0)], 1);
     const p = tf.mul(tf.sigmoid(importance.apply(interactions)), 2) as tf.Tensor2D;
-    const scaled = tf.mul(vSpec, p.expandDims(2)).reshape([n, this.fields * this.dim]);
+    const scaled = tf.mul(vSpec, p.expandDims(2)).reshape([n, this.width]);
     return { aligned: this.align.apply(scaled) as tf.Tensor2D, importance: p };
   }
 }

@@ -1,15 +1,11 @@
 import type { PreparedSchema } from "../../data/schema.ts";
-import { ParamInit } from "../../layers/params.ts";
+import { stageInit } from "../../layers/params.ts";
 import type { ExperimentSpec } from "../../spec/experiment-common.ts";
 import { sectionsOf } from "../definition.ts";
 import type { AblationName } from "./ablations.ts";
 import { MultiEntityModel } from "./mem.ts";
 import { mktSections } from "./sections.ts";
 import { TargetEntityModel } from "./tem.ts";
-
-export { MultiEntityModel, type KnowledgeSizes, type MemEntityOutput, type MemOptions, type ModelSizes, type TargetKnowledge } from "./mem.ts";
-export { TargetEntityModel, type TemKnowledge, type TemOptions } from "./tem.ts";
-export { Hfa, type HfaOptions, type HfaResult } from "./hfa.ts";
 
 export interface MktBuildOptions {
   schema: PreparedSchema;
@@ -36,21 +32,11 @@ export function mktVariant(spec: ExperimentSpec, ablation?: AblationName): MktVa
   };
 }
 
-/**
- * Initial values of each stage from its own seed derived from the run's seed: TEM's embeddings must
- * not start equal to MEM's (both front ends create the same tables in the same order).
- */
-function stageInit(seed: number, stage: "mem" | "tem"): ParamInit {
-  const root = new ParamInit(seed);
-  const memSeed = root.nextSeed();
-  return new ParamInit(stage === "mem" ? memSeed : root.nextSeed());
-}
-
 /** Stage 1: the Multi-Entity Model ("mem/…" parameters). */
 export function buildMem(options: MktBuildOptions): MultiEntityModel {
   const variant = mktVariant(options.spec, options.ablation);
   const { mem } = sectionsOf(mktSections, options.spec);
-  return new MultiEntityModel("mem", stageInit(options.seed, "mem"), {
+  return new MultiEntityModel("mem", stageInit(options.seed, 0), {
     schema: options.schema,
     sizes: options.spec.sizes,
     gamma: variant.gamma,
@@ -65,7 +51,7 @@ export function buildTem(options: MktBuildOptions, mem: MultiEntityModel): Targe
   if (!mktVariant(options.spec, options.ablation).finetune) {
     throw new Error(`the ${options.ablation} ablation has no TEM: evaluate MEM's target tower instead`);
   }
-  return new TargetEntityModel("tem", stageInit(options.seed, "tem"), {
+  return new TargetEntityModel("tem", stageInit(options.seed, 1), {
     schema: options.schema,
     sizes: options.spec.sizes,
     mem,

@@ -11,7 +11,7 @@ import { UserError } from "../../util/errors.ts";
 import { concatColumns, FeatureFrontEnd } from "../features.ts";
 import type { BatchTensors } from "../inputs.ts";
 import type { CtrModel, LossResult } from "../model.ts";
-import { rowCount, sliceRows, type RowSet } from "../rows.ts";
+import { forEntity, rowCount, sliceRows, type RowSet } from "../rows.ts";
 import { Hfa } from "./hfa.ts";
 import type { MemSpec } from "./sections.ts";
 
@@ -61,10 +61,6 @@ export interface MemEntityOutput {
 interface CommonPath extends TargetKnowledge {
   vSpec: tf.Tensor3D;
   importance?: tf.Tensor2D;
-}
-
-function only<E extends EntityName, T>(entity: E, value: T): Record<E, T> {
-  return { [entity]: value } as Record<E, T>;
 }
 
 /**
@@ -212,7 +208,7 @@ export class MultiEntityModel extends Module implements CtrModel {
     const vSpec = fe.specific(batch, entity, rows);
     const { aligned, importance } = this.hfa[entity].apply(vSpec);
     const q = concatColumns([user, seq, shared, aligned]);
-    const common = this.cke.apply(only(entity, q))[entity].output;
+    const common = this.cke.apply(forEntity(entity, q))[entity].output;
     return { user, seq, shared, common, vSpec, importance };
   }
 

@@ -1,7 +1,8 @@
 import { defineModel, type ModelDefinition } from "../definition.ts";
 import type { BuildContext, ModelRecipe } from "../recipe.ts";
 import { mktRecipeName, type AblationName } from "./ablations.ts";
-import { buildMem, buildTem, type MktBuildOptions, type MultiEntityModel } from "./index.ts";
+import { buildMem, buildTem, type MktBuildOptions } from "./index.ts";
+import type { MultiEntityModel } from "./mem.ts";
 import { mktSections } from "./sections.ts";
 
 /**
@@ -10,10 +11,9 @@ import { mktSections } from "./sections.ts";
  * evaluated through its target tower, so it shares full MKT's pretrain stage.
  */
 function recipe(ablation?: AblationName): ModelRecipe {
-  const finetune = ablation !== "wo_tem_finetune";
   const options = ({ schema, spec, seed }: BuildContext): MktBuildOptions => ({ schema, spec, seed, ...(ablation ? { ablation } : {}) });
   const mem = { build: (context: BuildContext) => buildMem(options(context)) };
-  if (!finetune) {
+  if (ablation === "wo_tem_finetune") {
     return { name: mktRecipeName(ablation), category: "ours", models: { mem }, stages: () => [{ name: "pretrain", model: "mem", sharedWith: mktRecipeName() }], final: "mem" };
   }
   return {

@@ -117,28 +117,25 @@ export class StageRunner {
     const { name } = stage;
     const dir = stageDir(this.runDir, recipe.name, this.seed, stage);
     let found = await this.finished(dir, model);
-    let record: StageRecord;
     if ("value" in found) {
-      record = found.value;
       await removeStaleLock(lockInside(dir));
-    } else {
-      const required = this.options.requireFinished;
-      if (required && (!required.stages || required.stages.includes(name))) throw this.notFinished(name, modelDir(this.runDir, recipe.name, this.seed), found, required.hint);
-      // A shared stage (w/o TEM finetune reads full MKT's pretrain) may be training in another
-      // process: wait for it, then load what it wrote instead of training it twice.
-      const lock = await waitForLock(lockInside(dir), (owner) => log().info({ stage: name, dir, heldBy: owner }, "stage is training in another process: waiting"));
-      try {
-        found = await this.finished(dir, model);
-        if ("corrupt" in found) {
-          log().warn({ stage: name, file: found.corrupt.file }, `${found.corrupt.message}: training the stage again`);
-          await unsealDir(dir);
-        }
-        record = "value" in found ? found.value : await this.train(recipe, stage, dir, model);
-      } finally {
-        await lock.release();
-      }
+      return found.value;
     }
-    return record;
+    const required = this.options.requireFinished;
+    if (required && (!required.stages || required.stages.includes(name))) throw this.notFinished(name, modelDir(this.runDir, recipe.name, this.seed), found, required.hint);
+    // A shared stage (w/o TEM finetune reads full MKT's pretrain) may be training in another
+    // process: wait for it, then load what it wrote instead of training it twice.
+    const lock = await waitForLock(lockInside(dir), (owner) => log().info({ stage: name, dir, heldBy: owner }, "stage is training in another process: waiting"));
+    try {
+      found = await this.finished(dir, model);
+      if ("corrupt" in found) {
+        log().warn({ stage: name, file: found.corrupt.file }, `${found.corrupt.message}: training the stage again`);
+        await unsealDir(dir);
+      }
+      return "value" in found ? found.value : await this.train(recipe, stage, dir, model);
+    } finally {
+      await lock.release();
+    }
   }
 
   private notFinished(name: string, modelDir: string, found: Exclude<StageState, { value: StageRecord }>, hint: string): UserError {
@@ -150,9 +147,7 @@ export class StageRunner {
   private parallelTraining(recipe: ModelRecipe, stage: Stage, parallel: StageParallelism): ParallelTraining {
     const args: StageReplicaArgs = { datasetDir: this.dataset.dir, spec: this.spec, seed: this.seed, recipe: recipe.name, model: stage.model };
     return {
-      replicas: parallel.replicas,
-      backend: parallel.backend,
-      kernelOverrides: parallel.kernelOverrides,
+      ...parallel,
       factory: { module: loadableModule(import.meta.url, "stage-replica", "./stage-replica.ts").href, exportName: "buildStageReplicaModel", args },
     };
   }

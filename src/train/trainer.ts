@@ -126,10 +126,7 @@ async function stepper(model: CtrModel, learningRate: number, parallel: Parallel
   return {
     step: (batch) => trainStep(model, adam, variables, batch),
     optimizerState: () => adam.exportState(named),
-    close: () => {
-      adam.dispose();
-      return Promise.resolve();
-    },
+    close: async () => adam.dispose(),
   };
 }
 

@@ -110,12 +110,9 @@ export async function recordVariantRun(manifest: SuiteManifest, outRoot: string,
 
 export async function readSuite(dir: string): Promise<SuiteManifest> {
   const file = join(dir, SUITE_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
+  const text = await readFile(file, "utf8").catch(() => {
     throw new UserError(`${file}: cannot be read (is ${dirname(file)} a suite directory?)`);
-  }
+  });
   try {
     return JSON.parse(text) as SuiteManifest;
   } catch {

@@ -91,7 +91,7 @@ export async function forEachRun<R extends { name: string; category: ModelCatego
   }
 }
 
-/** runModel for each seed and recipe (see forEachRun): the results, but of the runs another process holds. */
+/** runModel for each seed and recipe (see forEachRun); returns their results, less the runs another process holds. */
 export async function runModels(
   context: ExperimentContext,
   recipes: readonly (ModelRecipe | ReferenceRecipe)[],

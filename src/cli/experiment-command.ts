@@ -3,8 +3,9 @@ import type { PreparedDataset } from "../data/reader.ts";
 import type { BackendInfo } from "../engine/index.ts";
 import { replicaCount } from "../train/parallel/count.ts";
 import type { LoadedExperiment } from "../run/experiment.ts";
-import type { ModelResult } from "../run/model-run.ts";
-import type { ModelCategory } from "../models/recipe.ts";
+import type { ModelResult, ModelRunOptions } from "../run/model-run.ts";
+import type { ReferenceRecipe } from "../models/baselines/references.ts";
+import type { ModelCategory, ModelRecipe } from "../models/recipe.ts";
 import { UserError, oneLine } from "../util/errors.ts";
 import { checkOutputDir } from "../util/files.ts";
 import { log } from "../util/log.ts";
@@ -88,6 +89,22 @@ export async function forEachRun<R extends { name: string; category: ModelCatego
   } finally {
     tracker.stop();
   }
+}
+
+/** runModel for each seed and recipe (see forEachRun); returns their results, less the runs another process holds. */
+export async function runModels(
+  context: ExperimentContext,
+  recipes: readonly (ModelRecipe | ReferenceRecipe)[],
+  options: Omit<ModelRunOptions, "progress"> = {},
+): Promise<ModelResult[]> {
+  const { experiment, dataset, backend, progress } = context;
+  const { runModel } = await import("../run/model-run.ts");
+  const results: ModelResult[] = [];
+  await forEachRun(context, recipes, async (recipe, seed) => {
+    const result = await runModel(recipe, experiment, dataset, seed, backend, { progress, ...options });
+    if (result) results.push(result);
+  });
+  return results;
 }
 
 const fixed = (x: number | null | undefined, digits = 4) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits));

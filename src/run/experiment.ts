@@ -5,7 +5,7 @@ import { fingerprintFiles } from "../data/prepare/write.ts";
 import type { ExperimentSpec } from "../spec/experiment-common.ts";
 import { loadExperimentSpecs, type ExperimentSpecs } from "../spec/experiment-specs.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
-import { CorruptArtefactError, readChecksums, verifySealed } from "../util/checksums.ts";
+import { CorruptArtefactError, verifySealed } from "../util/checksums.ts";
 
 /** An experiment spec with its prepared dataset and its run directory. */
 export interface LoadedExperiment {
@@ -46,10 +46,7 @@ export async function loadExperiment(file: string, outRoot: string, specs?: Expe
  */
 export async function verifyPrepared(prepared: PrepareResult, hint: string): Promise<void> {
   try {
-    if (await readChecksums(prepared.dir)) {
-      await verifySealed(prepared.dir);
-      return;
-    }
+    if (await verifySealed(prepared.dir)) return;
   } catch (error) {
     if (error instanceof CorruptArtefactError) throw error.withHint(hint);
     throw error;

@@ -2,10 +2,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PreparedDataset } from "../data/reader.ts";
 import type { BackendInfo } from "../engine/index.ts";
+import type { SplitEvaluation } from "../metrics/index.ts";
 import { evaluateReference, isReferenceRecipe, type ReferenceRecipe } from "../models/baselines/references.ts";
 import { meanImportance, memOf, type ImportanceReport } from "../models/mkt/importance.ts";
 import type { ModelRecipe, StageRecord } from "../models/recipe.ts";
-import { evaluateSplit, writePredictions, type SplitEvaluation } from "../train/evaluate.ts";
+import { evaluateSplit, writePredictions } from "../train/evaluate.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { readSealed, sealDir, unsealDir, type Sealed } from "../util/checksums.ts";
 import { lockInside, removeStaleLock, tryLock, waitForLock, type FileLock } from "../util/lock.ts";
@@ -56,7 +57,7 @@ export async function runModel(
 ): Promise<ModelResult | undefined> {
   const dir = modelDir(experiment.runDir, recipe.name, seed);
   const wholeRun = !options.stopAfter;
-  const failIfCorrupt = (found: FinishedResult) => {
+  const failIfCorrupt = (found: Sealed<ModelResult>) => {
     if ("corrupt" in found && options.failOnCorruptResult) throw found.corrupt.withHint(`delete ${join(dir, RESULT_FILE)} and rerun '${options.failOnCorruptResult.rerun}'`);
   };
   if (wholeRun) {
@@ -87,10 +88,8 @@ export async function runModel(
   }
 }
 
-type FinishedResult = Sealed<ModelResult>;
-
 /** The (model, seed)'s result once its checksums hold (result.json without checksums.json: interrupted before the end, or an older mkt's). */
-function finishedResult(dir: string): Promise<FinishedResult> {
+function finishedResult(dir: string): Promise<Sealed<ModelResult>> {
   return readSealed(dir, RESULT_FILE, async () => JSON.parse(await readFile(join(dir, RESULT_FILE), "utf8")) as ModelResult);
 }
 

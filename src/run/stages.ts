@@ -86,9 +86,6 @@ export interface StageRunOptions {
 /** Replicas including the main thread (1: no workers), and how the workers select their backend. */
 export type StageParallelism = Omit<ParallelTraining, "factory">;
 
-/** What a stage directory holds: a finished stage (loaded into the model), nothing usable yet, or a corrupted file. */
-type StageState = Sealed<StageRecord>;
-
 /**
  * Runs a recipe's stages for one seed under `<run>/<recipe>/seed-<seed>/stage-<name>/`. While a stage
  * trains, `epochs.json` and the epoch checkpoint `last-epoch/` are rewritten after every epoch; at
@@ -117,48 +114,41 @@ export class StageRunner {
     const { name } = stage;
     const dir = stageDir(this.runDir, recipe.name, this.seed, stage);
     let found = await this.finished(dir, model);
-    let record: StageRecord;
     if ("value" in found) {
-      record = found.value;
       await removeStaleLock(lockInside(dir));
-    } else {
-      const required = this.options.requireFinished;
-      if (required && (!required.stages || required.stages.includes(name))) throw this.notFinished(name, modelDir(this.runDir, recipe.name, this.seed), found, required.hint);
-      // A shared stage (w/o TEM finetune reads full MKT's pretrain) may be training in another
-      // process: wait for it, then load what it wrote instead of training it twice.
-      const lock = await waitForLock(lockInside(dir), (owner) => log().info({ stage: name, dir, heldBy: owner }, "stage is training in another process: waiting"));
-      try {
-        found = await this.finished(dir, model);
-        if ("corrupt" in found) {
-          log().warn({ stage: name, file: found.corrupt.file }, `${found.corrupt.message}: training the stage again`);
-          await unsealDir(dir);
-        }
-        record = "value" in found ? found.value : await this.train(recipe, stage, dir, model);
-      } finally {
-        await lock.release();
-      }
+      return found.value;
     }
-    return record;
-  }
-
-  private notFinished(name: string, modelDir: string, found: Exclude<StageState, { value: StageRecord }>, hint: string): UserError {
-    if ("corrupt" in found) return found.corrupt.withHint(`stage '${name}' must be trained again: ${hint}`);
-    return new UserError(`stage '${name}' of ${modelDir} has not run yet: ${hint}`);
+    const required = this.options.requireFinished;
+    if (required && (!required.stages || required.stages.includes(name))) {
+      if ("corrupt" in found) throw found.corrupt.withHint(`stage '${name}' must be trained again: ${required.hint}`);
+      throw new UserError(`stage '${name}' of ${modelDir(this.runDir, recipe.name, this.seed)} has not run yet: ${required.hint}`);
+    }
+    // A shared stage (w/o TEM finetune reads full MKT's pretrain) may be training in another
+    // process: wait for it, then load what it wrote instead of training it twice.
+    const lock = await waitForLock(lockInside(dir), (owner) => log().info({ stage: name, dir, heldBy: owner }, "stage is training in another process: waiting"));
+    try {
+      found = await this.finished(dir, model);
+      if ("corrupt" in found) {
+        log().warn({ stage: name, file: found.corrupt.file }, `${found.corrupt.message}: training the stage again`);
+        await unsealDir(dir);
+      }
+      return "value" in found ? found.value : await this.train(recipe, stage, dir, model);
+    } finally {
+      await lock.release();
+    }
   }
 
   /** A replica worker gets the stage's description alone: it builds the stage's model, and the main thread sends it every weight. */
   private parallelTraining(recipe: ModelRecipe, stage: Stage, parallel: StageParallelism): ParallelTraining {
     const args: StageReplicaArgs = { datasetDir: this.dataset.dir, spec: this.spec, seed: this.seed, recipe: recipe.name, model: stage.model };
     return {
-      replicas: parallel.replicas,
-      backend: parallel.backend,
-      kernelOverrides: parallel.kernelOverrides,
+      ...parallel,
       factory: { module: loadableModule(import.meta.url, "stage-replica", "./stage-replica.ts").href, exportName: "buildStageReplicaModel", args },
     };
   }
 
   /** Loads a finished stage's checkpoint into `model`, once the stage's checksums hold. */
-  private finished(dir: string, model: CtrModel): Promise<StageState> {
+  private finished(dir: string, model: CtrModel): Promise<Sealed<StageRecord>> {
     // record.json without checksums.json: killed before the end of writeFinishedStage (or an older mkt's).
     return readSealed(dir, RECORD_FILE, async () => {
       await loadCheckpoint(join(dir, CHECKPOINT_DIR), model.module);

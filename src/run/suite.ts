@@ -5,7 +5,7 @@ import type { z } from "../util/zod.ts";
 import { datasetSpecSchema } from "../spec/dataset.ts";
 import { experimentSpecFileSchema } from "../spec/experiment.ts";
 import { loadSpec } from "../spec/load.ts";
-import { expandVariants, suiteSpecSchema, type SuiteSpec, type VariantSpec } from "../spec/suite.ts";
+import { expandVariants, suiteSpecSchema, type SuiteSpec } from "../spec/suite.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -55,7 +55,7 @@ export async function planSuite(file: string, outRoot: string): Promise<SuiteMan
   const base = await loadSpec(baseFile, datasetSpecSchema);
   if (!base.value.generator) throw new UserError(`${file}: dataset: ${baseFile} has no generator; a suite varies generator settings`);
   const dir = suiteDir(outRoot, spec.name);
-  const planned: { variant: VariantSpec; experiment: unknown; dataset: unknown; record: SuiteVariantRecord }[] = [];
+  const planned: { experiment: unknown; dataset: unknown; record: SuiteVariantRecord }[] = [];
   for (const variant of expandVariants(spec)) {
     const where = `${file}: variant '${variant.name}'`;
     const datasetFile = join(dir, "specs", `${variant.name}.dataset.yaml`);
@@ -77,11 +77,11 @@ export async function planSuite(file: string, outRoot: string): Promise<SuiteMan
     if (!experiment.success) throw new UserError(`${where}: experiment ${firstIssue(experiment.error)}`);
     const record: SuiteVariantRecord = { name: variant.name, ...(variant.about ? { about: variant.about } : {}), generator: variant.generator, experimentFile, datasetFile };
     // The dataset as given (defaults filled in are spelled out: the derived file stands alone).
-    planned.push({ variant, experiment: experimentValue, dataset: dataset.data, record });
+    planned.push({ experiment: experimentValue, dataset: dataset.data, record });
   }
   for (const p of planned) {
-    await writeFileAtomic(p.record.datasetFile, `# Derived by mkt from ${file}, variant ${p.variant.name}: do not edit.\n${stringify(p.dataset)}`);
-    await writeFileAtomic(p.record.experimentFile, `# Derived by mkt from ${file}, variant ${p.variant.name}: do not edit.\n${stringify(p.experiment)}`);
+    await writeFileAtomic(p.record.datasetFile, `# Derived by mkt from ${file}, variant ${p.record.name}: do not edit.\n${stringify(p.dataset)}`);
+    await writeFileAtomic(p.record.experimentFile, `# Derived by mkt from ${file}, variant ${p.record.name}: do not edit.\n${stringify(p.experiment)}`);
   }
   const manifest: SuiteManifest = {
     name: spec.name,
@@ -110,12 +110,9 @@ export async function recordVariantRun(manifest: SuiteManifest, outRoot: string,
 
 export async function readSuite(dir: string): Promise<SuiteManifest> {
   const file = join(dir, SUITE_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
+  const text = await readFile(file, "utf8").catch(() => {
     throw new UserError(`${file}: cannot be read (is ${dirname(file)} a suite directory?)`);
-  }
+  });
   try {
     return JSON.parse(text) as SuiteManifest;
   } catch {

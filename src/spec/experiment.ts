@@ -1,5 +1,5 @@
 import { withRules, z } from "../util/zod.ts";
-import { movedFieldsOf, type ModelDefinition } from "../models/definition.ts";
+import { movedFieldsOf, type ModelDefinition, type SpecIssue } from "../models/definition.ts";
 import { modelDefinitions, recipeFor, trainedModels } from "../models/registry.ts";
 import { commonShape, type ExperimentSpec } from "./experiment-common.ts";
 
@@ -16,11 +16,8 @@ interface ExperimentSchemas {
 const composed = new WeakMap<readonly ModelDefinition[], ExperimentSchemas>();
 
 function schemasFor(models: readonly ModelDefinition[]): ExperimentSchemas {
-  let schemas = composed.get(models);
-  if (schemas === undefined) {
-    schemas = compose(models);
-    composed.set(models, schemas);
-  }
+  const schemas = composed.get(models) ?? compose(models);
+  composed.set(models, schemas);
   return schemas;
 }
 
@@ -46,8 +43,8 @@ function compose(models: readonly ModelDefinition[]): ExperimentSchemas {
  * The rules between fields (docs/specs.md, "Validation"): nothing listed twice, the reference model
  * among the models, and the rules of each model the spec trains.
  */
-function specRuleIssues(spec: ExperimentSpec): Array<{ path: (string | number)[]; message: string }> {
-  const issues: Array<{ path: (string | number)[]; message: string }> = [];
+function specRuleIssues(spec: ExperimentSpec): SpecIssue[] {
+  const issues: SpecIssue[] = [];
   // A repeated seed or model would be counted by the report as another independent run (in its mean, std and p-value).
   for (const key of ["seeds", "models", "ablations"] as const) {
     const list: readonly (string | number)[] = spec[key];

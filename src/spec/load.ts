@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
 import type { z } from "../util/zod.ts";
 import { UserError, oneLine, quoted } from "../util/errors.ts";
@@ -26,7 +27,7 @@ const MAX_ALIAS_COUNT = 100;
  */
 export async function loadSpec<S extends z.ZodType>(file: string, schema: S): Promise<LoadedSpec<z.output<S>>> {
   const text = await readSpecText(file);
-  return { file, dir: dirnameOf(file), value: parseSpecText(file, text, schema), text };
+  return { file, dir: dirname(file), value: parseSpecText(file, text, schema), text };
 }
 
 /** The spec file's text: a readable regular file of at most MAX_SPEC_BYTES of UTF-8. */
@@ -64,7 +65,7 @@ export function parseSpecText<S extends z.ZodType>(file: string, text: string, s
   if (yamlError) {
     const line = lineCounter.linePos(yamlError.pos[0]).line;
     // The yaml package appends " at line L, column C:" and an excerpt of the text: the line is given already.
-    const message = firstLine(yamlError.message).replace(/ at line \d+, column \d+:?$/, "");
+    const message = yamlError.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
     throw new UserError(`${file}:${line}: not valid YAML: ${oneLine(message, 120)}`);
   }
   let raw: unknown;
@@ -114,13 +115,4 @@ function lineOf(doc: Document, lineCounter: LineCounter, path: (string | number)
     }
   }
   return undefined;
-}
-
-function firstLine(text: string): string {
-  return text.split("\n")[0] ?? text;
-}
-
-function dirnameOf(file: string): string {
-  const i = file.lastIndexOf("/");
-  return i < 0 ? "." : file.slice(0, i) || "/";
 }

@@ -18,16 +18,11 @@ export interface AdamState {
 export class Adam {
   private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
   private steps = 0;
-  readonly epsilon: number;
+  readonly beta1 = 0.9;
+  readonly beta2 = 0.999;
+  readonly epsilon = tf.backend().epsilon();
 
-  constructor(
-    readonly learningRate: number,
-    readonly beta1 = 0.9,
-    readonly beta2 = 0.999,
-    epsilon?: number,
-  ) {
-    this.epsilon = epsilon ?? tf.backend().epsilon();
-  }
+  constructor(readonly learningRate: number) {}
 
   /** One step on the gradient of the scalar `f` with respect to `variables` (default: every trainable one). */
   minimize(f: () => tf.Scalar, variables?: tf.Variable[]): void {

@@ -145,12 +145,9 @@ type ReadValues = ReadonlyMap<string, Float32Array | Int32Array>;
  */
 async function readValues(dir: string, manifest: CheckpointManifest, entries: Iterable<CheckpointEntry>): Promise<ReadValues> {
   const file = join(dir, WEIGHTS_FILE);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (error) {
-    throw new CorruptArtefactError(file, (error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : `cannot be read (${(error as Error).message})`);
-  }
+  const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+    throw new CorruptArtefactError(file, error.code === "ENOENT" ? "missing" : `cannot be read (${error.message})`);
+  });
   if (bytes.length !== manifest.byteLength) throw new CorruptArtefactError(file, `${bytes.length} bytes where its manifest says ${manifest.byteLength}`);
   if (sha256Bytes(bytes) !== manifest.sha256) throw new CorruptArtefactError(file, `corrupted (its SHA-256 does not match ${MANIFEST_FILE})`);
   const values = new Map<string, Float32Array | Int32Array>();

@@ -5,8 +5,6 @@ import { forEachBatch, predictBatch } from "../models/batch-loop.ts";
 import type { CtrModel } from "../models/model.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 
-export type { PredictionRows, SplitEvaluation };
-
 export interface EvaluateSplitOptions {
   split: BatchOptions["split"];
   /** Rows per prediction batch (training.eval_batch_size). */

@@ -1,7 +1,6 @@
 import { tf } from "../engine/index.ts";
 import type { Batch } from "../data/batch.ts";
 import type { PreparedDataset } from "../data/reader.ts";
-import type { BackendName } from "../engine/index.ts";
 import { forEachBatch, valuesOf } from "../models/batch-loop.ts";
 import type { CtrModel } from "../models/model.ts";
 import type { StageOptions } from "../models/recipe.ts";
@@ -11,8 +10,7 @@ import type { Module } from "../layers/params.ts";
 import { disposeSnapshot, restore, snapshot, type WeightSnapshot } from "./checkpoint.ts";
 import { evaluateSplit } from "./evaluate.ts";
 import { Adam, type AdamState } from "./adam.ts";
-import type { ReplicaFactory } from "./parallel/protocol.ts";
-import { readerBatchRows, ReplicaGroup } from "./parallel/group.ts";
+import { readerBatchRows, ReplicaGroup, type ReplicaGroupOptions } from "./parallel/group.ts";
 import { ctrReplicaModel } from "./parallel/replica.ts";
 import { stageProgress, type StageProgress } from "./progress.ts";
 
@@ -65,14 +63,8 @@ export interface TrainOptions extends StageOptions {
   parallel?: ParallelTraining;
 }
 
-export interface ParallelTraining {
-  /** Replicas including this thread's. */
-  replicas: number;
-  /** How a worker builds its replica of the model. */
-  factory: ReplicaFactory;
-  backend: BackendName;
-  kernelOverrides: boolean;
-}
+/** Replicas including this thread's, how a worker builds its replica of the model, and the backend the workers select. */
+export type ParallelTraining = Omit<ReplicaGroupOptions, "learningRate" | "optimizer">;
 
 /** Where a training stands after an epoch, apart from the weights: what resuming needs. */
 export interface TrainingProgress {
@@ -126,10 +118,7 @@ async function stepper(model: CtrModel, learningRate: number, parallel: Parallel
   return {
     step: (batch) => trainStep(model, adam, variables, batch),
     optimizerState: () => adam.exportState(named),
-    close: () => {
-      adam.dispose();
-      return Promise.resolve();
-    },
+    close: async () => adam.dispose(),
   };
 }
 

@@ -110,12 +110,9 @@ export async function verifySealed(dir: string, files?: readonly string[]): Prom
     const path = join(dir, file);
     const expected = checksums.files[file];
     if (!expected) throw new CorruptArtefactError(path, `not listed in ${join(dir, CHECKSUMS_FILE)}`);
-    let actual: FileChecksum;
-    try {
-      actual = await sha256File(path);
-    } catch (error) {
-      throw new CorruptArtefactError(path, (error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : `cannot be read (${(error as Error).message})`);
-    }
+    const actual = await sha256File(path).catch((error: NodeJS.ErrnoException) => {
+      throw new CorruptArtefactError(path, error.code === "ENOENT" ? "missing" : `cannot be read (${error.message})`);
+    });
     if (actual.bytes !== expected.bytes || actual.sha256 !== expected.sha256) {
       throw new CorruptArtefactError(path, `corrupted (its SHA-256 does not match ${CHECKSUMS_FILE})`);
     }

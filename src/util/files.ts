@@ -3,31 +3,22 @@ import { access, lstat, open, rmdir, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { UserError } from "./errors.ts";
 
+const FS_PROBLEMS = new Map([
+  ["ENOENT", "does not exist"],
+  ["EACCES", "permission denied"],
+  ["EPERM", "permission denied"],
+  ["EISDIR", "is a directory, not a file"],
+  ["ENOTDIR", "a part of the path is not a directory"],
+  ["ENAMETOOLONG", "the path is too long"],
+  ["ELOOP", "too many levels of symbolic links"],
+  ["ENOSPC", "no space left on the device"],
+  ["EROFS", "the file system is read-only"],
+  ["EEXIST", "already exists"],
+]);
+
 /** What a file-system error code means, in words (no path: the caller names the file). */
 export function fsProblem(code: string | undefined): string {
-  switch (code) {
-    case "ENOENT":
-      return "does not exist";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory, not a file";
-    case "ENOTDIR":
-      return "a part of the path is not a directory";
-    case "ENAMETOOLONG":
-      return "the path is too long";
-    case "ELOOP":
-      return "too many levels of symbolic links";
-    case "ENOSPC":
-      return "no space left on the device";
-    case "EROFS":
-      return "the file system is read-only";
-    case "EEXIST":
-      return "already exists";
-    default:
-      return `cannot be accessed (${code ?? "unknown error"})`;
-  }
+  return FS_PROBLEMS.get(code ?? "") ?? `cannot be accessed (${code ?? "unknown error"})`;
 }
 
 /** A file-system error (it has an errno code and the path it was about) as a UserError naming that path; anything else: undefined. */

@@ -5,18 +5,13 @@
  * for it — a worker started from dist/ has no TypeScript loader.
  */
 
-/** True when `importMetaUrl` is a module compiled to JavaScript (dist/), false for a TypeScript source. */
-function isCompiled(importMetaUrl: string): boolean {
-  return new URL(importMetaUrl).pathname.endsWith(".js");
-}
-
 /**
  * Where the module a worker thread is to load lives: bundled, dist/'s entry `entry` (`<entry>.js`
  * at dist/'s top, found from the asking code, which the bundle puts either in an entry at the top
  * or in dist/chunks/); from the sources, `source`, a path relative to the asking module.
  */
 export function loadableModule(importMetaUrl: string, entry: string, source: string): URL {
-  if (!isCompiled(importMetaUrl)) return new URL(source, importMetaUrl);
+  if (!new URL(importMetaUrl).pathname.endsWith(".js")) return new URL(source, importMetaUrl);
   const here = new URL(".", importMetaUrl);
   return new URL(`${entry}.js`, here.pathname.endsWith("/chunks/") ? new URL("..", here) : here);
 }

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import type { ModelResult } from "../../run/model-run.ts";
-import { forEachRun, print, resultsTable, seedOption, withExperiment } from "../experiment-command.ts";
+import { print, resultsTable, runModels, seedOption, withExperiment } from "../experiment-command.ts";
 
 export function registerBaselines(program: Command): void {
   seedOption(
@@ -10,19 +9,14 @@ export function registerBaselines(program: Command): void {
       .argument("<experiment-spec>", "experiment spec (experiments/*.yaml)"),
   ).action((file: string, _o: unknown, command: Command) =>
     withExperiment(file, command, async (context) => {
-      const { experiment, dataset, backend, global, progress } = context;
-      const [{ referenceRecipes }, { recipeFor }, { runModel }] = await Promise.all([
+      const { experiment, dataset, global } = context;
+      const [{ referenceRecipes }, { recipeFor }] = await Promise.all([
         import("../../models/baselines/references.ts"),
         import("../../models/registry.ts"),
-        import("../../run/model-run.ts"),
       ]);
       // With the untrained references (ItemPop, and the Oracle on generated data): Table 2's floor and ceiling.
       const recipes = [...referenceRecipes(dataset.schema), ...experiment.spec.models.filter((m) => m !== "mkt").map(recipeFor)];
-      const results: ModelResult[] = [];
-      await forEachRun(context, recipes, async (recipe, seed) => {
-        const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
-        if (result) results.push(result);
-      });
+      const results = await runModels(context, recipes);
       print(global, `Baselines on ${experiment.prepared.stats.dataset} → ${experiment.runDir}\n\n${resultsTable(results)}`, results);
     }),
   );

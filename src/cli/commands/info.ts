@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { replicaCount } from "../../train/parallel/count.ts";
+import { print } from "../experiment-command.ts";
 import { globalOptions } from "../options.ts";
 
 export function registerInfo(program: Command): void {
@@ -13,10 +14,6 @@ export function registerInfo(program: Command): void {
       const chosen = await selectBackend(global.backend, { kernelOverrides: global.kernelOverrides });
       const replicas = replicaCount(global.workers, chosen.name);
       const info = { backend: chosen.name, tfjsBackend: chosen.tfjsBackend, versions: chosen.versions, kernelOverrides: chosen.kernelOverrides, blas: chosen.blas ?? null, replicas, backends: backends.backends };
-      if (global.json) {
-        process.stdout.write(JSON.stringify(info) + "\n");
-        return;
-      }
       const lines = [
         `backend: ${chosen.name} (tfjs backend '${chosen.tfjsBackend}', chosen by --backend ${global.backend})`,
         `versions: ${Object.entries(chosen.versions).map(([k, v]) => `${k} ${v}`).join(", ")}`,
@@ -26,6 +23,6 @@ export function registerInfo(program: Command): void {
         "backends (auto tries them in this order):",
         ...backends.backends.map((b) => `  ${b.name.padEnd(5)} ${b.available ? "available" : `unavailable: ${b.reason}`}`),
       ];
-      process.stdout.write(lines.join("\n") + "\n");
+      print(global, lines.join("\n"), info);
     });
 }

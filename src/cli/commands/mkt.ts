@@ -2,9 +2,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import type { StageRecord } from "../../models/recipe.ts";
-import type { ModelResult, ModelRunOptions } from "../../run/model-run.ts";
+import type { ModelRunOptions } from "../../run/model-run.ts";
 import { textTable } from "../format.ts";
-import { forEachRun, groupsTable, importanceTable, print, resultsTable, seedOption, withExperiment, type ExperimentContext } from "../experiment-command.ts";
+import { forEachRun, groupsTable, importanceTable, print, resultsTable, runModels, seedOption, withExperiment, type ExperimentContext } from "../experiment-command.ts";
 
 const SPEC_ARG = "experiment spec (experiments/*.yaml)";
 
@@ -21,16 +21,11 @@ export function registerMktCommands(program: Command): void {
   }));
   mktCommand(program, "eval", "evaluate the fine-tuned MKT on the target test split: metrics JSON, predictions CSV, HFA importance (a finished evaluation is printed, not redone)",
     async (file, context) => {
-      const { experiment, dataset, backend, global, progress } = context;
-      const { mktRecipe, runModel } = await training();
-      const results: ModelResult[] = [];
-      await forEachRun(context, [mktRecipe()], async (recipe, seed) => {
-        const result = await runModel(recipe, experiment, dataset, seed, backend, {
-          progress,
-          failOnCorruptResult: { rerun: `mkt eval ${file}` },
-          requireFinished: { hint: `run 'mkt pretrain ${file}' and 'mkt finetune ${file}' first` },
-        });
-        if (result) results.push(result);
+      const { experiment, global } = context;
+      const { mktRecipe } = await training();
+      const results = await runModels(context, [mktRecipe()], {
+        failOnCorruptResult: { rerun: `mkt eval ${file}` },
+        requireFinished: { hint: `run 'mkt pretrain ${file}' and 'mkt finetune ${file}' first` },
       });
       const first = results[0]!;
       const text = [
@@ -48,13 +43,9 @@ export function registerMktCommands(program: Command): void {
     });
   mktCommand(program, "ablate", "train and evaluate full MKT and the spec's ablations (default all three: w/o TEM finetune, w/o PDL, w/o HFA)",
     async (_file, context) => {
-      const { experiment, dataset, backend, global, progress } = context;
-      const { mktRecipe, runModel } = await training();
-      const results: ModelResult[] = [];
-      await forEachRun(context, [mktRecipe(), ...experiment.spec.ablations.map((a) => mktRecipe(a))], async (recipe, seed) => {
-        const result = await runModel(recipe, experiment, dataset, seed, backend, { progress });
-        if (result) results.push(result);
-      });
+      const { experiment, global } = context;
+      const { mktRecipe } = await training();
+      const results = await runModels(context, [mktRecipe(), ...experiment.spec.ablations.map((a) => mktRecipe(a))]);
       print(global, `MKT ablations on ${experiment.prepared.stats.dataset} → ${experiment.runDir}\n\n${resultsTable(results)}`, results);
     });
 }

@@ -9,8 +9,7 @@ import { forEachRun, print, seedOption, withExperiment, type ExperimentContext }
 import { globalOptions } from "../options.ts";
 
 export function registerRun(program: Command): void {
-  seedOption(program
-    .command("run"))
+  seedOption(program.command("run"))
     .description(
       "run a whole experiment: prepare (if needed), every model and ablation for every seed, then the report; re-running skips what finished. A suite spec (with variants or sweep) runs each variant so, then the suite's report",
     )

@@ -90,6 +90,13 @@ class ReplicaWorker {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => this.waiting.push({ type, resolve: resolve as (m: FromWorker) => void, reject }));
   }
+
+  /** Posts `message` and returns the worker's reply to it, of type `type`. */
+  ask<T extends FromWorker["type"]>(message: ToWorker, type: T, transfer: ArrayBuffer[] = []): Promise<Extract<FromWorker, { type: T }>> {
+    const reply = this.reply(type);
+    this.post(message, transfer);
+    return reply;
+  }
 }
 
 export class ReplicaGroup<B> {
@@ -115,13 +122,11 @@ export class ReplicaGroup<B> {
       for (const [name, v] of model.namedVariables()) values[name] = { shape: v.shape, data: v.dataSync() as Float32Array, trainable: v.trainable };
       await Promise.all(
         workers.map(async (w, i) => {
-          const ready = w.reply("ready");
-          w.post({ type: "init", factory: options.factory, backend: options.backend, kernelOverrides: options.kernelOverrides });
-          const { backend } = await ready;
+          const init: ToWorker = { type: "init", factory: options.factory, backend: options.backend, kernelOverrides: options.kernelOverrides };
+          const { backend } = await w.ask(init, "ready");
           if (backend !== options.backend) throw new Error(`replica worker runs on ${backend}, the main thread on ${options.backend}`);
-          const loaded = w.reply("loaded");
-          w.post({ type: "weights", values, learningRate: options.learningRate, buffers, slot: i + 1, ...(options.optimizer ? { optimizer: options.optimizer } : {}) });
-          await loaded;
+          const optimizer = options.optimizer ? { optimizer: options.optimizer } : {};
+          await w.ask({ type: "weights", values, learningRate: options.learningRate, buffers, slot: i + 1, ...optimizer }, "loaded");
         }),
       );
     } catch (error) {
@@ -153,9 +158,7 @@ export class ReplicaGroup<B> {
     const replies = this.workers.map((w, i) => {
       if (bounds[i + 2] === bounds[i + 1]) return Promise.resolve({ scores: new Float32Array(0) }); // an empty part
       const part = this.rows.slice(batch, bounds[i + 1]!, bounds[i + 2]!, true);
-      const reply = w.reply("scores");
-      w.post({ type: "predict", batch: part }, this.rows.buffers(part));
-      return reply;
+      return w.ask({ type: "predict", batch: part }, "scores", this.rows.buffers(part));
     });
     const scores = new Float32Array(size);
     scores.set(await this.main.predict(this.rows.slice(batch, bounds[0]!, bounds[1]!, false)), 0);
@@ -174,9 +177,7 @@ export class ReplicaGroup<B> {
     const weight = (k: number) => (bounds[k + 1]! - bounds[k]!) / size;
     const replies = this.workers.map((w, i) => {
       const part = this.rows.slice(batch, bounds[i + 1]!, bounds[i + 2]!, true);
-      const reply = w.reply("gradients");
-      w.post({ type: "gradients", batch: part, weight: weight(i + 1) }, this.rows.buffers(part));
-      return reply;
+      return w.ask({ type: "gradients", batch: part, weight: weight(i + 1) }, "gradients", this.rows.buffers(part));
     });
     const own = this.main.computeGradients(this.rows.slice(batch, bounds[0]!, bounds[1]!, false), weight(0));
     const parts = [own, ...(await Promise.all(replies)).map((r) => r.loss)];
@@ -208,13 +209,7 @@ export class ReplicaGroup<B> {
 
   /** Posts `message` to every worker and waits for each one's reply of type `reply`. */
   private askAll<T extends FromWorker["type"]>(message: ToWorker, reply: T): Promise<Extract<FromWorker, { type: T }>[]> {
-    return Promise.all(
-      this.workers.map((w) => {
-        const answer = w.reply(reply);
-        w.post(message);
-        return answer;
-      }),
-    );
+    return Promise.all(this.workers.map((w) => w.ask(message, reply)));
   }
 
   /** Stops every worker (a worker that failed or already exited is terminated or simply awaited). */

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { writeFileAtomic } from "../util/atomic.ts";
+import { writeFilesAtomic } from "../util/atomic.ts";
 import { DEFAULT_BOOTSTRAP, type BootstrapSettings } from "./bootstrap-settings.ts";
 import { collectRun } from "./collect.ts";
 import { table2Csv, table3Csv, table4Csv } from "./csv.ts";
@@ -44,16 +44,5 @@ export async function writeReport(runDir: string, outDir = join(runDir, "report"
     "report.md": markdown,
     "report.html": htmlReport({ header, tables, views }),
   };
-  return { markdown, files: await writeFiles(outDir, contents) };
-}
-
-/** Writes each named file into outDir, one after another, atomically; returns their paths. */
-export async function writeFiles(outDir: string, contents: Record<string, string>): Promise<string[]> {
-  const files: string[] = [];
-  for (const [name, content] of Object.entries(contents)) {
-    const file = join(outDir, name);
-    await writeFileAtomic(file, content);
-    files.push(file);
-  }
-  return files;
+  return { markdown, files: await writeFilesAtomic(outDir, contents) };
 }

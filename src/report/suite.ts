@@ -8,9 +8,9 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative } from "node:path";
 import type { SuiteManifest, SuiteVariantRecord } from "../run/suite.ts";
+import { writeFilesAtomic } from "../util/atomic.ts";
 import { escapeXml, lineChart, type LineSeries } from "./charts.ts";
 import { htmlPage, section, SERIES_COLORS, tableHtml } from "./html.ts";
-import { writeFiles } from "./index.ts";
 import { markdownTable } from "./markdown.ts";
 import type { ModelRow, Table2 } from "./tables.ts";
 import { points } from "./verdict.ts";
@@ -184,7 +184,7 @@ export async function writeSuiteReport(manifest: SuiteManifest, outDir: string):
       section("Against the reference model", tableHtml(summary) + sweepCharts(manifest, all, referenceLabel)),
     ].join("\n"),
   );
-  const files = await writeFiles(outDir, {
+  const files = await writeFilesAtomic(outDir, {
     "suite.md": markdown,
     "suite.json": JSON.stringify({ suite: manifest.name, variants: manifest.variants, missing, comparisons: all }, null, 2) + "\n",
     "suite.html": html,

@@ -42,6 +42,17 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   }
 }
 
+/** Writes each named file into `dir` with writeFileAtomic, one after another; returns their paths. */
+export async function writeFilesAtomic(dir: string, contents: Record<string, string>): Promise<string[]> {
+  const files: string[] = [];
+  for (const [name, content] of Object.entries(contents)) {
+    const file = join(dir, name);
+    await writeFileAtomic(file, content);
+    files.push(file);
+  }
+  return files;
+}
+
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }

@@ -13,7 +13,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./relu-simd.wasm.ts";
-import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
+import { heapContext, type WasmHeapBackend } from "./wasm-module.ts";
 import { sumRowsJs } from "./wasm-sum.ts";
 import type { KernelAddition } from "./types.ts";
 
@@ -25,11 +25,13 @@ export const RELU_GRAD_KERNEL = "MktReluGrad";
  */
 export const RELU_GRAD_SUM_KERNEL = "MktReluGradSum";
 
-
-type SimdReluGrad = (dy: number, x: number, out: number, n: number) => void;
-type SimdReluGradSum = (dy: number, x: number, out: number, acc: number, sums: number, rows: number, n: number) => void;
-type SimdRelu = (x: number, out: number, n: number) => void;
-type SimdAddBias = (out: number, bias: number, rows: number, n: number, relu: number) => void;
+/** relu-simd.wat's exports (arguments: byte offsets into the heap, then counts). */
+interface ReluPasses {
+  reluGrad(dy: number, x: number, out: number, n: number): void;
+  reluGradSum(dy: number, x: number, out: number, acc: number, sums: number, rows: number, n: number): void;
+  relu(x: number, out: number, n: number): void;
+  addBias(out: number, bias: number, rows: number, n: number, relu: number): void;
+}
 
 /**
  * out[r][c] += bias[c] over rows × n float32 values of the wasm backend, in place, then ReLU if
@@ -37,10 +39,9 @@ type SimdAddBias = (out: number, bias: number, rows: number, n: number, relu: nu
  * touching nothing, where the heap is not reachable. For the OpenBLAS _FusedMatMul's fresh output.
  */
 export function addBiasInPlace(backend: unknown, out: TF.TensorInfo, bias: TF.TensorInfo, rows: number, n: number, relu: boolean): boolean {
-  const memory = wasmHeapMemory(backend);
-  if (memory === undefined || out.dtype !== "float32" || bias.dtype !== "float32") return false;
-  const at = (t: TF.TensorInfo) => (backend as WasmHeapBackend).getMemoryOffset(t.dataId);
-  (heapModuleExports(WASM_BASE64, memory).addBias as SimdAddBias)(at(out), at(bias), rows, n, relu ? 1 : 0);
+  const heap = heapContext<ReluPasses>(WASM_BASE64, backend);
+  if (heap === undefined || out.dtype !== "float32" || bias.dtype !== "float32") return false;
+  heap.passes.addBias(heap.at(out), heap.at(bias), rows, n, relu ? 1 : 0);
   return true;
 }
 
@@ -50,10 +51,9 @@ export function addBiasInPlace(backend: unknown, out: TF.TensorInfo, bias: TF.Te
  * For kernels that own the tensor they apply it to (the OpenBLAS _FusedMatMul's fresh output).
  */
 export function reluInPlace(backend: unknown, t: TF.TensorInfo): boolean {
-  const memory = wasmHeapMemory(backend);
-  if (memory === undefined || t.dtype !== "float32") return false;
-  const at = (backend as WasmHeapBackend).getMemoryOffset(t.dataId);
-  (heapModuleExports(WASM_BASE64, memory).relu as SimdRelu)(at, at, tf.util.sizeFromShape(t.shape));
+  const heap = heapContext<ReluPasses>(WASM_BASE64, backend);
+  if (heap === undefined || t.dtype !== "float32") return false;
+  heap.passes.relu(heap.at(t), heap.at(t), tf.util.sizeFromShape(t.shape));
   return true;
 }
 
@@ -76,14 +76,13 @@ const wasmReluGrad: TF.KernelFunc = ({ inputs, backend }) => {
   const [dy, x] = inputsOf(inputs);
   const b = backend as unknown as WasmHeapBackend;
   const out = b.makeOutput(x.shape, "float32");
-  const memory = wasmHeapMemory(b);
-  if (memory === undefined) {
+  const heap = heapContext<ReluPasses>(WASM_BASE64, b);
+  if (heap === undefined) {
     // Views after makeOutput: growing the heap detaches older ones.
     reluGradJs(b.typedArrayFromHeap(dy), b.typedArrayFromHeap(x), b.typedArrayFromHeap(out));
     return out;
   }
-  const at = (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId);
-  (heapModuleExports(WASM_BASE64, memory).reluGrad as SimdReluGrad)(at(dy), at(x), at(out), tf.util.sizeFromShape(x.shape));
+  heap.passes.reluGrad(heap.at(dy), heap.at(x), heap.at(out), tf.util.sizeFromShape(x.shape));
   return out;
 };
 
@@ -96,8 +95,8 @@ const wasmReluGradSum: TF.KernelFunc = ({ inputs, backend }) => {
   const rows = n === 0 ? 0 : size / n;
   const out = b.makeOutput(x.shape, "float32");
   const sums = b.makeOutput([n], "float32");
-  const memory = wasmHeapMemory(b);
-  if (memory === undefined) {
+  const heap = heapContext<ReluPasses>(WASM_BASE64, b);
+  if (heap === undefined) {
     // Views after makeOutput: growing the heap detaches older ones.
     const view = (t: TF.TensorInfo) => b.typedArrayFromHeap(t);
     reluGradJs(view(dy), view(x), view(out));
@@ -105,8 +104,8 @@ const wasmReluGradSum: TF.KernelFunc = ({ inputs, backend }) => {
     return [out, sums];
   }
   const acc = b.makeOutput([2 * n], "float32"); // scratch: n float64 sums
-  const at = (t: TF.TensorInfo) => b.getMemoryOffset(t.dataId);
-  (heapModuleExports(WASM_BASE64, memory).reluGradSum as SimdReluGradSum)(at(dy), at(x), at(out), at(acc), at(sums), rows, n);
+  const { passes, at } = heap;
+  passes.reluGradSum(at(dy), at(x), at(out), at(acc), at(sums), rows, n);
   b.disposeData(acc.dataId);
   return [out, sums];
 };

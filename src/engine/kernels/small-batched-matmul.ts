@@ -12,7 +12,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { WASM_BASE64 } from "./bmm-simd.wasm.ts";
 import { matmulPlan } from "./matmul-plan.ts";
-import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
+import { heapContext } from "./wasm-module.ts";
 
 /**
  * Largest multiply-adds per matrix sent here: where the SIMD loop beats one OpenBLAS call per
@@ -21,7 +21,10 @@ import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-
  */
 export const SMALL_MATRIX_WORK = { withBlas: 8_192, withoutBlas: 262_144 } as const;
 
-type SimdBmm = (a: number, b: number, out: number, batch: number, m: number, n: number, k: number, strideA: number, strideB: number, transA: number, transB: number) => void;
+/** bmm-simd.wat's export (arguments: byte offsets into the heap, then sizes and flags). */
+interface BmmPasses {
+  bmm(a: number, b: number, out: number, batch: number, m: number, n: number, k: number, strideA: number, strideB: number, transA: number, transB: number): void;
+}
 
 /** BatchMatMul of batched matrices of at most `maxWork` multiply-adds each in SIMD, else `fallback`. */
 export function smallBatchedMatMul(fallback: TF.KernelFunc, maxWork: number): TF.KernelFunc {
@@ -29,14 +32,12 @@ export function smallBatchedMatMul(fallback: TF.KernelFunc, maxWork: number): TF
     const { a, b } = args.inputs;
     const transposeA = args.attrs?.["transposeA"] === true;
     const transposeB = args.attrs?.["transposeB"] === true;
-    const memory = wasmHeapMemory(args.backend);
-    const p = a && b && memory ? matmulPlan(a, b, transposeA, transposeB) : undefined;
-    if (!a || !b || !memory || !p || p.batch < 2 || p.m * p.n * p.k > maxWork) return fallback(args);
-    const backend = args.backend as WasmHeapBackend;
+    const heap = heapContext<BmmPasses>(WASM_BASE64, args.backend);
+    const p = a && b && heap ? matmulPlan(a, b, transposeA, transposeB) : undefined;
+    if (!a || !b || !heap || !p || p.batch < 2 || p.m * p.n * p.k > maxWork) return fallback(args);
+    const { b: backend, passes, at } = heap;
     const out = backend.makeOutput(p.outShape, "float32");
-    const at = (t: TF.TensorInfo) => backend.getMemoryOffset(t.dataId);
-    const bmm = heapModuleExports(WASM_BASE64, memory).bmm as SimdBmm;
-    bmm(at(a), at(b), at(out), p.batch, p.m, p.n, p.k, p.strideA, p.strideB, transposeA ? 1 : 0, transposeB ? 1 : 0);
+    passes.bmm(at(a), at(b), at(out), p.batch, p.m, p.n, p.k, p.strideA, p.strideB, transposeA ? 1 : 0, transposeB ? 1 : 0);
     return out;
   };
 }

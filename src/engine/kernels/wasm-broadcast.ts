@@ -13,12 +13,15 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import { WASM_BASE64 } from "./broadcast-simd.wasm.ts";
 import type { KernelOverride } from "./types.ts";
-import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
+import { heapContext } from "./wasm-module.ts";
 
-type SimdByRow = (op: number, a: number, b: number, out: number, outer: number, rows: number, width: number) => void;
-type SimdByColumn = (op: number, a: number, b: number, out: number, rows: number, width: number) => void;
-type SimdMulByRow = (a: number, b: number, out: number, outer: number, rows: number, width: number) => void;
-type SimdMulByColumn = (a: number, b: number, out: number, rows: number, width: number) => void;
+/** broadcast-simd.wat's exports (arguments: an op code, byte offsets into the heap, then counts). */
+interface BroadcastPasses {
+  byRow(op: number, a: number, b: number, out: number, outer: number, rows: number, width: number): void;
+  byColumn(op: number, a: number, b: number, out: number, rows: number, width: number): void;
+  mulByRow(a: number, b: number, out: number, outer: number, rows: number, width: number): void;
+  mulByColumn(a: number, b: number, out: number, rows: number, width: number): void;
+}
 
 /**
  * How the repeated values line up: row: out[o][r][c] = x[o][r][c] ⊕ f[o][c] (one row of values per
@@ -66,18 +69,17 @@ export function broadcastKernel(kernelName: KernelName, original: TF.KernelFunc)
     // x: the operand of the output's shape; f: the repeated one (first for a reversed operation).
     const codes = OPS[kernelName];
     const [x, f, op] = aFull && !bFull ? [a, b, codes?.op ?? 0] : bFull && !aFull ? [b, a, codes?.reversed ?? 0] : [undefined, undefined, 0];
-    const backend = args.backend as WasmHeapBackend;
-    const memory = wasmHeapMemory(backend);
-    const plan = x && f && memory && tf.util.sizeFromShape(shape) > 0 ? broadcastPlan(shape, f.shape) : undefined;
-    if (!x || !f || !memory || !plan) return original(args);
-    const out = backend.makeOutput(shape, "float32");
-    const simd = heapModuleExports(WASM_BASE64, memory);
-    const [xAt, fAt, outAt] = [x, f, out].map((t) => backend.getMemoryOffset(t.dataId)) as [number, number, number];
+    const heap = heapContext<BroadcastPasses>(WASM_BASE64, args.backend);
+    const plan = x && f && heap && tf.util.sizeFromShape(shape) > 0 ? broadcastPlan(shape, f.shape) : undefined;
+    if (!x || !f || !heap || !plan) return original(args);
+    const out = heap.b.makeOutput(shape, "float32");
+    const simd = heap.passes;
+    const [xAt, fAt, outAt] = [heap.at(x), heap.at(f), heap.at(out)];
     // Multiply has loops of its own (no switch per four values: 1.3x faster; it commutes).
-    if (kernelName === "Multiply" && plan.mode === "row") (simd.mulByRow as SimdMulByRow)(xAt, fAt, outAt, plan.outer, plan.rows, plan.width);
-    else if (kernelName === "Multiply") (simd.mulByColumn as SimdMulByColumn)(xAt, fAt, outAt, plan.rows, plan.width);
-    else if (plan.mode === "row") (simd.byRow as SimdByRow)(op, xAt, fAt, outAt, plan.outer, plan.rows, plan.width);
-    else (simd.byColumn as SimdByColumn)(op, xAt, fAt, outAt, plan.rows, plan.width);
+    if (kernelName === "Multiply" && plan.mode === "row") simd.mulByRow(xAt, fAt, outAt, plan.outer, plan.rows, plan.width);
+    else if (kernelName === "Multiply") simd.mulByColumn(xAt, fAt, outAt, plan.rows, plan.width);
+    else if (plan.mode === "row") simd.byRow(op, xAt, fAt, outAt, plan.outer, plan.rows, plan.width);
+    else simd.byColumn(op, xAt, fAt, outAt, plan.rows, plan.width);
     return out;
   };
 }

@@ -74,12 +74,19 @@ export interface HeapKernelContext<Exports> {
 
 /**
  * The backend of a kernel call (`backend` from its arguments) with the exports of the module whose
- * bytes are `base64` on its heap; a kernel registered for wasm throws, naming itself, where the heap
- * is not reachable (another build of the backend).
+ * bytes are `base64` on its heap; undefined where the heap is not reachable (another build of the
+ * backend), for kernels that then fall back to tfjs's or a JavaScript loop.
  */
-export function heapKernelContext<Exports>(kernelName: string, base64: string, backend: unknown): HeapKernelContext<Exports> {
+export function heapContext<Exports>(base64: string, backend: unknown): HeapKernelContext<Exports> | undefined {
   const b = backend as WasmHeapBackend;
   const memory = wasmHeapMemory(b);
-  if (memory === undefined) throw new Error(`${kernelName}: the wasm backend's heap is not reachable`);
+  if (memory === undefined) return undefined;
   return { b, passes: heapModuleExports(base64, memory) as Exports, at: (t) => b.getMemoryOffset(t.dataId) };
+}
+
+/** heapContext for a kernel registered for wasm alone: it throws, naming itself, where the heap is not reachable. */
+export function heapKernelContext<Exports>(kernelName: string, base64: string, backend: unknown): HeapKernelContext<Exports> {
+  const context = heapContext<Exports>(base64, backend);
+  if (context === undefined) throw new Error(`${kernelName}: the wasm backend's heap is not reachable`);
+  return context;
 }

@@ -19,11 +19,13 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tf.ts";
 import type { KernelOverride } from "./types.ts";
 import { WASM_BASE64 } from "./sum-simd.wasm.ts";
-import { heapModuleExports, wasmHeapMemory, type WasmHeapBackend } from "./wasm-module.ts";
+import { heapContext, type WasmHeapBackend } from "./wasm-module.ts";
 
-
-type SimdSumRows = (x: number, out: number, acc: number, outer: number, rows: number, width: number) => void;
-type SimdMeanRows = (x: number, out: number, outer: number, rows: number, width: number) => void;
+/** sum-simd.wat's exports (arguments: byte offsets into the heap, then counts). */
+interface SumPasses {
+  sumRows(x: number, out: number, acc: number, outer: number, rows: number, width: number): void;
+  meanRows(x: number, out: number, outer: number, rows: number, width: number): void;
+}
 
 /** The reduced block [from, to) when `axis` names consecutive axes ending before the innermost; else undefined. */
 export function reducedBlock(axis: unknown, rank: number): { from: number; to: number } | undefined {
@@ -49,11 +51,10 @@ export function sumBlock(original: TF.KernelFunc, simd = true): TF.KernelFunc {
     const { outer, rows, width, shape } = blockLayout(x.shape, block, attrs["keepDims"] === true);
     const backend = args.backend as WasmHeapBackend;
     const out = backend.makeOutput(shape, "float32");
-    const memory = simd ? wasmHeapMemory(backend) : undefined;
-    if (memory !== undefined) {
-      const sumRows = heapModuleExports(WASM_BASE64, memory).sumRows as SimdSumRows;
+    const heap = simd ? heapContext<SumPasses>(WASM_BASE64, backend) : undefined;
+    if (heap !== undefined) {
       const acc = backend.makeOutput([2 * width], "float32"); // scratch: width float64 sums
-      sumRows(backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId), backend.getMemoryOffset(acc.dataId), outer, rows, width);
+      heap.passes.sumRows(heap.at(x), heap.at(out), heap.at(acc), outer, rows, width);
       backend.disposeData(acc.dataId);
     } else {
       // Views after makeOutput: growing the heap detaches older ones.
@@ -74,12 +75,11 @@ export function meanBlock(original: TF.KernelFunc): TF.KernelFunc {
     const attrs = args.attrs ?? {};
     const block = x ? reducedBlock(attrs["axis"], x.shape.length) : undefined;
     const backend = args.backend as WasmHeapBackend;
-    const memory = wasmHeapMemory(backend);
-    if (!x || x.dtype !== "float32" || !block || memory === undefined || x.shape.some((d) => d === 0)) return original(args);
+    const heap = heapContext<SumPasses>(WASM_BASE64, backend);
+    if (!x || x.dtype !== "float32" || !block || heap === undefined || x.shape.some((d) => d === 0)) return original(args);
     const { outer, rows, width, shape } = blockLayout(x.shape, block, attrs["keepDims"] === true);
     const out = backend.makeOutput(shape, "float32");
-    const meanRows = heapModuleExports(WASM_BASE64, memory).meanRows as SimdMeanRows;
-    meanRows(backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId), outer, rows, width);
+    heap.passes.meanRows(heap.at(x), heap.at(out), outer, rows, width);
     return out;
   };
 }
